@@ -1,0 +1,236 @@
+"""Bark's transformers: a causal GPT (semantic, coarse) and a non-causal fine GPT.
+
+Batch-first, with a preallocated (static) KV cache. Parameter names match Suno's
+checkpoints (``transformer.wte``, ``transformer.h.0.attn.c_attn``, ...), so their state
+dicts load unchanged. The arithmetic follows Suno's ``bark/model.py`` op for op, so that
+CPU float32 logits are bit-identical to the reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+MERGED_CONTEXT = 256  # text ids and semantic history are summed position by position
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """Shape of one Bark transformer (Suno's ``model_args``)."""
+
+    input_vocab_size: int
+    output_vocab_size: int
+    n_layer: int
+    n_head: int
+    n_embd: int
+    block_size: int = 1024
+    bias: bool = False
+    # fine model only
+    n_codes_total: int = 8
+    n_codes_given: int = 1
+
+    @classmethod
+    def from_model_args(cls, args: dict) -> "GPTConfig":
+        """Build from a checkpoint's ``model_args`` (tolerates Suno's ``vocab_size`` and ``dropout``)."""
+        args = dict(args)
+        if "vocab_size" in args and "input_vocab_size" not in args:
+            args["input_vocab_size"] = args["output_vocab_size"] = args.pop("vocab_size")
+        known = {f.name for f in fields(cls)}
+        missing = {"input_vocab_size", "output_vocab_size", "n_layer", "n_head", "n_embd"} - set(args)
+        if missing:
+            raise ValueError(f"Checkpoint config lacks {sorted(missing)}.")
+        cfg = cls(**{k: v for k, v in args.items() if k in known})
+        if cfg.n_embd % cfg.n_head:
+            raise ValueError(f"n_embd={cfg.n_embd} is not a multiple of n_head={cfg.n_head}.")
+        return cfg
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class LayerNorm(nn.Module):
+    """LayerNorm with an optional bias (as in Suno's code)."""
+
+    def __init__(self, ndim: int, bias: bool):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(ndim))
+        self.bias = nn.Parameter(torch.zeros(ndim)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
+
+
+class KVCache:
+    """Preallocated keys and values of every layer of one causal GPT."""
+
+    def __init__(self, config: GPTConfig, batch: int, max_len: int, device, dtype):
+        hs = config.n_embd // config.n_head
+        shape = (config.n_layer, batch, config.n_head, max_len, hs)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.length = 0  # number of positions filled
+
+    @property
+    def max_len(self) -> int:
+        return self.k.shape[3]
+
+    def repeat_batch(self, n: int) -> None:
+        """Expand a batch-1 cache to n identical rows (shared prompt prefill)."""
+        self.k = self.k.expand(-1, n, -1, -1, -1).contiguous()
+        self.v = self.v.expand(-1, n, -1, -1, -1).contiguous()
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, config: GPTConfig, causal: bool):
+        super().__init__()
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.n_head = config.n_head
+        self.n_embd = config.n_embd
+        self.causal = causal
+
+    def forward(self, x, cache: KVCache | None = None, layer: int = 0, start: int = 0):
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        if cache is not None:
+            cache.k[layer, :, :, start : start + T] = k
+            cache.v[layer, :, :, start : start + T] = v
+            if start > 0:  # incremental decoding: attend to every filled position
+                k = cache.k[layer, :, :, : start + T]
+                v = cache.v[layer, :, :, : start + T]
+        is_causal = self.causal and start == 0
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=is_causal)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
+        return self.c_proj(y)
+
+
+class MLP(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.gelu = nn.GELU()
+
+    def forward(self, x):
+        return self.c_proj(self.gelu(self.c_fc(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, config: GPTConfig, causal: bool):
+        super().__init__()
+        ln_bias = config.bias if causal else True  # the fine model always has LayerNorm biases
+        self.ln_1 = LayerNorm(config.n_embd, bias=ln_bias)
+        self.attn = SelfAttention(config, causal=causal)
+        self.ln_2 = LayerNorm(config.n_embd, bias=ln_bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x, cache: KVCache | None = None, layer: int = 0, start: int = 0):
+        x = x + self.attn(self.ln_1(x), cache, layer, start)
+        x = x + self.mlp(self.ln_2(x))
+        return x
+
+
+class GPT(nn.Module):
+    """Causal GPT of the semantic and coarse stages."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict(
+            dict(
+                wte=nn.Embedding(config.input_vocab_size, config.n_embd),
+                wpe=nn.Embedding(config.block_size, config.n_embd),
+                h=nn.ModuleList([Block(config, causal=True) for _ in range(config.n_layer)]),
+                ln_f=LayerNorm(config.n_embd, bias=config.bias),
+            )
+        )
+        self.lm_head = nn.Linear(config.n_embd, config.output_vocab_size, bias=False)
+
+    def new_cache(self, batch: int, max_len: int | None = None) -> KVCache:
+        p = self.lm_head.weight
+        return KVCache(self.config, batch, max_len or self.config.block_size, p.device, p.dtype)
+
+    def forward(self, idx: torch.Tensor, cache: KVCache | None = None, merge_context: bool = False):
+        """Logits of the last position, (B, output_vocab).
+
+        ``idx`` (B, T) are the new tokens; with a cache they continue at ``cache.length``
+        (T tokens from an empty cache = prefill, or one token = a decode step).
+        ``merge_context`` sums the embeddings of the first 256 ids with the next 256
+        (the semantic stage's text + history context).
+        """
+        wte = self.transformer.wte
+        if merge_context:
+            m = MERGED_CONTEXT
+            tok_emb = torch.cat([wte(idx[:, :m]) + wte(idx[:, m : 2 * m]), wte(idx[:, 2 * m :])], dim=1)
+        else:
+            tok_emb = wte(idx)  # (B, T, C)
+        T = tok_emb.shape[1]
+        start = cache.length if cache is not None else 0
+        if start + T > self.config.block_size:
+            raise ValueError(f"Sequence of {start + T} exceeds block size {self.config.block_size}.")
+        pos = torch.arange(start, start + T, dtype=torch.long, device=idx.device).unsqueeze(0)
+        x = tok_emb + self.transformer.wpe(pos)  # (B, T, C)
+        for i, block in enumerate(self.transformer.h):
+            x = block(x, cache, i, start)
+        if cache is not None:
+            cache.length = start + T
+        x = self.transformer.ln_f(x)
+        return self.lm_head(x[:, -1, :])  # (B, V)
+
+
+class FineGPT(nn.Module):
+    """Non-causal GPT that fills codebooks n_codes_given..7 given the ones before."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        n_heads = config.n_codes_total - config.n_codes_given
+        self.transformer = nn.ModuleDict(
+            dict(
+                wtes=nn.ModuleList(
+                    [nn.Embedding(config.input_vocab_size, config.n_embd) for _ in range(config.n_codes_total)]
+                ),
+                wpe=nn.Embedding(config.block_size, config.n_embd),
+                h=nn.ModuleList([Block(config, causal=False) for _ in range(config.n_layer)]),
+                ln_f=LayerNorm(config.n_embd, bias=True),
+            )
+        )
+        self.lm_heads = nn.ModuleList(
+            [nn.Linear(config.n_embd, config.output_vocab_size, bias=False) for _ in range(n_heads)]
+        )
+        self.tie_weights()
+
+    def tie_weights(self) -> None:
+        """Codebook i's embedding (i >= 1) is the output head that predicts it."""
+        for i in range(self.config.n_codes_total - self.config.n_codes_given):
+            self.transformer.wtes[i + 1].weight = self.lm_heads[i].weight
+
+    def forward(self, pred_idx: int, idx: torch.Tensor) -> torch.Tensor:
+        """Logits (B, T, V) for codebook ``pred_idx`` given codes ``idx`` (B, T, n_codes_total)."""
+        B, T, codes = idx.size()
+        if T > self.config.block_size:
+            raise ValueError(f"Sequence of {T} exceeds block size {self.config.block_size}.")
+        pos = torch.arange(0, T, dtype=torch.long, device=idx.device).unsqueeze(0)
+        tok_emb = torch.cat(
+            [wte(idx[:, :, i]).unsqueeze(-1) for i, wte in enumerate(self.transformer.wtes)], dim=-1
+        )  # (B, T, C, n_codes)
+        x = tok_emb[:, :, :, : pred_idx + 1].sum(dim=-1) + self.transformer.wpe(pos)
+        for block in self.transformer.h:
+            x = block(x)
+        x = self.transformer.ln_f(x)
+        return self.lm_heads[pred_idx - self.config.n_codes_given](x)
+
+
+def build_model(kind: str, config: GPTConfig) -> nn.Module:
+    """The module for stage ``kind`` ("semantic", "coarse" or "fine")."""
+    if kind == "fine":
+        return FineGPT(config)
+    if kind in ("semantic", "coarse"):
+        return GPT(config)
+    raise ValueError(f"Unknown model kind {kind!r}.")
