@@ -1,0 +1,142 @@
+"""Bark Studio: parse arguments -> load the engine -> build the UI -> launch.
+
+    python app.py                       # http://127.0.0.1:7860, weights from the Hugging Face cache
+    python app.py --small --offload     # the small models, one stage on the GPU at a time
+    python app.py --models /path/to/folder --device cpu
+    python app.py --host 0.0.0.0 --auth alice:secret --queue-size 32
+
+This is the only module that reads environment variables (SPACE_ID, and whether the
+``spaces`` package of Hugging Face ZeroGPU is importable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+log = logging.getLogger("bark_studio")
+
+
+def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Bark Studio: a local web studio for Suno's Bark text-to-audio model.")
+    web = p.add_argument_group("web server")
+    web.add_argument("--host", default=None, help="address to bind (default 127.0.0.1; 0.0.0.0 on Spaces)")
+    web.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    web.add_argument("--share", action="store_true", help="also serve through a public gradio.live link")
+    web.add_argument("--auth", metavar="USER:PASS", help="require this user name and password")
+    web.add_argument("--data-dir", default=None, help="history, voices and previews (default ./data)")
+    web.add_argument("--queue-size", type=int, default=20, help="most waiting requests before new ones are refused")
+    web.add_argument("--max-upload-mb", type=float, default=8, help="largest accepted upload (voice .npz files)")
+    web.add_argument("--max-seconds", type=float, default=None,
+                     help="cap on the audio length of each segment (Bark's own limit is about 14 s)")
+    eng = p.add_argument_group("engine")
+    eng.add_argument("--models", default=None, help="Hub repo id or local folder (default suno/bark, or suno/bark-small)")
+    eng.add_argument("--small", action="store_true", help="use the small models (1.7 GB, faster, lower quality)")
+    eng.add_argument("--tokenizer", default=None, help="tokenizer folder or Hub id")
+    eng.add_argument("--codec", default=None, help="EnCodec folder or Hub id")
+    eng.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
+    eng.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    eng.add_argument("--offload", action="store_true", help="keep one model on the GPU at a time (less memory)")
+    eng.add_argument("--offline", action="store_true", help="never contact the Hugging Face Hub")
+    eng.add_argument("--cache-dir", default=None, help="Hugging Face cache and converted weights")
+    return p.parse_args(argv)
+
+
+def _writable(path: Path) -> bool:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+        return True
+    except OSError:
+        return False
+
+
+def resolve_deployment(args: argparse.Namespace, environ: Optional[dict[str, str]] = None) -> dict[str, Any]:
+    """Host, data dir and flags, taking Hugging Face Spaces into account."""
+    env = os.environ if environ is None else environ
+    on_space = bool(env.get("SPACE_ID"))
+    host = args.host or ("0.0.0.0" if on_space else "127.0.0.1")
+    if args.data_dir:
+        data_dir = Path(args.data_dir)
+    elif on_space:
+        # /data is the persistent storage of a Space (when enabled); otherwise a temp folder.
+        data_dir = Path("/data/bark-studio") if _writable(Path("/data/bark-studio")) else \
+            Path(tempfile.gettempdir()) / "bark-studio"
+    else:
+        data_dir = Path("data")
+    return dict(host=host, data_dir=data_dir.resolve(), on_space=on_space)
+
+
+def gpu_wrapper() -> Optional[Any]:
+    """``spaces.GPU`` on Hugging Face ZeroGPU, else None."""
+    try:
+        import spaces  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return spaces.GPU(duration=120)
+
+
+def engine_settings(args: argparse.Namespace):
+    from bark_core.engine import EngineSettings
+
+    return EngineSettings(models=args.models, small=args.small, tokenizer=args.tokenizer, codec=args.codec,
+                          device=args.device, dtype=args.dtype, placement="offload" if args.offload else "auto",
+                          offline=args.offline, cache_dir=args.cache_dir)
+
+
+def load_engine(settings) -> tuple[Any, Optional[str]]:
+    """The engine, or None and a message for the first-run panel. Never raises for missing weights."""
+    from bark_core.engine import Engine
+    from bark_core.sources import WeightsNotFound
+
+    def report(message: str, fraction: float) -> None:
+        log.info("%3.0f%% %s", 100 * (fraction or 0), message)
+
+    try:
+        return Engine.load(settings, on_progress=report), None
+    except WeightsNotFound as e:
+        log.warning("weights not found: %s", e)
+        return None, str(e)
+
+
+def build(args: argparse.Namespace, environ: Optional[dict[str, str]] = None):
+    """Everything but launching: returns (demo, launch keyword arguments)."""
+    import webui
+
+    dep = resolve_deployment(args, environ)
+    settings = engine_settings(args)
+    engine, error = load_engine(settings)
+    overrides = {"max_seconds": args.max_seconds} if args.max_seconds else None
+    demo = webui.build_demo(engine, data_dir=dep["data_dir"], settings=settings, load_error=error,
+                            allow_model_changes=not dep["on_space"], queue_size=args.queue_size,
+                            request_overrides=overrides, gpu_wrap=gpu_wrapper())
+    kwargs = webui.launch_options(dep["data_dir"])
+    kwargs.update(server_name=dep["host"], server_port=args.port, share=args.share,
+                  max_file_size=int(args.max_upload_mb * 1024 * 1024))
+    if args.auth:
+        user, sep, password = args.auth.partition(":")
+        if not sep or not user or not password:
+            raise SystemExit("--auth needs USER:PASS")
+        kwargs["auth"] = (user, password)
+    return demo, kwargs
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    if args.share and not args.auth:
+        print("WARNING: --share without --auth makes this studio (and your GPU) usable by anyone with the link. "
+              "Add --auth USER:PASS.", file=sys.stderr)
+    demo, kwargs = build(args)
+    demo.launch(**kwargs)
+
+
+if __name__ == "__main__":
+    main()

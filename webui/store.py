@@ -1,0 +1,296 @@
+"""Per-owner history and user voices: SQLite (WAL) plus files in the data directory.
+
+Layout of the data directory::
+
+    studio.sqlite3        generations and user voices (WAL mode)
+    audio/<gen_id>/       take<i>.wav and take<i>.png of one generation
+    voices/<voice_id>.npz the user's own voices
+    previews/             cached voice previews
+
+Every row carries an owner: the SHA-256 of the owner's secret token (a random id kept
+in the browser, or the API client's session). All reads and writes filter by owner, so
+knowing a row id is not enough to read or change someone else's row.
+
+Files are written under a temporary name and renamed into place before the row that
+points at them is inserted; a generation that is cancelled or fails leaves nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import soundfile as sf
+
+from .waveform import waveform_png
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS generations (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    created REAL NOT NULL,
+    prompt TEXT NOT NULL,
+    voice TEXT NOT NULL,
+    voice_label TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    takes TEXT NOT NULL,
+    timings TEXT NOT NULL,
+    warnings TEXT NOT NULL,
+    starred INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS generations_owner ON generations(owner, created DESC);
+CREATE TABLE IF NOT EXISTS voices (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    created REAL NOT NULL,
+    name TEXT NOT NULL,
+    source TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS voices_owner ON voices(owner, created DESC);
+"""
+
+MAX_NAME = 60
+
+
+def owner_key(token: str) -> str:
+    """The stored form of an owner token (never store the token itself)."""
+    if not token:
+        raise ValueError("missing owner")
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class TakeRecord:
+    wav: Path
+    png: Path
+    seconds: float
+
+
+@dataclass
+class GenerationRecord:
+    id: str
+    created: float
+    prompt: str
+    voice: str
+    voice_label: str
+    settings: dict[str, Any]
+    seed: int
+    takes: list[TakeRecord]
+    timings: dict[str, float]
+    warnings: list[str]
+    starred: bool = False
+
+    @property
+    def seconds(self) -> float:
+        return sum(t.seconds for t in self.takes) / max(1, len(self.takes))
+
+
+@dataclass
+class VoiceRecord:
+    id: str
+    name: str
+    created: float
+    source: str
+    path: Path
+
+
+def write_wav_atomic(path: Path, audio: np.ndarray, sample_rate: int) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        sf.write(str(tmp), np.asarray(audio, dtype=np.float32), sample_rate, format="WAV", subtype="FLOAT")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+class Store:
+    """History and user voices for every owner, in one data directory."""
+
+    def __init__(self, data_dir: str | Path):
+        self.root = Path(data_dir).resolve()
+        self.audio_dir = self.root / "audio"
+        self.voices_dir = self.root / "voices"
+        self.previews_dir = self.root / "previews"
+        for d in (self.root, self.audio_dir, self.voices_dir, self.previews_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / "studio.sqlite3"
+        self._local = threading.local()
+        with self._conn() as c:
+            c.execute("PRAGMA journal_mode=WAL")
+            c.executescript(SCHEMA)
+        self._sweep_temp()
+
+    # -- plumbing ---------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.db_path, timeout=30)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    def _sweep_temp(self) -> None:
+        """Remove leftovers of writes that never finished (crash mid-write)."""
+        for d in (self.audio_dir, self.voices_dir, self.previews_dir):
+            for p in d.iterdir():
+                if p.name.startswith("."):
+                    shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+    # -- generations ------------------------------------------------------------------
+    def add_generation(
+        self,
+        owner: str,
+        *,
+        prompt: str,
+        voice: str,
+        voice_label: str,
+        settings: dict[str, Any],
+        seed: int,
+        audios: list[np.ndarray],
+        sample_rate: int,
+        timings: dict[str, float],
+        warnings: list[str],
+        take_voices: Optional[list[Any]] = None,
+        save_voice_fn=None,
+    ) -> GenerationRecord:
+        gen_id = uuid.uuid4().hex
+        tmp_dir = self.audio_dir / f".{gen_id}.tmp"
+        final_dir = self.audio_dir / gen_id
+        tmp_dir.mkdir()
+        try:
+            takes_meta = []
+            for i, audio in enumerate(audios):
+                sf.write(str(tmp_dir / f"take{i + 1}.wav"), np.asarray(audio, np.float32), sample_rate,
+                         format="WAV", subtype="FLOAT")
+                (tmp_dir / f"take{i + 1}.png").write_bytes(waveform_png(audio))
+                if take_voices is not None and save_voice_fn is not None:
+                    save_voice_fn(take_voices[i], tmp_dir / f"take{i + 1}.npz")
+                takes_meta.append({"file": f"take{i + 1}", "seconds": round(len(audio) / sample_rate, 3)})
+            os.replace(tmp_dir, final_dir)
+        except BaseException:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            raise
+        created = time.time()
+        try:
+            with self._conn() as c:
+                c.execute(
+                    "INSERT INTO generations (id, owner, created, prompt, voice, voice_label, settings, seed, takes,"
+                    " timings, warnings) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (gen_id, owner_key(owner), created, prompt, voice, voice_label, json.dumps(settings), int(seed),
+                     json.dumps(takes_meta), json.dumps(timings), json.dumps(warnings)),
+                )
+        except BaseException:
+            shutil.rmtree(final_dir, ignore_errors=True)
+            raise
+        return self.get_generation(owner, gen_id)  # type: ignore[return-value]
+
+    def _record(self, row: sqlite3.Row) -> GenerationRecord:
+        d = self.audio_dir / row["id"]
+        takes = [TakeRecord(d / f"{t['file']}.wav", d / f"{t['file']}.png", float(t["seconds"]))
+                 for t in json.loads(row["takes"])]
+        return GenerationRecord(
+            id=row["id"], created=row["created"], prompt=row["prompt"], voice=row["voice"],
+            voice_label=row["voice_label"], settings=json.loads(row["settings"]), seed=row["seed"], takes=takes,
+            timings=json.loads(row["timings"]), warnings=json.loads(row["warnings"]), starred=bool(row["starred"]),
+        )
+
+    def list_generations(self, owner: str, *, starred_only: bool = False, limit: int = 200) -> list[GenerationRecord]:
+        q = "SELECT * FROM generations WHERE owner=?"
+        if starred_only:
+            q += " AND starred=1"
+        q += " ORDER BY created DESC LIMIT ?"
+        rows = self._conn().execute(q, (owner_key(owner), int(limit))).fetchall()
+        return [self._record(r) for r in rows]
+
+    def get_generation(self, owner: str, gen_id: str) -> Optional[GenerationRecord]:
+        row = self._conn().execute(
+            "SELECT * FROM generations WHERE owner=? AND id=?", (owner_key(owner), str(gen_id))
+        ).fetchone()
+        return self._record(row) if row else None
+
+    def set_star(self, owner: str, gen_id: str, starred: bool) -> bool:
+        with self._conn() as c:
+            cur = c.execute("UPDATE generations SET starred=? WHERE owner=? AND id=?",
+                            (int(bool(starred)), owner_key(owner), str(gen_id)))
+        return cur.rowcount == 1
+
+    def delete_generation(self, owner: str, gen_id: str) -> bool:
+        with self._conn() as c:
+            cur = c.execute("DELETE FROM generations WHERE owner=? AND id=?", (owner_key(owner), str(gen_id)))
+        if cur.rowcount == 1 and len(gen_id) == 32 and gen_id.isalnum():
+            shutil.rmtree(self.audio_dir / gen_id, ignore_errors=True)
+            return True
+        return False
+
+    # -- user voices ------------------------------------------------------------------
+    def add_voice(self, owner: str, name: str, voice: Any, source: str, save_fn) -> VoiceRecord:
+        """Save ``voice`` with ``save_fn(voice, path)`` (bark_core.voices.save_voice) under ``name``."""
+        name = clean_name(name)
+        voice_id = uuid.uuid4().hex
+        final = self.voices_dir / f"{voice_id}.npz"
+        save_fn(voice, final)  # atomic: temp file in the same folder, then rename
+        try:
+            with self._conn() as c:
+                c.execute("INSERT INTO voices (id, owner, created, name, source) VALUES (?,?,?,?,?)",
+                          (voice_id, owner_key(owner), time.time(), name, source))
+        except BaseException:
+            final.unlink(missing_ok=True)
+            raise
+        return self.get_voice(owner, voice_id)  # type: ignore[return-value]
+
+    def list_voices(self, owner: str) -> list[VoiceRecord]:
+        rows = self._conn().execute(
+            "SELECT * FROM voices WHERE owner=? ORDER BY created DESC", (owner_key(owner),)
+        ).fetchall()
+        return [VoiceRecord(r["id"], r["name"], r["created"], r["source"], self.voices_dir / f"{r['id']}.npz")
+                for r in rows]
+
+    def get_voice(self, owner: str, voice_id: str) -> Optional[VoiceRecord]:
+        r = self._conn().execute("SELECT * FROM voices WHERE owner=? AND id=?",
+                                 (owner_key(owner), str(voice_id))).fetchone()
+        if r is None:
+            return None
+        return VoiceRecord(r["id"], r["name"], r["created"], r["source"], self.voices_dir / f"{r['id']}.npz")
+
+    def rename_voice(self, owner: str, voice_id: str, name: str) -> bool:
+        with self._conn() as c:
+            cur = c.execute("UPDATE voices SET name=? WHERE owner=? AND id=?",
+                            (clean_name(name), owner_key(owner), str(voice_id)))
+        return cur.rowcount == 1
+
+    def delete_voice(self, owner: str, voice_id: str) -> bool:
+        with self._conn() as c:
+            cur = c.execute("DELETE FROM voices WHERE owner=? AND id=?", (owner_key(owner), str(voice_id)))
+        if cur.rowcount == 1:
+            (self.voices_dir / f"{voice_id}.npz").unlink(missing_ok=True)
+            (self.previews_dir / f"user-{voice_id}.wav").unlink(missing_ok=True)
+            return True
+        return False
+
+    # -- previews ---------------------------------------------------------------------
+    def preview_path(self, key: str) -> Path:
+        safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in key)
+        return self.previews_dir / f"{safe}.wav"
+
+
+def clean_name(name: str) -> str:
+    name = " ".join(str(name or "").split())
+    if not name:
+        raise ValueError("Please give the voice a name.")
+    if len(name) > MAX_NAME:
+        raise ValueError(f"Voice names can be at most {MAX_NAME} characters.")
+    return name

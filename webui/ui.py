@@ -1,0 +1,1107 @@
+"""The Bark Studio Gradio app: prompt editor, voices, generation, results, history, models.
+
+``build_demo(engine_or_holder, data_dir=...)`` returns a ``gr.Blocks``; ``launch_options``
+gives the launch keywords it needs (CSS, the tag-palette script, safe file paths).
+The engine is injected; it may be ``None`` when the weights are missing (first run).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import logging
+import math
+import random
+import secrets
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import gradio as gr
+import numpy as np
+
+from .engine_holder import EngineHolder
+from .jobs import CancelRegistry
+from .runner import stream_generation
+from .store import GenerationRecord, Store
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+SAMPLE_RATE = 24_000
+MAX_TAKES = 8
+MAX_SEED = 2**32 - 1
+HISTORY_LIMIT = 200
+VOICE_UPLOAD_MAX_BYTES = 4 * 1024 * 1024
+
+# (tag, tooltip) for the palette; inserted at the caret by webui/palette.js.
+TAGS: list[tuple[str, str]] = [
+    ("[laughter]", "Laughter, as from an audience or a group"),
+    ("[laughs]", "The speaker laughs"),
+    ("[sighs]", "The speaker sighs"),
+    ("[music]", "Background music"),
+    ("[gasps]", "The speaker gasps"),
+    ("[clears throat]", "The speaker clears their throat"),
+    ("—", "Em dash: a hesitation or a break in the sentence"),
+    ("...", "Ellipsis: a pause or trailing off"),
+    ("♪", "Wrap lyrics in ♪ to make Bark sing them"),
+    ("[MAN]", "Bias the speaker towards a male voice"),
+    ("[WOMAN]", "Bias the speaker towards a female voice"),
+]
+
+EXAMPLES = [
+    "Hello, my name is Suno. And, uh — and I like pizza. [laughs] But I also have other interests such as playing tic tac toe.",
+    "♪ In the jungle, the mighty jungle, the lion barks tonight ♪",
+    "[clears throat] Ladies and gentlemen... WELCOME to the show! [laughter]",
+    "I have a silky smooth voice, and today I will tell you about the exercise regimen of the common sloth. [sighs]",
+    "Buenos días. Hoy hace un día MUY bonito, ¿no crees? [laughs]",
+]
+
+PREVIEW_TEXT = {
+    "en": "Hi! This is what my voice sounds like.",
+    "de": "Hallo! So klingt meine Stimme.",
+    "es": "¡Hola! Así suena mi voz.",
+    "fr": "Bonjour ! Voici à quoi ressemble ma voix.",
+    "hi": "नमस्ते! मेरी आवाज़ ऐसी सुनाई देती है।",
+    "it": "Ciao! Ecco come suona la mia voce.",
+    "ja": "こんにちは！これが私の声です。",
+    "ko": "안녕하세요! 제 목소리는 이렇습니다.",
+    "pl": "Cześć! Tak brzmi mój głos.",
+    "pt": "Olá! É assim que a minha voz soa.",
+    "ru": "Привет! Вот так звучит мой голос.",
+    "tr": "Merhaba! Sesim böyle duyuluyor.",
+    "zh": "你好！这就是我的声音。",
+}
+PREVIEW_MAX_SECONDS = 5.0
+
+STAGE_LABEL = {"semantic": "Semantic tokens (text → meaning)", "coarse": "Coarse audio tokens",
+               "fine": "Fine audio tokens", "decode": "Decoding audio"}
+NO_VOICE = ""
+HISTORY_HEADERS = ["★", "When", "Prompt", "Voice", "Takes", "Length", "Seed"]
+
+
+# ---------------------------------------------------------------------------------------
+# helpers that do not touch Gradio
+
+
+def _fmt_bytes(n: int) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
+
+
+def _fmt_when(ts: float) -> str:
+    return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _short(text: str, n: int = 70) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _preset_catalog(engine: Any) -> list[Any]:
+    if engine is not None:
+        try:
+            return list(engine.presets())
+        except Exception:
+            log.exception("engine.presets() failed")
+    try:
+        from bark_core.voices import preset_catalog
+
+        return list(preset_catalog())
+    except Exception:
+        log.exception("preset catalog unavailable")
+        return []
+
+
+def _preset_label(p: Any) -> str:
+    if p.name == "announcer":
+        return "Announcer (English, v1)"
+    n = p.name.rsplit("_", 1)[-1]
+    gender = {"male": "♂ male", "female": "♀ female"}.get(p.gender, "")
+    return " · ".join(x for x in (f"{p.language_name} {n}", gender, p.version) if x)
+
+
+def _session_key(request: Optional[gr.Request]) -> str:
+    sh = getattr(request, "session_hash", None) if request is not None else None
+    return sh or "anonymous"
+
+
+def _api_owner(request: Optional[gr.Request]) -> str:
+    """API clients are isolated by their session: each gradio_client.Client has its own."""
+    return "api:" + _session_key(request)
+
+
+def _none_if(value: Any, off: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        if float(value) == float(off):
+            return None
+    except (TypeError, ValueError):
+        return value
+    return value
+
+
+def _as_int(value: Any, what: str) -> Optional[int]:
+    if value is None or value == "":
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"{what} must be a whole number.") from None
+    if not math.isfinite(f) or f != int(f):
+        raise gr.Error(f"{what} must be a whole number.")
+    return int(f)
+
+
+def _as_float(value: Any, what: str, default: float) -> float:
+    if value is None or value == "":
+        return default
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"{what} must be a number.") from None
+    return f
+
+
+def launch_options(data_dir: str | Path) -> dict[str, Any]:
+    """Keyword arguments for ``demo.launch``: styling, the palette script, and safe file serving.
+
+    Only the audio and preview folders are served; the database and secrets beside them are not.
+    """
+    store_root = Path(data_dir).resolve()
+    return dict(
+        css_paths=[HERE / "style.css"],
+        head=f"<script>{(HERE / 'palette.js').read_text(encoding='utf-8')}</script>",
+        allowed_paths=[str(store_root / "audio"), str(store_root / "previews")],
+        blocked_paths=[str(store_root / "studio.sqlite3"), str(store_root / "browser-secret")],
+        show_error=False,
+        max_file_size="8mb",
+        theme=gr.themes.Soft(primary_hue="violet", secondary_hue="indigo", neutral_hue="slate"),
+    )
+
+
+def _browser_secret(root: Path) -> str:
+    """A persistent secret so the owner id in localStorage survives a server restart."""
+    path = root / "browser-secret"
+    if path.is_file():
+        value = path.read_text().strip()
+        if len(value) >= 16:
+            return value
+    value = secrets.token_urlsafe(32)
+    tmp = path.with_name(".browser-secret.tmp")
+    tmp.write_text(value)
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return value
+
+
+# ---------------------------------------------------------------------------------------
+
+
+class Studio:
+    """The state and behaviour behind the UI; Gradio callbacks are its methods."""
+
+    def __init__(self, holder: EngineHolder, store: Store, *, allow_model_changes: bool = True,
+                 request_overrides: Optional[dict[str, Any]] = None,
+                 gpu_wrap: Optional[Callable[[Callable], Callable]] = None):
+        self.holder = holder
+        self.store = store
+        self.cancels = CancelRegistry()
+        self.allow_model_changes = allow_model_changes
+        self.request_overrides = dict(request_overrides or {})
+        self._stream = gpu_wrap(stream_generation) if gpu_wrap else stream_generation
+        self.catalog = _preset_catalog(holder.engine)
+        self.catalog_by_name = {p.name: p for p in self.catalog}
+
+    # -- engine access ----------------------------------------------------------------
+    def engine(self) -> Any:
+        if self.holder.engine is None:
+            raise gr.Error("The model is not loaded yet. Open the setup panel at the top to download or load it.")
+        return self.holder.engine
+
+    # -- voices -----------------------------------------------------------------------
+    def voice_label(self, owner: str, ref: str) -> str:
+        if not ref:
+            return "No voice (a random speaker each time)"
+        kind, _, key = ref.partition(":")
+        if kind == "preset":
+            p = self.catalog_by_name.get(key)
+            return _preset_label(p) if p else key
+        if kind == "user" and owner:
+            v = self.store.get_voice(owner, key)
+            return f"My voice: {v.name}" if v else "(deleted voice)"
+        return ref
+
+    def resolve_voice(self, owner: str, ref: str) -> Any:
+        if not ref:
+            return None
+        kind, _, key = ref.partition(":")
+        engine = self.engine()
+        try:
+            if kind == "preset":
+                if key not in self.catalog_by_name:
+                    raise ValueError(f"Unknown voice preset {key!r}.")
+                return engine.load_voice(key)
+            if kind == "user":
+                v = self.store.get_voice(owner, key) if owner else None
+                if v is None:
+                    raise ValueError("That voice no longer exists; pick another one.")
+                from bark_core.voices import load_voice_npz
+
+                return load_voice_npz(v.path, name=v.name)
+        except ValueError as e:
+            raise gr.Error(str(e)) from None
+        raise gr.Error(f"Unknown voice {ref!r}.")
+
+    def voice_choices(self, owner: str, language: str, gender: str, version: str, query: str) -> list[tuple[str, str]]:
+        choices: list[tuple[str, str]] = [("🎲 No voice (random speaker)", NO_VOICE)]
+        if owner:
+            choices += [(f"★ {v.name}", f"user:{v.id}") for v in self.store.list_voices(owner)]
+        q = (query or "").strip().lower()
+        for p in self.catalog:
+            if p.name == "announcer":
+                if version != "v1" and language not in ("All", p.language_name):
+                    continue
+            else:
+                if p.version != version:
+                    continue
+                if language != "All" and p.language_name != language:
+                    continue
+            if gender != "Any" and p.gender != gender.lower():
+                continue
+            if q and q not in f"{p.name} {p.description} {p.language_name}".lower():
+                continue
+            choices.append((_preset_label(p), f"preset:{p.name}"))
+        return choices
+
+    def voice_details(self, owner: str, ref: str) -> str:
+        label = html.escape(self.voice_label(owner, ref))
+        if not ref:
+            return f"**Selected voice:** {label}"
+        kind, _, key = ref.partition(":")
+        if kind == "preset" and key in self.catalog_by_name:
+            p = self.catalog_by_name[key]
+            return f"**Selected voice:** {label}  \n<span class='muted'>`{p.name}` — {html.escape(p.description)}</span>"
+        return f"**Selected voice:** {label}"
+
+    # -- requests ---------------------------------------------------------------------
+    def make_request(self, text: str, voice: Any, *, semantic_temp: Any = 0.7, coarse_temp: Any = 0.7,
+                     fine_temp: Any = 0.5, top_k: Any = None, top_p: Any = None, min_eos_p: Any = 0.2,
+                     seed: Any = None, takes: Any = 1, segment_pause_s: Any = 0.25, early_stop: bool = True,
+                     max_seconds: Any = None) -> Any:
+        from bark_core.types import GenerationRequest
+
+        kwargs = dict(
+            text=text or "",
+            voice=voice,
+            semantic_temp=_as_float(semantic_temp, "Semantic temperature", 0.7),
+            coarse_temp=_as_float(coarse_temp, "Coarse temperature", 0.7),
+            fine_temp=_as_float(fine_temp, "Fine temperature", 0.5),
+            top_k=_none_if(_as_int(top_k, "Top-k"), 0),
+            top_p=_none_if(None if top_p in (None, "") else _as_float(top_p, "Top-p", 1.0), 1.0),
+            min_eos_p=_as_float(min_eos_p, "Min EOS probability", 0.2),
+            seed=_as_int(seed, "Seed"),
+            takes=_as_int(takes, "Takes") or 1,
+            segment_pause_s=_as_float(segment_pause_s, "Pause between segments", 0.25),
+            early_stop=bool(early_stop),
+            max_seconds=_none_if(None if max_seconds in (None, "") else _as_float(max_seconds, "Max seconds", 0), 0),
+        )
+        kwargs.update(self.request_overrides)
+        req = GenerationRequest(**kwargs)
+        try:
+            req.validate()
+        except ValueError as e:
+            raise gr.Error(str(e)) from None
+        return req
+
+    @staticmethod
+    def settings_of(req: Any, voice_ref: str) -> dict[str, Any]:
+        return dict(text=req.text, voice=voice_ref, semantic_temp=req.semantic_temp, coarse_temp=req.coarse_temp,
+                    fine_temp=req.fine_temp, top_k=req.top_k, top_p=req.top_p, min_eos_p=req.min_eos_p,
+                    seed=req.seed, takes=req.takes, segment_pause_s=req.segment_pause_s,
+                    early_stop=req.early_stop, max_seconds=req.max_seconds)
+
+    def run_blocking(self, req: Any, should_stop: Callable[[], bool]) -> Any:
+        """Run to completion (API path); raise gr.Error on bad input, cancellation or failure."""
+        from bark_core.types import GenerationCancelled
+
+        for kind, payload in self._stream(self.engine(), req, should_stop):
+            if kind == "done":
+                return payload
+            if kind == "error":
+                if isinstance(payload, GenerationCancelled):
+                    raise gr.Error("Generation stopped; nothing was saved.")
+                raise _user_error(payload)
+        raise gr.Error("Generation ended without a result.")
+
+    def save_generation(self, owner: str, req: Any, voice_ref: str, gen: Any) -> GenerationRecord:
+        from bark_core.voices import save_voice
+
+        rec = self.store.add_generation(
+            owner, prompt=req.text, voice=voice_ref, voice_label=self.voice_label(owner, voice_ref),
+            settings={**self.settings_of(req, voice_ref), "seed": int(gen.seed)}, seed=int(gen.seed),
+            audios=[t.audio for t in gen.takes], sample_rate=getattr(gen, "sample_rate", SAMPLE_RATE),
+            timings={k: round(float(v), 3) for k, v in gen.timings.items()}, warnings=list(gen.warnings),
+            take_voices=[t.voice for t in gen.takes], save_voice_fn=save_voice,
+        )
+        return rec
+
+    # -- previews ---------------------------------------------------------------------
+    def preview(self, owner: str, ref: str, should_stop: Callable[[], bool]) -> Optional[str]:
+        if not ref:
+            raise gr.Error("“No voice” picks a random speaker each time, so it has no preview.")
+        kind, _, key = ref.partition(":")
+        cache_key = f"preset-{key}" if kind == "preset" else f"user-{key}"
+        path = self.store.preview_path(cache_key)
+        if path.is_file():
+            return str(path)
+        voice = self.resolve_voice(owner, ref)
+        lang = self.catalog_by_name[key].language if kind == "preset" and key in self.catalog_by_name else "en"
+        req = self.make_request(PREVIEW_TEXT.get(lang, PREVIEW_TEXT["en"]), voice, seed=0,
+                                max_seconds=PREVIEW_MAX_SECONDS)
+        gen = self.run_blocking(req, should_stop)
+        from .store import write_wav_atomic
+
+        write_wav_atomic(path, gen.takes[0].audio, getattr(gen, "sample_rate", SAMPLE_RATE))
+        return str(path)
+
+
+def _user_error(e: BaseException) -> gr.Error:
+    """What the browser sees for a failed generation: our sentence, never a traceback."""
+    if isinstance(e, ValueError) or type(e).__name__ == "GPUOutOfMemory":
+        return gr.Error(str(e))
+    log.error("generation failed", exc_info=e)
+    return gr.Error(f"Generation failed ({type(e).__name__}). The server log has the details.")
+
+
+def _history_rows(records: list[GenerationRecord]) -> list[list[Any]]:
+    return [["★" if r.starred else "", _fmt_when(r.created), _short(r.prompt, 60), _short(r.voice_label, 28),
+             len(r.takes), f"{r.seconds:.1f} s", r.seed] for r in records]
+
+
+def _take_info(i: int, seconds: float, seed: int, total: Optional[float]) -> str:
+    parts = [f"**Take {i + 1}**", f"{seconds:.1f} s", f"seed {seed}"]
+    if total is not None:
+        parts.append(f"made in {total:.1f} s")
+    return " · ".join(parts)
+
+
+def _details_md(rec: GenerationRecord) -> str:
+    s = rec.settings
+    t = rec.timings
+    timing = ", ".join(f"{k} {v:.1f} s" for k, v in t.items() if k != "total")
+    lines = [
+        f"**{html.escape(_short(rec.prompt, 300))}**",
+        "",
+        f"Voice: {html.escape(rec.voice_label)} · seed **{rec.seed}** · {len(rec.takes)} take(s) · "
+        f"{rec.seconds:.1f} s each · {'★ starred' if rec.starred else 'not starred'}",
+        "",
+        f"Temperatures: semantic {s.get('semantic_temp')}, coarse {s.get('coarse_temp')}, fine {s.get('fine_temp')} · "
+        f"top-k {s.get('top_k') or 'off'} · top-p {s.get('top_p') or 'off'} · min EOS p {s.get('min_eos_p')}",
+        "",
+        f"Made {_fmt_when(rec.created)} in {t.get('total', 0):.1f} s ({timing})",
+    ]
+    if rec.warnings:
+        lines += ["", "⚠️ " + html.escape(" ".join(rec.warnings))]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings: Any = None,
+               load_error: Optional[str] = None, allow_model_changes: bool = True, queue_size: int = 20,
+               request_overrides: Optional[dict[str, Any]] = None,
+               gpu_wrap: Optional[Callable[[Callable], Callable]] = None,
+               loader: Optional[Callable[[Any, Callable[[str, float], None]], Any]] = None,
+               title: str = "Bark Studio") -> gr.Blocks:
+    """Build the studio around an engine (or an :class:`EngineHolder`, or ``None`` when weights are missing).
+
+    ``settings`` are the ``EngineSettings`` the engine was (or would be) loaded with; ``load_error``
+    the message to show when it could not be loaded. ``gpu_wrap`` wraps the function that drives the
+    engine (``spaces.GPU`` on ZeroGPU). ``request_overrides`` are fixed ``GenerationRequest`` fields
+    (used by tests and ``--max-seconds``).
+    """
+    if isinstance(engine_or_holder, EngineHolder):
+        holder = engine_or_holder
+    else:
+        holder = EngineHolder(engine_or_holder, settings=settings, error=load_error, loader=loader)
+    store = Store(data_dir)
+    studio = Studio(holder, store, allow_model_changes=allow_model_changes,
+                    request_overrides=request_overrides, gpu_wrap=gpu_wrap)
+    languages = sorted({p.language_name for p in studio.catalog})
+
+    with gr.Blocks(title=title, fill_width=False) as demo:
+        owner = gr.BrowserState(None, storage_key="bark-studio-owner", secret=_browser_secret(store.root))
+        voice_ref = gr.State(NO_VOICE)
+        current_gen = gr.State(None)
+        history_ids = gr.State([])
+        selected_gen = gr.State(None)
+
+        # ---- header --------------------------------------------------------------
+        with gr.Row(elem_id="header"):
+            gr.HTML("<div class='brand'><span class='logo'>🐶</span><div><h1>Bark Studio</h1>"
+                    "<p>Expressive text-to-audio with Suno's Bark — speech, laughter, music, voices.</p></div></div>")
+            engine_badge = gr.HTML(elem_id="engine-badge")
+
+        # ---- first run -----------------------------------------------------------
+        with gr.Group(visible=not holder.ready, elem_id="setup-panel") as setup_panel:
+            setup_md = gr.Markdown()
+            with gr.Row():
+                download_btn = gr.Button("Download the model", variant="primary", elem_id="download-btn", scale=0)
+                setup_status = gr.Markdown(elem_id="setup-status")
+
+        with gr.Tabs(elem_id="main-tabs") as tabs:
+            # ================================ Studio ==============================
+            with gr.Tab("Studio", id="studio", elem_id="tab-studio"):
+                with gr.Row(equal_height=False, elem_id="studio-row"):
+                    with gr.Column(scale=3, min_width=320, elem_id="editor-col"):
+                        prompt = gr.Textbox(
+                            label="Prompt", lines=6, max_lines=20, elem_id="prompt",
+                            placeholder="Type what Bark should say, sing or do…  e.g. Well... [sighs] I guess you're RIGHT. [laughs]",
+                        )
+                        gr.HTML(
+                            "<div class='tag-palette' role='toolbar' aria-label='Insert a tag'>"
+                            + "".join(
+                                f"<button type='button' class='tag-btn' data-bark-tag='{html.escape(t, quote=True)}' "
+                                f"title='{html.escape(tip, quote=True)}'>{html.escape(t)}</button>"
+                                for t, tip in TAGS)
+                            + "</div>", elem_id="tag-palette")
+                        estimate_md = gr.Markdown("Tip: CAPITALS add emphasis. Tags insert at the cursor.",
+                                                  elem_id="estimate")
+                        gr.Examples(EXAMPLES, inputs=[prompt], label="Examples")
+
+                        with gr.Group(elem_id="controls"):
+                            with gr.Row():
+                                semantic_temp = gr.Slider(0.05, 1.5, 0.7, step=0.05, label="Semantic temperature",
+                                                          info="What is said and how: higher = more varied, riskier.")
+                                coarse_temp = gr.Slider(0.05, 1.5, 0.7, step=0.05, label="Coarse temperature",
+                                                        info="Voice and prosody: higher = more expressive, less stable.")
+                                fine_temp = gr.Slider(0.05, 1.5, 0.5, step=0.05, label="Fine temperature",
+                                                      info="Audio detail: rarely worth changing.")
+                        with gr.Accordion("Advanced", open=False, elem_id="advanced"):
+                            with gr.Row():
+                                top_k = gr.Number(0, precision=0, minimum=0, label="Top-k",
+                                                  info="Keep only the k likeliest tokens (0 = off).")
+                                top_p = gr.Slider(0.05, 1.0, 1.0, step=0.01, label="Top-p",
+                                                  info="Nucleus sampling (1 = off).")
+                                min_eos_p = gr.Slider(0.01, 1.0, 0.2, step=0.01, label="Min EOS probability",
+                                                      info="Lower = ends sooner; higher = runs on longer.")
+                            with gr.Row():
+                                seed = gr.Number(None, precision=0, minimum=0, maximum=MAX_SEED, label="Seed",
+                                                 elem_id="seed", info="Same seed + settings = same audio.")
+                                lock_seed = gr.Checkbox(False, label="Lock seed", elem_id="lock-seed",
+                                                        info="Off: a new random seed every time.")
+                                takes = gr.Slider(1, MAX_TAKES, 1, step=1, label="Takes", elem_id="takes",
+                                                  info="Variations made in one batch.")
+                            with gr.Row():
+                                segment_pause = gr.Slider(0.0, 2.0, 0.25, step=0.05, label="Pause between segments (s)",
+                                                          info="Long text is split into sentences, joined with this pause.")
+                                early_stop = gr.Checkbox(True, label="Stop at end of speech",
+                                                         info="Off: always run to the maximum length.")
+                                max_seconds = gr.Number(0, minimum=0, label="Max seconds per segment",
+                                                        info="0 = Bark's limit (about 14 s).", elem_id="max-seconds")
+                        with gr.Row(elem_id="run-row"):
+                            gen_btn = gr.Button("Generate", variant="primary", size="lg", elem_id="generate-btn")
+                            stop_btn = gr.Button("Stop", variant="stop", size="lg", elem_id="stop-btn")
+                        status_md = gr.Markdown(elem_id="status")
+
+                    with gr.Column(scale=2, min_width=300, elem_id="voice-col"):
+                        gr.Markdown("### Voice")
+                        with gr.Row():
+                            f_language = gr.Dropdown(["All", *languages], value="English" if "English" in languages else "All",
+                                                     label="Language", elem_id="f-language", min_width=120)
+                            f_gender = gr.Dropdown(["Any", "Male", "Female"], value="Any", label="Gender",
+                                                   elem_id="f-gender", min_width=100)
+                            f_version = gr.Radio(["v2", "v1"], value="v2", label="Presets", elem_id="f-version",
+                                                 min_width=100, info="v2 is newer and clearer.")
+                        f_query = gr.Textbox(label="Search descriptions", placeholder="e.g. narrator, calm, deep",
+                                             elem_id="f-query")
+                        voice_radio = gr.Radio([("🎲 No voice (random speaker)", NO_VOICE)], value=NO_VOICE,
+                                               label="Voices", elem_id="voice-gallery", show_label=False)
+                        voice_md = gr.Markdown(studio.voice_details("", NO_VOICE), elem_id="voice-details")
+                        with gr.Row():
+                            preview_btn = gr.Button("▶ Preview voice", size="sm", elem_id="preview-btn")
+                        preview_audio = gr.Audio(label="Preview", type="filepath", interactive=False, visible=False,
+                                                 elem_id="preview-audio")
+                        with gr.Accordion("My voices: upload, rename, delete", open=False, elem_id="my-voices"):
+                            upload = gr.File(label="Upload a Bark voice (.npz)", file_types=[".npz"], type="filepath",
+                                             elem_id="voice-upload")
+                            upload_name = gr.Textbox(label="Name for the uploaded voice", elem_id="upload-name")
+                            upload_btn = gr.Button("Add uploaded voice", size="sm")
+                            gr.Markdown("<span class='muted'>Select one of your voices (★) above, then:</span>")
+                            rename_box = gr.Textbox(label="New name", elem_id="rename-box")
+                            with gr.Row():
+                                rename_btn = gr.Button("Rename", size="sm")
+                                delete_voice_btn = gr.Button("Delete voice", size="sm", variant="stop")
+                            voice_msg = gr.Markdown()
+
+                # ---- results ---------------------------------------------------------
+                with gr.Column(elem_id="results"):
+                    results_title = gr.Markdown("### Results\n<span class='muted'>Your takes will appear here.</span>")
+                    result_slots = [_take_slot(i, "take") for i in range(MAX_TAKES)]
+
+            # ================================ History =============================
+            with gr.Tab("History", id="history", elem_id="tab-history"):
+                with gr.Row():
+                    starred_only = gr.Checkbox(False, label="Starred only", scale=0, min_width=140)
+                    refresh_btn = gr.Button("↻ Refresh", size="sm", scale=0, min_width=100)
+                history_table = gr.Dataframe(headers=HISTORY_HEADERS, value=[], interactive=False, wrap=True,
+                                             elem_id="history-table", column_widths=["5%", "17%", "38%", "18%", "7%", "8%", "7%"])
+                with gr.Group(visible=False, elem_id="history-detail") as detail_group:
+                    detail_md = gr.Markdown(elem_id="detail-md")
+                    with gr.Row():
+                        reuse_hist_btn = gr.Button("Reuse settings", size="sm", elem_id="history-reuse")
+                        star_btn = gr.Button("☆ Star", size="sm", elem_id="history-star")
+                        delete_gen_btn = gr.Button("Delete", size="sm", variant="stop", elem_id="history-delete")
+                    history_slots = [_take_slot(i, "hist") for i in range(MAX_TAKES)]
+
+            # ================================ Models ==============================
+            with gr.Tab("Models & memory", id="models", elem_id="tab-models"):
+                models_info = gr.Markdown(elem_id="models-info")
+                defaults = _model_defaults(holder.settings)
+                with gr.Row():
+                    m_size = gr.Dropdown([("Large (best quality)", "large"), ("Small (faster, less memory)", "small")],
+                                         value=defaults["size"], label="Model size")
+                    m_device = gr.Dropdown(["auto", "cuda", "mps", "cpu"], value=defaults["device"], label="Device")
+                    m_dtype = gr.Dropdown(["float32", "bfloat16", "float16"], value=defaults["dtype"], label="Precision")
+                    m_place = gr.Dropdown([("All on GPU", "resident"), ("Stage-by-stage offload", "offload"),
+                                           ("CPU only", "cpu")], value=defaults["placement"], label="Placement")
+                m_estimate = gr.Markdown(elem_id="memory-estimate")
+                reload_btn = gr.Button("Reload model", variant="primary", interactive=allow_model_changes,
+                                       elem_id="reload-btn")
+                m_status = gr.Markdown()
+                if not allow_model_changes:
+                    gr.Markdown("<span class='muted'>Model changes are turned off on this shared deployment.</span>")
+
+        # ---- API-only endpoints (hidden components) ---------------------------------
+        with gr.Group(visible=False):
+            a_text = gr.Textbox()
+            a_voice = gr.Textbox("")
+            a_st = gr.Number(0.7)
+            a_ct = gr.Number(0.7)
+            a_ft = gr.Number(0.5)
+            a_seed = gr.Number(None, precision=0)
+            a_takes = gr.Number(1, precision=0)
+            a_files = gr.File(file_count="multiple")
+            a_limit = gr.Number(20, precision=0)
+            a_history = gr.JSON()
+            a_hist_files = gr.File(file_count="multiple")
+            api_btn = gr.Button()
+            api_hist_btn = gr.Button()
+
+        # ---- API for scripts ----------------------------------------------------------
+        def api_generate(text, voice="", semantic_temp=0.7, coarse_temp=0.7, fine_temp=0.5, seed=None, takes=1,
+                         request: gr.Request = None):
+            """Generate audio. Returns a list of WAV files, one per take (24 kHz mono)."""
+            who = _api_owner(request)
+            ref = ""
+            if voice:
+                v = str(voice).strip()
+                ref = v if v.startswith(("preset:", "user:")) else f"preset:{v}"
+            req = studio.make_request(text, None, semantic_temp=semantic_temp, coarse_temp=coarse_temp,
+                                      fine_temp=fine_temp, seed=seed, takes=takes)
+            vobj = studio.resolve_voice(who, ref)
+            if vobj is not None:
+                from dataclasses import replace
+
+                req = replace(req, voice=vobj)
+            key = _session_key(request)
+            studio.cancels.arm(key)
+            gen = studio.run_blocking(req, studio.cancels.event(key).is_set)
+            rec = studio.save_generation(who, req, ref, gen)
+            return [str(t.wav) for t in rec.takes]
+
+        api_btn.click(api_generate, [a_text, a_voice, a_st, a_ct, a_ft, a_seed, a_takes], a_files,
+                      api_name="generate", concurrency_limit=1, concurrency_id="engine")
+
+        def api_history(limit=20, request: gr.Request = None):
+            """The caller's own history, newest first: rows (JSON) and their audio files (flattened, in row order)."""
+            who = _api_owner(request)
+            n = max(1, min(int(limit or 20), HISTORY_LIMIT))
+            recs = store.list_generations(who, limit=n)
+            rows, files = [], []
+            for r in recs:
+                rows.append(dict(id=r.id, created=_dt.datetime.fromtimestamp(r.created).isoformat(timespec="seconds"),
+                                 prompt=r.prompt, voice=r.voice, settings=r.settings, seed=r.seed, starred=r.starred,
+                                 timings=r.timings, warnings=r.warnings,
+                                 takes=[dict(seconds=t.seconds, file_index=len(files) + i) for i, t in enumerate(r.takes)]))
+                files += [str(t.wav) for t in r.takes]
+            return rows, files
+
+        api_hist_btn.click(api_history, [a_limit], [a_history, a_hist_files], api_name="history", queue=False)
+
+
+        # ============================ behaviour ====================================
+        sampling_inputs = [semantic_temp, coarse_temp, fine_temp, top_k, top_p, min_eos_p, seed, lock_seed, takes,
+                           segment_pause, early_stop, max_seconds]
+        slot_outputs = [c for s in result_slots for c in (s["group"], s["audio"], s["image"], s["info"], s["download"])]
+
+        def header_html() -> str:
+            if holder.engine is None:
+                return "<div class='badge badge-warn'>Model not loaded</div>"
+            try:
+                info = holder.engine.info()
+            except Exception:
+                info = {}
+            bits = [str(info.get(k)) for k in ("size", "device", "dtype", "placement") if info.get(k)]
+            return f"<div class='badge'>● {html.escape(' · '.join(bits) or 'ready')}</div>"
+
+        def setup_text() -> str:
+            err = holder.error or "The model weights were not found."
+            small = bool(getattr(holder.settings, "small", False))
+            size = "about 1.7 GB (small model)" if small else "about 4.5 GB (large model)"
+            return (
+                "### First run: get the Bark model\n"
+                f"{html.escape(err)}\n\n"
+                f"**Download** fetches the weights from the Hugging Face Hub ({size}, codec and tokenizer included) into "
+                "your Hugging Face cache; later starts load from disk. "
+                "Offline? Download on another machine with `python -m bark_core download` and start with "
+                "`python app.py --models /path/to/folder`, or use `--small` for the smaller model."
+            )
+
+        def models_md() -> str:
+            if holder.engine is None:
+                return "**Current model:** not loaded."
+            try:
+                info = holder.engine.info()
+            except Exception:
+                return "**Current model:** loaded."
+            est = info.get("gpu_memory_estimate_bytes")
+            params = info.get("params")
+            rows = [f"**Current model:** {info.get('size', '?')} · {info.get('device', '?')} · {info.get('dtype', '?')} · "
+                    f"{info.get('placement', '?')}"]
+            if isinstance(params, dict):
+                params = sum(int(v) for v in params.values())
+            if params:
+                rows.append(f"{params / 1e6:.0f} M parameters")
+            if est:
+                rows.append(f"estimated GPU memory {_fmt_bytes(int(est))}")
+            return " · ".join(rows)
+
+        def estimate_memory(size: str, device: str, dtype: str, place: str) -> str:
+            try:
+                from bark_core.placement import estimate_gpu_memory
+
+                if place == "cpu" or device == "cpu":
+                    return f"**GPU memory needed:** none — runs on the CPU ({'slow' if size == 'large' else 'slowish'})."
+                n = estimate_gpu_memory(size, dtype, place)
+                free = ""
+                try:
+                    from bark_core.placement import cuda_total_memory
+
+                    total = cuda_total_memory()
+                    if total:
+                        free = f" of {_fmt_bytes(total)} on this GPU" + (" ⚠️ may not fit" if n > total * 0.9 else " ✓")
+                except Exception:
+                    pass
+                return f"**Estimated peak GPU memory:** {_fmt_bytes(n)}{free}"
+            except Exception as e:
+                return f"<span class='muted'>No estimate available ({html.escape(str(e))}).</span>"
+
+        def on_load(owner_token: Optional[str]):
+            if not owner_token or not isinstance(owner_token, str) or len(owner_token) < 16:
+                owner_token = secrets.token_urlsafe(24)
+            recs = store.list_generations(owner_token, limit=HISTORY_LIMIT)
+            return {
+                owner: owner_token,
+                engine_badge: header_html(),
+                setup_panel: gr.update(visible=not holder.ready),
+                setup_md: setup_text(),
+                models_info: models_md(),
+                history_table: _history_rows(recs),
+                history_ids: [r.id for r in recs],
+                voice_radio: gr.update(choices=studio.voice_choices(owner_token, *_filters_default(languages)),
+                                       value=NO_VOICE),
+            }
+
+        demo.load(on_load, [owner], [owner, engine_badge, setup_panel, setup_md, models_info, history_table,
+                                     history_ids, voice_radio], queue=False)
+        demo.load(estimate_memory, [m_size, m_device, m_dtype, m_place], m_estimate, queue=False)
+
+        # ---- prompt estimate --------------------------------------------------------
+        def estimate(text: str) -> str:
+            hint = "Tip: CAPITALS add emphasis. Tags insert at the cursor."
+            if not text or not text.strip():
+                return hint
+            engine = holder.engine
+            if engine is None:
+                secs = len(text.split()) / 2.6
+                return f"≈ {secs:.0f} s of audio · {hint}"
+            try:
+                segments, warnings = engine.split_text(text)
+                secs = engine.estimate_seconds(text)
+            except Exception as e:
+                return f"<span class='muted'>{html.escape(str(e))}</span>"
+            n = len(segments)
+            seg = "1 segment" if n == 1 else f"{n} segments (generated one after another, playable as they finish)"
+            warn = (" · ⚠️ " + html.escape(" ".join(warnings))) if warnings else ""
+            return f"≈ **{secs:.0f} s** of audio · {seg}{warn}  \n<span class='muted'>{hint}</span>"
+
+        prompt.change(estimate, prompt, estimate_md, queue=False, trigger_mode="always_last", show_progress="hidden")
+
+        # ---- voices -----------------------------------------------------------------
+        filters = [f_language, f_gender, f_version, f_query]
+
+        def refilter(owner_token, ref, language, gender, version, query):
+            choices = studio.voice_choices(owner_token or "", language, gender, version, query)
+            values = {v for _, v in choices}
+            return gr.update(choices=choices, value=ref if ref in values else None)
+
+        for f in (f_language, f_gender, f_version):
+            f.change(refilter, [owner, voice_ref, *filters], voice_radio, queue=False, show_progress="hidden")
+        f_query.change(refilter, [owner, voice_ref, *filters], voice_radio, queue=False, trigger_mode="always_last",
+                       show_progress="hidden")
+
+        def pick_voice(owner_token, ref, current):
+            if ref is None:
+                return current, gr.update(), gr.update()
+            return ref, studio.voice_details(owner_token or "", ref), gr.update(visible=False, value=None)
+
+        voice_radio.change(pick_voice, [owner, voice_radio, voice_ref], [voice_ref, voice_md, preview_audio],
+                           queue=False, show_progress="hidden")
+
+        def do_preview(owner_token, ref, request: gr.Request):
+            key = _session_key(request)
+            path = studio.preview(owner_token or "", ref, lambda: studio.cancels.event(key).is_set())
+            return gr.update(value=path, visible=True)
+
+        def arm(request: gr.Request):
+            studio.cancels.arm(_session_key(request))
+
+        preview_btn.click(arm, None, None, queue=False).then(
+            do_preview, [owner, voice_ref], preview_audio, concurrency_limit=1, concurrency_id="engine")
+
+        def refresh_voices(owner_token, ref, *f):
+            return refilter(owner_token, ref, *f)
+
+        def add_uploaded(owner_token, path, name, *f):
+            if not owner_token:
+                raise gr.Error("Your browser session is not ready yet; reload the page.")
+            if not path:
+                raise gr.Error("Choose a .npz voice file first.")
+            from bark_core.voices import load_voice_npz, save_voice
+
+            p = Path(path)
+            if p.stat().st_size > VOICE_UPLOAD_MAX_BYTES:
+                raise gr.Error("That file is too big to be a Bark voice (limit 4 MB).")
+            try:
+                voice = load_voice_npz(p, max_bytes=VOICE_UPLOAD_MAX_BYTES)
+                rec = store.add_voice(owner_token, name or p.stem, voice, "upload", save_voice)
+            except ValueError as e:
+                raise gr.Error(str(e)) from None
+            ref = f"user:{rec.id}"
+            return (ref, studio.voice_details(owner_token, ref), refilter(owner_token, ref, *f),
+                    f"Added **{html.escape(rec.name)}**.", None, "")
+
+        upload_btn.click(add_uploaded, [owner, upload, upload_name, *filters],
+                         [voice_ref, voice_md, voice_radio, voice_msg, upload, upload_name])
+
+        def rename_voice(owner_token, ref, name, *f):
+            if not ref.startswith("user:"):
+                raise gr.Error("Select one of your own voices (★) to rename it.")
+            try:
+                ok = store.rename_voice(owner_token or "", ref[5:], name)
+            except ValueError as e:
+                raise gr.Error(str(e)) from None
+            if not ok:
+                raise gr.Error("That voice no longer exists.")
+            return studio.voice_details(owner_token, ref), refilter(owner_token, ref, *f), "Renamed.", ""
+
+        rename_btn.click(rename_voice, [owner, voice_ref, rename_box, *filters],
+                         [voice_md, voice_radio, voice_msg, rename_box])
+
+        def delete_voice(owner_token, ref, *f):
+            if not ref.startswith("user:"):
+                raise gr.Error("Select one of your own voices (★) to delete it.")
+            store.delete_voice(owner_token or "", ref[5:])
+            return (NO_VOICE, studio.voice_details(owner_token, NO_VOICE), refilter(owner_token, NO_VOICE, *f),
+                    "Deleted.")
+
+        delete_voice_btn.click(delete_voice, [owner, voice_ref, *filters], [voice_ref, voice_md, voice_radio, voice_msg])
+
+        # ---- generate / stop ------------------------------------------------------
+        def generate(owner_token, text, ref, st, ct, ft, tk, tp, eos, seed_v, lock, n_takes, pause, early, max_s,
+                     request: gr.Request, progress=gr.Progress()):
+            from bark_core.types import GenerationCancelled
+
+            if not owner_token:
+                raise gr.Error("Your browser session is not ready yet; reload the page.")
+            key = _session_key(request)
+            cancel = studio.cancels.event(key)
+            use_seed = seed_v if lock and seed_v not in (None, "") else random.randint(0, MAX_SEED)
+            req = studio.make_request(text, None, semantic_temp=st, coarse_temp=ct, fine_temp=ft, top_k=tk, top_p=tp,
+                                      min_eos_p=eos, seed=use_seed, takes=n_takes, segment_pause_s=pause,
+                                      early_stop=early, max_seconds=max_s)
+            voice = studio.resolve_voice(owner_token, ref)
+            if voice is not None:
+                from dataclasses import replace
+
+                req = replace(req, voice=voice)
+            if cancel.is_set():
+                yield {status_md: "⏹ Stopped before it started. Nothing was saved."}
+                return
+            hide = {}
+            for s in result_slots:
+                hide.update({s["group"]: gr.update(visible=False), s["audio"]: None, s["image"]: None})
+            yield {**hide, status_md: "⏳ Starting…", seed: req.seed,
+                   results_title: "### Results\n<span class='muted'>Generating…</span>"}
+            progress(0.0, desc="Starting")
+            last = 0.0
+            for kind, payload in studio._stream(studio.engine(), req, cancel.is_set):
+                if kind == "progress":
+                    p = payload
+                    now = time.monotonic()
+                    if now - last > 0.1 or p.step == p.total:
+                        last = now
+                        seg = f"segment {p.segment} of {p.segments} · " if p.segments > 1 else ""
+                        progress(min(1.0, p.fraction), desc=f"{seg}{STAGE_LABEL.get(p.stage, p.stage)}")
+                elif kind == "segment":
+                    index, n_segments, per_take = payload
+                    if n_segments <= 1:
+                        continue
+                    upd = {status_md: f"⏳ Segment {index + 1} of {n_segments} done — playable below while the rest is made."}
+                    for i, audio in enumerate(per_take[:MAX_TAKES]):
+                        s = result_slots[i]
+                        upd[s["group"]] = gr.update(visible=True)
+                        upd[s["audio"]] = (SAMPLE_RATE, audio)
+                        upd[s["info"]] = f"**Take {i + 1}** · {len(audio) / SAMPLE_RATE:.1f} s so far…"
+                    yield upd
+                elif kind == "error":
+                    if isinstance(payload, GenerationCancelled):
+                        yield {**hide, status_md: "⏹ Stopped. Nothing was saved.",
+                               results_title: "### Results\n<span class='muted'>Stopped.</span>"}
+                        return
+                    raise _user_error(payload)
+                elif kind == "done":
+                    gen = payload
+                    if cancel.is_set():
+                        yield {**hide, status_md: "⏹ Stopped. Nothing was saved."}
+                        return
+                    rec = studio.save_generation(owner_token, req, ref, gen)
+                    upd = {current_gen: rec.id, seed: rec.seed}
+                    total = rec.timings.get("total")
+                    for i, s in enumerate(result_slots):
+                        if i < len(rec.takes):
+                            t = rec.takes[i]
+                            upd.update({s["group"]: gr.update(visible=True), s["audio"]: str(t.wav),
+                                        s["image"]: str(t.png), s["info"]: _take_info(i, t.seconds, rec.seed, total),
+                                        s["download"]: gr.update(value=str(t.wav))})
+                        else:
+                            upd.update({s["group"]: gr.update(visible=False)})
+                    warn = ("  \n⚠️ " + html.escape(" ".join(rec.warnings))) if rec.warnings else ""
+                    upd[status_md] = f"✅ Done in {total or 0:.1f} s · seed {rec.seed}{warn}"
+                    upd[results_title] = f"### Results\n<span class='muted'>{html.escape(_short(rec.prompt, 90))}</span>"
+                    recs = store.list_generations(owner_token, limit=HISTORY_LIMIT)
+                    upd[history_table] = _history_rows(recs)
+                    upd[history_ids] = [r.id for r in recs]
+                    yield upd
+                    return
+
+        gen_outputs = [status_md, seed, results_title, current_gen, history_table, history_ids, *slot_outputs]
+        gen_event = gen_btn.click(arm, None, None, queue=False).then(
+            generate, [owner, prompt, voice_ref, *sampling_inputs], gen_outputs,
+            concurrency_limit=1, concurrency_id="engine", api_visibility="private")
+
+        def stop(request: gr.Request):
+            studio.cancels.stop(_session_key(request))
+
+        stop_btn.click(stop, None, None, queue=False, api_visibility="private")
+
+        # ---- reuse / save-as-voice / star / delete --------------------------------
+        reuse_outputs = [prompt, voice_ref, voice_md, semantic_temp, coarse_temp, fine_temp, top_k, top_p, min_eos_p,
+                         seed, lock_seed, takes, segment_pause, early_stop, max_seconds, tabs]
+
+        def reuse(owner_token, gen_id):
+            rec = store.get_generation(owner_token or "", gen_id) if gen_id else None
+            if rec is None:
+                raise gr.Error("That generation is no longer in your history.")
+            s = rec.settings
+            ref = s.get("voice", "")
+            if ref.startswith("user:") and store.get_voice(owner_token, ref[5:]) is None:
+                gr.Warning("The voice of that generation was deleted; using no voice.")
+                ref = NO_VOICE
+            return (s.get("text", rec.prompt), ref, studio.voice_details(owner_token, ref), s.get("semantic_temp", 0.7),
+                    s.get("coarse_temp", 0.7), s.get("fine_temp", 0.5), s.get("top_k") or 0, s.get("top_p") or 1.0,
+                    s.get("min_eos_p", 0.2), rec.seed, True, s.get("takes", 1), s.get("segment_pause_s", 0.25),
+                    s.get("early_stop", True), s.get("max_seconds") or 0, gr.Tabs(selected="studio"))
+
+        def save_take_as_voice(owner_token, gen_id, index, *f):
+            rec = store.get_generation(owner_token or "", gen_id) if gen_id else None
+            if rec is None or index >= len(rec.takes):
+                raise gr.Error("That take is no longer in your history.")
+            from bark_core.voices import load_voice_npz, save_voice
+
+            src = rec.takes[index].wav.with_suffix(".npz")
+            try:
+                voice = load_voice_npz(src)
+                name = f"{_short(rec.prompt, 40)} (take {index + 1})"
+                v = store.add_voice(owner_token, name, voice, f"generation:{gen_id}:{index}", save_voice)
+            except (ValueError, FileNotFoundError) as e:
+                raise gr.Error(f"Could not save the voice: {e}") from None
+            gr.Info(f"Saved as voice “{v.name}”. Find it under ★ in the voice list.")
+            ref = f"user:{v.id}"
+            return refilter(owner_token, ref, *f)
+
+        for slots, gen_state in ((result_slots, current_gen), (history_slots, selected_gen)):
+            for i, s in enumerate(slots):
+                s["reuse"].click(reuse, [owner, gen_state], reuse_outputs, queue=False)
+                s["save"].click(lambda o, g, *f, _i=i: save_take_as_voice(o, g, _i, *f), [owner, gen_state, *filters],
+                                voice_radio, queue=False)
+        reuse_hist_btn.click(reuse, [owner, selected_gen], reuse_outputs, queue=False)
+
+        # ---- history ------------------------------------------------------------------
+        hist_slot_outputs = [c for s in history_slots for c in (s["group"], s["audio"], s["image"], s["info"], s["download"])]
+
+        def list_history(owner_token, only_starred):
+            recs = store.list_generations(owner_token or "", starred_only=bool(only_starred), limit=HISTORY_LIMIT) \
+                if owner_token else []
+            return _history_rows(recs), [r.id for r in recs]
+
+        def show_detail(owner_token, gen_id):
+            rec = store.get_generation(owner_token or "", gen_id) if gen_id else None
+            out: list[Any] = []
+            if rec is None:
+                out += [None, gr.update(visible=False), "", gr.update()]
+                for s in history_slots:
+                    out += [gr.update(visible=False), None, None, "", gr.update()]
+                return out
+            out += [rec.id, gr.update(visible=True), _details_md(rec), "★ Starred" if rec.starred else "☆ Star"]
+            total = rec.timings.get("total")
+            for i, s in enumerate(history_slots):
+                if i < len(rec.takes):
+                    t = rec.takes[i]
+                    out += [gr.update(visible=True), str(t.wav), str(t.png), _take_info(i, t.seconds, rec.seed, total),
+                            gr.update(value=str(t.wav))]
+                else:
+                    out += [gr.update(visible=False), None, None, "", gr.update()]
+            return out
+
+        detail_outputs = [selected_gen, detail_group, detail_md, star_btn, *hist_slot_outputs]
+
+        def select_row(owner_token, ids, evt: gr.SelectData):
+            row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+            gen_id = ids[row] if isinstance(row, int) and 0 <= row < len(ids) else None
+            return show_detail(owner_token, gen_id)
+
+        history_table.select(select_row, [owner, history_ids], detail_outputs, queue=False)
+        refresh_btn.click(list_history, [owner, starred_only], [history_table, history_ids], queue=False)
+        starred_only.change(list_history, [owner, starred_only], [history_table, history_ids], queue=False)
+
+        def toggle_star(owner_token, gen_id, only_starred):
+            rec = store.get_generation(owner_token or "", gen_id) if gen_id else None
+            if rec is None:
+                raise gr.Error("That generation is no longer in your history.")
+            store.set_star(owner_token, gen_id, not rec.starred)
+            return [*list_history(owner_token, only_starred), *show_detail(owner_token, gen_id)]
+
+        star_btn.click(toggle_star, [owner, selected_gen, starred_only], [history_table, history_ids, *detail_outputs],
+                       queue=False)
+
+        def delete_gen(owner_token, gen_id, only_starred):
+            if gen_id:
+                store.delete_generation(owner_token or "", gen_id)
+            return [*list_history(owner_token, only_starred), *show_detail(owner_token, None)]
+
+        delete_gen_btn.click(delete_gen, [owner, selected_gen, starred_only],
+                             [history_table, history_ids, *detail_outputs], queue=False)
+
+        # ---- models ------------------------------------------------------------------
+        for c in (m_size, m_device, m_dtype, m_place):
+            c.change(estimate_memory, [m_size, m_device, m_dtype, m_place], m_estimate, queue=False)
+
+        def after_load_updates(owner_token, *f):
+            studio.catalog = _preset_catalog(holder.engine)
+            studio.catalog_by_name = {p.name: p for p in studio.catalog}
+            return (header_html(), gr.update(visible=not holder.ready), models_md(),
+                    refilter(owner_token, NO_VOICE, *f), NO_VOICE)
+
+        def reload_model(owner_token, size, device, dtype, place, *f, progress=gr.Progress()):
+            if not allow_model_changes:
+                raise gr.Error("Model changes are turned off on this deployment.")
+            base = holder.settings
+            if base is None:
+                raise gr.Error("No engine settings to reload from.")
+            from dataclasses import replace
+
+            new = replace(base, small=(size == "small"), device=device, dtype=dtype, placement=place)
+            if size == "small" and getattr(base, "models", None) in ("suno/bark",):
+                new = replace(new, models=None)
+            progress(0, desc="Loading")
+            try:
+                holder.load(new, lambda msg, frac=None: progress(frac if frac is not None else None, desc=str(msg)))
+            except Exception as e:
+                log.exception("reload failed")
+                raise gr.Error(f"Could not load the model: {e}") from None
+            return (*after_load_updates(owner_token, *f), "✅ Loaded.")
+
+        load_outputs = [engine_badge, setup_panel, models_info, voice_radio, voice_ref]
+        reload_btn.click(reload_model, [owner, m_size, m_device, m_dtype, m_place, *filters], [*load_outputs, m_status],
+                         concurrency_limit=1, concurrency_id="engine", api_visibility="private")
+
+        def download_model(owner_token, *f, progress=gr.Progress()):
+            if not allow_model_changes:
+                raise gr.Error("Downloads are turned off on this deployment.")
+            if holder.settings is None:
+                raise gr.Error("No engine settings to download for.")
+            try:
+                progress(0, desc="Downloading")
+                holder.download(lambda msg, frac=None: progress(frac, desc=str(msg)))
+                progress(0.9, desc="Loading the model")
+                holder.load(holder.settings, lambda msg, frac=None: progress(frac, desc=str(msg)))
+            except Exception as e:
+                log.exception("download failed")
+                holder.error = str(e)
+                raise gr.Error(f"Download failed: {e}") from None
+            return (*after_load_updates(owner_token, *f), "✅ Ready.")
+
+        download_btn.click(download_model, [owner, *filters], [*load_outputs, setup_status],
+                           concurrency_limit=1, concurrency_id="engine", api_visibility="private")
+
+    # Only the two documented endpoints are callable by API clients; every UI event is private.
+    for fn in demo.fns.values():
+        if fn.api_name not in ("generate", "history"):
+            fn.api_visibility = "private"
+    demo.queue(max_size=queue_size, default_concurrency_limit=1)
+    demo.studio = studio  # for tests and app.py
+    return demo
+
+
+def _filters_default(languages: list[str]) -> tuple[str, str, str, str]:
+    return ("English" if "English" in languages else "All", "Any", "v2", "")
+
+
+def _model_defaults(settings: Any) -> dict[str, str]:
+    d = dict(size="large", device="auto", dtype="float32", placement="resident")
+    try:
+        from bark_core.placement import cpu_has_native_bf16, cuda_total_memory, recommend
+
+        d.update(recommend(cuda_total_memory(), cpu_has_native_bf16()))
+    except Exception:
+        log.debug("no hardware recommendation", exc_info=True)
+    if settings is not None:
+        if getattr(settings, "small", False):
+            d["size"] = "small"
+        for k in ("device", "dtype", "placement"):
+            v = getattr(settings, k, "auto")
+            if v and v != "auto":
+                d[k] = v
+    if d["placement"] not in ("resident", "offload", "cpu"):
+        d["placement"] = "resident"
+    if d["dtype"] not in ("float32", "bfloat16", "float16"):
+        d["dtype"] = "float32"
+    return d
+
+
+def _take_slot(i: int, prefix: str) -> dict[str, Any]:
+    with gr.Group(visible=False, elem_id=f"{prefix}-{i + 1}", elem_classes=["take-card"]) as group:
+        info = gr.Markdown(elem_classes=["take-info"])
+        audio = gr.Audio(type="filepath", interactive=False, show_label=False, elem_id=f"{prefix}-{i + 1}-audio",
+                         buttons=["download"])
+        image = gr.Image(type="filepath", interactive=False, show_label=False, height=80, container=False,
+                         elem_classes=["waveform"], buttons=[])
+        with gr.Row(elem_classes=["take-actions"]):
+            download = gr.DownloadButton("⬇ WAV", size="sm", elem_id=f"{prefix}-{i + 1}-download")
+            save = gr.Button("Save as voice", size="sm", elem_id=f"{prefix}-{i + 1}-save")
+            reuse = gr.Button("Reuse settings", size="sm", elem_id=f"{prefix}-{i + 1}-reuse")
+    return dict(group=group, info=info, audio=audio, image=image, download=download, save=save, reuse=reuse)
