@@ -437,3 +437,18 @@ def test_fuzz_load_voice_npz_bytes_only_raises_value_error(data, where):
         data = b"PK\x03\x04" + data
     with pytest.raises(ValueError):
         load_voice_npz(io.BytesIO(data))
+
+
+def test_ratio_check_matches_the_reference_coarse_assertion():
+    # bark.generation.generate_coarse asserts exactly this about a history prompt.
+    semantic_to_coarse_ratio = 75 / 49.9 * 2
+    for t in range(1, 80):
+        for n in range(1, 140, 3):
+            s, c, f = _arrays(t=t, n=n)
+            ok = round(c.shape[-1] / len(s), 1) == round(semantic_to_coarse_ratio / 2, 1)
+            try:
+                validate_voice(s, c, f)
+                accepted = True
+            except ValueError:
+                accepted = False
+            assert accepted == ok, (t, n)
