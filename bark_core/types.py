@@ -19,6 +19,10 @@ class GenerationCancelled(Exception):
     """Raised inside a generation when its ``should_stop`` callback says so."""
 
 
+class GPUOutOfMemory(RuntimeError):
+    """The GPU ran out of memory; the message says what to change. Memory has been released."""
+
+
 @dataclass(frozen=True)
 class Voice:
     """A history prompt: the tokens of a piece of audio in the voice to continue.

@@ -1,0 +1,186 @@
+"""``python -m bark_core``: generate, make-test-weights, convert, download.
+
+Errors end in one line on stderr and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .types import GenerationCancelled, GenerationRequest, Progress
+
+log = logging.getLogger("bark_core")
+
+
+def _engine_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("models")
+    g.add_argument("--models", metavar="SRC", help="local folder or Hub repo id (default suno/bark)")
+    g.add_argument("--small", action="store_true", help="use the small models (suno/bark-small)")
+    g.add_argument("--tokenizer", metavar="SRC", help="tokenizer folder or Hub id (default: from the models)")
+    g.add_argument("--codec", metavar="SRC", help="EnCodec folder or Hub id (default: from the models, else facebook/encodec_24khz)")
+    g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    g.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    g.add_argument("--offload", action="store_true", help="keep models on the CPU; move each to the GPU only for its stage")
+    g.add_argument("--offline", action="store_true", help="never download; use the Hub cache only")
+    g.add_argument("--cache-dir", metavar="DIR", help="Hub cache and converted-weights folder")
+
+
+def engine_settings(args: argparse.Namespace):
+    from .engine import EngineSettings
+
+    return EngineSettings(
+        models=args.models, small=args.small, tokenizer=args.tokenizer, codec=args.codec, device=args.device,
+        dtype=args.dtype, placement="offload" if args.offload else "auto", offline=args.offline, cache_dir=args.cache_dir,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bark_core", description="Bark text-to-audio.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log diagnostics")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="text -> audio file")
+    gen.add_argument("text")
+    gen.add_argument("-o", "--output", default="bark.wav", help="audio file (.wav/.flac/.ogg/.mp3); takes>1 write OUT-k.wav")
+    gen.add_argument("--voice", metavar="NAME_OR_NPZ", help="preset (v2/en_speaker_6) or a voice .npz")
+    gen.add_argument("--semantic-temp", type=float, default=0.7)
+    gen.add_argument("--coarse-temp", type=float, default=0.7)
+    gen.add_argument("--fine-temp", type=float, default=0.5)
+    gen.add_argument("--top-k", type=int)
+    gen.add_argument("--top-p", type=float)
+    gen.add_argument("--min-eos-p", type=float, default=0.2)
+    gen.add_argument("--no-early-stop", action="store_true")
+    gen.add_argument("--max-seconds", type=float)
+    gen.add_argument("--max-coarse-history", type=int, default=630)
+    gen.add_argument("--sliding-window-len", type=int, default=60)
+    gen.add_argument("--seed", type=int)
+    gen.add_argument("--takes", type=int, default=1)
+    gen.add_argument("--no-long-form", action="store_true", help="cut text at 256 tokens instead of splitting it")
+    gen.add_argument("--pause", type=float, default=0.25, help="seconds of silence between long-form segments")
+    gen.add_argument("--save-tokens", metavar="OUT.npz", help="also save the tokens as a voice .npz")
+    gen.add_argument("--tokens-only", action="store_true", help="skip the codec; save tokens only")
+    _engine_arguments(gen)
+
+    mk = sub.add_parser("make-test-weights", help="write a tiny (or Bark-shaped) random model folder for offline tests")
+    mk.add_argument("dir")
+    mk.add_argument("--size", default="tiny", choices=["tiny", "small", "large"])
+    mk.add_argument("--format", default="native", choices=["original", "transformers", "native"])
+    mk.add_argument("--seed", type=int, default=0)
+
+    conv = sub.add_parser("convert", help="convert any supported checkpoint folder into the fast native format")
+    conv.add_argument("src")
+    conv.add_argument("dst")
+    conv.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    conv.add_argument("--small", action="store_true", help="with Suno .pt folders holding both sizes: take the small files")
+
+    dl = sub.add_parser("download", help="download the weights into the Hub cache now")
+    dl.add_argument("--small", action="store_true")
+    dl.add_argument("--cache-dir", metavar="DIR")
+    return parser
+
+
+def _progress_printer():
+    last = [""]
+
+    def show(p: Progress) -> None:
+        seg = f"segment {p.segment}/{p.segments} " if p.segments > 1 else ""
+        line = f"\r{seg}{p.stage:8s} {100 * p.fraction:5.1f}%"
+        if line != last[0] and sys.stderr.isatty():
+            sys.stderr.write(line)
+            sys.stderr.flush()
+            last[0] = line
+
+    return show
+
+
+def _numbered(path: Path, k: int) -> Path:
+    return path.with_name(f"{path.stem}-{k}{path.suffix}")
+
+
+def cmd_generate(args) -> int:
+    from .audio import write_audio
+    from .engine import Engine
+    from .voices import save_voice
+
+    request = GenerationRequest(
+        text=args.text, semantic_temp=args.semantic_temp, coarse_temp=args.coarse_temp, fine_temp=args.fine_temp,
+        top_k=args.top_k, top_p=args.top_p, min_eos_p=args.min_eos_p, early_stop=not args.no_early_stop,
+        max_seconds=args.max_seconds, max_coarse_history=args.max_coarse_history,
+        sliding_window_len=args.sliding_window_len, seed=args.seed, takes=args.takes,
+        long_form=not args.no_long_form, segment_pause_s=args.pause, decode=not args.tokens_only,
+    )
+    request.validate()  # before the (slow) load
+    engine = Engine.load(engine_settings(args))
+    voice = engine.load_voice(args.voice)
+    gen = engine.generate(
+        GenerationRequest(**{**request.__dict__, "voice": voice}), on_progress=_progress_printer()
+    )
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    for w in gen.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    out = Path(args.output)
+    tokens = Path(args.save_tokens) if args.save_tokens else (out.with_suffix(".npz") if args.tokens_only else None)
+    many = len(gen.takes) > 1
+    for k, take in enumerate(gen.takes, start=1):
+        if take.audio is not None:
+            path = write_audio(_numbered(out, k) if many else out, take.audio, gen.sample_rate)
+            print(f"{path}  {take.seconds:.2f} s", file=sys.stderr)
+        if many:
+            save_voice(take.voice, _numbered(out.with_suffix(".npz"), k))
+        if tokens is not None:
+            save_voice(take.voice, _numbered(tokens, k) if many else tokens)
+    timing = ", ".join(f"{k} {v:.2f}s" for k, v in gen.timings.items())
+    print(f"seed {gen.seed}; {timing}", file=sys.stderr)
+    return 0
+
+
+def cmd_make_test_weights(args) -> int:
+    from .testweights import write_test_weights
+
+    path = write_test_weights(args.dir, size=args.size, fmt=args.format, seed=args.seed)
+    print(path)
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from .checkpoints import convert
+    from .placement import DTYPES
+
+    print(convert(args.src, args.dst, dtype=DTYPES[args.dtype], small=args.small or None))
+    return 0
+
+
+def cmd_download(args) -> int:
+    from .sources import download
+
+    print(download(small=args.small, cache_dir=args.cache_dir))
+    return 0
+
+
+COMMANDS = {
+    "generate": cmd_generate, "make-test-weights": cmd_make_test_weights, "convert": cmd_convert, "download": cmd_download,
+}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except GenerationCancelled as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 130
+    except Exception as e:  # one line, no traceback
+        if args.verbose:
+            log.exception("failed")
+        message = " ".join(str(e).split()) or type(e).__name__
+        print(f"error: {message}", file=sys.stderr)
+        return 1

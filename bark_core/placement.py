@@ -1,0 +1,196 @@
+"""Device, precision and placement policy; GPU memory estimates.
+
+Placements:
+  resident  every model lives on the device
+  offload   models live on the CPU; each moves to the device only for its stage
+  cpu       everything on the CPU
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+import torch
+
+from . import constants as C
+from .model import GPTConfig
+
+log = logging.getLogger(__name__)
+
+PLACEMENTS = ("resident", "offload", "cpu")
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+GiB = 1024**3
+
+SHAPES = {"large": dict(n_layer=24, n_head=16, n_embd=1024), "small": dict(n_layer=12, n_head=12, n_embd=768)}
+STAGE_VOCABS = {
+    "semantic": (C.TEXT_INPUT_VOCAB, C.TEXT_OUTPUT_VOCAB),
+    "coarse": (C.COARSE_VOCAB, C.COARSE_VOCAB),
+    "fine": (C.FINE_VOCAB, C.FINE_VOCAB),
+}
+CODEC_BYTES = 60 * 1024**2  # EnCodec 24 kHz, float32 (~15M parameters)
+CUDA_CONTEXT_BYTES = 400 * 1024**2  # allocator slack and kernels' workspace
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the models run and in which precision."""
+
+    device: torch.device
+    dtype: torch.dtype
+    placement: str  # one of PLACEMENTS
+
+    @property
+    def home(self) -> torch.device:
+        """Where models rest between stages."""
+        return torch.device("cpu") if self.placement in ("offload", "cpu") else self.device
+
+    @property
+    def exact(self) -> bool:
+        """True where results are bit-identical to the reference (CPU, float32)."""
+        return self.device.type == "cpu" and self.dtype == torch.float32
+
+
+def cuda_total_memory() -> Optional[int]:
+    if not torch.cuda.is_available():
+        return None
+    return torch.cuda.get_device_properties(0).total_memory
+
+
+def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """True where the CPU computes bfloat16 natively (AVX-512 BF16 or AMX)."""
+    try:
+        flags = cpuinfo.read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"Unknown device {name!r}: use auto, cpu, cuda or mps.")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("CUDA was asked for but no CUDA GPU is visible; use --device cpu.")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("MPS was asked for but is not available; use --device cpu.")
+    return torch.device(name)
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    if name == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if device.type == "mps":
+            return torch.float16
+        return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+    if name not in DTYPES:
+        raise ValueError(f"Unknown precision {name!r}: use auto, float32, bfloat16 or float16.")
+    return DTYPES[name]
+
+
+def resolve(device: str = "auto", dtype: str = "auto", placement: str = "auto") -> Placement:
+    """Turn user choices ("auto" allowed) into a concrete Placement."""
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    if placement == "auto":
+        placement = "cpu" if dev.type == "cpu" else "resident"
+        total = cuda_total_memory() if dev.type == "cuda" else None
+        if total is not None and estimate_gpu_memory("large", _dtype_name(dt), "resident") > total * 0.9:
+            placement = "offload"
+    if placement not in PLACEMENTS:
+        raise ValueError(f"Unknown placement {placement!r}: use resident, offload or cpu.")
+    if placement == "cpu":
+        dev = torch.device("cpu")
+        if dtype == "auto":
+            dt = resolve_dtype("auto", dev)
+    return Placement(dev, dt, placement)
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return {v: k for k, v in DTYPES.items()}[dtype]
+
+
+def count_params(config: GPTConfig, stage: str) -> int:
+    """Parameters of one stage's model (tied fine embeddings counted once)."""
+    c, L = config.n_embd, config.n_layer
+    bias = config.bias if stage != "fine" else True
+    per_layer = 12 * c * c + (13 * c if config.bias else 0) + (4 * c if bias else 2 * c)
+    embeddings = config.block_size * c
+    if stage == "fine":
+        n_tied = config.n_codes_total - config.n_codes_given
+        embeddings += config.input_vocab_size * c * (config.n_codes_total - n_tied)
+        heads = n_tied * config.output_vocab_size * c
+        return L * per_layer + embeddings + heads + 2 * c
+    embeddings += config.input_vocab_size * c
+    return L * per_layer + embeddings + config.output_vocab_size * c + (2 if config.bias else 1) * c
+
+
+def stage_config(size: str, stage: str) -> GPTConfig:
+    if size not in SHAPES:
+        raise ValueError(f"Unknown model size {size!r}: use large or small.")
+    vin, vout = STAGE_VOCABS[stage]
+    return GPTConfig(input_vocab_size=vin, output_vocab_size=vout, **SHAPES[size])
+
+
+def working_memory(config: GPTConfig, stage: str, dtype_bytes: int, takes: int = 1) -> int:
+    """Activations, KV cache and logits one stage needs at its peak."""
+    c, L, T = config.n_embd, config.n_layer, config.block_size
+    if stage == "fine":  # full 1024-frame pass: activations + float32 logits and sampling buffers
+        return takes * (T * c * 8 * dtype_bytes + T * config.output_vocab_size * 4 * 4 + config.n_head * T * T * 4)
+    kv = 2 * L * T * c * dtype_bytes * takes
+    prefill = 900 * c * 8 * dtype_bytes * takes + config.n_head * 900 * 900 * 4
+    return kv + prefill + takes * config.output_vocab_size * 4 * 4
+
+
+def estimate_gpu_memory(size: str, dtype: str, placement: str, takes: int = 1) -> int:
+    """Peak GPU memory (bytes) for a model size, precision and placement."""
+    if placement == "cpu":
+        return 0
+    nbytes = torch.finfo(DTYPES[dtype]).bits // 8
+    weights, work = {}, {}
+    for stage in ("semantic", "coarse", "fine"):
+        cfg = stage_config(size, stage)
+        weights[stage] = count_params(cfg, stage) * nbytes
+        work[stage] = working_memory(cfg, stage, nbytes, takes)
+    if placement == "resident":
+        peak = sum(weights.values()) + CODEC_BYTES + max(work.values())
+    else:
+        peak = max(max(weights[s] + work[s] for s in weights), CODEC_BYTES * 2)
+    return peak + CUDA_CONTEXT_BYTES
+
+
+def recommend(total_gpu_bytes: Optional[int] = None, cpu_bf16: Optional[bool] = None) -> dict:
+    """Sensible defaults for the detected hardware (the UI's and CLI's "auto")."""
+    if total_gpu_bytes is None:
+        bf16 = cpu_has_native_bf16() if cpu_bf16 is None else cpu_bf16
+        return dict(device="cpu", size="large", dtype="bfloat16" if bf16 else "float32", placement="cpu")
+    budget = total_gpu_bytes * 0.85
+    dtype = "bfloat16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "float16"
+    for size, placement in (("large", "resident"), ("large", "offload"), ("small", "resident"), ("small", "offload")):
+        if estimate_gpu_memory(size, dtype, placement) <= budget:
+            return dict(device="cuda", size=size, dtype=dtype, placement=placement)
+    return dict(device="cpu", size="small", dtype="float32", placement="cpu")
+
+
+@contextlib.contextmanager
+def on_device(module: torch.nn.Module, placement: Placement) -> Iterator[torch.nn.Module]:
+    """Run a stage with its model on the compute device; return it home afterwards (offload)."""
+    if placement.home == placement.device:
+        yield module
+        return
+    module.to(placement.device)
+    try:
+        yield module
+    finally:
+        module.to(placement.home)
+        if placement.device.type == "cuda":
+            torch.cuda.empty_cache()
