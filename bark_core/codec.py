@@ -115,7 +115,7 @@ class Codec:
         self.model.to(device)
         return self
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Audio (B, N * hop_length) float32 from codes (B, 8, N) in [0, 1024).
 
