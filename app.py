@@ -33,7 +33,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     web.add_argument("--queue-size", type=int, default=20, help="most waiting requests before new ones are refused")
     web.add_argument("--max-upload-mb", type=float, default=8, help="largest accepted upload (voice .npz files)")
     web.add_argument("--max-seconds", type=float, default=None,
-                     help="cap on the audio length of each segment (Bark's own limit is about 14 s)")
+                     help="default maximum audio length of each segment (Bark's own limit is about 14 s)")
     eng = p.add_argument_group("engine")
     eng.add_argument("--models", default=None, help="Hub repo id or local folder (default suno/bark, or suno/bark-small)")
     eng.add_argument("--small", action="store_true", help="use the small models (1.7 GB, faster, lower quality)")
@@ -113,10 +113,10 @@ def build(args: argparse.Namespace, environ: Optional[dict[str, str]] = None):
     dep = resolve_deployment(args, environ)
     settings = engine_settings(args)
     engine, error = load_engine(settings)
-    overrides = {"max_seconds": args.max_seconds} if args.max_seconds else None
+    defaults = {"max_seconds": args.max_seconds} if args.max_seconds else None
     demo = webui.build_demo(engine, data_dir=dep["data_dir"], settings=settings, load_error=error,
                             allow_model_changes=not dep["on_space"], queue_size=args.queue_size,
-                            request_overrides=overrides, gpu_wrap=gpu_wrapper())
+                            request_defaults=defaults, gpu_wrap=gpu_wrapper())
     kwargs = webui.launch_options(dep["data_dir"])
     kwargs.update(server_name=dep["host"], server_port=args.port, share=args.share,
                   max_file_size=int(args.max_upload_mb * 1024 * 1024))

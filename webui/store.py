@@ -3,7 +3,7 @@
 Layout of the data directory::
 
     studio.sqlite3        generations and user voices (WAL mode)
-    audio/<gen_id>/       take<i>.wav and take<i>.png of one generation
+    audio/<gen_id>/       take<i>.wav (audio) and take<i>.npz (its tokens: a ready voice)
     voices/<voice_id>.npz the user's own voices
     previews/             cached voice previews
 
@@ -32,7 +32,6 @@ from typing import Any, Optional
 import numpy as np
 import soundfile as sf
 
-from .waveform import waveform_png
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS generations (
@@ -73,7 +72,6 @@ def owner_key(token: str) -> str:
 @dataclass
 class TakeRecord:
     wav: Path
-    png: Path
     seconds: float
 
 
@@ -176,7 +174,6 @@ class Store:
             for i, audio in enumerate(audios):
                 sf.write(str(tmp_dir / f"take{i + 1}.wav"), np.asarray(audio, np.float32), sample_rate,
                          format="WAV", subtype="FLOAT")
-                (tmp_dir / f"take{i + 1}.png").write_bytes(waveform_png(audio))
                 if take_voices is not None and save_voice_fn is not None:
                     save_voice_fn(take_voices[i], tmp_dir / f"take{i + 1}.npz")
                 takes_meta.append({"file": f"take{i + 1}", "seconds": round(len(audio) / sample_rate, 3)})
@@ -200,7 +197,7 @@ class Store:
 
     def _record(self, row: sqlite3.Row) -> GenerationRecord:
         d = self.audio_dir / row["id"]
-        takes = [TakeRecord(d / f"{t['file']}.wav", d / f"{t['file']}.png", float(t["seconds"]))
+        takes = [TakeRecord(d / f"{t['file']}.wav", float(t["seconds"]))
                  for t in json.loads(row["takes"])]
         return GenerationRecord(
             id=row["id"], created=row["created"], prompt=row["prompt"], voice=row["voice"],

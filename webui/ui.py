@@ -176,7 +176,9 @@ def launch_options(data_dir: str | Path) -> dict[str, Any]:
         blocked_paths=[str(store_root / "studio.sqlite3"), str(store_root / "browser-secret")],
         show_error=False,
         max_file_size="8mb",
-        theme=gr.themes.Soft(primary_hue="violet", secondary_hue="indigo", neutral_hue="slate"),
+        theme=gr.themes.Soft(primary_hue="violet", secondary_hue="indigo", neutral_hue="slate",
+                             font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "sans-serif"],
+                             font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"]),
     )
 
 
@@ -202,13 +204,13 @@ class Studio:
     """The state and behaviour behind the UI; Gradio callbacks are its methods."""
 
     def __init__(self, holder: EngineHolder, store: Store, *, allow_model_changes: bool = True,
-                 request_overrides: Optional[dict[str, Any]] = None,
+                 request_defaults: Optional[dict[str, Any]] = None,
                  gpu_wrap: Optional[Callable[[Callable], Callable]] = None):
         self.holder = holder
         self.store = store
         self.cancels = CancelRegistry()
         self.allow_model_changes = allow_model_changes
-        self.request_overrides = dict(request_overrides or {})
+        self.request_defaults = dict(request_defaults or {})
         self._stream = gpu_wrap(stream_generation) if gpu_wrap else stream_generation
         self.catalog = _preset_catalog(holder.engine)
         self.catalog_by_name = {p.name: p for p in self.catalog}
@@ -254,7 +256,7 @@ class Studio:
         raise gr.Error(f"Unknown voice {ref!r}.")
 
     def voice_choices(self, owner: str, language: str, gender: str, version: str, query: str) -> list[tuple[str, str]]:
-        choices: list[tuple[str, str]] = [("🎲 No voice (random speaker)", NO_VOICE)]
+        choices: list[tuple[str, str]] = [("No voice (random speaker)", NO_VOICE)]
         if owner:
             choices += [(f"★ {v.name}", f"user:{v.id}") for v in self.store.list_voices(owner)]
         q = (query or "").strip().lower()
@@ -306,7 +308,9 @@ class Studio:
             early_stop=bool(early_stop),
             max_seconds=_none_if(None if max_seconds in (None, "") else _as_float(max_seconds, "Max seconds", 0), 0),
         )
-        kwargs.update(self.request_overrides)
+        for k, v in self.request_defaults.items():
+            if kwargs.get(k) is None:
+                kwargs[k] = v
         req = GenerationRequest(**kwargs)
         try:
             req.validate()
@@ -402,7 +406,7 @@ def _details_md(rec: GenerationRecord) -> str:
         f"Made {_fmt_when(rec.created)} in {t.get('total', 0):.1f} s ({timing})",
     ]
     if rec.warnings:
-        lines += ["", "⚠️ " + html.escape(" ".join(rec.warnings))]
+        lines += ["", "⚠ " + html.escape(" ".join(rec.warnings))]
     return "\n".join(lines)
 
 
@@ -411,7 +415,7 @@ def _details_md(rec: GenerationRecord) -> str:
 
 def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings: Any = None,
                load_error: Optional[str] = None, allow_model_changes: bool = True, queue_size: int = 20,
-               request_overrides: Optional[dict[str, Any]] = None,
+               request_defaults: Optional[dict[str, Any]] = None,
                gpu_wrap: Optional[Callable[[Callable], Callable]] = None,
                loader: Optional[Callable[[Any, Callable[[str, float], None]], Any]] = None,
                title: str = "Bark Studio") -> gr.Blocks:
@@ -419,8 +423,8 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
 
     ``settings`` are the ``EngineSettings`` the engine was (or would be) loaded with; ``load_error``
     the message to show when it could not be loaded. ``gpu_wrap`` wraps the function that drives the
-    engine (``spaces.GPU`` on ZeroGPU). ``request_overrides`` are fixed ``GenerationRequest`` fields
-    (used by tests and ``--max-seconds``).
+    engine (``spaces.GPU`` on ZeroGPU). ``request_defaults`` fill ``GenerationRequest`` fields the
+    user left unset (e.g. ``max_seconds`` from ``--max-seconds``; tests use it to keep audio short).
     """
     if isinstance(engine_or_holder, EngineHolder):
         holder = engine_or_holder
@@ -428,7 +432,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
         holder = EngineHolder(engine_or_holder, settings=settings, error=load_error, loader=loader)
     store = Store(data_dir)
     studio = Studio(holder, store, allow_model_changes=allow_model_changes,
-                    request_overrides=request_overrides, gpu_wrap=gpu_wrap)
+                    request_defaults=request_defaults, gpu_wrap=gpu_wrap)
     languages = sorted({p.language_name for p in studio.catalog})
 
     with gr.Blocks(title=title, fill_width=False) as demo:
@@ -440,7 +444,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
 
         # ---- header --------------------------------------------------------------
         with gr.Row(elem_id="header"):
-            gr.HTML("<div class='brand'><span class='logo'>🐶</span><div><h1>Bark Studio</h1>"
+            gr.HTML("<div class='brand'><span class='logo' aria-hidden='true'>B</span><div><h1>Bark Studio</h1>"
                     "<p>Expressive text-to-audio with Suno's Bark — speech, laughter, music, voices.</p></div></div>")
             engine_badge = gr.HTML(elem_id="engine-badge")
 
@@ -517,7 +521,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                                                  min_width=100, info="v2 is newer and clearer.")
                         f_query = gr.Textbox(label="Search descriptions", placeholder="e.g. narrator, calm, deep",
                                              elem_id="f-query")
-                        voice_radio = gr.Radio([("🎲 No voice (random speaker)", NO_VOICE)], value=NO_VOICE,
+                        voice_radio = gr.Radio([("No voice (random speaker)", NO_VOICE)], value=NO_VOICE,
                                                label="Voices", elem_id="voice-gallery", show_label=False)
                         voice_md = gr.Markdown(studio.voice_details("", NO_VOICE), elem_id="voice-details")
                         with gr.Row():
@@ -635,7 +639,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
         # ============================ behaviour ====================================
         sampling_inputs = [semantic_temp, coarse_temp, fine_temp, top_k, top_p, min_eos_p, seed, lock_seed, takes,
                            segment_pause, early_stop, max_seconds]
-        slot_outputs = [c for s in result_slots for c in (s["group"], s["audio"], s["image"], s["info"], s["download"])]
+        slot_outputs = [c for s in result_slots for c in (s["group"], s["audio"], s["info"], s["download"])]
 
         def header_html() -> str:
             if holder.engine is None:
@@ -692,7 +696,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
 
                     total = cuda_total_memory()
                     if total:
-                        free = f" of {_fmt_bytes(total)} on this GPU" + (" ⚠️ may not fit" if n > total * 0.9 else " ✓")
+                        free = f" of {_fmt_bytes(total)} on this GPU" + (" ⚠ may not fit" if n > total * 0.9 else " ✓")
                 except Exception:
                     pass
                 return f"**Estimated peak GPU memory:** {_fmt_bytes(n)}{free}"
@@ -735,7 +739,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                 return f"<span class='muted'>{html.escape(str(e))}</span>"
             n = len(segments)
             seg = "1 segment" if n == 1 else f"{n} segments (generated one after another, playable as they finish)"
-            warn = (" · ⚠️ " + html.escape(" ".join(warnings))) if warnings else ""
+            warn = (" · ⚠ " + html.escape(" ".join(warnings))) if warnings else ""
             return f"≈ **{secs:.0f} s** of audio · {seg}{warn}  \n<span class='muted'>{hint}</span>"
 
         prompt.change(estimate, prompt, estimate_md, queue=False, trigger_mode="always_last", show_progress="hidden")
@@ -839,12 +843,12 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
 
                 req = replace(req, voice=voice)
             if cancel.is_set():
-                yield {status_md: "⏹ Stopped before it started. Nothing was saved."}
+                yield {status_md: "■ Stopped before it started. Nothing was saved."}
                 return
             hide = {}
             for s in result_slots:
-                hide.update({s["group"]: gr.update(visible=False), s["audio"]: None, s["image"]: None})
-            yield {**hide, status_md: "⏳ Starting…", seed: req.seed,
+                hide.update({s["group"]: gr.update(visible=False), s["audio"]: None})
+            yield {**hide, status_md: "Starting…", seed: req.seed,
                    results_title: "### Results\n<span class='muted'>Generating…</span>"}
             progress(0.0, desc="Starting")
             last = 0.0
@@ -860,7 +864,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                     index, n_segments, per_take = payload
                     if n_segments <= 1:
                         continue
-                    upd = {status_md: f"⏳ Segment {index + 1} of {n_segments} done — playable below while the rest is made."}
+                    upd = {status_md: f"Segment {index + 1} of {n_segments} done — playable below while the rest is made."}
                     for i, audio in enumerate(per_take[:MAX_TAKES]):
                         s = result_slots[i]
                         upd[s["group"]] = gr.update(visible=True)
@@ -869,14 +873,14 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                     yield upd
                 elif kind == "error":
                     if isinstance(payload, GenerationCancelled):
-                        yield {**hide, status_md: "⏹ Stopped. Nothing was saved.",
+                        yield {**hide, status_md: "■ Stopped. Nothing was saved.",
                                results_title: "### Results\n<span class='muted'>Stopped.</span>"}
                         return
                     raise _user_error(payload)
                 elif kind == "done":
                     gen = payload
                     if cancel.is_set():
-                        yield {**hide, status_md: "⏹ Stopped. Nothing was saved."}
+                        yield {**hide, status_md: "■ Stopped. Nothing was saved."}
                         return
                     rec = studio.save_generation(owner_token, req, ref, gen)
                     upd = {current_gen: rec.id, seed: rec.seed}
@@ -885,12 +889,12 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                         if i < len(rec.takes):
                             t = rec.takes[i]
                             upd.update({s["group"]: gr.update(visible=True), s["audio"]: str(t.wav),
-                                        s["image"]: str(t.png), s["info"]: _take_info(i, t.seconds, rec.seed, total),
+                                        s["info"]: _take_info(i, t.seconds, rec.seed, total),
                                         s["download"]: gr.update(value=str(t.wav))})
                         else:
                             upd.update({s["group"]: gr.update(visible=False)})
-                    warn = ("  \n⚠️ " + html.escape(" ".join(rec.warnings))) if rec.warnings else ""
-                    upd[status_md] = f"✅ Done in {total or 0:.1f} s · seed {rec.seed}{warn}"
+                    warn = ("  \n⚠ " + html.escape(" ".join(rec.warnings))) if rec.warnings else ""
+                    upd[status_md] = f"✓ Done in {total or 0:.1f} s · seed {rec.seed}{warn}"
                     upd[results_title] = f"### Results\n<span class='muted'>{html.escape(_short(rec.prompt, 90))}</span>"
                     recs = store.list_generations(owner_token, limit=HISTORY_LIMIT)
                     upd[history_table] = _history_rows(recs)
@@ -951,7 +955,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
         reuse_hist_btn.click(reuse, [owner, selected_gen], reuse_outputs, queue=False)
 
         # ---- history ------------------------------------------------------------------
-        hist_slot_outputs = [c for s in history_slots for c in (s["group"], s["audio"], s["image"], s["info"], s["download"])]
+        hist_slot_outputs = [c for s in history_slots for c in (s["group"], s["audio"], s["info"], s["download"])]
 
         def list_history(owner_token, only_starred):
             recs = store.list_generations(owner_token or "", starred_only=bool(only_starred), limit=HISTORY_LIMIT) \
@@ -964,17 +968,17 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             if rec is None:
                 out += [None, gr.update(visible=False), "", gr.update()]
                 for s in history_slots:
-                    out += [gr.update(visible=False), None, None, "", gr.update()]
+                    out += [gr.update(visible=False), None, "", gr.update()]
                 return out
             out += [rec.id, gr.update(visible=True), _details_md(rec), "★ Starred" if rec.starred else "☆ Star"]
             total = rec.timings.get("total")
             for i, s in enumerate(history_slots):
                 if i < len(rec.takes):
                     t = rec.takes[i]
-                    out += [gr.update(visible=True), str(t.wav), str(t.png), _take_info(i, t.seconds, rec.seed, total),
+                    out += [gr.update(visible=True), str(t.wav), _take_info(i, t.seconds, rec.seed, total),
                             gr.update(value=str(t.wav))]
                 else:
-                    out += [gr.update(visible=False), None, None, "", gr.update()]
+                    out += [gr.update(visible=False), None, "", gr.update()]
             return out
 
         detail_outputs = [selected_gen, detail_group, detail_md, star_btn, *hist_slot_outputs]
@@ -1033,7 +1037,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             except Exception as e:
                 log.exception("reload failed")
                 raise gr.Error(f"Could not load the model: {e}") from None
-            return (*after_load_updates(owner_token, *f), "✅ Loaded.")
+            return (*after_load_updates(owner_token, *f), "✓ Loaded.")
 
         load_outputs = [engine_badge, setup_panel, models_info, voice_radio, voice_ref]
         reload_btn.click(reload_model, [owner, m_size, m_device, m_dtype, m_place, *filters], [*load_outputs, m_status],
@@ -1053,7 +1057,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                 log.exception("download failed")
                 holder.error = str(e)
                 raise gr.Error(f"Download failed: {e}") from None
-            return (*after_load_updates(owner_token, *f), "✅ Ready.")
+            return (*after_load_updates(owner_token, *f), "✓ Ready.")
 
         download_btn.click(download_model, [owner, *filters], [*load_outputs, setup_status],
                            concurrency_limit=1, concurrency_id="engine", api_visibility="private")
@@ -1098,10 +1102,8 @@ def _take_slot(i: int, prefix: str) -> dict[str, Any]:
         info = gr.Markdown(elem_classes=["take-info"])
         audio = gr.Audio(type="filepath", interactive=False, show_label=False, elem_id=f"{prefix}-{i + 1}-audio",
                          buttons=["download"])
-        image = gr.Image(type="filepath", interactive=False, show_label=False, height=80, container=False,
-                         elem_classes=["waveform"], buttons=[])
         with gr.Row(elem_classes=["take-actions"]):
             download = gr.DownloadButton("⬇ WAV", size="sm", elem_id=f"{prefix}-{i + 1}-download")
             save = gr.Button("Save as voice", size="sm", elem_id=f"{prefix}-{i + 1}-save")
             reuse = gr.Button("Reuse settings", size="sm", elem_id=f"{prefix}-{i + 1}-reuse")
-    return dict(group=group, info=info, audio=audio, image=image, download=download, save=save, reuse=reuse)
+    return dict(group=group, info=info, audio=audio, download=download, save=save, reuse=reuse)

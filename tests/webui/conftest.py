@@ -1,0 +1,94 @@
+"""Web UI fixtures: a tiny engine, and the studio launched in-process on a free port."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+ARTIFACTS = ROOT / "test-artifacts"
+SHORT = {"max_seconds": 0.3}  # keep tiny-model audio (and test time) short unless a test asks for more
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_native):
+    from bark_core.engine import Engine, EngineSettings
+
+    settings = EngineSettings(models=str(tiny_native), offline=True, device="cpu")
+    return Engine.load(settings)
+
+
+class Running:
+    """A launched studio: ``url``, ``demo``, ``data_dir``; ``close()`` frees the port."""
+
+    def __init__(self, engine, data_dir: Path, port: int | None = None, **kwargs):
+        import webui
+
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        kwargs.setdefault("request_defaults", SHORT)
+        settings = getattr(engine, "settings", None)
+        self.demo = webui.build_demo(engine, data_dir=self.data_dir, settings=settings, **kwargs)
+        opts = webui.launch_options(self.data_dir)
+        _, self.url, _ = self.demo.launch(server_name="127.0.0.1", server_port=self.port, prevent_thread_lock=True,
+                                          quiet=True, **opts)
+
+    def close(self) -> None:
+        self.demo.close()
+
+
+@pytest.fixture
+def launch():
+    """Factory: ``launch(engine, data_dir, port=None, **build_demo_kwargs) -> Running``; closed at teardown."""
+    started: list[Running] = []
+
+    def _launch(engine, data_dir, port=None, **kwargs) -> Running:
+        r = Running(engine, data_dir, port, **kwargs)
+        started.append(r)
+        return r
+
+    yield _launch
+    for r in started:
+        try:
+            r.close()
+        except Exception:
+            pass
+
+
+@pytest.fixture(scope="module")
+def studio(tiny_engine, tmp_path_factory):
+    """One running studio on a tiny model, shared by the tests of a module."""
+    r = Running(tiny_engine, tmp_path_factory.mktemp("studio-data"))
+    yield r
+    r.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    pw_api = pytest.importorskip("playwright.sync_api")
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("Debian chromium not installed")
+    with pw_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync"])
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

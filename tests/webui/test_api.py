@@ -1,0 +1,104 @@
+"""The scripting API (gradio_client) against the studio on a tiny model, and app.py's wiring."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+gradio_client = pytest.importorskip("gradio_client")
+
+
+def _client(url):
+    return gradio_client.Client(url, verbose=False)
+
+
+def test_api_lists_only_generate_and_history(studio):
+    info = _client(studio.url).view_api(return_format="dict", print_info=False)
+    assert set(info["named_endpoints"]) == {"/generate", "/history"}
+    params = [p["parameter_name"] for p in info["named_endpoints"]["/generate"]["parameters"]]
+    assert params == ["text", "voice", "semantic_temp", "coarse_temp", "fine_temp", "seed", "takes"]
+    assert [p["parameter_has_default"] for p in info["named_endpoints"]["/generate"]["parameters"]] == [
+        False, True, True, True, True, True, True]
+
+
+def test_generate_returns_one_wav_per_take_and_history_is_private(studio):
+    alice, bob = _client(studio.url), _client(studio.url)
+    files = alice.predict(text="Hello [laughs] world", voice="v2/en_speaker_6", seed=42, takes=2, api_name="/generate")
+    assert len(files) == 2
+    for f in files:
+        audio, sr = sf.read(f, dtype="float32")
+        assert sr == 24_000 and audio.ndim == 1 and len(audio) > 0 and np.isfinite(audio).all()
+    bob.predict(text="Bob's line", api_name="/generate")
+
+    rows, hist_files = alice.predict(api_name="/history")
+    assert [r["prompt"] for r in rows] == ["Hello [laughs] world"]
+    r = rows[0]
+    assert r["seed"] == 42 and r["voice"] == "preset:v2/en_speaker_6" and r["settings"]["takes"] == 2
+    assert r["settings"]["semantic_temp"] == 0.7 and "total" in r["timings"]
+    assert len(hist_files) == 2 and [t["file_index"] for t in r["takes"]] == [0, 1]
+    rows_b, _ = bob.predict(api_name="/history")
+    assert [r["prompt"] for r in rows_b] == ["Bob's line"]
+    # A third client sees nothing.
+    assert _client(studio.url).predict(api_name="/history")[0] == []
+
+
+def test_same_seed_same_audio(studio):
+    c = _client(studio.url)
+    a = c.predict(text="Same seed", seed=7, api_name="/generate")
+    b = c.predict(text="Same seed", seed=7, api_name="/generate")
+    np.testing.assert_array_equal(sf.read(a[0])[0], sf.read(b[0])[0])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(text="   "), "Please enter some text"),
+    (dict(text="hi", voice="v2/xx_speaker_99"), "Unknown voice preset"),
+    (dict(text="hi", takes=9), "takes must be between 1 and 8"),
+    (dict(text="hi", semantic_temp=0), "semantic temp"),
+])
+def test_bad_input_is_a_sentence_not_a_traceback(studio, kwargs, message):
+    with pytest.raises(gradio_client.exceptions.AppError) as e:
+        _client(studio.url).predict(api_name="/generate", **kwargs)
+    assert message in str(e.value)
+    assert "Traceback" not in str(e.value)
+
+
+def test_missing_weights_still_serves_a_first_run_page(launch, tmp_path):
+    import requests
+
+    r = launch(None, tmp_path, load_error="Bark weights not found. Download suno/bark or pass --models.")
+    assert requests.get(r.url, timeout=10).status_code == 200
+    with pytest.raises(gradio_client.exceptions.AppError) as e:
+        _client(r.url).predict(text="hi", api_name="/generate")
+    assert "not loaded" in str(e.value)
+
+
+def test_app_args_and_spaces(tmp_path, monkeypatch):
+    import app
+
+    args = app.parse_args([])
+    dep = app.resolve_deployment(args, environ={})
+    assert dep["host"] == "127.0.0.1" and dep["data_dir"].name == "data" and not dep["on_space"]
+    args = app.parse_args(["--data-dir", str(tmp_path), "--offload", "--small", "--dtype", "bfloat16"])
+    dep = app.resolve_deployment(args, environ={"SPACE_ID": "me/bark"})
+    assert dep["host"] == "0.0.0.0" and dep["data_dir"] == tmp_path.resolve() and dep["on_space"]
+    s = app.engine_settings(args)
+    assert s.placement == "offload" and s.small and s.dtype == "bfloat16"
+
+
+def test_app_main_warns_on_share_without_auth(monkeypatch, capsys):
+    import app
+
+    monkeypatch.setattr(app, "build", lambda args: (type("D", (), {"launch": lambda self, **k: None})(), {}))
+    app.main(["--share"])
+    assert "--share without --auth" in capsys.readouterr().err
+
+
+def test_app_build_with_missing_weights(tmp_path):
+    import app
+
+    args = app.parse_args(["--models", str(tmp_path / "nope"), "--offline", "--data-dir", str(tmp_path / "d")])
+    demo, kwargs = app.build(args, environ={})
+    assert demo.studio.holder.engine is None and demo.studio.holder.error
+    assert kwargs["server_name"] == "127.0.0.1" and kwargs["show_error"] is False
+    assert str(tmp_path / "d") not in kwargs["allowed_paths"]  # never the folder holding the database
