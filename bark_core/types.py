@@ -69,28 +69,28 @@ class GenerationRequest:
         """Raise ValueError with a user-facing sentence for any unusable value."""
         if not isinstance(self.text, str) or not self.text.strip():
             raise ValueError("Please enter some text to speak.")
-        for name in ("semantic_temp", "coarse_temp", "fine_temp"):
+        for name, label in (("semantic_temp", "Semantic"), ("coarse_temp", "Coarse"), ("fine_temp", "Fine")):
             t = getattr(self, name)
             if not _finite(t) or not 0.0 < t <= 5.0:
-                raise ValueError(f"{name.replace('_', ' ')} must be a number in (0, 5], got {t!r}.")
+                raise ValueError(f"{label} temperature must be a number in (0, 5], got {t!r}.")
         if self.top_k is not None and (not isinstance(self.top_k, int) or self.top_k < 1):
-            raise ValueError(f"top-k must be a whole number of at least 1, got {self.top_k!r}.")
+            raise ValueError(f"Top-k must be a whole number of at least 1, got {self.top_k!r}.")
         if self.top_p is not None and (not _finite(self.top_p) or not 0.0 < self.top_p <= 1.0):
-            raise ValueError(f"top-p must be in (0, 1], got {self.top_p!r}.")
+            raise ValueError(f"Top-p must be in (0, 1], got {self.top_p!r}.")
         if not _finite(self.min_eos_p) or not 0.0 <= self.min_eos_p <= 1.0:
-            raise ValueError(f"min EOS probability must be in [0, 1], got {self.min_eos_p!r}.")
+            raise ValueError(f"Min EOS probability must be in [0, 1], got {self.min_eos_p!r}.")
         if self.max_seconds is not None and (not _finite(self.max_seconds) or self.max_seconds <= 0):
-            raise ValueError(f"max seconds must be a positive number, got {self.max_seconds!r}.")
+            raise ValueError(f"Max seconds must be a positive number, got {self.max_seconds!r}.")
         if not 60 <= self.max_coarse_history <= 630:
-            raise ValueError("max coarse history must be between 60 and 630.")
+            raise ValueError("Max coarse history must be between 60 and 630.")
         if not 1 <= self.sliding_window_len or self.max_coarse_history + self.sliding_window_len > 768:
-            raise ValueError("sliding window length must be at least 1 and, with the coarse history, at most 768.")
+            raise ValueError("Sliding window length must be at least 1 and, with the coarse history, at most 768.")
         if self.seed is not None and (not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED):
-            raise ValueError(f"seed must be a whole number in 0..{MAX_SEED}, got {self.seed!r}.")
+            raise ValueError(f"Seed must be a whole number in 0..{MAX_SEED}, got {self.seed!r}.")
         if not isinstance(self.takes, int) or not 1 <= self.takes <= MAX_TAKES:
-            raise ValueError(f"takes must be between 1 and {MAX_TAKES}, got {self.takes!r}.")
+            raise ValueError(f"Takes must be between 1 and {MAX_TAKES}, got {self.takes!r}.")
         if not _finite(self.segment_pause_s) or not 0.0 <= self.segment_pause_s <= 10.0:
-            raise ValueError("pause between segments must be between 0 and 10 seconds.")
+            raise ValueError("Pause between segments must be between 0 and 10 seconds.")
 
 
 def _finite(x) -> bool:

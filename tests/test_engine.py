@@ -1,0 +1,201 @@
+"""Engine behaviour on a tiny random model: takes, seeds, long text, progress, cancel, OOM, CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from bark_core import generation, placement
+from bark_core.cli import main as cli_main
+from bark_core.engine import Engine, EngineSettings
+from bark_core.model import build_model
+from bark_core.types import GenerationCancelled, GenerationRequest, GPUOutOfMemory
+from bark_core.voices import load_voice_npz, save_voice
+
+SHORT = dict(max_seconds=0.6)  # ~30 semantic tokens: fast on the tiny model
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_native, tmp_path_factory) -> Engine:
+    return Engine.load(EngineSettings(models=str(tiny_native), device="cpu", dtype="float32",
+                                      cache_dir=str(tmp_path_factory.mktemp("cache"))))
+
+
+def test_takes_are_batched_independent_and_ready_voices(engine):
+    gen = engine.generate(GenerationRequest(text="Hello [laughs] there.", takes=4, seed=11, **SHORT))
+    assert len(gen.takes) == 4 and gen.seed == 11
+    assert gen.audio.shape[0] == 4 and gen.audio.dtype == np.float32
+    semantics = [t.voice.semantic for t in gen.takes]
+    assert len({s.tobytes() for s in semantics}) == 4  # four different takes
+    for take in gen.takes:
+        v = take.voice
+        assert v.coarse.shape[0] == 2 and v.fine.shape[0] == 8 and v.coarse.shape[1] == v.fine.shape[1]
+        np.testing.assert_array_equal(v.fine[:2], v.coarse)
+        assert len(take.audio) == v.fine.shape[1] * 320 and np.isfinite(take.audio).all()
+    assert set(gen.timings) >= {"semantic", "coarse", "fine", "decode", "total"}
+
+
+def test_same_seed_same_result_and_new_seed_differs(engine):
+    req = GenerationRequest(text="Same seed, same take.", seed=5, takes=2, **SHORT)
+    a, b = engine.generate(req), engine.generate(req)
+    for ta, tb in zip(a.takes, b.takes):
+        np.testing.assert_array_equal(ta.voice.fine, tb.voice.fine)
+        np.testing.assert_array_equal(ta.audio, tb.audio)
+    c = engine.generate(GenerationRequest(text="Same seed, same take.", seed=6, **SHORT))
+    assert not np.array_equal(c.takes[0].voice.semantic, a.takes[0].voice.semantic)
+    assert engine.generate(GenerationRequest(text="x", **SHORT)).seed is not None  # a random seed is reported
+
+
+def test_generated_take_is_a_voice(engine, tmp_path):
+    gen = engine.generate(GenerationRequest(text="Make me a voice.", seed=3, max_seconds=1.5))
+    path = save_voice(gen.takes[0].voice, tmp_path / "mine.npz")
+    voice = load_voice_npz(path)
+    again = engine.generate(GenerationRequest(text="Speak in it.", voice=voice, seed=3, **SHORT))
+    assert again.takes[0].audio.size > 0
+
+
+def test_preset_by_name(engine):
+    voice = engine.load_voice("v2/en_speaker_6")
+    gen = engine.generate(GenerationRequest(text="With a preset.", voice=voice, seed=1, **SHORT))
+    assert gen.takes[0].audio.size > 0
+    with pytest.raises(ValueError):
+        engine.load_voice("../../etc/passwd")
+
+
+def test_long_text_is_split_streamed_and_joined(engine):
+    text = " ".join(f"This is sentence number {i} of a long story, told slowly and with care." for i in range(12))
+    segments, warnings = engine.plan_segments(text)
+    assert len(segments) >= 3 and not warnings
+    seen = []
+    gen = engine.generate(
+        GenerationRequest(text=text, seed=2, max_seconds=0.3, segment_pause_s=0.5, takes=2),
+        on_segment=lambda i, n, audio: seen.append((i, n, [len(a) for a in audio])),
+    )
+    assert [s[0] for s in seen] == list(range(len(segments))) and all(s[1] == len(segments) for s in seen)
+    assert all(seen[i][2][0] < seen[i + 1][2][0] for i in range(len(seen) - 1))  # each segment adds audio
+    pause = int(0.5 * 24000)
+    assert len(gen.takes[0].audio) == seen[-1][2][0] >= (len(segments) - 1) * pause
+
+
+def test_overlong_text_without_long_form_warns(engine):
+    text = "word " * 400
+    gen = engine.generate(GenerationRequest(text=text, long_form=False, seed=1, **SHORT))
+    assert any("cut" in w for w in gen.warnings)
+
+
+def test_progress_reports_every_stage_in_order(engine):
+    stages = []
+    engine.generate(GenerationRequest(text="Progress please.", seed=1, **SHORT),
+                    on_progress=lambda p: stages.append(p.stage) if not stages or stages[-1] != p.stage else None)
+    assert stages == ["semantic", "coarse", "fine", "decode"]
+
+
+@pytest.mark.parametrize("stage", ["semantic", "coarse", "fine"])
+def test_cancel_stops_within_one_step(engine, stage):
+    calls = {"after": 0, "stop": False}
+
+    def on_progress(p):
+        if p.stage == stage and p.step >= 1:
+            calls["stop"] = True
+        if calls["stop"]:
+            calls["after"] += 1
+
+    with pytest.raises(GenerationCancelled):
+        engine.generate(GenerationRequest(text="Cancel me.", seed=1, early_stop=False, max_seconds=3),
+                        on_progress=on_progress, should_stop=lambda: calls["stop"])
+    assert calls["after"] <= 1
+    assert engine.generate(GenerationRequest(text="Next job.", seed=1, **SHORT)).takes[0].audio.size > 0
+
+
+def test_gpu_out_of_memory_is_reported_and_next_job_runs(engine, monkeypatch):
+    def boom(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    with monkeypatch.context() as m:
+        m.setattr(generation, "generate_coarse", boom)
+        with pytest.raises(GPUOutOfMemory, match="fewer takes.*small"):
+            engine.generate(GenerationRequest(text="Too big.", seed=1, **SHORT))
+    assert engine.generate(GenerationRequest(text="Fits again.", seed=1, **SHORT)).takes[0].audio.size > 0
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [dict(text=""), dict(text="   \n\t"), dict(semantic_temp=float("nan")), dict(coarse_temp=float("inf")),
+     dict(fine_temp=-1.0), dict(top_p=0.0), dict(top_p=1.5), dict(top_k=0), dict(top_k=-3), dict(seed=-1),
+     dict(seed=2**32), dict(takes=0), dict(takes=1000), dict(min_eos_p=2.0), dict(max_seconds=0.0)],
+)
+def test_bad_requests_are_refused_with_a_sentence(engine, changes):
+    with pytest.raises(ValueError) as e:
+        engine.generate(GenerationRequest(**{"text": "ok", **changes}))
+    assert str(e.value)[0].isupper() and len(str(e.value)) > 10
+
+
+def test_staged_api_matches_generate(engine):
+    req = GenerationRequest(text="Staged or not.", seed=9, **SHORT)
+    whole = engine.generate(req).takes[0]
+    g = torch.Generator().manual_seed(9)
+    sem = engine.text_to_semantic(req.text, max_seconds=req.max_seconds, generator=g)
+    coarse = engine.semantic_to_coarse(sem, generator=g)
+    fine = engine.coarse_to_fine(coarse, generator=g)
+    np.testing.assert_array_equal(fine[0], whole.voice.fine)
+    np.testing.assert_array_equal(engine.decode(fine[0]), whole.audio)
+
+
+def test_memory_estimates_follow_the_published_shapes():
+    for size, expected in (("large", (446e6, 328e6, 312e6)), ("small", (193e6, 104e6, 92e6))):
+        for stage, n in zip(("semantic", "coarse", "fine"), expected):
+            cfg = placement.stage_config(size, stage)
+            with torch.device("meta"):
+                model = build_model(stage, cfg)
+            actual = sum(p.numel() for p in set(model.parameters()))
+            assert placement.count_params(cfg, stage) == actual
+            assert abs(actual - n) / n < 0.02
+    large = placement.estimate_gpu_memory("large", "bfloat16", "resident")
+    assert 2.2 * 2**30 < large < 3.5 * 2**30
+    assert placement.estimate_gpu_memory("large", "bfloat16", "offload") < 1.5 * 2**30
+    assert placement.estimate_gpu_memory("small", "bfloat16", "resident") < placement.estimate_gpu_memory("large", "bfloat16", "offload") + 0.2 * 2**30
+    assert placement.estimate_gpu_memory("large", "float32", "resident") > large
+    assert placement.recommend(8 * 2**30)["size"] == "large"
+    assert placement.recommend(None)["device"] == "cpu"
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def test_cli_takes_write_numbered_files(tiny_native, tmp_path):
+    out = tmp_path / "take.wav"
+    assert cli_main(["generate", "Two takes.", "-o", str(out), "--models", str(tiny_native), "--device", "cpu",
+                     "--takes", "2", "--seed", "4", "--max-seconds", "0.6", "--cache-dir", str(tmp_path)]) == 0
+    for k in (1, 2):
+        audio, sr = sf.read(tmp_path / f"take-{k}.wav")
+        assert sr == 24000 and audio.ndim == 1 and len(audio) > 0
+        assert load_voice_npz(tmp_path / f"take-{k}.npz").fine.shape[0] == 8
+    assert not out.exists()
+
+
+def test_cli_errors_are_one_line_without_traceback(tmp_path):
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    cmd = [sys.executable, "-m", "bark_core", "generate", "hi", "--cache-dir", str(tmp_path / "c"), "--device", "cpu"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=Path(__file__).parents[1], timeout=120)
+    assert r.returncode != 0
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in r.stderr
+    assert "suno/bark" in lines[0] and "download" in lines[0]
+    r = subprocess.run(cmd[:5] + ["--takes", "99"], capture_output=True, text=True, env=env,
+                       cwd=Path(__file__).parents[1], timeout=120)
+    assert r.returncode != 0 and r.stderr.strip().startswith("error: Takes must be")
+
+
+def test_cli_convert_then_generate_from_native(tiny_original, tmp_path):
+    dst = tmp_path / "native"
+    assert cli_main(["convert", str(tiny_original), str(dst), "--dtype", "bfloat16"]) == 0
+    out = tmp_path / "a.wav"
+    assert cli_main(["generate", "Converted.", "-o", str(out), "--models", str(dst), "--device", "cpu",
+                     "--dtype", "bfloat16", "--max-seconds", "0.5", "--seed", "1"]) == 0
+    assert sf.info(out).frames > 0
