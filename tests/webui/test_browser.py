@@ -1,0 +1,116 @@
+"""The studio in a real browser (Debian chromium via Playwright) on a tiny random model."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+
+TIMEOUT = 60_000
+
+
+def _open(browser, url, width=1280, height=800, context=None):
+    ctx = context or browser.new_context(viewport={"width": width, "height": height})
+    page = ctx.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(url)
+    page.wait_for_selector("#prompt textarea")
+    page.wait_for_function("document.querySelector('#engine-badge') && document.querySelector('#engine-badge').innerText.length > 0")
+    return ctx, page
+
+
+def _history_text(page) -> str:
+    page.get_by_role("tab", name="History").click()
+    page.wait_for_selector("#history-table")
+    return page.locator("#history-table").inner_text()
+
+
+def test_studio_flow_history_persists_and_voice_saving(browser, launch, tiny_engine, tmp_path, artifacts):
+    app = launch(tiny_engine, tmp_path, request_defaults={"max_seconds": 1.2})
+    ctx, page = _open(browser, app.url)
+    page.screenshot(path=str(artifacts / "studio-1280x800.png"))
+
+    # A tag goes in at the caret, not at the end.
+    box = page.locator("#prompt textarea")
+    box.fill("Hello world")
+    box.press("Home")
+    for _ in range(5):
+        box.press("ArrowRight")
+    page.click("button[data-bark-tag='[laughs]']")
+    assert box.input_value() == "Hello [laughs] world"
+    assert page.locator("button[data-bark-tag='[laughs]']").get_attribute("title")
+    page.wait_for_function("document.querySelector('#estimate').innerText.includes('segment')")
+
+    # Pick a voice from the gallery (filter to female voices first).
+    page.locator("#f-gender input").click()
+    page.get_by_role("option", name="Female").click()
+    page.locator("#voice-gallery label", has_text="English 9").click()
+    page.wait_for_function("document.querySelector('#voice-details').innerText.includes('English 9')")
+
+    page.click("#generate-btn")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Done')")
+    card = page.locator(".take-card").first
+    card.wait_for(state="visible")
+    assert page.locator("#take-1-audio audio").count() >= 1
+    page.wait_for_function("document.querySelector('#take-1-audio time#duration') && "
+                           "document.querySelector('#take-1-audio time#duration').innerText !== '0:00'")
+    info = card.locator(".take-info").first.inner_text()
+    assert re.search(r"Take 1 · 1\.\d s · seed \d+ · made in", info), info
+    page.screenshot(path=str(artifacts / "result-1280x800.png"), full_page=True)
+
+    # Save the take as a voice; it shows up in the gallery with a star.
+    page.click("#take-1-save")
+    page.locator("#voice-gallery label", has_text="★ Hello [laughs] world (take 1)").wait_for()
+
+    assert "Hello [laughs] world" in _history_text(page)
+    page.locator("#history-table [role=gridcell]:visible", has_text="Hello [laughs] world").first.click()
+    page.wait_for_function("document.querySelector('#detail-md') && document.querySelector('#detail-md').innerText.includes('English 9')")
+    page.screenshot(path=str(artifacts / "history-1280x800.png"), full_page=True)
+
+    # Still there after a reload (owner id lives in localStorage)...
+    page.reload()
+    page.wait_for_selector("#prompt textarea")
+    page.wait_for_function("document.querySelector('#engine-badge').innerText.length > 0")
+    assert "Hello [laughs] world" in _history_text(page)
+
+    # ...and after an app restart on the same data dir (same origin, so the same localStorage).
+    port = app.port
+    app.close()
+    app2 = launch(tiny_engine, tmp_path, port=port)
+    page.goto(app2.url)
+    page.wait_for_selector("#prompt textarea")
+    page.wait_for_function("document.querySelector('#engine-badge').innerText.length > 0")
+    assert "Hello [laughs] world" in _history_text(page)
+    page.get_by_role("tab", name="Studio").click()
+    page.locator("#voice-gallery label", has_text="★ Hello [laughs] world (take 1)").wait_for()
+
+    # Another browser (fresh localStorage) sees none of it.
+    ctx2, other = _open(browser, app2.url)
+    assert "Hello [laughs] world" not in _history_text(other)
+    ctx2.close()
+
+    page.get_by_role("tab", name="Models & memory").click()
+    page.wait_for_selector("#memory-estimate")
+    page.screenshot(path=str(artifacts / "models-1280x800.png"), full_page=True)
+    ctx.close()
+
+
+def test_stop_cancels_own_job_and_saves_nothing(browser, launch, tiny_engine, tmp_path, artifacts):
+    app = launch(tiny_engine, tmp_path)
+    ctx, page = _open(browser, app.url, 390, 844)
+    page.screenshot(path=str(artifacts / "studio-390x844.png"), full_page=True)
+    page.locator("#prompt textarea").fill("A long one that would take a while on the CPU.")
+    page.locator("#advanced").get_by_text("Advanced").first.click()
+    page.locator("#max-seconds input").fill("14")
+    page.get_by_label("Stop at end of speech").uncheck()
+    page.click("#generate-btn")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Starting')")
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(artifacts / "generating-390x844.png"), full_page=True)
+    page.click("#stop-btn")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Stopped')", timeout=5000)
+    assert app.demo.studio.store.list_generations.__self__ is app.demo.studio.store
+    assert not any((tmp_path / "audio").iterdir())
+    assert "A long one" not in _history_text(page)
+    ctx.close()
