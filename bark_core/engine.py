@@ -26,6 +26,7 @@ import torch
 from . import checkpoints, generation, longform, placement as placement_mod, sources, voices
 from .codec import Codec, load_codec
 from .constants import MAX_TEXT_TOKENS, SAMPLE_RATE
+from .decoding import GraphDecoders, eager_decoders
 from .generation import StepHooks
 from .sampling import Sampling
 from .tokenizer import TextTokenizer
@@ -62,6 +63,7 @@ class EngineSettings:
     cache_dir: Optional[str] = None  # Hub cache and the fast-loading converted copies
     convert_cache: bool = True  # convert .pt / pytorch_model.bin sources once into the native format
     max_voice_bytes: int = DEFAULT_MAX_VOICE_BYTES
+    cuda_graphs: bool = True  # replay each decode step as a CUDA graph (resident placement on CUDA)
 
 
 def converted_dir(settings: EngineSettings) -> Path:
@@ -80,6 +82,8 @@ class Engine:
         self.placement = placement
         self.settings = settings
         self.folder = folder
+        graphs = placement.device.type == "cuda" and placement.placement == "resident" and settings.cuda_graphs
+        self.decoders = GraphDecoders() if graphs else eager_decoders
 
     # ------------------------------------------------------------------ loading
 
@@ -175,7 +179,7 @@ class Engine:
         with self._stage("semantic") as model:
             return generation.generate_semantic(
                 model, ids, None if voice is None else voice.semantic, takes, sampling, generator,
-                eos_check_every=1 if self.placement.device.type == "cpu" else 8, **options,
+                eos_check_every=1 if self.placement.device.type == "cpu" else 8, decoders=self.decoders, **options,
             )
 
     def semantic_to_coarse(
@@ -191,6 +195,7 @@ class Engine:
                 model, semantics, None if voice is None else voice.semantic, None if voice is None else voice.coarse,
                 Sampling(temp, top_k, top_p), generator or self._generator(seed),
                 max_coarse_history=max_coarse_history, sliding_window_len=sliding_window_len, hooks=hooks,
+                decoders=self.decoders,
             )
 
     def coarse_to_fine(
@@ -232,6 +237,8 @@ class Engine:
         try:
             return self._generate(request, on_progress, should_stop, on_segment)
         except torch.cuda.OutOfMemoryError as e:
+            if isinstance(self.decoders, GraphDecoders):
+                self.decoders.clear()
             raise GPUOutOfMemory(
                 "The GPU ran out of memory. Try fewer takes, the small models (--small), "
                 "stage-by-stage placement (--offload) or bfloat16/float16 precision."

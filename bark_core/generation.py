@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from . import constants as C
+from .decoding import DecoderFactory, eager_decoders
 from .model import GPT, FineGPT
 from .sampling import Sampling, sample
 from .types import GenerationCancelled, Progress, ProgressCallback, StopCallback
@@ -83,16 +84,14 @@ def generate_semantic(
     max_seconds: Optional[float] = None,
     hooks: StepHooks = NO_HOOKS,
     eos_check_every: int = 1,
+    decoders: DecoderFactory = eager_decoders,
 ) -> list[np.ndarray]:
     """Semantic tokens of each take, (T_b,) int64 each; every take stops at its own EOS."""
     device = model.lm_head.weight.device
     budget = semantic_step_budget(max_seconds)
     x = torch.from_numpy(semantic_context(text_ids, history))[None].to(device)
-    cache = model.new_cache(1, max_len=x.shape[1] - C.MAX_SEMANTIC_HISTORY + budget - 1)
-    logits = model(x, cache, merge_context=True)  # one prefill shared by every take
-    if takes > 1:
-        cache.repeat_batch(takes)
-        logits = logits.expand(takes, -1)
+    decoder = decoders(model, takes, x.shape[1] - C.MAX_SEMANTIC_HISTORY + budget - 1)
+    logits = decoder.prefill(x, merge_context=True)  # one prompt shared by every take
     n_vocab = C.SEMANTIC_VOCAB_SIZE + (1 if early_stop else 0)  # + the EOS logit
     out = torch.zeros((takes, budget), dtype=torch.long, device=device)
     lengths = torch.full((takes,), budget, dtype=torch.long, device=device)
@@ -111,7 +110,7 @@ def generate_semantic(
         out[:, n] = ids
         if n + 1 == budget:
             break
-        logits = model(ids[:, None], cache)
+        logits = decoder.step(ids)
     hooks.step("semantic", budget, budget)
     out, lengths = out.cpu().numpy(), lengths.cpu().numpy()
     return [out[b, : lengths[b]].copy() for b in range(takes)]
@@ -155,6 +154,7 @@ def generate_coarse(
     max_coarse_history: int = 630,
     sliding_window_len: int = 60,
     hooks: StepHooks = NO_HOOKS,
+    decoders: DecoderFactory = eager_decoders,
 ) -> list[np.ndarray]:
     """Coarse codes (2, N_b) of each take, generated in sliding windows."""
     device = model.lm_head.weight.device
@@ -175,6 +175,7 @@ def generate_coarse(
     coarse = torch.empty((B, n_hist + n_steps), dtype=torch.long, device=device)
     coarse[:, :n_hist] = torch.from_numpy(coarse_hist).to(device)
     infer = torch.full((B, 1), C.COARSE_INFER_TOKEN, dtype=torch.long, device=device)
+    decoder = decoders(model, B, C.MAX_SEMANTIC_HISTORY + 1 + max_coarse_history + sliding_window_len - 1)
     n_step = 0
     while n_step < n_steps:
         semantic_idx = len(sem_hist) + int(round(n_step / ratio))
@@ -182,14 +183,12 @@ def generate_coarse(
         x_sem = F.pad(x_sem, (0, C.MAX_SEMANTIC_HISTORY - x_sem.shape[1]), value=C.COARSE_SEMANTIC_PAD_TOKEN)
         end = n_hist + n_step
         x = torch.cat([x_sem, infer, coarse[:, max(0, end - max_coarse_history) : end]], dim=1)
-        cache = model.new_cache(B, max_len=x.shape[1] + sliding_window_len)
-        for _ in range(min(sliding_window_len, n_steps - n_step)):
+        for i in range(min(sliding_window_len, n_steps - n_step)):
             hooks.step("coarse", n_step, n_steps)
-            logits = model(x, cache)
+            logits = decoder.prefill(x) if i == 0 else decoder.step(coarse[:, n_hist + n_step - 1])
             start = C.SEMANTIC_VOCAB_SIZE + (n_step % C.N_COARSE_CODEBOOKS) * C.CODEBOOK_SIZE
             ids, _ = sample(logits[:, start : start + C.CODEBOOK_SIZE], sampling, generator)
-            x = (ids + start)[:, None]
-            coarse[:, n_hist + n_step] = x[:, 0]
+            coarse[:, n_hist + n_step] = ids + start
             n_step += 1
     hooks.step("coarse", n_steps, n_steps)
     flat = coarse[:, n_hist:].cpu().numpy()

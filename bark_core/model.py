@@ -92,20 +92,25 @@ class SelfAttention(nn.Module):
         self.n_embd = config.n_embd
         self.causal = causal
 
-    def forward(self, x, cache: KVCache | None = None, layer: int = 0, start: int = 0):
+    def forward(self, x, cache: KVCache | None = None, layer: int = 0, start: int = 0, pos: torch.Tensor | None = None):
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-        if cache is not None:
-            cache.k[layer, :, :, start : start + T] = k
-            cache.v[layer, :, :, start : start + T] = v
-            if start > 0:  # incremental decoding: attend to every filled position
-                k = cache.k[layer, :, :, : start + T]
-                v = cache.v[layer, :, :, : start + T]
-        is_causal = self.causal and start == 0
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=is_causal)
+        if pos is not None:  # fixed-shape decode step: position on the device, the whole cache under a mask
+            cache.k[layer].index_copy_(2, pos, k)
+            cache.v[layer].index_copy_(2, pos, v)
+            visible = (torch.arange(cache.max_len, device=x.device) <= pos)[None, :]  # (1, L)
+            y = F.scaled_dot_product_attention(q, cache.k[layer], cache.v[layer], attn_mask=visible)
+        else:
+            if cache is not None:
+                cache.k[layer, :, :, start : start + T] = k
+                cache.v[layer, :, :, start : start + T] = v
+                if start > 0:  # incremental decoding: attend to every filled position
+                    k = cache.k[layer, :, :, : start + T]
+                    v = cache.v[layer, :, :, : start + T]
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal and start == 0)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
         return self.c_proj(y)
 
@@ -130,8 +135,8 @@ class Block(nn.Module):
         self.ln_2 = LayerNorm(config.n_embd, bias=ln_bias)
         self.mlp = MLP(config)
 
-    def forward(self, x, cache: KVCache | None = None, layer: int = 0, start: int = 0):
-        x = x + self.attn(self.ln_1(x), cache, layer, start)
+    def forward(self, x, cache: KVCache | None = None, layer: int = 0, start: int = 0, pos: torch.Tensor | None = None):
+        x = x + self.attn(self.ln_1(x), cache, layer, start, pos)
         x = x + self.mlp(self.ln_2(x))
         return x
 
@@ -182,6 +187,16 @@ class GPT(nn.Module):
             cache.length = start + T
         x = self.transformer.ln_f(x)
         return self.lm_head(x[:, -1, :])  # (B, V)
+
+    def step(self, idx: torch.Tensor, pos: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """One decode step with static shapes (CUDA-graph friendly): ``idx`` (B, 1) at position ``pos`` (1,).
+
+        Does not advance ``cache.length``; the caller owns the position.
+        """
+        x = self.transformer.wte(idx) + self.transformer.wpe(pos)  # (B, 1, C)
+        for i, block in enumerate(self.transformer.h):
+            x = block(x, cache, i, pos=pos)
+        return self.lm_head(self.transformer.ln_f(x)[:, -1, :])  # (B, V)
 
 
 class FineGPT(nn.Module):

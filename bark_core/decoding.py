@@ -1,0 +1,138 @@
+"""Autoregressive decoding over a static KV cache: prefill, then one token per step.
+
+``Decoder`` runs eagerly (and is what the CPU, exact path uses). ``GraphDecoder`` captures
+the one-token step once as a CUDA graph and replays it, which removes the per-layer
+launch and Python overhead that dominates small-batch decoding on a GPU.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import torch
+
+from .model import GPT
+
+log = logging.getLogger(__name__)
+
+
+class Decoder:
+    """Prefill + decode steps of one causal GPT for a batch of ``batch`` rows."""
+
+    def __init__(self, model: GPT, batch: int, max_len: int):
+        self.model = model
+        self.batch = batch
+        self.max_len = max_len
+        self.cache = None
+
+    def prefill(self, x: torch.Tensor, merge_context: bool = False) -> torch.Tensor:
+        """Logits (batch, V) after the context ``x`` (1 or ``batch`` rows; one row is shared by all)."""
+        if self.cache is None or self.cache.k.shape[1] != x.shape[0]:
+            self.cache = self.model.new_cache(x.shape[0], self.max_len)
+        self.cache.length = 0
+        logits = self.model(x, self.cache, merge_context=merge_context)
+        if x.shape[0] != self.batch:  # one prompt for every take: prefill once, copy the cache
+            self.cache.repeat_batch(self.batch)
+            logits = logits.expand(self.batch, -1)
+        return logits
+
+    def step(self, ids: torch.Tensor) -> torch.Tensor:
+        """Logits (batch, V) after appending ``ids`` (batch,)."""
+        return self.model(ids[:, None], self.cache)
+
+
+class StaticDecoder(Decoder):
+    """A Decoder with fixed shapes: one cache allocated once, the position kept on the device.
+
+    Each step attends over the whole cache under a mask, so every step has the same
+    shapes and buffers; that is what lets GraphDecoder capture it.
+    """
+
+    def __init__(self, model: GPT, batch: int, max_len: int):
+        super().__init__(model, batch, max_len)
+        device = model.lm_head.weight.device
+        self.cache = model.new_cache(batch, max_len)
+        self.idx = torch.zeros((batch, 1), dtype=torch.long, device=device)
+        self.pos = torch.zeros((1,), dtype=torch.long, device=device)
+
+    def prefill(self, x: torch.Tensor, merge_context: bool = False) -> torch.Tensor:
+        self.cache.length = 0
+        if x.shape[0] != self.batch:
+            x = x.expand(self.batch, -1)
+        return self.model(x, self.cache, merge_context=merge_context)
+
+    def _run(self) -> torch.Tensor:
+        return self.model.step(self.idx, self.pos, self.cache)
+
+    def step(self, ids: torch.Tensor) -> torch.Tensor:
+        self.idx.copy_(ids[:, None])
+        self.pos.fill_(self.cache.length)
+        logits = self._run()
+        self.cache.length += 1
+        return logits
+
+
+class GraphDecoder(StaticDecoder):
+    """A StaticDecoder whose step is captured once as a CUDA graph and replayed.
+
+    The cache and graph live as long as this object, so one GraphDecoder serves every
+    window of a coarse pass and later generations with the same batch size. The model's
+    weights must stay where they are (resident placement).
+    """
+
+    def __init__(self, model: GPT, batch: int, max_len: int):
+        super().__init__(model, batch, max_len)
+        device = self.idx.device
+        self.pos.fill_(max_len - 1)  # warm-up writes a slot that is always rewritten before it is read
+        stream = torch.cuda.Stream(device)
+        stream.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(stream):
+            for _ in range(2):
+                super()._run()
+        torch.cuda.current_stream(device).wait_stream(stream)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.logits = super()._run()
+
+    def _run(self) -> torch.Tensor:
+        self.graph.replay()
+        return self.logits
+
+
+DecoderFactory = Callable[[GPT, int, int], Decoder]
+
+
+def eager_decoders(model: GPT, batch: int, max_len: int) -> Decoder:
+    return Decoder(model, batch, max_len)
+
+
+class GraphDecoders:
+    """Builds a GraphDecoder on first use per model and keeps it for later generations.
+
+    One per model: a new batch size replaces the old decoder, so at most one cache per
+    model is held.
+    """
+
+    def __init__(self, decoder_class=GraphDecoder):
+        self.decoder_class = decoder_class
+        self._decoders: dict[int, Decoder] = {}
+
+    def __call__(self, model: GPT, batch: int, max_len: int) -> Decoder:
+        decoder = self._decoders.get(id(model))
+        if decoder is None or decoder.batch != batch or decoder.model is not model:
+            self._decoders.pop(id(model), None)
+            try:
+                decoder = self.decoder_class(model, batch, model.config.block_size)
+            except torch.cuda.OutOfMemoryError:
+                raise
+            except RuntimeError as e:  # capture unsupported here: decode eagerly instead
+                log.warning("CUDA graph capture failed (%s); decoding without graphs", e)
+                decoder = Decoder(model, batch, max_len)
+                return decoder
+            self._decoders[id(model)] = decoder
+        return decoder
+
+    def clear(self) -> None:
+        """Free every cache and graph (after an out-of-memory error, or a reload)."""
+        self._decoders.clear()
