@@ -450,7 +450,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
 
         # ---- first run -----------------------------------------------------------
         with gr.Group(visible=not holder.ready, elem_id="setup-panel") as setup_panel:
-            setup_md = gr.Markdown()
+            setup_md = gr.Markdown(_setup_text(holder))
             with gr.Row():
                 download_btn = gr.Button("Download the model", variant="primary", elem_id="download-btn", scale=0)
                 setup_status = gr.Markdown(elem_id="setup-status")
@@ -652,17 +652,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             return f"<div class='badge'>● {html.escape(' · '.join(bits) or 'ready')}</div>"
 
         def setup_text() -> str:
-            err = holder.error or "The model weights were not found."
-            small = bool(getattr(holder.settings, "small", False))
-            size = "about 1.7 GB (small model)" if small else "about 4.5 GB (large model)"
-            return (
-                "### First run: get the Bark model\n"
-                f"{html.escape(err)}\n\n"
-                f"**Download** fetches the weights from the Hugging Face Hub ({size}, codec and tokenizer included) into "
-                "your Hugging Face cache; later starts load from disk. "
-                "Offline? Download on another machine with `python -m bark_core download` and start with "
-                "`python app.py --models /path/to/folder`, or use `--small` for the smaller model."
-            )
+            return _setup_text(holder)
 
         def models_md() -> str:
             if holder.engine is None:
@@ -1070,6 +1060,20 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
     demo.studio = studio  # for tests and app.py
     return demo
+
+
+def _setup_text(holder: EngineHolder) -> str:
+    err = holder.error or "The model weights were not found."
+    small = bool(getattr(holder.settings, "small", False))
+    size = "about 1.7 GB (small model)" if small else "about 4.5 GB (large model)"
+    return (
+        "### First run: get the Bark model\n"
+        f"{html.escape(err)}\n\n"
+        f"**Download** fetches the weights from the Hugging Face Hub ({size}, codec and tokenizer included) into "
+        "your Hugging Face cache; later starts load from disk. "
+        "Offline? Download on another machine with `python -m bark_core download` and start with "
+        "`python app.py --models /path/to/folder`, or use `--small` for the smaller model."
+    )
 
 
 def _filters_default(languages: list[str]) -> tuple[str, str, str, str]:

@@ -114,3 +114,17 @@ def test_stop_cancels_own_job_and_saves_nothing(browser, launch, tiny_engine, tm
     assert not any((tmp_path / "audio").iterdir())
     assert "A long one" not in _history_text(page)
     ctx.close()
+
+
+def test_first_run_panel_when_weights_are_missing(browser, launch, tmp_path, artifacts):
+    app = launch(None, tmp_path, load_error="No Bark weights found in the Hugging Face cache (suno/bark).")
+    ctx, page = _open(browser, app.url)
+    panel = page.locator("#setup-panel").first
+    panel.wait_for(state="visible")
+    page.wait_for_function("document.querySelector('#setup-panel').innerText.includes('No Bark weights found')")
+    text = panel.inner_text()
+    assert "No Bark weights found" in text and "4.5 GB" in text and "--models" in text
+    assert page.locator("#download-btn").first.is_visible()
+    assert "Model not loaded" in page.locator("#engine-badge").inner_text()
+    page.screenshot(path=str(artifacts / "first-run-1280x800.png"))
+    ctx.close()
