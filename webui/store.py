@@ -12,7 +12,10 @@ in the browser, or the API client's session). All reads and writes filter by own
 knowing a row id is not enough to read or change someone else's row.
 
 Files are written under a temporary name and renamed into place before the row that
-points at them is inserted; a generation that is cancelled or fails leaves nothing.
+points at them is inserted; a generation that is cancelled or fails leaves nothing. A process
+killed between the rename and the insert leaves a folder no row points at: opening the store
+removes such orphans (older than ``orphan_grace_s``, so a write in flight elsewhere is spared),
+and SQLite's WAL journal keeps every committed row.
 """
 
 from __future__ import annotations
@@ -116,7 +119,8 @@ def write_wav_atomic(path: Path, audio: np.ndarray, sample_rate: int) -> None:
 class Store:
     """History and user voices for every owner, in one data directory."""
 
-    def __init__(self, data_dir: str | Path):
+    def __init__(self, data_dir: str | Path, *, orphan_grace_s: float = 600.0):
+        self.orphan_grace_s = float(orphan_grace_s)
         self.root = Path(data_dir).resolve()
         self.audio_dir = self.root / "audio"
         self.voices_dir = self.root / "voices"
@@ -142,11 +146,21 @@ class Store:
         return conn
 
     def _sweep_temp(self) -> None:
-        """Remove leftovers of writes that never finished (crash mid-write)."""
+        """Remove leftovers of writes that never finished (crash mid-write), and files no row points at."""
         for d in (self.audio_dir, self.voices_dir, self.previews_dir):
             for p in d.iterdir():
                 if p.name.startswith("."):
                     shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        cutoff = time.time() - self.orphan_grace_s
+        conn = self._conn()
+        for p in self.audio_dir.iterdir():
+            if p.is_dir() and _is_id(p.name) and _mtime(p) <= cutoff and conn.execute(
+                    "SELECT 1 FROM generations WHERE id=?", (p.name,)).fetchone() is None:
+                shutil.rmtree(p, ignore_errors=True)
+        for p in self.voices_dir.glob("*.npz"):
+            if _is_id(p.stem) and _mtime(p) <= cutoff and conn.execute(
+                    "SELECT 1 FROM voices WHERE id=?", (p.stem,)).fetchone() is None:
+                p.unlink(missing_ok=True)
 
     # -- generations ------------------------------------------------------------------
     def add_generation(
@@ -282,6 +296,17 @@ class Store:
     def preview_path(self, key: str) -> Path:
         safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in key)
         return self.previews_dir / f"{safe}.wav"
+
+
+def _is_id(name: str) -> bool:
+    return len(name) == 32 and all(c in "0123456789abcdef" for c in name)
+
+
+def _mtime(p: Path) -> float:
+    try:
+        return p.stat().st_mtime
+    except OSError:
+        return float("inf")
 
 
 def clean_name(name: str) -> str:

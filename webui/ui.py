@@ -33,6 +33,10 @@ MAX_TAKES = 8
 MAX_SEED = 2**32 - 1
 HISTORY_LIMIT = 200
 VOICE_UPLOAD_MAX_BYTES = 4 * 1024 * 1024
+# Longest prompt accepted at once: about five minutes of speech (~16 characters a second), split into
+# ~20 segments. Much longer text would hold the one shared engine for a long time, and splitting
+# 100 000 characters alone takes seconds, so it is refused with a sentence instead.
+MAX_TEXT_CHARS = 5000
 
 # (tag, tooltip) for the palette; inserted at the caret by webui/palette.js.
 TAGS: list[tuple[str, str]] = [
@@ -130,6 +134,12 @@ def _api_owner(request: Optional[gr.Request]) -> str:
     return "api:" + _session_key(request)
 
 
+def _echo(value: str, n: int = 60) -> str:
+    """A user's string quoted back in a message: printable and short."""
+    text = "".join(ch if ch.isprintable() else "�" for ch in str(value))
+    return repr(text if len(text) <= n else text[: n - 1] + "…")
+
+
 def _none_if(value: Any, off: Any) -> Any:
     if value is None:
         return None
@@ -161,6 +171,21 @@ def _as_float(value: Any, what: str, default: float) -> float:
     except (TypeError, ValueError):
         raise gr.Error(f"{what} must be a number.") from None
     return f
+
+
+def _text_too_long(text: str, limit: int) -> Optional[str]:
+    if text is not None and len(text) > limit:
+        return (f"The text is {len(text):,} characters long; the studio takes at most {limit:,} at a time "
+                f"(about {limit // 16 // 60} minutes of audio). Split it into parts and generate them one by one.")
+    return None
+
+
+def _storage_error(e: OSError) -> gr.Error:
+    """A failed write to the data directory (disk full, read-only, missing folder) as a sentence."""
+    log.error("could not write to the data directory", exc_info=e)
+    reason = e.strerror or type(e).__name__
+    return gr.Error(f"Could not save to the studio's data folder ({reason}). The disk may be full or the folder "
+                    "read-only; free some space or start the studio with a writable --data-dir. Nothing was saved.")
 
 
 def launch_options(data_dir: str | Path) -> dict[str, Any]:
@@ -205,8 +230,9 @@ class Studio:
 
     def __init__(self, holder: EngineHolder, store: Store, *, allow_model_changes: bool = True,
                  request_defaults: Optional[dict[str, Any]] = None,
-                 gpu_wrap: Optional[Callable[[Callable], Callable]] = None):
+                 gpu_wrap: Optional[Callable[[Callable], Callable]] = None, max_text_chars: int = MAX_TEXT_CHARS):
         self.holder = holder
+        self.max_text_chars = int(max_text_chars)
         self.store = store
         self.cancels = CancelRegistry()
         self.allow_model_changes = allow_model_changes
@@ -242,7 +268,8 @@ class Studio:
         try:
             if kind == "preset":
                 if key not in self.catalog_by_name:
-                    raise ValueError(f"Unknown voice preset {key!r}.")
+                    raise ValueError(f"Unknown voice preset {_echo(key)}. Pick one from the voice list "
+                                     "(e.g. v2/en_speaker_6), or leave it empty for a random speaker.")
                 return engine.load_voice(key)
             if kind == "user":
                 v = self.store.get_voice(owner, key) if owner else None
@@ -253,7 +280,7 @@ class Studio:
                 return load_voice_npz(v.path, name=v.name)
         except ValueError as e:
             raise gr.Error(str(e)) from None
-        raise gr.Error(f"Unknown voice {ref!r}.")
+        raise gr.Error(f"Unknown voice {_echo(ref)}.")
 
     def voice_choices(self, owner: str, language: str, gender: str, version: str, query: str) -> list[tuple[str, str]]:
         choices: list[tuple[str, str]] = [("No voice (random speaker)", NO_VOICE)]
@@ -293,6 +320,10 @@ class Studio:
                      max_seconds: Any = None) -> Any:
         from bark_core.types import GenerationRequest
 
+        too_long = _text_too_long(text, self.max_text_chars)
+        if too_long:
+            raise gr.Error(too_long)
+        n_takes = _as_int(takes, "Takes")
         kwargs = dict(
             text=text or "",
             voice=voice,
@@ -303,7 +334,7 @@ class Studio:
             top_p=_none_if(None if top_p in (None, "") else _as_float(top_p, "Top-p", 1.0), 1.0),
             min_eos_p=_as_float(min_eos_p, "Min EOS probability", 0.2),
             seed=_as_int(seed, "Seed"),
-            takes=_as_int(takes, "Takes") or 1,
+            takes=1 if n_takes is None else n_takes,
             segment_pause_s=_as_float(segment_pause_s, "Pause between segments", 0.25),
             early_stop=bool(early_stop),
             max_seconds=_none_if(None if max_seconds in (None, "") else _as_float(max_seconds, "Max seconds", 0), 0),
@@ -339,8 +370,23 @@ class Studio:
         raise gr.Error("Generation ended without a result.")
 
     def save_generation(self, owner: str, req: Any, voice_ref: str, gen: Any) -> GenerationRecord:
+        """Store a finished generation; raise gr.Error (nothing stored) when the data folder cannot be written."""
         from bark_core.voices import save_voice
 
+        def save_take_voice(voice: Any, path: Path) -> None:
+            # A very short take (a few semantic tokens) is not a usable voice by Bark's own rule; keep its
+            # audio anyway: "Save as voice" will say so for that take instead of the generation being lost.
+            try:
+                save_voice(voice, path)
+            except ValueError as e:
+                log.info("take not saved as a voice: %s", e)
+
+        try:
+            return self._add_generation(owner, req, voice_ref, gen, save_take_voice)
+        except OSError as e:
+            raise _storage_error(e) from None
+
+    def _add_generation(self, owner: str, req: Any, voice_ref: str, gen: Any, save_voice: Any) -> GenerationRecord:
         rec = self.store.add_generation(
             owner, prompt=req.text, voice=voice_ref, voice_label=self.voice_label(owner, voice_ref),
             settings={**self.settings_of(req, voice_ref), "seed": int(gen.seed)}, seed=int(gen.seed),
@@ -366,13 +412,18 @@ class Studio:
         gen = self.run_blocking(req, should_stop)
         from .store import write_wav_atomic
 
-        write_wav_atomic(path, gen.takes[0].audio, getattr(gen, "sample_rate", SAMPLE_RATE))
+        try:
+            write_wav_atomic(path, gen.takes[0].audio, getattr(gen, "sample_rate", SAMPLE_RATE))
+        except OSError as e:
+            raise _storage_error(e) from None
         return str(path)
 
 
 def _user_error(e: BaseException) -> gr.Error:
     """What the browser sees for a failed generation: our sentence, never a traceback."""
-    if isinstance(e, ValueError) or type(e).__name__ == "GPUOutOfMemory":
+    if type(e).__name__ == "GPUOutOfMemory":
+        return gr.Error(f"{e} In the studio: Models & memory → Small or Stage-by-stage offload, or fewer Takes.")
+    if isinstance(e, ValueError):
         return gr.Error(str(e))
     log.error("generation failed", exc_info=e)
     return gr.Error(f"Generation failed ({type(e).__name__}). The server log has the details.")
@@ -418,7 +469,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                request_defaults: Optional[dict[str, Any]] = None,
                gpu_wrap: Optional[Callable[[Callable], Callable]] = None,
                loader: Optional[Callable[[Any, Callable[[str, float], None]], Any]] = None,
-               title: str = "Bark Studio") -> gr.Blocks:
+               title: str = "Bark Studio", max_text_chars: int = MAX_TEXT_CHARS) -> gr.Blocks:
     """Build the studio around an engine (or an :class:`EngineHolder`, or ``None`` when weights are missing).
 
     ``settings`` are the ``EngineSettings`` the engine was (or would be) loaded with; ``load_error``
@@ -432,7 +483,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
         holder = EngineHolder(engine_or_holder, settings=settings, error=load_error, loader=loader)
     store = Store(data_dir)
     studio = Studio(holder, store, allow_model_changes=allow_model_changes,
-                    request_defaults=request_defaults, gpu_wrap=gpu_wrap)
+                    request_defaults=request_defaults, gpu_wrap=gpu_wrap, max_text_chars=max_text_chars)
     languages = sorted({p.language_name for p in studio.catalog})
 
     with gr.Blocks(title=title, fill_width=False) as demo:
@@ -585,8 +636,9 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             a_st = gr.Number(0.7)
             a_ct = gr.Number(0.7)
             a_ft = gr.Number(0.5)
-            a_seed = gr.Number(None, precision=0)
-            a_takes = gr.Number(1, precision=0)
+            # No precision=0 here: Gradio's rounding fails on NaN/inf without a message; _as_int explains.
+            a_seed = gr.Number(None)
+            a_takes = gr.Number(1)
             a_files = gr.File(file_count="multiple")
             a_limit = gr.Number(20, precision=0)
             a_history = gr.JSON()
@@ -718,6 +770,9 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             hint = "Tip: CAPITALS add emphasis. Tags insert at the cursor."
             if not text or not text.strip():
                 return hint
+            too_long = _text_too_long(text, studio.max_text_chars)
+            if too_long:
+                return f"⚠ {html.escape(too_long)}"
             engine = holder.engine
             if engine is None:
                 secs = len(text.split()) / 2.6
@@ -785,6 +840,8 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                 rec = store.add_voice(owner_token, name or p.stem, voice, "upload", save_voice)
             except ValueError as e:
                 raise gr.Error(str(e)) from None
+            except OSError as e:
+                raise _storage_error(e) from None
             ref = f"user:{rec.id}"
             return (ref, studio.voice_details(owner_token, ref), refilter(owner_token, ref, *f),
                     f"Added **{html.escape(rec.name)}**.", None, "")
@@ -928,12 +985,16 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             from bark_core.voices import load_voice_npz, save_voice
 
             src = rec.takes[index].wav.with_suffix(".npz")
+            if not src.is_file():
+                raise gr.Error("That take is too short to be used as a voice; pick a longer take.")
             try:
                 voice = load_voice_npz(src)
                 name = f"{_short(rec.prompt, 40)} (take {index + 1})"
                 v = store.add_voice(owner_token, name, voice, f"generation:{gen_id}:{index}", save_voice)
-            except (ValueError, FileNotFoundError) as e:
+            except ValueError as e:
                 raise gr.Error(f"Could not save the voice: {e}") from None
+            except OSError as e:
+                raise _storage_error(e) from None
             gr.Info(f"Saved as voice “{v.name}”. Find it under ★ in the voice list.")
             ref = f"user:{v.id}"
             return refilter(owner_token, ref, *f)

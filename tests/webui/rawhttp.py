@@ -1,0 +1,72 @@
+"""Speak Gradio's HTTP protocol directly, the way the browser does: for the tests that must send
+what gradio_client cannot (NaN, a UI event's fn_index, a guessed id, an oversized upload)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any, Optional
+
+import httpx
+
+
+def fn_index(demo, name: str) -> int:
+    """The fn_index of the UI event whose Python function is called ``name``."""
+    hits = [i for i, fn in demo.fns.items() if getattr(fn, "name", None) == name]
+    if len(hits) != 1:
+        raise LookupError(f"{len(hits)} events run a function named {name!r}")
+    return hits[0]
+
+
+def session() -> str:
+    return uuid.uuid4().hex[:11]
+
+
+def predict(url: str, index: int, data: list[Any], session_hash: Optional[str] = None, timeout: float = 30) -> dict:
+    """A non-queued event (queue=False), as the browser calls it: returns the JSON reply and status."""
+    body = json.dumps({"data": data, "fn_index": index, "session_hash": session_hash or session(),
+                       "event_data": None, "trigger_id": None}, allow_nan=True)
+    r = httpx.post(f"{url.rstrip('/')}/gradio_api/run/predict", content=body,
+                   headers={"content-type": "application/json"}, timeout=timeout)
+    return {"status": r.status_code, **(r.json() if r.headers.get("content-type", "").startswith("application/json") else {"text": r.text})}
+
+
+def queued(url: str, index: int, data: list[Any], session_hash: Optional[str] = None, timeout: float = 60,
+           on_message=None) -> dict:
+    """A queued event: join, then read the event stream until the job completes.
+
+    Returns the ``process_completed`` message (``success``, ``output``), or a dict with ``status``
+    when the join itself is refused (e.g. 503 queue full). ``on_message(msg)`` sees every message.
+    """
+    sh = session_hash or session()
+    base = url.rstrip("/")
+    body = json.dumps({"data": data, "fn_index": index, "session_hash": sh, "event_data": None,
+                       "trigger_id": None}, allow_nan=True)
+    with httpx.Client(timeout=timeout) as c:
+        r = c.post(f"{base}/gradio_api/queue/join", content=body, headers={"content-type": "application/json"})
+        if r.status_code != 200:
+            return {"status": r.status_code, "detail": r.text}
+        deadline = time.monotonic() + timeout
+        with c.stream("GET", f"{base}/gradio_api/queue/data", params={"session_hash": sh}) as stream:
+            for line in stream.iter_lines():
+                if time.monotonic() > deadline:
+                    raise TimeoutError("no result in time")
+                if not line.startswith("data:"):
+                    continue
+                msg = json.loads(line[5:])
+                if on_message is not None:
+                    on_message(msg)
+                if msg.get("msg") == "process_completed":
+                    return msg
+                if msg.get("msg") == "close_stream":
+                    break
+    raise RuntimeError("the event stream ended without a result")
+
+
+def error_text(reply: dict) -> str:
+    """The message the browser would show for a failed event ('' when it succeeded)."""
+    out = reply.get("output") or {}
+    if reply.get("success") is True or ("data" in out and "error" not in out) or ("data" in reply and "error" not in reply):
+        return ""
+    return str(out.get("error") or reply.get("error") or reply.get("detail") or reply.get("text") or "")
