@@ -11,6 +11,7 @@
     var after = value.slice(end);
     var text = tag;
     // Keep words apart: a space before a bracketed tag or note when needed, and after.
+    // The same rule, in Python, is webui/tags.py (insert_at); tests check that both agree.
     if (before && !/\s$/.test(before) && tag !== "..." && tag !== "—") text = " " + text;
     if (after && !/^\s/.test(after) && !/^[.,!?;:]/.test(after)) text = text + " ";
     box.value = before + text + after;
