@@ -8,13 +8,15 @@ launch and Python overhead that dominates small-batch decoding on a GPU.
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 
 from .model import GPT
 
 log = logging.getLogger(__name__)
+
+Rows = Optional[tuple[int, int]]
 
 
 class Decoder:
@@ -26,20 +28,23 @@ class Decoder:
         self.max_len = max_len
         self.cache = None
 
-    def prefill(self, x: torch.Tensor, merge_context: bool = False) -> torch.Tensor:
-        """Logits (batch, V) after the context ``x`` (1 or ``batch`` rows; one row is shared by all)."""
+    def prefill(self, x: torch.Tensor, merge_context: bool = False, rows: Rows = None) -> torch.Tensor:
+        """Logits (batch, V) after the context ``x`` (1 or ``batch`` rows; one row is shared by all).
+
+        ``rows`` (a, b) limits the logits to vocabulary ids a..b-1 (what the stage samples from).
+        """
         if self.cache is None or self.cache.k.shape[1] != x.shape[0]:
             self.cache = self.model.new_cache(x.shape[0], self.max_len)
         self.cache.length = 0
-        logits = self.model(x, self.cache, merge_context=merge_context)
+        logits = self.model(x, self.cache, merge_context=merge_context, rows=rows)
         if x.shape[0] != self.batch:  # one prompt for every take: prefill once, copy the cache
             self.cache.repeat_batch(self.batch)
             logits = logits.expand(self.batch, -1)
         return logits
 
-    def step(self, ids: torch.Tensor) -> torch.Tensor:
-        """Logits (batch, V) after appending ``ids`` (batch,)."""
-        return self.model(ids[:, None], self.cache)
+    def step(self, ids: torch.Tensor, rows: Rows = None) -> torch.Tensor:
+        """Logits (batch, V) after appending ``ids`` (batch,); ``rows`` as in prefill."""
+        return self.model(ids[:, None], self.cache, rows=rows)
 
 
 class StaticDecoder(Decoder):
@@ -56,21 +61,21 @@ class StaticDecoder(Decoder):
         self.idx = torch.zeros((batch, 1), dtype=torch.long, device=device)
         self.pos = torch.zeros((1,), dtype=torch.long, device=device)
 
-    def prefill(self, x: torch.Tensor, merge_context: bool = False) -> torch.Tensor:
+    def prefill(self, x: torch.Tensor, merge_context: bool = False, rows: Rows = None) -> torch.Tensor:
         self.cache.length = 0
         if x.shape[0] != self.batch:
             x = x.expand(self.batch, -1)
-        return self.model(x, self.cache, merge_context=merge_context)
+        return self.model(x, self.cache, merge_context=merge_context, rows=rows)
 
     def _run(self) -> torch.Tensor:
         return self.model.step(self.idx, self.pos, self.cache)
 
-    def step(self, ids: torch.Tensor) -> torch.Tensor:
+    def step(self, ids: torch.Tensor, rows: Rows = None) -> torch.Tensor:
         self.idx.copy_(ids[:, None])
         self.pos.fill_(self.cache.length)
-        logits = self._run()
+        logits = self._run()  # every row: the captured step has fixed shapes
         self.cache.length += 1
-        return logits
+        return logits if rows is None else logits[:, rows[0] : rows[1]]
 
 
 class GraphDecoder(StaticDecoder):

@@ -91,14 +91,14 @@ def generate_semantic(
     budget = semantic_step_budget(max_seconds)
     x = torch.from_numpy(semantic_context(text_ids, history))[None].to(device)
     decoder = decoders(model, takes, x.shape[1] - C.MAX_SEMANTIC_HISTORY + budget - 1)
-    logits = decoder.prefill(x, merge_context=True)  # one prompt shared by every take
-    n_vocab = C.SEMANTIC_VOCAB_SIZE + (1 if early_stop else 0)  # + the EOS logit
+    rows = (0, C.SEMANTIC_VOCAB_SIZE + (1 if early_stop else 0))  # + the EOS logit
+    logits = decoder.prefill(x, merge_context=True, rows=rows)  # one prompt shared by every take
     out = torch.zeros((takes, budget), dtype=torch.long, device=device)
     lengths = torch.full((takes,), budget, dtype=torch.long, device=device)
     done = torch.zeros(takes, dtype=torch.bool, device=device)
     for n in range(budget):
         hooks.step("semantic", n, budget)
-        ids, probs = sample(logits[:, :n_vocab], sampling, generator)
+        ids, probs = sample(logits, sampling, generator)
         if early_stop:
             stop = ids == C.SEMANTIC_EOS_TOKEN
             if min_eos_p is not None:
@@ -110,7 +110,7 @@ def generate_semantic(
         out[:, n] = ids
         if n + 1 == budget:
             break
-        logits = decoder.step(ids)
+        logits = decoder.step(ids, rows)
     hooks.step("semantic", budget, budget)
     out, lengths = out.cpu().numpy(), lengths.cpu().numpy()
     return [out[b, : lengths[b]].copy() for b in range(takes)]
@@ -185,9 +185,13 @@ def generate_coarse(
         x = torch.cat([x_sem, infer, coarse[:, max(0, end - max_coarse_history) : end]], dim=1)
         for i in range(min(sliding_window_len, n_steps - n_step)):
             hooks.step("coarse", n_step, n_steps)
-            logits = decoder.prefill(x) if i == 0 else decoder.step(coarse[:, n_hist + n_step - 1])
             start = C.SEMANTIC_VOCAB_SIZE + (n_step % C.N_COARSE_CODEBOOKS) * C.CODEBOOK_SIZE
-            ids, _ = sample(logits[:, start : start + C.CODEBOOK_SIZE], sampling, generator)
+            rows = (start, start + C.CODEBOOK_SIZE)  # the codebook this step predicts
+            if i == 0:
+                logits = decoder.prefill(x, rows=rows)
+            else:
+                logits = decoder.step(coarse[:, n_hist + n_step - 1], rows)
+            ids, _ = sample(logits, sampling, generator)
             coarse[:, n_hist + n_step] = ids + start
             n_step += 1
     hooks.step("coarse", n_steps, n_steps)

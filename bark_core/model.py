@@ -161,13 +161,17 @@ class GPT(nn.Module):
         p = self.lm_head.weight
         return KVCache(self.config, batch, max_len or self.config.block_size, p.device, p.dtype)
 
-    def forward(self, idx: torch.Tensor, cache: KVCache | None = None, merge_context: bool = False):
-        """Logits of the last position, (B, output_vocab).
+    def forward(
+        self, idx: torch.Tensor, cache: KVCache | None = None, merge_context: bool = False,
+        rows: tuple[int, int] | None = None,
+    ):
+        """Logits of the last position, (B, output_vocab), or only vocabulary ``rows`` [a, b).
 
         ``idx`` (B, T) are the new tokens; with a cache they continue at ``cache.length``
         (T tokens from an empty cache = prefill, or one token = a decode step).
         ``merge_context`` sums the embeddings of the first 256 ids with the next 256
-        (the semantic stage's text + history context).
+        (the semantic stage's text + history context). Computing only the rows a stage
+        samples from gives the same values and skips most of the output projection.
         """
         wte = self.transformer.wte
         if merge_context:
@@ -185,8 +189,10 @@ class GPT(nn.Module):
             x = block(x, cache, i, start)
         if cache is not None:
             cache.length = start + T
-        x = self.transformer.ln_f(x)
-        return self.lm_head(x[:, -1, :])  # (B, V)
+        x = self.transformer.ln_f(x)[:, -1, :]  # (B, C)
+        if rows is None:
+            return self.lm_head(x)  # (B, V)
+        return F.linear(x, self.lm_head.weight[rows[0] : rows[1]])  # (B, b - a)
 
     def step(self, idx: torch.Tensor, pos: torch.Tensor, cache: KVCache) -> torch.Tensor:
         """One decode step with static shapes (CUDA-graph friendly): ``idx`` (B, 1) at position ``pos`` (1,).
