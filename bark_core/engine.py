@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import secrets
@@ -82,7 +83,7 @@ class Engine:
         self.placement = placement
         self.settings = settings
         self.folder = folder
-        graphs = placement.device.type == "cuda" and placement.placement == "resident" and settings.cuda_graphs
+        graphs = placement.device.type == "cuda" and placement.placement != "cpu" and settings.cuda_graphs
         self.decoders = GraphDecoders() if graphs else eager_decoders
 
     # ------------------------------------------------------------------ loading
@@ -101,6 +102,7 @@ class Engine:
         for i, stage in enumerate(("semantic", "coarse", "fine")):
             report(f"Loading the {stage} model", 0.3 + 0.2 * i)
             models[stage] = checkpoints.load_stage(folder, stage, device=place.home, dtype=place.dtype, small=settings.small)
+            placement_mod.pin_for_offload(models[stage], place)
         report("Loading the tokenizer and codec", 0.9)
         tokenizer = TextTokenizer.from_spec(settings.tokenizer, models_folder=folder, offline=settings.offline, cache_dir=settings.cache_dir)
         codec_device = place.home if place.device.type != "mps" else torch.device("cpu")
@@ -155,8 +157,15 @@ class Engine:
         device = self.placement.device if self.placement.device.type == "cuda" else torch.device("cpu")
         return torch.Generator(device).manual_seed(seed)
 
+    @contextlib.contextmanager
     def _stage(self, stage: str):
-        return placement_mod.on_device(self.models[stage], self.placement)
+        """The stage's model on the compute device for the duration of the stage."""
+        with placement_mod.on_device(self.models[stage], self.placement) as model:
+            try:
+                yield model
+            finally:
+                if self.placement.placement == "offload" and isinstance(self.decoders, GraphDecoders):
+                    self.decoders.clear()  # its graphs point at this visit's weight copies
 
     def text_to_semantic(
         self, text: str, voice: Optional[Voice] = None, *, temp: float = 0.7, top_k: Optional[int] = None,

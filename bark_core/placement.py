@@ -181,16 +181,31 @@ def recommend(total_gpu_bytes: Optional[int] = None, cpu_bf16: Optional[bool] = 
     return dict(device="cpu", size="small", dtype="float32", placement="cpu")
 
 
+def pin_for_offload(module: torch.nn.Module, placement: Placement) -> None:
+    """Keep an offloaded model's resting weights in pinned memory, so stage visits copy them fast."""
+    if placement.placement == "offload" and placement.device.type == "cuda":
+        for p in module.parameters():
+            p.data = p.data.pin_memory()
+
+
 @contextlib.contextmanager
 def on_device(module: torch.nn.Module, placement: Placement) -> Iterator[torch.nn.Module]:
-    """Run a stage with its model on the compute device; return it home afterwards (offload)."""
+    """Run a stage with its model on the compute device (offload: a copy for this visit only).
+
+    The resting weights stay where they are; the device copy is dropped afterwards, so
+    nothing is copied back. Tied parameters are one object and stay tied.
+    """
     if placement.home == placement.device:
         yield module
         return
-    module.to(placement.device)
+    params = list(module.parameters())
+    resting = [p.data for p in params]
     try:
+        for p in params:
+            p.data = p.data.to(placement.device, non_blocking=True)
         yield module
     finally:
-        module.to(placement.home)
+        for p, data in zip(params, resting):
+            p.data = data
         if placement.device.type == "cuda":
             torch.cuda.empty_cache()

@@ -213,3 +213,21 @@ def test_fixed_shape_decoder_matches_eager_decoding(engine, monkeypatch):
     for a, b, c in zip(eager.takes, static.takes, again.takes):
         np.testing.assert_array_equal(a.voice.fine, b.voice.fine)
         np.testing.assert_array_equal(b.voice.fine, c.voice.fine)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="offload moves weights to a CUDA GPU")
+def test_offload_visit_moves_weights_for_the_stage_only():
+    """Offload: the stage runs on a device copy; the resting weights come back untouched and tied."""
+    from bark_core.model import FineGPT, GPTConfig
+
+    model = FineGPT(GPTConfig(input_vocab_size=1056, output_vocab_size=1056, n_layer=1, n_head=2, n_embd=16))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    visit = placement.Placement(torch.device("cuda"), torch.float32, "offload")
+    placement.pin_for_offload(model, visit)
+    with placement.on_device(model, visit) as m:
+        assert {p.device.type for p in m.parameters()} == {"cuda"}
+        assert m.transformer.wtes[1].weight is m.lm_heads[0].weight
+    assert {p.device.type for p in model.parameters()} == {"cpu"}
+    assert model.transformer.wtes[1].weight is model.lm_heads[0].weight
+    for n, p in model.named_parameters():
+        assert torch.equal(p, before[n]), n
