@@ -27,6 +27,7 @@ import torch
 import torch.nn as nn
 
 from .model import GPTConfig, build_model
+from .placement import DTYPES, dtype_name
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,6 @@ SPEAKER_INDEX = "speaker_embeddings_path.json"
 SPEAKER_DIR = "speaker_embeddings"
 CODEC_DIR = "codec"
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 class CheckpointError(ValueError):
@@ -512,13 +512,6 @@ def load_models(
 # --------------------------------------------------------------------------- conversion to native
 
 
-def _dtype_name(dtype: torch.dtype) -> str:
-    for name, d in DTYPES.items():
-        if d == dtype:
-            return name
-    raise ValueError(f"Unsupported storage dtype {dtype}; use float32, float16 or bfloat16.")
-
-
 def _copy_tokenizer(src: Path, dst: Path) -> bool:
     copied = False
     for name in TOKENIZER_FILES:
@@ -557,7 +550,7 @@ def convert(
 
     src, dst = Path(src_folder), Path(dst_folder)
     dtype = dtype or torch.float32
-    dtype_name = _dtype_name(dtype)
+    storage = dtype_name(dtype)
     fmt = detect_format(src, small)
     if dst.exists() and not overwrite:
         raise CheckpointError(f"{dst} already exists; choose another folder or remove it first.")
@@ -568,7 +561,7 @@ def convert(
         meta: dict = {
             "format": "bark_core",
             "version": NATIVE_FORMAT_VERSION,
-            "dtype": dtype_name,
+            "dtype": storage,
             "source": {"path": str(src.resolve()), "format": fmt},
             "stages": {},
         }
@@ -602,7 +595,7 @@ def convert(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    logger.info("converted %s (%s) to %s (%s)", src, fmt, dst, dtype_name)
+    logger.info("converted %s (%s) to %s (%s)", src, fmt, dst, storage)
     return dst
 
 
@@ -655,7 +648,7 @@ def cached_native(
         return folder
     dtype = dtype or torch.float32
     variant = "small" if fmt == "original" and _original_variant(folder, small) == "small" else "main"
-    name = f"{folder.resolve().name or 'models'}-{variant}-{_dtype_name(dtype)}-{_cache_key(folder)}"
+    name = f"{folder.resolve().name or 'models'}-{variant}-{dtype_name(dtype)}-{_cache_key(folder)}"
     dst = Path(cache_dir) / name
     if (dst / NATIVE_META).is_file():
         return dst

@@ -142,7 +142,7 @@ class Engine:
         configs = {stage: m.config for stage, m in self.models.items()}
         width = configs["semantic"].n_embd
         size = {1024: "large", 768: "small"}.get(width, f"custom ({width} wide)")
-        dtype = placement_mod._dtype_name(self.placement.dtype)
+        dtype = placement_mod.dtype_name(self.placement.dtype)
         params = {stage: sum(p.numel() for p in set(m.parameters())) for stage, m in self.models.items()}
         estimate = placement_mod.estimate_gpu_memory(size, dtype, self.placement.placement) if size in ("large", "small") else None
         return dict(

@@ -104,7 +104,7 @@ def resolve(device: str = "auto", dtype: str = "auto", placement: str = "auto") 
     if placement == "auto":
         placement = "cpu" if dev.type == "cpu" else "resident"
         total = cuda_total_memory() if dev.type == "cuda" else None
-        if total is not None and estimate_gpu_memory("large", _dtype_name(dt), "resident") > total * 0.9:
+        if total is not None and estimate_gpu_memory("large", dtype_name(dt), "resident") > total * 0.9:
             placement = "offload"
     if placement not in PLACEMENTS:
         raise ValueError(f"Unknown placement {placement!r}: use resident, offload or cpu.")
@@ -115,8 +115,11 @@ def resolve(device: str = "auto", dtype: str = "auto", placement: str = "auto") 
     return Placement(dev, dt, placement)
 
 
-def _dtype_name(dtype: torch.dtype) -> str:
-    return {v: k for k, v in DTYPES.items()}[dtype]
+def dtype_name(dtype: torch.dtype) -> str:
+    for name, d in DTYPES.items():
+        if d == dtype:
+            return name
+    raise ValueError(f"Unsupported precision {dtype}; use float32, float16 or bfloat16.")
 
 
 def count_params(config: GPTConfig, stage: str) -> int:
