@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 
 from .model import GPTConfig, build_model
-from .placement import DTYPES, dtype_name
+from .placement import dtype_name
 
 logger = logging.getLogger(__name__)
 
