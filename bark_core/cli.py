@@ -130,10 +130,14 @@ def cmd_generate(args) -> int:
         if take.audio is not None:
             path = write_audio(_numbered(out, k) if many else out, take.audio, gen.sample_rate)
             print(f"{path}  {take.seconds:.2f} s", file=sys.stderr)
-        if many:
-            save_voice(take.voice, _numbered(out.with_suffix(".npz"), k))
-        if tokens is not None:
-            save_voice(take.voice, _numbered(tokens, k) if many else tokens)
+        targets = ([_numbered(out.with_suffix(".npz"), k)] if many else []) + (
+            [_numbered(tokens, k) if many else tokens] if tokens is not None else []
+        )
+        for target in targets:
+            try:
+                save_voice(take.voice, target)
+            except ValueError as e:  # e.g. a take that stopped after a few tokens is no usable voice
+                print(f"warning: take {k} not saved as a voice: {e}", file=sys.stderr)
     timing = ", ".join(f"{k} {v:.2f}s" for k, v in gen.timings.items())
     print(f"seed {gen.seed}; {timing}", file=sys.stderr)
     return 0
