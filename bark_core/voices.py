@@ -442,22 +442,16 @@ def resolve_preset(
     _check_max_bytes(max_bytes)
     if models_folder is None and prompts_dir is None:
         raise ValueError("No folder to look for voice presets in: give a model folder or a presets folder.")
-    if models_folder is not None:
-        folder = Path(models_folder)
-        if folder.is_dir():
-            voice = _from_models_folder(name, folder, max_bytes)
-            if voice is not None:
-                return voice
-        else:
-            logger.debug("model folder %s does not exist", folder)
-    if prompts_dir is not None:
-        folder = Path(prompts_dir)
-        if folder.is_dir():
-            voice = _from_prompts_dir(name, folder, max_bytes)
-            if voice is not None:
-                return voice
-        else:
-            logger.debug("presets folder %s does not exist", folder)
+    for root, lookup in ((models_folder, _from_models_folder), (prompts_dir, _from_prompts_dir)):
+        if root is None:
+            continue
+        folder = Path(root)
+        if not folder.is_dir():
+            logger.debug("voice folder %s does not exist", folder)
+            continue
+        voice = lookup(name, folder, max_bytes)
+        if voice is not None:
+            return voice
     raise ValueError(f"Voice preset '{name}' is not installed (it is in neither the model folder nor the presets folder).")
 
 
