@@ -20,6 +20,8 @@ def _engine_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("models")
     g.add_argument("--models", metavar="SRC", help="local folder or Hub repo id (default suno/bark)")
     g.add_argument("--small", action="store_true", help="use the small models (suno/bark-small)")
+    g.add_argument("--small-stages", metavar="STAGES", default="",
+                   help="comma-separated stages to run small, the rest large, e.g. fine or coarse,fine")
     g.add_argument("--tokenizer", metavar="SRC", help="tokenizer folder or Hub id (default: from the models)")
     g.add_argument("--codec", metavar="SRC", help="EnCodec folder or Hub id (default: from the models, else facebook/encodec_24khz)")
     g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
@@ -33,7 +35,8 @@ def engine_settings(args: argparse.Namespace):
     from .engine import EngineSettings
 
     return EngineSettings(
-        models=args.models, small=args.small, tokenizer=args.tokenizer, codec=args.codec, device=args.device,
+        models=args.models, small=args.small, small_stages=tuple(s for s in args.small_stages.split(",") if s),
+        tokenizer=args.tokenizer, codec=args.codec, device=args.device,
         dtype=args.dtype, placement="offload" if args.offload else "auto", offline=args.offline, cache_dir=args.cache_dir,
     )
 

@@ -26,6 +26,7 @@ import torch
 
 from . import checkpoints, generation, longform, placement as placement_mod, sources, voices
 from .codec import Codec, load_codec
+from .checkpoints import STAGES
 from .constants import MAX_TEXT_TOKENS, SAMPLE_RATE
 from .decoding import GraphDecoders, eager_decoders
 from .generation import StepHooks
@@ -54,7 +55,8 @@ class EngineSettings:
     """Where the weights come from and how they run."""
 
     models: Optional[str] = None  # local folder or Hub repo id; None = suno/bark(-small)
-    small: bool = False
+    small: bool = False  # every stage small
+    small_stages: tuple[str, ...] = ()  # or only these stages small, e.g. ("fine",)
     tokenizer: Optional[str] = None  # folder or Hub id; default: the models folder, else bert-base-multilingual-cased
     codec: Optional[str] = None  # folder or Hub id; default: the models folder, else facebook/encodec_24khz
     device: str = "auto"
@@ -65,6 +67,14 @@ class EngineSettings:
     convert_cache: bool = True  # convert .pt / pytorch_model.bin sources once into the native format
     max_voice_bytes: int = DEFAULT_MAX_VOICE_BYTES
     cuda_graphs: bool = True  # replay each decode step as a CUDA graph (resident placement on CUDA)
+
+
+def stage_sizes(settings: EngineSettings) -> dict[str, str]:
+    """"large" or "small" for each stage."""
+    unknown = set(settings.small_stages) - set(STAGES)
+    if unknown:
+        raise ValueError(f"Unknown stage {sorted(unknown)[0]!r}; stages are {', '.join(STAGES)}.")
+    return {s: "small" if settings.small or s in settings.small_stages else "large" for s in STAGES}
 
 
 def converted_dir(settings: EngineSettings) -> Path:
@@ -93,16 +103,23 @@ class Engine:
         """Resolve, (download,) read and place the weights. Raises sources.WeightsNotFound with advice."""
         report = on_progress or (lambda message, fraction: None)
         place = placement_mod.resolve(settings.device, settings.dtype, settings.placement)
+        sizes = stage_sizes(settings)
         report("Locating the weights", 0.0)
-        folder = sources.resolve_models(settings.models, small=settings.small, offline=settings.offline, cache_dir=settings.cache_dir)
-        if settings.convert_cache:
-            report("Preparing the fast-loading copy", 0.2)
-            folder = checkpoints.cached_native(folder, converted_dir(settings), small=settings.small)
+        folders = {}  # small? -> folder
+        for size in sorted(set(sizes.values())):  # "large" first: its folder provides the tokenizer and codec
+            small = size == "small"
+            folder = sources.resolve_models(settings.models, small=small, offline=settings.offline, cache_dir=settings.cache_dir)
+            if settings.convert_cache:
+                report("Preparing the fast-loading copy", 0.2)
+                folder = checkpoints.cached_native(folder, converted_dir(settings), small=small)
+            folders[small] = folder
         models = {}
-        for i, stage in enumerate(("semantic", "coarse", "fine")):
+        for i, stage in enumerate(STAGES):
             report(f"Loading the {stage} model", 0.3 + 0.2 * i)
-            models[stage] = checkpoints.load_stage(folder, stage, device=place.home, dtype=place.dtype, small=settings.small)
+            small = sizes[stage] == "small"
+            models[stage] = checkpoints.load_stage(folders[small], stage, device=place.home, dtype=place.dtype, small=small)
             placement_mod.pin_for_offload(models[stage], place)
+        folder = next(iter(folders.values()))  # tokenizer, codec and presets are the same in both sizes
         report("Loading the tokenizer and codec", 0.9)
         tokenizer = TextTokenizer.from_spec(settings.tokenizer, models_folder=folder, offline=settings.offline, cache_dir=settings.cache_dir)
         codec_device = place.home if place.device.type != "mps" else torch.device("cpu")
@@ -139,15 +156,20 @@ class Engine:
 
     def info(self) -> dict:
         """What is loaded and where, for the UI's models panel."""
-        configs = {stage: m.config for stage, m in self.models.items()}
-        width = configs["semantic"].n_embd
-        size = {1024: "large", 768: "small"}.get(width, f"custom ({width} wide)")
+        sizes = {
+            stage: {1024: "large", 768: "small"}.get(m.config.n_embd, f"custom ({m.config.n_embd} wide)")
+            for stage, m in self.models.items()
+        }
+        kinds = set(sizes.values())
+        size = kinds.pop() if len(kinds) == 1 else "mixed"
         dtype = placement_mod.dtype_name(self.placement.dtype)
         params = {stage: sum(p.numel() for p in set(m.parameters())) for stage, m in self.models.items()}
-        estimate = placement_mod.estimate_gpu_memory(size, dtype, self.placement.placement) if size in ("large", "small") else None
+        known = all(s in placement_mod.SHAPES for s in sizes.values())
+        estimate = placement_mod.estimate_gpu_memory(sizes, dtype, self.placement.placement) if known else None
         return dict(
             device=str(self.placement.device), dtype=dtype, placement=self.placement.placement, size=size,
-            params=params, folder=str(self.folder), exact=self.placement.exact, gpu_memory_estimate_bytes=estimate,
+            sizes=sizes, params=params, folder=str(self.folder), exact=self.placement.exact,
+            gpu_memory_estimate_bytes=estimate,
         )
 
     # ------------------------------------------------------------------ the staged API

@@ -154,14 +154,15 @@ def working_memory(config: GPTConfig, stage: str, dtype_bytes: int, takes: int =
     return kv + prefill + takes * config.output_vocab_size * 4 * 4
 
 
-def estimate_gpu_memory(size: str, dtype: str, placement: str, takes: int = 1) -> int:
-    """Peak GPU memory (bytes) for a model size, precision and placement."""
+def estimate_gpu_memory(size, dtype: str, placement: str, takes: int = 1) -> int:
+    """Peak GPU memory (bytes) for a model size ("large"/"small", or one per stage as a dict),
+    precision and placement."""
     if placement == "cpu":
         return 0
     nbytes = torch.finfo(DTYPES[dtype]).bits // 8
     weights, work = {}, {}
     for stage in ("semantic", "coarse", "fine"):
-        cfg = stage_config(size, stage)
+        cfg = stage_config(size if isinstance(size, str) else size[stage], stage)
         weights[stage] = count_params(cfg, stage) * nbytes
         work[stage] = working_memory(cfg, stage, nbytes, takes)
     if placement == "resident":

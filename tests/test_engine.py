@@ -231,3 +231,29 @@ def test_offload_visit_moves_weights_for_the_stage_only():
     assert model.transformer.wtes[1].weight is model.lm_heads[0].weight
     for n, p in model.named_parameters():
         assert torch.equal(p, before[n]), n
+
+
+def test_model_size_per_stage(tmp_path):
+    """A Suno .pt folder holding both sizes: the stages named small load the small files, the rest large."""
+    import shutil
+
+    from bark_core.testweights import write_test_weights
+
+    both = write_test_weights(tmp_path / "both", fmt="original", seed=0)  # text.pt ... (the "small" files)
+    other = write_test_weights(tmp_path / "other", fmt="original", seed=1)
+    for name in ("text", "coarse", "fine"):
+        shutil.copy(other / f"{name}.pt", both / f"{name}_2.pt")  # stand-ins for the large files
+    engine = Engine.load(EngineSettings(models=str(both), small_stages=("fine",), device="cpu", dtype="float32",
+                                        cache_dir=str(tmp_path / "cache")))
+    small = Engine.load(EngineSettings(models=str(both), small=True, device="cpu", dtype="float32",
+                                       cache_dir=str(tmp_path / "cache")))
+    large = Engine.load(EngineSettings(models=str(both), device="cpu", dtype="float32", cache_dir=str(tmp_path / "cache")))
+
+    def same(a, b):
+        return all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
+
+    assert same(engine.models["fine"], small.models["fine"]) and not same(engine.models["fine"], large.models["fine"])
+    assert same(engine.models["coarse"], large.models["coarse"]) and not same(engine.models["coarse"], small.models["coarse"])
+    assert engine.generate(GenerationRequest(text="Mixed sizes.", seed=1, **SHORT)).takes[0].audio.size > 0
+    with pytest.raises(ValueError, match="Unknown stage"):
+        Engine.load(EngineSettings(models=str(both), small_stages=("codec",), device="cpu"))
