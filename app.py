@@ -2,6 +2,7 @@
 
     python app.py                       # http://127.0.0.1:7860, weights from the Hugging Face cache
     python app.py --small --offload     # the small models, one stage on the GPU at a time
+    python app.py --small-stages fine   # large semantic and coarse models, a small fine one
     python app.py --models /path/to/folder --device cpu
     python app.py --host 0.0.0.0 --auth alice:secret --queue-size 32
 
@@ -21,6 +22,17 @@ from typing import Any, Optional
 
 log = logging.getLogger("bark_studio")
 
+STAGES = ("semantic", "coarse", "fine")
+
+
+def small_stages(text: str) -> tuple[str, ...]:
+    """``--small-stages``: comma-separated stage names (``fine`` or ``coarse,fine``) -> a tuple in stage order."""
+    names = {s.strip().lower() for s in text.split(",") if s.strip()}
+    unknown = sorted(names - set(STAGES))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown stage {unknown[0]!r}; stages are {', '.join(STAGES)}")
+    return tuple(s for s in STAGES if s in names)
+
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Bark Studio: a local web studio for Suno's Bark text-to-audio model.")
@@ -37,6 +49,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     eng = p.add_argument_group("engine")
     eng.add_argument("--models", default=None, help="Hub repo id or local folder (default suno/bark, or suno/bark-small)")
     eng.add_argument("--small", action="store_true", help="use the small models (1.7 GB, faster, lower quality)")
+    eng.add_argument("--small-stages", metavar="STAGES", type=small_stages, default=(),
+                     help="comma-separated stages to run small, the rest large, e.g. fine or coarse,fine")
     eng.add_argument("--tokenizer", default=None, help="tokenizer folder or Hub id")
     eng.add_argument("--codec", default=None, help="EnCodec folder or Hub id")
     eng.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
@@ -86,7 +100,8 @@ def gpu_wrapper() -> Optional[Any]:
 def engine_settings(args: argparse.Namespace):
     from bark_core.engine import EngineSettings
 
-    return EngineSettings(models=args.models, small=args.small, tokenizer=args.tokenizer, codec=args.codec,
+    return EngineSettings(models=args.models, small=args.small, small_stages=tuple(args.small_stages),
+                          tokenizer=args.tokenizer, codec=args.codec,
                           device=args.device, dtype=args.dtype, placement="offload" if args.offload else "auto",
                           offline=args.offline, cache_dir=args.cache_dir)
 

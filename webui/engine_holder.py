@@ -51,11 +51,27 @@ class EngineHolder:
         from bark_core import sources
 
         s = self.settings
-        sources.download(small=bool(getattr(s, "small", False)), cache_dir=getattr(s, "cache_dir", None),
-                         on_progress=lambda message: on_progress(message, None), spec=getattr(s, "models", None))
+        for small in needed_sizes(s):  # mixed sizes need both checkpoints
+            sources.download(small=small, cache_dir=getattr(s, "cache_dir", None),
+                             on_progress=lambda message: on_progress(message, None), spec=getattr(s, "models", None))
 
     def with_settings(self, **changes: Any) -> Any:
         return replace(self.settings, **changes) if self.settings is not None else None
+
+
+STAGES = ("semantic", "coarse", "fine")
+
+
+def settings_sizes(settings: Any) -> dict[str, str]:
+    """"large" or "small" per stage, read off ``small`` / ``small_stages`` (large when there are no settings)."""
+    every = bool(getattr(settings, "small", False))
+    some = set(getattr(settings, "small_stages", ()) or ())
+    return {s: "small" if every or s in some else "large" for s in STAGES}
+
+
+def needed_sizes(settings: Any) -> list[bool]:
+    """Which checkpoints (small? False = large) the settings load, large first."""
+    return sorted({size == "small" for size in settings_sizes(settings).values()})
 
 
 def _free_accelerator_memory() -> None:

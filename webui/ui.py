@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional
 import gradio as gr
 import numpy as np
 
-from .engine_holder import EngineHolder
+from .engine_holder import STAGES, EngineHolder, settings_sizes
 from .jobs import CancelRegistry
 from .runner import stream_generation
 from .store import GenerationRecord, Store
@@ -81,6 +81,11 @@ PREVIEW_MAX_SECONDS = 5.0
 STAGE_LABEL = {"semantic": "Semantic tokens (text → meaning)", "coarse": "Coarse audio tokens",
                "fine": "Fine audio tokens", "decode": "Decoding audio"}
 NO_VOICE = ""
+SIZE_CHOICES = [("Large", "large"), ("Small", "small")]
+SIZE_LABEL = {"semantic": "Semantic model", "coarse": "Coarse model", "fine": "Fine model"}
+SIZE_HINT = ("A small fine or coarse model saves memory with little quality loss; "
+             "the semantic model matters most for what is said.")
+DEFAULT_REPOS = ("suno/bark", "suno/bark-small")
 HISTORY_HEADERS = ["★", "When", "Prompt", "Voice", "Takes", "Length", "Seed"]
 
 
@@ -614,14 +619,19 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             # ================================ Models ==============================
             with gr.Tab("Models & memory", id="models", elem_id="tab-models"):
                 models_info = gr.Markdown(elem_id="models-info")
-                defaults = _model_defaults(holder.settings)
+                defaults = _model_defaults(holder.settings, holder.engine)
+                with gr.Row(elem_id="model-sizes"):  # three abreast on a laptop, stacked on a phone
+                    m_sizes = [gr.Radio(SIZE_CHOICES, value=defaults["sizes"][s], label=SIZE_LABEL[s],
+                                        elem_id=f"size-{s}", min_width=200) for s in STAGES]
+                gr.Markdown(f"<span class='muted'>{html.escape(SIZE_HINT)}</span>", elem_id="size-hint")
                 with gr.Row():
-                    m_size = gr.Dropdown([("Large (best quality)", "large"), ("Small (faster, less memory)", "small")],
-                                         value=defaults["size"], label="Model size")
-                    m_device = gr.Dropdown(["auto", "cuda", "mps", "cpu"], value=defaults["device"], label="Device")
-                    m_dtype = gr.Dropdown(["float32", "bfloat16", "float16"], value=defaults["dtype"], label="Precision")
+                    m_device = gr.Dropdown(["auto", "cuda", "mps", "cpu"], value=defaults["device"], label="Device",
+                                           elem_id="m-device")
+                    m_dtype = gr.Dropdown(["float32", "bfloat16", "float16"], value=defaults["dtype"], label="Precision",
+                                          elem_id="m-dtype")
                     m_place = gr.Dropdown([("All on GPU", "resident"), ("Stage-by-stage offload", "offload"),
-                                           ("CPU only", "cpu")], value=defaults["placement"], label="Placement")
+                                           ("CPU only", "cpu")], value=defaults["placement"], label="Placement",
+                                          elem_id="m-place")
                 m_estimate = gr.Markdown(elem_id="memory-estimate")
                 reload_btn = gr.Button("Reload model", variant="primary", interactive=allow_model_changes,
                                        elem_id="reload-btn")
@@ -715,7 +725,11 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                 return "**Current model:** loaded."
             est = info.get("gpu_memory_estimate_bytes")
             params = info.get("params")
-            rows = [f"**Current model:** {info.get('size', '?')} · {info.get('device', '?')} · {info.get('dtype', '?')} · "
+            size = str(info.get("size", "?"))
+            sizes = info.get("sizes")
+            if isinstance(sizes, dict) and size == "mixed":
+                size = "mixed (" + ", ".join(f"{s} {sizes.get(s, '?')}" for s in STAGES) + ")"
+            rows = [f"**Current model:** {html.escape(size)} · {info.get('device', '?')} · {info.get('dtype', '?')} · "
                     f"{info.get('placement', '?')}"]
             if isinstance(params, dict):
                 params = sum(int(v) for v in params.values())
@@ -725,13 +739,16 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                 rows.append(f"estimated GPU memory {_fmt_bytes(int(est))}")
             return " · ".join(rows)
 
-        def estimate_memory(size: str, device: str, dtype: str, place: str) -> str:
+        def estimate_memory(semantic: str, coarse: str, fine: str, device: str, dtype: str, place: str) -> str:
+            sizes = _sizes_dict(semantic, coarse, fine)
             try:
                 from bark_core.placement import estimate_gpu_memory
 
                 if place == "cpu" or device == "cpu":
-                    return f"**GPU memory needed:** none — runs on the CPU ({'slow' if size == 'large' else 'slowish'})."
-                n = estimate_gpu_memory(size, dtype, place)
+                    pace = "slow" if "large" in sizes.values() else "slowish"
+                    return f"**GPU memory needed:** none — runs on the CPU ({pace})."
+                n = estimate_gpu_memory(sizes, dtype, place)
+                saved = estimate_gpu_memory("large", dtype, place) - n
                 free = ""
                 try:
                     from bark_core.placement import cuda_total_memory
@@ -741,7 +758,8 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                         free = f" of {_fmt_bytes(total)} on this GPU" + (" ⚠ may not fit" if n > total * 0.9 else " ✓")
                 except Exception:
                     pass
-                return f"**Estimated peak GPU memory:** {_fmt_bytes(n)}{free}"
+                less = f" · {_fmt_bytes(saved)} less than all large" if saved > 0 else ""
+                return f"**Estimated peak GPU memory:** {_fmt_bytes(n)}{free}{less}"
             except Exception as e:
                 return f"<span class='muted'>No estimate available ({html.escape(str(e))}).</span>"
 
@@ -749,7 +767,9 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             if not owner_token or not isinstance(owner_token, str) or len(owner_token) < 16:
                 owner_token = secrets.token_urlsafe(24)
             recs = store.list_generations(owner_token, limit=HISTORY_LIMIT)
+            loaded = _engine_sizes(holder.engine)  # another visitor may have reloaded since the page was built
             return {
+                **{r: gr.update(value=loaded[s]) if loaded else gr.update() for s, r in zip(STAGES, m_sizes)},
                 owner: owner_token,
                 engine_badge: header_html(),
                 setup_panel: gr.update(visible=not holder.ready),
@@ -761,9 +781,10 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                                        value=NO_VOICE),
             }
 
+        estimate_inputs = [*m_sizes, m_device, m_dtype, m_place]
         demo.load(on_load, [owner], [owner, engine_badge, setup_panel, setup_md, models_info, history_table,
-                                     history_ids, voice_radio], queue=False)
-        demo.load(estimate_memory, [m_size, m_device, m_dtype, m_place], m_estimate, queue=False)
+                                     history_ids, voice_radio, *m_sizes], queue=False) \
+            .then(estimate_memory, estimate_inputs, m_estimate, queue=False)
 
         # ---- prompt estimate --------------------------------------------------------
         def estimate(text: str) -> str:
@@ -1063,8 +1084,8 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                              [history_table, history_ids, *detail_outputs], queue=False)
 
         # ---- models ------------------------------------------------------------------
-        for c in (m_size, m_device, m_dtype, m_place):
-            c.change(estimate_memory, [m_size, m_device, m_dtype, m_place], m_estimate, queue=False)
+        for c in estimate_inputs:
+            c.change(estimate_memory, estimate_inputs, m_estimate, queue=False)
 
         def after_load_updates(owner_token, *f):
             studio.catalog = _preset_catalog(holder.engine)
@@ -1072,17 +1093,16 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             return (header_html(), gr.update(visible=not holder.ready), models_md(),
                     refilter(owner_token, NO_VOICE, *f), NO_VOICE)
 
-        def reload_model(owner_token, size, device, dtype, place, *f, progress=gr.Progress()):
+        def reload_model(owner_token, semantic, coarse, fine, device, dtype, place, *f, progress=gr.Progress()):
             if not allow_model_changes:
                 raise gr.Error("Model changes are turned off on this deployment.")
             base = holder.settings
             if base is None:
                 raise gr.Error("No engine settings to reload from.")
-            from dataclasses import replace
-
-            new = replace(base, small=(size == "small"), device=device, dtype=dtype, placement=place)
-            if size == "small" and getattr(base, "models", None) in ("suno/bark",):
-                new = replace(new, models=None)
+            try:
+                new = reload_settings(base, _sizes_dict(semantic, coarse, fine), device, dtype, place)
+            except ValueError as e:
+                raise gr.Error(str(e)) from None
             progress(0, desc="Loading")
             try:
                 holder.load(new, lambda msg, frac=None: progress(frac if frac is not None else None, desc=str(msg)))
@@ -1092,7 +1112,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             return (*after_load_updates(owner_token, *f), "✓ Loaded.")
 
         load_outputs = [engine_badge, setup_panel, models_info, voice_radio, voice_ref]
-        reload_btn.click(reload_model, [owner, m_size, m_device, m_dtype, m_place, *filters], [*load_outputs, m_status],
+        reload_btn.click(reload_model, [owner, *estimate_inputs, *filters], [*load_outputs, m_status],
                          concurrency_limit=1, concurrency_id="engine", api_visibility="private")
 
         def download_model(owner_token, *f, progress=gr.Progress()):
@@ -1125,8 +1145,9 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
 
 def _setup_text(holder: EngineHolder) -> str:
     err = holder.error or "The model weights were not found."
-    small = bool(getattr(holder.settings, "small", False))
-    size = "about 1.7 GB (small model)" if small else "about 4.5 GB (large model)"
+    kinds = set(settings_sizes(holder.settings).values())
+    size = ("about 6.2 GB (large and small models)" if len(kinds) > 1 else
+            "about 1.7 GB (small model)" if kinds == {"small"} else "about 4.5 GB (large model)")
     return (
         "### First run: get the Bark model\n"
         f"{html.escape(err)}\n\n"
@@ -1141,17 +1162,63 @@ def _filters_default(languages: list[str]) -> tuple[str, str, str, str]:
     return ("English" if "English" in languages else "All", "Any", "v2", "")
 
 
-def _model_defaults(settings: Any) -> dict[str, str]:
-    d = dict(size="large", device="auto", dtype="float32", placement="resident")
+def _sizes_dict(semantic: str, coarse: str, fine: str) -> dict[str, str]:
+    sizes = dict(zip(STAGES, (semantic, coarse, fine)))
+    for stage, size in sizes.items():
+        if size not in ("large", "small"):
+            raise gr.Error(f"Pick Large or Small for the {stage} model.")
+    return sizes
+
+
+def _engine_sizes(engine: Any) -> Optional[dict[str, str]]:
+    """The loaded engine's size per stage, or None when there is none or a stage is neither large nor small."""
+    if engine is None:
+        return None
+    try:
+        sizes = engine.info().get("sizes")
+    except Exception:
+        log.debug("engine.info() failed", exc_info=True)
+        return None
+    if not isinstance(sizes, dict) or any(sizes.get(s) not in ("large", "small") for s in STAGES):
+        return None
+    return {s: sizes[s] for s in STAGES}
+
+
+def reload_settings(base: Any, sizes: dict[str, str], device: str, dtype: str, placement: str) -> Any:
+    """The settings a reload asks for: ``base`` with one size per stage, device, precision and placement.
+
+    Every stage small is ``small=True``; some small is ``small_stages``; none is both off. The two
+    default Hub repos are named by size, so either one is dropped to let each stage find its own.
+    """
+    from dataclasses import replace
+
+    unknown = {v for v in sizes.values()} - {"large", "small"}
+    if set(sizes) != set(STAGES) or unknown:
+        raise ValueError("Each stage needs a size: large or small.")
+    small = tuple(s for s in STAGES if sizes[s] == "small")
+    every = len(small) == len(STAGES)
+    new = replace(base, small=every, small_stages=() if every else small, device=device, dtype=dtype,
+                  placement=placement)
+    if getattr(base, "models", None) in DEFAULT_REPOS:
+        new = replace(new, models=None)
+    return new
+
+
+def _model_defaults(settings: Any, engine: Any = None) -> dict[str, Any]:
+    """What the Models tab shows first: the hardware's recommendation, then the settings, then the loaded engine."""
+    d: dict[str, Any] = dict(size="large", device="auto", dtype="float32", placement="resident")
     try:
         from bark_core.placement import cpu_has_native_bf16, cuda_total_memory, recommend
 
         d.update(recommend(cuda_total_memory(), cpu_has_native_bf16()))
     except Exception:
         log.debug("no hardware recommendation", exc_info=True)
-    if settings is not None:
-        if getattr(settings, "small", False):
-            d["size"] = "small"
+    size = d.pop("size", "large")
+    if size not in ("large", "small"):
+        size = "large"
+    d["sizes"] = {s: size for s in STAGES}
+    if settings is not None:  # stages the settings ask small; "large" there is only the default
+        d["sizes"] = {s: "small" if v == "small" else d["sizes"][s] for s, v in settings_sizes(settings).items()}
         for k in ("device", "dtype", "placement"):
             v = getattr(settings, k, "auto")
             if v and v != "auto":
@@ -1160,6 +1227,7 @@ def _model_defaults(settings: Any) -> dict[str, str]:
         d["placement"] = "resident"
     if d["dtype"] not in ("float32", "bfloat16", "float16"):
         d["dtype"] = "float32"
+    d["sizes"] = _engine_sizes(engine) or d["sizes"]
     return d
 
 

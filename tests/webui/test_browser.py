@@ -89,10 +89,56 @@ def test_studio_flow_history_persists_and_voice_saving(browser, launch, tiny_eng
     ctx2, other = _open(browser, app2.url)
     assert "Hello [laughs] world" not in _history_text(other)
     ctx2.close()
+    ctx.close()
 
+
+def _settled(page, scope: str) -> None:
+    """Wait until no event is pending in ``scope`` (Gradio's loading veils are hidden)."""
+    page.wait_for_function(f"[...document.querySelectorAll('{scope} .wrap.default')].every("
+                           "w => getComputedStyle(w).opacity === '0' || getComputedStyle(w).display === 'none')")
+
+
+def _no_horizontal_overflow(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+@pytest.mark.parametrize("width, height", [(1280, 800), (390, 844)])
+def test_models_tab_has_a_size_per_stage(browser, launch, tiny_engine, tmp_path, artifacts, width, height):
+    app = launch(tiny_engine, tmp_path)
+    ctx, page = _open(browser, app.url, width, height)
     page.get_by_role("tab", name="Models & memory").click()
-    page.wait_for_selector("#memory-estimate")
-    page.screenshot(path=str(artifacts / "models-1280x800.png"), full_page=True)
+    page.wait_for_function("document.querySelector('#memory-estimate') && "
+                           "document.querySelector('#memory-estimate').innerText.length > 0")
+    for stage in ("Semantic", "Coarse", "Fine"):
+        group = page.locator(f"#size-{stage.lower()}")
+        assert group.is_visible(), stage
+        assert f"{stage} model" in group.inner_text()
+        assert group.get_by_label("Large").is_visible() and group.get_by_label("Small").is_visible()
+    hint = page.locator("#size-hint")
+    assert hint.is_visible() and "semantic model matters most" in hint.inner_text()
+    assert page.locator("#reload-btn").is_visible()
+    assert _no_horizontal_overflow(page)
+    if width >= 1000:  # one row of three, each on one line, the hint on one line
+        boxes = [page.locator(f"#size-{s}").bounding_box() for s in ("semantic", "coarse", "fine")]
+        assert len({round(b["y"]) for b in boxes}) == 1, boxes
+        line = float(page.evaluate("parseFloat(getComputedStyle(document.querySelector('#size-hint span.muted')).lineHeight)"))
+        assert hint.locator("span.muted").bounding_box()["height"] < 2 * line
+
+    # As if for a GPU: the estimate is per stage, and drops when the fine model goes small.
+    estimate = page.locator("#memory-estimate")
+    for elem, option in (("#m-device", "cuda"), ("#m-dtype", "float16"), ("#m-place", "All on GPU")):
+        page.locator(f"{elem} input").click()
+        page.get_by_role("option", name=option, exact=True).click()
+    page.wait_for_function("document.querySelector('#memory-estimate').innerText.includes('Estimated peak GPU memory')")
+    _settled(page, "#tab-models")
+    all_large = estimate.inner_text()
+    page.locator("#size-fine").get_by_label("Small").check()
+    page.wait_for_function("t => document.querySelector('#memory-estimate').innerText !== t", arg=all_large)
+    assert "less than all large" in estimate.inner_text() and "less than all large" not in all_large
+    page.mouse.move(0, 0)  # no hover highlight on the screenshot, and no fading "pending" veil over the sizes
+    _settled(page, "#tab-models")
+    page.wait_for_timeout(600)  # the veil fades out (a CSS transition) after it is hidden
+    page.screenshot(path=str(artifacts / f"models-{width}x{height}.png"), full_page=True)
     ctx.close()
 
 

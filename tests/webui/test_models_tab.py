@@ -1,0 +1,132 @@
+"""The Models & memory tab: one size per stage, the memory estimate, and what Reload loads (no browser)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+FILTERS = ["English", "Any", "v2", ""]
+OWNER = "o" * 24
+
+
+def _fn(demo, name):
+    fns = {id(fn.fn): fn.fn for fn in demo.fns.values() if fn.name == name}
+    assert len(fns) == 1, f"{len(fns)} functions named {name!r}"
+    return next(iter(fns.values()))
+
+
+def _gb(text: str) -> float:
+    return float(re.search(r"([\d.]+) GB", text).group(1))
+
+
+@pytest.fixture
+def studio_with_loader(tiny_engine, tmp_path):
+    """An unlaunched studio whose reloads record the settings they were asked for (and keep the tiny engine)."""
+    import webui
+    from webui.engine_holder import EngineHolder
+
+    asked = []
+
+    def loader(settings, on_progress):
+        asked.append(settings)
+        return tiny_engine
+
+    holder = EngineHolder(tiny_engine, settings=tiny_engine.settings, loader=loader)
+    return webui.build_demo(holder, data_dir=tmp_path), asked
+
+
+def test_reload_with_mixed_sizes_builds_small_stages(studio_with_loader):
+    demo, asked = studio_with_loader
+    reload_model = _fn(demo, "reload_model")
+    quiet = lambda *a, **k: None  # noqa: E731  (gr.Progress outside an event)
+
+    out = reload_model(OWNER, "large", "small", "small", "cpu", "float32", "cpu", *FILTERS, progress=quiet)
+    assert out[-1] == "✓ Loaded."
+    s = asked[-1]
+    assert s.small is False and s.small_stages == ("coarse", "fine")
+    assert (s.device, s.dtype, s.placement) == ("cpu", "float32", "cpu")
+    assert s.models == demo.studio.holder.settings.models  # a local folder is kept
+
+    reload_model(OWNER, "small", "small", "small", "cpu", "float32", "cpu", *FILTERS, progress=quiet)
+    assert asked[-1].small is True and asked[-1].small_stages == ()
+    reload_model(OWNER, "large", "large", "large", "cpu", "float32", "cpu", *FILTERS, progress=quiet)
+    assert asked[-1].small is False and asked[-1].small_stages == ()
+    reload_model(OWNER, "small", "large", "large", "cpu", "float32", "cpu", *FILTERS, progress=quiet)
+    assert asked[-1].small is False and asked[-1].small_stages == ("semantic",)
+
+
+def test_reload_settings_lets_each_stage_find_its_default_repo():
+    from bark_core.engine import EngineSettings, stage_sizes
+    from webui.ui import reload_settings
+
+    mixed = dict(semantic="large", coarse="large", fine="small")
+    for repo in ("suno/bark", "suno/bark-small"):
+        s = reload_settings(EngineSettings(models=repo, small=(repo == "suno/bark-small")), mixed, "auto", "auto", "auto")
+        assert s.models is None and stage_sizes(s) == mixed
+    s = reload_settings(EngineSettings(models="/my/weights"), mixed, "cuda", "bfloat16", "offload")
+    assert s.models == "/my/weights" and (s.device, s.dtype, s.placement) == ("cuda", "bfloat16", "offload")
+    with pytest.raises(ValueError, match="large or small"):
+        reload_settings(EngineSettings(), dict(mixed, fine="medium"), "auto", "auto", "auto")
+
+
+def test_estimate_follows_each_stage_size(studio_with_loader):
+    demo, _ = studio_with_loader
+    estimate = _fn(demo, "estimate_memory")
+    gpu = ("cuda", "float16", "resident")
+
+    large = estimate("large", "large", "large", *gpu)
+    fine_small = estimate("large", "large", "small", *gpu)
+    all_small = estimate("small", "small", "small", *gpu)
+    assert "Estimated peak GPU memory" in large and "less than all large" not in large
+    assert fine_small != large and "less than all large" in fine_small
+    assert _gb(all_small) < _gb(fine_small) < _gb(large)
+
+    from bark_core.placement import estimate_gpu_memory
+
+    expected = estimate_gpu_memory(dict(semantic="large", coarse="large", fine="small"), "float16", "resident")
+    assert abs(_gb(fine_small) - expected / 2**30) < 0.06
+    # Offloading: the biggest stage sets the peak, so a small semantic model is what lowers it.
+    off = ("cuda", "float16", "offload")
+    assert _gb(estimate("small", "large", "large", *off)) < _gb(estimate("large", "large", "small", *off))
+    assert "none" in estimate("large", "large", "small", "cpu", "float32", "cpu")
+
+
+def test_defaults_come_from_the_loaded_engine_then_the_settings():
+    from bark_core.engine import EngineSettings
+    from webui.ui import _model_defaults
+
+    class Loaded:
+        def info(self):
+            return dict(sizes=dict(semantic="large", coarse="small", fine="small"), size="mixed")
+
+    d = _model_defaults(EngineSettings(), Loaded())
+    assert d["sizes"] == dict(semantic="large", coarse="small", fine="small")
+    d = _model_defaults(EngineSettings(small_stages=("fine",), device="cpu"), None)
+    assert d["sizes"]["fine"] == "small" and d["sizes"]["semantic"] in ("large", "small")
+    assert _model_defaults(EngineSettings(small=True), None)["sizes"] == dict.fromkeys(("semantic", "coarse", "fine"), "small")
+
+
+def test_first_run_download_fetches_both_sizes_for_mixed_settings(monkeypatch):
+    from bark_core import sources
+    from bark_core.engine import EngineSettings
+    from webui.engine_holder import EngineHolder
+
+    calls = []
+    monkeypatch.setattr(sources, "download", lambda small, **kw: calls.append(small))
+    EngineHolder(settings=EngineSettings(small_stages=("fine",))).download(lambda m, f: None)
+    assert calls == [False, True]
+    calls.clear()
+    EngineHolder(settings=EngineSettings(small=True)).download(lambda m, f: None)
+    assert calls == [True]
+
+
+def test_app_small_stages_flag():
+    import app
+
+    args = app.parse_args(["--small-stages", "fine,coarse"])
+    s = app.engine_settings(args)
+    assert s.small_stages == ("coarse", "fine") and s.small is False
+    assert app.engine_settings(app.parse_args([])).small_stages == ()
+    with pytest.raises(SystemExit):
+        app.parse_args(["--small-stages", "fine,codec"])
