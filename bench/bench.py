@@ -222,11 +222,11 @@ def worker_ours(cfg: dict) -> dict:
         from bark_core.tokenizer import TextTokenizer
 
         place = placement_mod.resolve(device, cfg["dtype"], cfg["placement"])
-        states = random_states(size, device)
-        models = {}
-        for stage, (c, state) in states.items():
-            models[stage] = build_stage(StageWeights(stage, c, state, "random"), place.home, place.dtype)
-        del states
+        # a comprehension, so no loop variable keeps the last stage's float32 weights alive
+        models = {
+            stage: build_stage(StageWeights(stage, c, state, "random"), place.home, place.dtype)
+            for stage, (c, state) in random_states(size, device).items()
+        }
         if device == "cuda":
             torch.cuda.empty_cache()
         folder = Path(cfg["companions_dir"])
