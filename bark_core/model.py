@@ -92,7 +92,10 @@ class SelfAttention(nn.Module):
         self.n_embd = config.n_embd
         self.causal = causal
 
-    def forward(self, x, cache: KVCache | None = None, layer: int = 0, start: int = 0, pos: torch.Tensor | None = None):
+    def forward(
+        self, x, cache: KVCache | None = None, layer: int = 0, start: int = 0,
+        pos: torch.Tensor | None = None, visible: torch.Tensor | None = None,
+    ):
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
@@ -101,7 +104,6 @@ class SelfAttention(nn.Module):
         if pos is not None:  # fixed-shape decode step: position on the device, the whole cache under a mask
             cache.k[layer].index_copy_(2, pos, k)
             cache.v[layer].index_copy_(2, pos, v)
-            visible = (torch.arange(cache.max_len, device=x.device) <= pos)[None, :]  # (1, L)
             y = F.scaled_dot_product_attention(q, cache.k[layer], cache.v[layer], attn_mask=visible)
         else:
             if cache is not None:
@@ -135,8 +137,11 @@ class Block(nn.Module):
         self.ln_2 = LayerNorm(config.n_embd, bias=ln_bias)
         self.mlp = MLP(config)
 
-    def forward(self, x, cache: KVCache | None = None, layer: int = 0, start: int = 0, pos: torch.Tensor | None = None):
-        x = x + self.attn(self.ln_1(x), cache, layer, start, pos)
+    def forward(
+        self, x, cache: KVCache | None = None, layer: int = 0, start: int = 0,
+        pos: torch.Tensor | None = None, visible: torch.Tensor | None = None,
+    ):
+        x = x + self.attn(self.ln_1(x), cache, layer, start, pos, visible)
         x = x + self.mlp(self.ln_2(x))
         return x
 
@@ -200,8 +205,9 @@ class GPT(nn.Module):
         Does not advance ``cache.length``; the caller owns the position.
         """
         x = self.transformer.wte(idx) + self.transformer.wpe(pos)  # (B, 1, C)
+        visible = (torch.arange(cache.max_len, device=idx.device) <= pos)[None, :]  # (1, L): filled positions
         for i, block in enumerate(self.transformer.h):
-            x = block(x, cache, i, pos=pos)
+            x = block(x, cache, i, pos=pos, visible=visible)
         return self.lm_head(self.transformer.ln_f(x)[:, -1, :])  # (B, V)
 
 
