@@ -36,10 +36,11 @@ class StepHooks:
     segments: int = 1
 
     def step(self, stage: str, step: int, total: int) -> None:
-        if self.should_stop is not None and self.should_stop():
-            raise GenerationCancelled(f"Cancelled during the {stage} stage.")
+        """Report progress, then honour a stop (also one requested while the report ran) before any more work."""
         if self.on_progress is not None:
             self.on_progress(Progress(stage, step, total, self.segment, self.segments))
+        if self.should_stop is not None and self.should_stop():
+            raise GenerationCancelled(f"Cancelled during the {stage} stage.")
 
 
 NO_HOOKS = StepHooks()
