@@ -151,8 +151,9 @@ def test_stop_cancels_own_job_and_saves_nothing(browser, launch, tiny_engine, tm
     page.locator("#max-seconds input").fill("14")
     page.get_by_label("Stop at end of speech").uncheck()
     page.click("#generate-btn")
-    page.wait_for_function("document.querySelector('#status').innerText.includes('Starting')")
-    page.wait_for_timeout(1500)
+    # Stop as soon as the first stage reports progress: the tiny job takes ~2.5 s in all, so a fixed
+    # wait would race its end on a slow machine.
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Semantic tokens')")
     page.screenshot(path=str(artifacts / "generating-390x844.png"), full_page=True)
     page.click("#stop-btn")
     page.wait_for_function("document.querySelector('#status').innerText.includes('Stopped')", timeout=5000)
