@@ -25,7 +25,6 @@ without decode.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import os
@@ -36,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import types
 from pathlib import Path
 
@@ -502,7 +500,7 @@ def report(results: dict, n: dict, args) -> str:
               + (f"{r:>9.2f}{ref['rate'][st]:>10.1f}{r / o:>8.2f}x" if r is not None else f"{'-':>9}{'-':>10}{'-':>9}"))
         o, r = ours["best"]["total_no_decode"], (ref["best"]["total_no_decode"] if ref else None)
         w(f"  {'sem+coarse+fine':<19}{o:>9.2f}{'':>10}" + (f"{r:>9.2f}{'':>10}{r / o:>8.2f}x" if r else ""))
-        w(f"  real-time factor (compute s / audio s; lower is better):")
+        w("  real-time factor (compute s / audio s; lower is better):")
         w(f"    ours end to end incl. decode {ours['rtf']:.2f}; without decode {ours['rtf_no_decode']:.2f}"
           + (f"; reference without decode {ref['rtf_no_decode']:.2f} (its codec cannot run here: no encodec package)"
              if ref else ""))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import logging
-import math
 import random
 import secrets
 import time
@@ -18,25 +17,21 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import gradio as gr
-import numpy as np
 
-from .engine_holder import STAGES, EngineHolder, settings_sizes
-from .jobs import CancelRegistry
-from .runner import stream_generation
-from .store import GenerationRecord, Store
+from .engine_holder import STAGES, EngineHolder
+from .formatting import details_md, fmt_bytes, history_rows, short, take_info
+from .model_settings import engine_sizes, first_run_text, model_defaults, reload_settings, sizes_dict
+from .store import Store
+from .studio import (MAX_TEXT_CHARS, NO_VOICE, SAMPLE_RATE, Studio, preset_catalog_or_empty, storage_error,
+                     text_too_long, user_error)
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
-SAMPLE_RATE = 24_000
 MAX_TAKES = 8
 MAX_SEED = 2**32 - 1
 HISTORY_LIMIT = 200
 VOICE_UPLOAD_MAX_BYTES = 4 * 1024 * 1024
-# Longest prompt accepted at once: about five minutes of speech (~16 characters a second), split into
-# ~20 segments. Much longer text would hold the one shared engine for a long time, and splitting
-# 100 000 characters alone takes seconds, so it is refused with a sentence instead.
-MAX_TEXT_CHARS = 5000
 
 # (tag, tooltip) for the palette; inserted at the caret by webui/palette.js.
 TAGS: list[tuple[str, str]] = [
@@ -61,72 +56,13 @@ EXAMPLES = [
     "Buenos días. Hoy hace un día MUY bonito, ¿no crees? [laughs]",
 ]
 
-PREVIEW_TEXT = {
-    "en": "Hi! This is what my voice sounds like.",
-    "de": "Hallo! So klingt meine Stimme.",
-    "es": "¡Hola! Así suena mi voz.",
-    "fr": "Bonjour ! Voici à quoi ressemble ma voix.",
-    "hi": "नमस्ते! मेरी आवाज़ ऐसी सुनाई देती है।",
-    "it": "Ciao! Ecco come suona la mia voce.",
-    "ja": "こんにちは！これが私の声です。",
-    "ko": "안녕하세요! 제 목소리는 이렇습니다.",
-    "pl": "Cześć! Tak brzmi mój głos.",
-    "pt": "Olá! É assim que a minha voz soa.",
-    "ru": "Привет! Вот так звучит мой голос.",
-    "tr": "Merhaba! Sesim böyle duyuluyor.",
-    "zh": "你好！这就是我的声音。",
-}
-PREVIEW_MAX_SECONDS = 5.0
-
 STAGE_LABEL = {"semantic": "Semantic tokens (text → meaning)", "coarse": "Coarse audio tokens",
                "fine": "Fine audio tokens", "decode": "Decoding audio"}
-NO_VOICE = ""
 SIZE_CHOICES = [("Large", "large"), ("Small", "small")]
 SIZE_LABEL = {"semantic": "Semantic model", "coarse": "Coarse model", "fine": "Fine model"}
 SIZE_HINT = ("A small fine or coarse model saves memory with little quality loss; "
              "the semantic model matters most for what is said.")
-DEFAULT_REPOS = ("suno/bark", "suno/bark-small")
 HISTORY_HEADERS = ["★", "When", "Prompt", "Voice", "Takes", "Length", "Seed"]
-
-
-# ---------------------------------------------------------------------------------------
-# helpers that do not touch Gradio
-
-
-def _fmt_bytes(n: int) -> str:
-    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
-
-
-def _fmt_when(ts: float) -> str:
-    return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _short(text: str, n: int = 70) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def _preset_catalog(engine: Any) -> list[Any]:
-    if engine is not None:
-        try:
-            return list(engine.presets())
-        except Exception:
-            log.exception("engine.presets() failed")
-    try:
-        from bark_core.voices import preset_catalog
-
-        return list(preset_catalog())
-    except Exception:
-        log.exception("preset catalog unavailable")
-        return []
-
-
-def _preset_label(p: Any) -> str:
-    if p.name == "announcer":
-        return "Announcer (English, v1)"
-    n = p.name.rsplit("_", 1)[-1]
-    gender = {"male": "♂ male", "female": "♀ female"}.get(p.gender, "")
-    return " · ".join(x for x in (f"{p.language_name} {n}", gender, p.version) if x)
 
 
 def _session_key(request: Optional[gr.Request]) -> str:
@@ -137,60 +73,6 @@ def _session_key(request: Optional[gr.Request]) -> str:
 def _api_owner(request: Optional[gr.Request]) -> str:
     """API clients are isolated by their session: each gradio_client.Client has its own."""
     return "api:" + _session_key(request)
-
-
-def _echo(value: str, n: int = 60) -> str:
-    """A user's string quoted back in a message: printable and short."""
-    text = "".join(ch if ch.isprintable() else "�" for ch in str(value))
-    return repr(text if len(text) <= n else text[: n - 1] + "…")
-
-
-def _none_if(value: Any, off: Any) -> Any:
-    if value is None:
-        return None
-    try:
-        if float(value) == float(off):
-            return None
-    except (TypeError, ValueError):
-        return value
-    return value
-
-
-def _as_int(value: Any, what: str) -> Optional[int]:
-    if value is None or value == "":
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise gr.Error(f"{what} must be a whole number.") from None
-    if not math.isfinite(f) or f != int(f):
-        raise gr.Error(f"{what} must be a whole number.")
-    return int(f)
-
-
-def _as_float(value: Any, what: str, default: float) -> float:
-    if value is None or value == "":
-        return default
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise gr.Error(f"{what} must be a number.") from None
-    return f
-
-
-def _text_too_long(text: str, limit: int) -> Optional[str]:
-    if text is not None and len(text) > limit:
-        return (f"The text is {len(text):,} characters long; the studio takes at most {limit:,} at a time "
-                f"(about {limit // 16 // 60} minutes of audio). Split it into parts and generate them one by one.")
-    return None
-
-
-def _storage_error(e: OSError) -> gr.Error:
-    """A failed write to the data directory (disk full, read-only, missing folder) as a sentence."""
-    log.error("could not write to the data directory", exc_info=e)
-    reason = e.strerror or type(e).__name__
-    return gr.Error(f"Could not save to the studio's data folder ({reason}). The disk may be full or the folder "
-                    "read-only; free some space or start the studio with a writable --data-dir. Nothing was saved.")
 
 
 def launch_options(data_dir: str | Path) -> dict[str, Any]:
@@ -225,248 +107,6 @@ def _browser_secret(root: Path) -> str:
     tmp.chmod(0o600)
     tmp.replace(path)
     return value
-
-
-# ---------------------------------------------------------------------------------------
-
-
-class Studio:
-    """The state and behaviour behind the UI; Gradio callbacks are its methods."""
-
-    def __init__(self, holder: EngineHolder, store: Store, *, allow_model_changes: bool = True,
-                 request_defaults: Optional[dict[str, Any]] = None,
-                 gpu_wrap: Optional[Callable[[Callable], Callable]] = None, max_text_chars: int = MAX_TEXT_CHARS):
-        self.holder = holder
-        self.max_text_chars = int(max_text_chars)
-        self.store = store
-        self.cancels = CancelRegistry()
-        self.allow_model_changes = allow_model_changes
-        self.request_defaults = dict(request_defaults or {})
-        self._stream = gpu_wrap(stream_generation) if gpu_wrap else stream_generation
-        self.catalog = _preset_catalog(holder.engine)
-        self.catalog_by_name = {p.name: p for p in self.catalog}
-
-    # -- engine access ----------------------------------------------------------------
-    def engine(self) -> Any:
-        if self.holder.engine is None:
-            raise gr.Error("The model is not loaded yet. Open the setup panel at the top to download or load it.")
-        return self.holder.engine
-
-    # -- voices -----------------------------------------------------------------------
-    def voice_label(self, owner: str, ref: str) -> str:
-        if not ref:
-            return "No voice (a random speaker each time)"
-        kind, _, key = ref.partition(":")
-        if kind == "preset":
-            p = self.catalog_by_name.get(key)
-            return _preset_label(p) if p else key
-        if kind == "user" and owner:
-            v = self.store.get_voice(owner, key)
-            return f"My voice: {v.name}" if v else "(deleted voice)"
-        return ref
-
-    def resolve_voice(self, owner: str, ref: str) -> Any:
-        if not ref:
-            return None
-        kind, _, key = ref.partition(":")
-        engine = self.engine()
-        try:
-            if kind == "preset":
-                if key not in self.catalog_by_name:
-                    raise ValueError(f"Unknown voice preset {_echo(key)}. Pick one from the voice list "
-                                     "(e.g. v2/en_speaker_6), or leave it empty for a random speaker.")
-                return engine.load_voice(key)
-            if kind == "user":
-                v = self.store.get_voice(owner, key) if owner else None
-                if v is None:
-                    raise ValueError("That voice no longer exists; pick another one.")
-                from bark_core.voices import load_voice_npz
-
-                return load_voice_npz(v.path, name=v.name)
-        except ValueError as e:
-            raise gr.Error(str(e)) from None
-        raise gr.Error(f"Unknown voice {_echo(ref)}.")
-
-    def voice_choices(self, owner: str, language: str, gender: str, version: str, query: str) -> list[tuple[str, str]]:
-        choices: list[tuple[str, str]] = [("No voice (random speaker)", NO_VOICE)]
-        if owner:
-            choices += [(f"★ {v.name}", f"user:{v.id}") for v in self.store.list_voices(owner)]
-        q = (query or "").strip().lower()
-        for p in self.catalog:
-            if p.name == "announcer":
-                if version != "v1" and language not in ("All", p.language_name):
-                    continue
-            else:
-                if p.version != version:
-                    continue
-                if language != "All" and p.language_name != language:
-                    continue
-            if gender != "Any" and p.gender != gender.lower():
-                continue
-            if q and q not in f"{p.name} {p.description} {p.language_name}".lower():
-                continue
-            choices.append((_preset_label(p), f"preset:{p.name}"))
-        return choices
-
-    def voice_details(self, owner: str, ref: str) -> str:
-        label = html.escape(self.voice_label(owner, ref))
-        if not ref:
-            return f"**Selected voice:** {label}"
-        kind, _, key = ref.partition(":")
-        if kind == "preset" and key in self.catalog_by_name:
-            p = self.catalog_by_name[key]
-            return f"**Selected voice:** {label}  \n<span class='muted'>`{p.name}` — {html.escape(p.description)}</span>"
-        return f"**Selected voice:** {label}"
-
-    # -- requests ---------------------------------------------------------------------
-    def make_request(self, text: str, voice: Any, *, semantic_temp: Any = 0.7, coarse_temp: Any = 0.7,
-                     fine_temp: Any = 0.5, top_k: Any = None, top_p: Any = None, min_eos_p: Any = 0.2,
-                     seed: Any = None, takes: Any = 1, segment_pause_s: Any = 0.25, early_stop: bool = True,
-                     max_seconds: Any = None) -> Any:
-        from bark_core.types import GenerationRequest
-
-        too_long = _text_too_long(text, self.max_text_chars)
-        if too_long:
-            raise gr.Error(too_long)
-        n_takes = _as_int(takes, "Takes")
-        kwargs = dict(
-            text=text or "",
-            voice=voice,
-            semantic_temp=_as_float(semantic_temp, "Semantic temperature", 0.7),
-            coarse_temp=_as_float(coarse_temp, "Coarse temperature", 0.7),
-            fine_temp=_as_float(fine_temp, "Fine temperature", 0.5),
-            top_k=_none_if(_as_int(top_k, "Top-k"), 0),
-            top_p=_none_if(None if top_p in (None, "") else _as_float(top_p, "Top-p", 1.0), 1.0),
-            min_eos_p=_as_float(min_eos_p, "Min EOS probability", 0.2),
-            seed=_as_int(seed, "Seed"),
-            takes=1 if n_takes is None else n_takes,
-            segment_pause_s=_as_float(segment_pause_s, "Pause between segments", 0.25),
-            early_stop=bool(early_stop),
-            max_seconds=_none_if(None if max_seconds in (None, "") else _as_float(max_seconds, "Max seconds", 0), 0),
-        )
-        for k, v in self.request_defaults.items():
-            if kwargs.get(k) is None:
-                kwargs[k] = v
-        req = GenerationRequest(**kwargs)
-        try:
-            req.validate()
-        except ValueError as e:
-            raise gr.Error(str(e)) from None
-        return req
-
-    @staticmethod
-    def settings_of(req: Any, voice_ref: str) -> dict[str, Any]:
-        return dict(text=req.text, voice=voice_ref, semantic_temp=req.semantic_temp, coarse_temp=req.coarse_temp,
-                    fine_temp=req.fine_temp, top_k=req.top_k, top_p=req.top_p, min_eos_p=req.min_eos_p,
-                    seed=req.seed, takes=req.takes, segment_pause_s=req.segment_pause_s,
-                    early_stop=req.early_stop, max_seconds=req.max_seconds)
-
-    def run_blocking(self, req: Any, should_stop: Callable[[], bool]) -> Any:
-        """Run to completion (API path); raise gr.Error on bad input, cancellation or failure."""
-        from bark_core.types import GenerationCancelled
-
-        for kind, payload in self._stream(self.engine(), req, should_stop):
-            if kind == "done":
-                return payload
-            if kind == "error":
-                if isinstance(payload, GenerationCancelled):
-                    raise gr.Error("Generation stopped; nothing was saved.")
-                raise _user_error(payload)
-        raise gr.Error("Generation ended without a result.")
-
-    def save_generation(self, owner: str, req: Any, voice_ref: str, gen: Any) -> GenerationRecord:
-        """Store a finished generation; raise gr.Error (nothing stored) when the data folder cannot be written."""
-        from bark_core.voices import save_voice
-
-        def save_take_voice(voice: Any, path: Path) -> None:
-            # A very short take (a few semantic tokens) is not a usable voice by Bark's own rule; keep its
-            # audio anyway: "Save as voice" will say so for that take instead of the generation being lost.
-            try:
-                save_voice(voice, path)
-            except ValueError as e:
-                log.info("take not saved as a voice: %s", e)
-
-        try:
-            return self._add_generation(owner, req, voice_ref, gen, save_take_voice)
-        except OSError as e:
-            raise _storage_error(e) from None
-
-    def _add_generation(self, owner: str, req: Any, voice_ref: str, gen: Any, save_voice: Any) -> GenerationRecord:
-        rec = self.store.add_generation(
-            owner, prompt=req.text, voice=voice_ref, voice_label=self.voice_label(owner, voice_ref),
-            settings={**self.settings_of(req, voice_ref), "seed": int(gen.seed)}, seed=int(gen.seed),
-            audios=[t.audio for t in gen.takes], sample_rate=getattr(gen, "sample_rate", SAMPLE_RATE),
-            timings={k: round(float(v), 3) for k, v in gen.timings.items()}, warnings=list(gen.warnings),
-            take_voices=[t.voice for t in gen.takes], save_voice_fn=save_voice,
-        )
-        return rec
-
-    # -- previews ---------------------------------------------------------------------
-    def preview(self, owner: str, ref: str, should_stop: Callable[[], bool]) -> Optional[str]:
-        if not ref:
-            raise gr.Error("“No voice” picks a random speaker each time, so it has no preview.")
-        kind, _, key = ref.partition(":")
-        cache_key = f"preset-{key}" if kind == "preset" else f"user-{key}"
-        path = self.store.preview_path(cache_key)
-        if path.is_file():
-            return str(path)
-        voice = self.resolve_voice(owner, ref)
-        lang = self.catalog_by_name[key].language if kind == "preset" and key in self.catalog_by_name else "en"
-        req = self.make_request(PREVIEW_TEXT.get(lang, PREVIEW_TEXT["en"]), voice, seed=0,
-                                max_seconds=PREVIEW_MAX_SECONDS)
-        gen = self.run_blocking(req, should_stop)
-        from .store import write_wav_atomic
-
-        try:
-            write_wav_atomic(path, gen.takes[0].audio, getattr(gen, "sample_rate", SAMPLE_RATE))
-        except OSError as e:
-            raise _storage_error(e) from None
-        return str(path)
-
-
-def _user_error(e: BaseException) -> gr.Error:
-    """What the browser sees for a failed generation: our sentence, never a traceback."""
-    if type(e).__name__ == "GPUOutOfMemory":
-        return gr.Error(f"{e} In the studio: Models & memory → Small or Stage-by-stage offload, or fewer Takes.")
-    if isinstance(e, ValueError):
-        return gr.Error(str(e))
-    log.error("generation failed", exc_info=e)
-    return gr.Error(f"Generation failed ({type(e).__name__}). The server log has the details.")
-
-
-def _history_rows(records: list[GenerationRecord]) -> list[list[Any]]:
-    return [["★" if r.starred else "", _fmt_when(r.created), _short(r.prompt, 60), _short(r.voice_label, 28),
-             len(r.takes), f"{r.seconds:.1f} s", r.seed] for r in records]
-
-
-def _take_info(i: int, seconds: float, seed: int, total: Optional[float]) -> str:
-    parts = [f"**Take {i + 1}**", f"{seconds:.1f} s", f"seed {seed}"]
-    if total is not None:
-        parts.append(f"made in {total:.1f} s")
-    return " · ".join(parts)
-
-
-def _details_md(rec: GenerationRecord) -> str:
-    s = rec.settings
-    t = rec.timings
-    timing = ", ".join(f"{k} {v:.1f} s" for k, v in t.items() if k != "total")
-    lines = [
-        f"**{html.escape(_short(rec.prompt, 300))}**",
-        "",
-        f"Voice: {html.escape(rec.voice_label)} · seed **{rec.seed}** · {len(rec.takes)} take(s) · "
-        f"{rec.seconds:.1f} s each · {'★ starred' if rec.starred else 'not starred'}",
-        "",
-        f"Temperatures: semantic {s.get('semantic_temp')}, coarse {s.get('coarse_temp')}, fine {s.get('fine_temp')} · "
-        f"top-k {s.get('top_k') or 'off'} · top-p {s.get('top_p') or 'off'} · min EOS p {s.get('min_eos_p')}",
-        "",
-        f"Made {_fmt_when(rec.created)} in {t.get('total', 0):.1f} s ({timing})",
-    ]
-    if rec.warnings:
-        lines += ["", "⚠ " + html.escape(" ".join(rec.warnings))]
-    return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------------------
 
 
 def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings: Any = None,
@@ -506,7 +146,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
 
         # ---- first run -----------------------------------------------------------
         with gr.Group(visible=not holder.ready, elem_id="setup-panel") as setup_panel:
-            setup_md = gr.Markdown(_setup_text(holder))
+            setup_md = gr.Markdown(first_run_text(holder))
             with gr.Row():
                 download_btn = gr.Button("Download the model", variant="primary", elem_id="download-btn", scale=0)
                 setup_status = gr.Markdown(elem_id="setup-status")
@@ -619,7 +259,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             # ================================ Models ==============================
             with gr.Tab("Models & memory", id="models", elem_id="tab-models"):
                 models_info = gr.Markdown(elem_id="models-info")
-                defaults = _model_defaults(holder.settings, holder.engine)
+                defaults = model_defaults(holder.settings, holder.engine)
                 with gr.Row(elem_id="model-sizes"):  # three abreast on a laptop, stacked on a phone
                     m_sizes = [gr.Radio(SIZE_CHOICES, value=defaults["sizes"][s], label=SIZE_LABEL[s],
                                         elem_id=f"size-{s}", min_width=200) for s in STAGES]
@@ -646,7 +286,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             a_st = gr.Number(0.7)
             a_ct = gr.Number(0.7)
             a_ft = gr.Number(0.5)
-            # No precision=0 here: Gradio's rounding fails on NaN/inf without a message; _as_int explains.
+            # No precision=0 here: Gradio's rounding fails on NaN/inf without a message; as_int explains.
             a_seed = gr.Number(None)
             a_takes = gr.Number(1)
             a_files = gr.File(file_count="multiple")
@@ -714,7 +354,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             return f"<div class='badge'>● {html.escape(' · '.join(bits) or 'ready')}</div>"
 
         def setup_text() -> str:
-            return _setup_text(holder)
+            return first_run_text(holder)
 
         def models_md() -> str:
             if holder.engine is None:
@@ -736,11 +376,11 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             if params:
                 rows.append(f"{params / 1e6:.0f} M parameters")
             if est:
-                rows.append(f"estimated GPU memory {_fmt_bytes(int(est))}")
+                rows.append(f"estimated GPU memory {fmt_bytes(int(est))}")
             return " · ".join(rows)
 
         def estimate_memory(semantic: str, coarse: str, fine: str, device: str, dtype: str, place: str) -> str:
-            sizes = _sizes_dict(semantic, coarse, fine)
+            sizes = sizes_dict(semantic, coarse, fine)
             try:
                 from bark_core.placement import estimate_gpu_memory
 
@@ -755,11 +395,11 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
 
                     total = cuda_total_memory()
                     if total:
-                        free = f" of {_fmt_bytes(total)} on this GPU" + (" ⚠ may not fit" if n > total * 0.9 else " ✓")
+                        free = f" of {fmt_bytes(total)} on this GPU" + (" ⚠ may not fit" if n > total * 0.9 else " ✓")
                 except Exception:
                     pass
-                less = f" · {_fmt_bytes(saved)} less than all large" if saved > 0 else ""
-                return f"**Estimated peak GPU memory:** {_fmt_bytes(n)}{free}{less}"
+                less = f" · {fmt_bytes(saved)} less than all large" if saved > 0 else ""
+                return f"**Estimated peak GPU memory:** {fmt_bytes(n)}{free}{less}"
             except Exception as e:
                 return f"<span class='muted'>No estimate available ({html.escape(str(e))}).</span>"
 
@@ -767,7 +407,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             if not owner_token or not isinstance(owner_token, str) or len(owner_token) < 16:
                 owner_token = secrets.token_urlsafe(24)
             recs = store.list_generations(owner_token, limit=HISTORY_LIMIT)
-            loaded = _engine_sizes(holder.engine)  # another visitor may have reloaded since the page was built
+            loaded = engine_sizes(holder.engine)  # another visitor may have reloaded since the page was built
             return {
                 **{r: gr.update(value=loaded[s]) if loaded else gr.update() for s, r in zip(STAGES, m_sizes)},
                 owner: owner_token,
@@ -775,7 +415,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                 setup_panel: gr.update(visible=not holder.ready),
                 setup_md: setup_text(),
                 models_info: models_md(),
-                history_table: _history_rows(recs),
+                history_table: history_rows(recs),
                 history_ids: [r.id for r in recs],
                 voice_radio: gr.update(choices=studio.voice_choices(owner_token, *_filters_default(languages)),
                                        value=NO_VOICE),
@@ -791,7 +431,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             hint = "Tip: CAPITALS add emphasis. Tags insert at the cursor."
             if not text or not text.strip():
                 return hint
-            too_long = _text_too_long(text, studio.max_text_chars)
+            too_long = text_too_long(text, studio.max_text_chars)
             if too_long:
                 return f"⚠ {html.escape(too_long)}"
             engine = holder.engine
@@ -862,7 +502,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             except ValueError as e:
                 raise gr.Error(str(e)) from None
             except OSError as e:
-                raise _storage_error(e) from None
+                raise storage_error(e) from None
             ref = f"user:{rec.id}"
             return (ref, studio.voice_details(owner_token, ref), refilter(owner_token, ref, *f),
                     f"Added **{html.escape(rec.name)}**.", None, "")
@@ -945,7 +585,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                         yield {**hide, status_md: "■ Stopped. Nothing was saved.",
                                results_title: "### Results\n<span class='muted'>Stopped.</span>"}
                         return
-                    raise _user_error(payload)
+                    raise user_error(payload)
                 elif kind == "done":
                     gen = payload
                     if cancel.is_set():
@@ -958,21 +598,21 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                         if i < len(rec.takes):
                             t = rec.takes[i]
                             upd.update({s["group"]: gr.update(visible=True), s["audio"]: str(t.wav),
-                                        s["info"]: _take_info(i, t.seconds, rec.seed, total),
+                                        s["info"]: take_info(i, t.seconds, rec.seed, total),
                                         s["download"]: gr.update(value=str(t.wav))})
                         else:
                             upd.update({s["group"]: gr.update(visible=False)})
                     warn = ("  \n⚠ " + html.escape(" ".join(rec.warnings))) if rec.warnings else ""
                     upd[status_md] = f"✓ Done in {total or 0:.1f} s · seed {rec.seed}{warn}"
-                    upd[results_title] = f"### Results\n<span class='muted'>{html.escape(_short(rec.prompt, 90))}</span>"
+                    upd[results_title] = f"### Results\n<span class='muted'>{html.escape(short(rec.prompt, 90))}</span>"
                     recs = store.list_generations(owner_token, limit=HISTORY_LIMIT)
-                    upd[history_table] = _history_rows(recs)
+                    upd[history_table] = history_rows(recs)
                     upd[history_ids] = [r.id for r in recs]
                     yield upd
                     return
 
         gen_outputs = [status_md, seed, results_title, current_gen, history_table, history_ids, *slot_outputs]
-        gen_event = gen_btn.click(arm, None, None, queue=False).then(
+        gen_btn.click(arm, None, None, queue=False).then(
             generate, [owner, prompt, voice_ref, *sampling_inputs], gen_outputs, show_progress_on=[status_md],
             concurrency_limit=1, concurrency_id="engine", api_visibility="private")
 
@@ -1010,12 +650,12 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                 raise gr.Error("That take is too short to be used as a voice; pick a longer take.")
             try:
                 voice = load_voice_npz(src)
-                name = f"{_short(rec.prompt, 40)} (take {index + 1})"
+                name = f"{short(rec.prompt, 40)} (take {index + 1})"
                 v = store.add_voice(owner_token, name, voice, f"generation:{gen_id}:{index}", save_voice)
             except ValueError as e:
                 raise gr.Error(f"Could not save the voice: {e}") from None
             except OSError as e:
-                raise _storage_error(e) from None
+                raise storage_error(e) from None
             gr.Info(f"Saved as voice “{v.name}”. Find it under ★ in the voice list.")
             ref = f"user:{v.id}"
             return refilter(owner_token, ref, *f)
@@ -1033,7 +673,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
         def list_history(owner_token, only_starred):
             recs = store.list_generations(owner_token or "", starred_only=bool(only_starred), limit=HISTORY_LIMIT) \
                 if owner_token else []
-            return _history_rows(recs), [r.id for r in recs]
+            return history_rows(recs), [r.id for r in recs]
 
         def show_detail(owner_token, gen_id):
             rec = store.get_generation(owner_token or "", gen_id) if gen_id else None
@@ -1043,12 +683,12 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                 for s in history_slots:
                     out += [gr.update(visible=False), None, "", gr.update()]
                 return out
-            out += [rec.id, gr.update(visible=True), _details_md(rec), "★ Starred" if rec.starred else "☆ Star"]
+            out += [rec.id, gr.update(visible=True), details_md(rec), "★ Starred" if rec.starred else "☆ Star"]
             total = rec.timings.get("total")
             for i, s in enumerate(history_slots):
                 if i < len(rec.takes):
                     t = rec.takes[i]
-                    out += [gr.update(visible=True), str(t.wav), _take_info(i, t.seconds, rec.seed, total),
+                    out += [gr.update(visible=True), str(t.wav), take_info(i, t.seconds, rec.seed, total),
                             gr.update(value=str(t.wav))]
                 else:
                     out += [gr.update(visible=False), None, "", gr.update()]
@@ -1088,7 +728,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             c.change(estimate_memory, estimate_inputs, m_estimate, queue=False)
 
         def after_load_updates(owner_token, *f):
-            studio.catalog = _preset_catalog(holder.engine)
+            studio.catalog = preset_catalog_or_empty(holder.engine)
             studio.catalog_by_name = {p.name: p for p in studio.catalog}
             return (header_html(), gr.update(visible=not holder.ready), models_md(),
                     refilter(owner_token, NO_VOICE, *f), NO_VOICE)
@@ -1100,7 +740,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             if base is None:
                 raise gr.Error("No engine settings to reload from.")
             try:
-                new = reload_settings(base, _sizes_dict(semantic, coarse, fine), device, dtype, place)
+                new = reload_settings(base, sizes_dict(semantic, coarse, fine), device, dtype, place)
             except ValueError as e:
                 raise gr.Error(str(e)) from None
             progress(0, desc="Loading")
@@ -1143,92 +783,8 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
     return demo
 
 
-def _setup_text(holder: EngineHolder) -> str:
-    err = holder.error or "The model weights were not found."
-    kinds = set(settings_sizes(holder.settings).values())
-    size = ("about 6.2 GB (large and small models)" if len(kinds) > 1 else
-            "about 1.7 GB (small model)" if kinds == {"small"} else "about 4.5 GB (large model)")
-    return (
-        "### First run: get the Bark model\n"
-        f"{html.escape(err)}\n\n"
-        f"**Download** fetches the weights from the Hugging Face Hub ({size}, codec and tokenizer included) into "
-        "your Hugging Face cache; later starts load from disk. "
-        "Offline? Download on another machine with `python -m bark_core download` and start with "
-        "`python app.py --models /path/to/folder`, or use `--small` for the smaller model."
-    )
-
-
 def _filters_default(languages: list[str]) -> tuple[str, str, str, str]:
     return ("English" if "English" in languages else "All", "Any", "v2", "")
-
-
-def _sizes_dict(semantic: str, coarse: str, fine: str) -> dict[str, str]:
-    sizes = dict(zip(STAGES, (semantic, coarse, fine)))
-    for stage, size in sizes.items():
-        if size not in ("large", "small"):
-            raise gr.Error(f"Pick Large or Small for the {stage} model.")
-    return sizes
-
-
-def _engine_sizes(engine: Any) -> Optional[dict[str, str]]:
-    """The loaded engine's size per stage, or None when there is none or a stage is neither large nor small."""
-    if engine is None:
-        return None
-    try:
-        sizes = engine.info().get("sizes")
-    except Exception:
-        log.debug("engine.info() failed", exc_info=True)
-        return None
-    if not isinstance(sizes, dict) or any(sizes.get(s) not in ("large", "small") for s in STAGES):
-        return None
-    return {s: sizes[s] for s in STAGES}
-
-
-def reload_settings(base: Any, sizes: dict[str, str], device: str, dtype: str, placement: str) -> Any:
-    """The settings a reload asks for: ``base`` with one size per stage, device, precision and placement.
-
-    Every stage small is ``small=True``; some small is ``small_stages``; none is both off. The two
-    default Hub repos are named by size, so either one is dropped to let each stage find its own.
-    """
-    from dataclasses import replace
-
-    unknown = {v for v in sizes.values()} - {"large", "small"}
-    if set(sizes) != set(STAGES) or unknown:
-        raise ValueError("Each stage needs a size: large or small.")
-    small = tuple(s for s in STAGES if sizes[s] == "small")
-    every = len(small) == len(STAGES)
-    new = replace(base, small=every, small_stages=() if every else small, device=device, dtype=dtype,
-                  placement=placement)
-    if getattr(base, "models", None) in DEFAULT_REPOS:
-        new = replace(new, models=None)
-    return new
-
-
-def _model_defaults(settings: Any, engine: Any = None) -> dict[str, Any]:
-    """What the Models tab shows first: the hardware's recommendation, then the settings, then the loaded engine."""
-    d: dict[str, Any] = dict(size="large", device="auto", dtype="float32", placement="resident")
-    try:
-        from bark_core.placement import cpu_has_native_bf16, cuda_total_memory, recommend
-
-        d.update(recommend(cuda_total_memory(), cpu_has_native_bf16()))
-    except Exception:
-        log.debug("no hardware recommendation", exc_info=True)
-    size = d.pop("size", "large")
-    if size not in ("large", "small"):
-        size = "large"
-    d["sizes"] = {s: size for s in STAGES}
-    if settings is not None:  # stages the settings ask small; "large" there is only the default
-        d["sizes"] = {s: "small" if v == "small" else d["sizes"][s] for s, v in settings_sizes(settings).items()}
-        for k in ("device", "dtype", "placement"):
-            v = getattr(settings, k, "auto")
-            if v and v != "auto":
-                d[k] = v
-    if d["placement"] not in ("resident", "offload", "cpu"):
-        d["placement"] = "resident"
-    if d["dtype"] not in ("float32", "bfloat16", "float16"):
-        d["dtype"] = "float32"
-    d["sizes"] = _engine_sizes(engine) or d["sizes"]
-    return d
 
 
 def _take_slot(i: int, prefix: str) -> dict[str, Any]:

@@ -58,7 +58,7 @@ def test_reload_with_mixed_sizes_builds_small_stages(studio_with_loader):
 
 def test_reload_settings_lets_each_stage_find_its_default_repo():
     from bark_core.engine import EngineSettings, stage_sizes
-    from webui.ui import reload_settings
+    from webui.model_settings import reload_settings
 
     mixed = dict(semantic="large", coarse="large", fine="small")
     for repo in ("suno/bark", "suno/bark-small"):
@@ -94,17 +94,17 @@ def test_estimate_follows_each_stage_size(studio_with_loader):
 
 def test_defaults_come_from_the_loaded_engine_then_the_settings():
     from bark_core.engine import EngineSettings
-    from webui.ui import _model_defaults
+    from webui.model_settings import model_defaults
 
     class Loaded:
         def info(self):
             return dict(sizes=dict(semantic="large", coarse="small", fine="small"), size="mixed")
 
-    d = _model_defaults(EngineSettings(), Loaded())
+    d = model_defaults(EngineSettings(), Loaded())
     assert d["sizes"] == dict(semantic="large", coarse="small", fine="small")
-    d = _model_defaults(EngineSettings(small_stages=("fine",), device="cpu"), None)
+    d = model_defaults(EngineSettings(small_stages=("fine",), device="cpu"), None)
     assert d["sizes"]["fine"] == "small" and d["sizes"]["semantic"] in ("large", "small")
-    assert _model_defaults(EngineSettings(small=True), None)["sizes"] == dict.fromkeys(("semantic", "coarse", "fine"), "small")
+    assert model_defaults(EngineSettings(small=True), None)["sizes"] == dict.fromkeys(("semantic", "coarse", "fine"), "small")
 
 
 def test_first_run_download_fetches_both_sizes_for_mixed_settings(monkeypatch):

@@ -1,0 +1,54 @@
+"""How the studio words and lays out its records: sizes, dates, history rows, take captions, details."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+from typing import Any, Optional
+
+from .store import GenerationRecord
+
+
+def fmt_bytes(n: int) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
+
+
+def fmt_when(ts: float) -> str:
+    return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def short(text: str, n: int = 70) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def history_rows(records: list[GenerationRecord]) -> list[list[Any]]:
+    return [["★" if r.starred else "", fmt_when(r.created), short(r.prompt, 60), short(r.voice_label, 28),
+             len(r.takes), f"{r.seconds:.1f} s", r.seed] for r in records]
+
+
+def take_info(i: int, seconds: float, seed: int, total: Optional[float]) -> str:
+    parts = [f"**Take {i + 1}**", f"{seconds:.1f} s", f"seed {seed}"]
+    if total is not None:
+        parts.append(f"made in {total:.1f} s")
+    return " · ".join(parts)
+
+
+def details_md(rec: GenerationRecord) -> str:
+    s = rec.settings
+    t = rec.timings
+    timing = ", ".join(f"{k} {v:.1f} s" for k, v in t.items() if k != "total")
+    lines = [
+        f"**{html.escape(short(rec.prompt, 300))}**",
+        "",
+        f"Voice: {html.escape(rec.voice_label)} · seed **{rec.seed}** · {len(rec.takes)} take(s) · "
+        f"{rec.seconds:.1f} s each · {'★ starred' if rec.starred else 'not starred'}",
+        "",
+        f"Temperatures: semantic {s.get('semantic_temp')}, coarse {s.get('coarse_temp')}, fine {s.get('fine_temp')} · "
+        f"top-k {s.get('top_k') or 'off'} · top-p {s.get('top_p') or 'off'} · min EOS p {s.get('min_eos_p')}",
+        "",
+        f"Made {fmt_when(rec.created)} in {t.get('total', 0):.1f} s ({timing})",
+    ]
+    if rec.warnings:
+        lines += ["", "⚠ " + html.escape(" ".join(rec.warnings))]
+    return "\n".join(lines)
