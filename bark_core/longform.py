@@ -337,16 +337,6 @@ def split_text(
     return SplitResult(_Splitter(t, breaks, fits).split(warnings), warnings)
 
 
-def count_segments(
-    text: str,
-    count_tokens: CountTokens,
-    max_tokens: int = DEFAULT_MAX_TOKENS,
-    max_words: float = DEFAULT_MAX_WORDS,
-) -> int:
-    """How many generations ``split_text`` would make for ``text`` (0 for empty text)."""
-    return len(split_text(text, count_tokens, max_tokens, max_words).segments)
-
-
 # --------------------------------------------------------------------------- audio
 
 

@@ -19,7 +19,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
-from typing import BinaryIO, Iterable, Optional, Union
+from typing import BinaryIO, Optional, Union
 
 import numpy as np
 
@@ -532,9 +532,3 @@ def preset_catalog(path: Optional[PathLike] = None) -> list[PresetInfo]:
         )
     return list(infos.values())
 
-
-def presets_for_language(language: str, catalog: Optional[Iterable[PresetInfo]] = None) -> list[PresetInfo]:
-    """The presets of one language code (e.g. "en"), from ``catalog`` or ``preset_catalog()``."""
-    if language not in LANGUAGES:
-        raise ValueError(f"Unknown language '{language}'; Bark's presets cover {', '.join(LANGUAGES)}.")
-    return [p for p in (catalog if catalog is not None else preset_catalog()) if p.language == language]

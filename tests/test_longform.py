@@ -13,7 +13,6 @@ from bark_core.longform import (
     DEFAULT_MAX_WORDS,
     SplitResult,
     _speech_words,
-    count_segments,
     estimate_seconds,
     join_audio,
     normalize_text,
@@ -84,7 +83,6 @@ def test_text_that_fits_comes_back_normalised_and_whole():
     assert isinstance(res, SplitResult)
     assert res.segments == [reference_normalize(text)] and res.warnings == []
     assert split_text("   \n ", words).segments == []
-    assert count_segments(text, words) == 1
 
 
 def test_long_text_splits_at_sentences_within_budget():
