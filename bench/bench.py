@@ -14,7 +14,10 @@ process (no files; the fast path for large shapes on a GPU): load times are not 
 Every generation is fixed-length: no early stop, and a duration limit chosen so that the
 semantic stage emits exactly ``--semantic-tokens`` tokens, then coarse, fine and decode,
 with one synthetic voice (history prompt) so the coarse context is realistic (~600-900 ids).
-Each implementation runs in its own subprocess so peak memory does not mix.
+Each implementation runs in its own subprocess so peak memory does not mix. With ``--repeat R``
+the workers alternate, one run each per round (reference, ours, reference, ours, ...), so a
+machine whose speed drifts over minutes (a shared or virtual CPU) slows both alike; each stage
+reports its best of the R rounds.
 
 The reference's codec needs the ``encodec`` package, absent here: its end-to-end time
 excludes decode. Ours decodes with a random full-size EnCodec (24 kHz, transformers);
@@ -443,6 +446,28 @@ def run_worker(kind: str, cfg: dict, timeout: float) -> dict:
         return {"impl": kind, "error": f"exit {proc.returncode}: " + "\n".join(tail)}
 
 
+def merge_rounds(rounds: list[dict]) -> dict:
+    """One implementation's R single-run rounds (separate processes) as one result: all runs, the
+    fastest load, the highest memory peaks; an error if a round failed or made other tokens."""
+    failed = [r for r in rounds if "error" in r]
+    if failed:
+        return failed[0]
+    first = rounds[0]
+    if len({r["digest"] for r in rounds}) > 1:
+        return {"impl": first["impl"], "error": "the rounds made different tokens from the same seed"}
+    out = dict(first, runs=[run for r in rounds for run in r["runs"]], rounds=len(rounds),
+               load_s=min(r["load_s"] for r in rounds) if "load_s" in first else None,
+               wall_s=sum(r["wall_s"] for r in rounds))
+    for key in ("peak_rss", "rss_after_load", "gpu_peak_1take", "gpu_peak_batch"):
+        if key in first:
+            out[key] = max(r[key] for r in rounds)
+    if "batch_runs" in first:
+        out["batch_runs"] = [run for r in rounds for run in r["batch_runs"]]
+    if out["load_s"] is None:
+        del out["load_s"]
+    return out
+
+
 def best(runs: list[dict]) -> dict:
     """Best of R, stage by stage (each stage's minimum) and of the totals."""
     out = {s: min(r[s] for r in runs) for s in runs[0]}
@@ -598,27 +623,40 @@ def main(argv=None) -> int:
     else:
         base["companions_dir"] = str(prepare_companions(weights_dir))
 
-    if not args.skip_reference:
-        print("running the reference ...", flush=True)
-        results["reference"] = summarize(run_worker("reference", dict(base), args.timeout), n)
-        if "error" in results["reference"]:
-            print("reference failed:", results["reference"]["error"], flush=True)
-    seen = set()
-    for i, dt in enumerate(dtypes):
-        import torch  # noqa: F401
+    import torch
 
-        from bark_core.placement import resolve_dtype
-        resolved = str(resolve_dtype(dt, __import__("torch").device(args.device))).replace("torch.", "")
-        if resolved in seen:
+    from bark_core.placement import resolve_dtype
+
+    workers: list[tuple[str, str, dict]] = []  # (label, kind, cfg of one run)
+    if not args.skip_reference:
+        workers.append(("reference", "reference", dict(base, repeat=1)))
+    for dt in dtypes:
+        resolved = str(resolve_dtype(dt, torch.device(args.device))).replace("torch.", "")
+        if any(label == resolved for label, _, _ in workers):
             print(f"(dtype {dt} = {resolved}, already measured)")
             continue
-        seen.add(resolved)
-        print(f"running ours ({dt} -> {resolved}, {placement}) ...", flush=True)
-        cfg = dict(base, dtype=resolved, placement=placement, takes_batch=args.takes_batch if i == 0 else 1,
-                   measure_convert=(i == 0 and weights == "disk" and not args.no_convert_timing))
-        results["ours"][resolved] = summarize(run_worker("ours", cfg, args.timeout), n)
-        if "error" in results["ours"][resolved]:
-            print("ours failed:", results["ours"][resolved]["error"], flush=True)
+        first = len(workers) == (0 if args.skip_reference else 1)
+        workers.append((resolved, "ours", dict(base, repeat=1, dtype=resolved, placement=placement,
+                                                takes_batch=args.takes_batch if first else 1)))
+    rounds: dict[str, list[dict]] = {label: [] for label, _, _ in workers}
+    first_ours = next((label for label, kind, _ in workers if kind == "ours"), None)
+    for r in range(args.repeat):
+        for label, kind, cfg in workers:
+            if rounds[label] and "error" in rounds[label][-1]:
+                continue
+            measure_convert = label == first_ours and r == 0 and weights == "disk" and not args.no_convert_timing
+            print(f"round {r + 1}/{args.repeat}: {'the reference' if kind == 'reference' else 'ours, ' + label} ...",
+                  flush=True)
+            res = run_worker(kind, dict(cfg, measure_convert=measure_convert), args.timeout)
+            if "error" in res:
+                print(f"{label} failed:", res["error"], flush=True)
+            rounds[label].append(res)
+    for label, kind, _ in workers:
+        merged = summarize(merge_rounds(rounds[label]), n)
+        if kind == "reference":
+            results["reference"] = merged
+        else:
+            results["ours"][label] = merged
     text = report(results, n, args)
     print(text)
     results["report"] = text

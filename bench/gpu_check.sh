@@ -38,11 +38,11 @@ run() {  # run NAME TIMEOUT_S bench.py-args...
 }
 
 # large, bfloat16, every model resident: ours vs the reference (float32 weights + autocast bf16), 4 takes vs 1
-run large-bf16-resident 150 --size large --dtype bfloat16 --placement resident --weights random --repeat 2 --takes-batch 4
+run large-bf16-resident 190 --size large --dtype bfloat16 --placement resident --weights random --repeat 2 --takes-batch 4
 # large, bfloat16, offload (each model moves to the GPU only for its stage)
 run large-bf16-offload 80 --size large --dtype bfloat16 --placement offload --weights random --repeat 1 --takes-batch 1 --skip-reference
 # small, bfloat16, resident: ours vs the reference
-run small-bf16-resident 80 --size small --dtype bfloat16 --placement resident --weights random --repeat 2 --takes-batch 1
+run small-bf16-resident 100 --size small --dtype bfloat16 --placement resident --weights random --repeat 2 --takes-batch 1
 
 echo
 echo "== summary (t+$(( $(date +%s) - START )) s)"
