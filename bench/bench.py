@@ -178,6 +178,13 @@ def gpu_peak(device: str) -> int:
     return int(torch.cuda.max_memory_allocated()) if device == "cuda" else -1
 
 
+def gpu_allocated(device: str) -> int:
+    """Bytes held by live CUDA tensors now (after loading: the resident weights and codec)."""
+    import torch
+
+    return int(torch.cuda.memory_allocated()) if device == "cuda" else -1
+
+
 def reset_gpu_peak(device: str) -> None:
     import torch
 
@@ -236,6 +243,7 @@ def worker_ours(cfg: dict) -> dict:
     engine.codec = full_codec(engine.placement.home if device == "cuda" else "cpu")
     res["resolved_dtype"] = str(engine.placement.dtype).replace("torch.", "")
     res["rss_after_load"] = current_rss()
+    res["gpu_after_load"] = gpu_allocated(device)
     voice = load_voice_npz(cfg["voice"])
     ms = cfg["max_seconds"]
 
@@ -357,6 +365,7 @@ def worker_reference(cfg: dict) -> dict:
         if device == "cuda":
             torch.cuda.empty_cache()
     res["rss_after_load"] = current_rss()
+    res["gpu_after_load"] = gpu_allocated(device)
     if device == "cuda" and not hasattr(gen.autocast, "func"):  # bark falls back to a no-op autocast
         res["dtype"] = "float32 (no autocast: torch.cuda.amp.autocast missing)"
     voice = cfg["voice"]
@@ -458,7 +467,7 @@ def merge_rounds(rounds: list[dict]) -> dict:
     out = dict(first, runs=[run for r in rounds for run in r["runs"]], rounds=len(rounds),
                load_s=min(r["load_s"] for r in rounds) if "load_s" in first else None,
                wall_s=sum(r["wall_s"] for r in rounds))
-    for key in ("peak_rss", "rss_after_load", "gpu_peak_1take", "gpu_peak_batch"):
+    for key in ("peak_rss", "rss_after_load", "gpu_after_load", "gpu_peak_1take", "gpu_peak_batch"):
         if key in first:
             out[key] = max(r[key] for r in rounds)
     if "batch_runs" in first:
@@ -538,6 +547,8 @@ def report(results: dict, n: dict, args) -> str:
         if args.device == "cuda":
             w(f"  peak GPU memory (1 take): ours {fmt_bytes(ours['gpu_peak_1take'])}"
               + (f", reference {fmt_bytes(ref['gpu_peak_1take'])}" if ref else ""))
+            w(f"  GPU memory held after loading (weights, codec): ours {fmt_bytes(ours.get('gpu_after_load'))}"
+              + (f", reference {fmt_bytes(ref.get('gpu_after_load'))}" if ref else ""))
         w(f"  peak RSS of the process: ours {fmt_bytes(ours['peak_rss'])}"
           + (f", reference {fmt_bytes(ref['peak_rss'])}" if ref else "") + " (weights + activations + Python/torch)")
         if ref:

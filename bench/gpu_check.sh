@@ -58,7 +58,7 @@ for f in sorted(Path(sys.argv[1]).glob("*.json")):
         line = f"{f.stem}: RTF ours {o['rtf']:.3f} (no decode {o['rtf_no_decode']:.3f})"
         if "rtf_no_decode" in ref:
             line += f", reference {ref['rtf_no_decode']:.3f} (no decode) -> x{ref['rtf_no_decode'] / o['rtf_no_decode']:.2f}"
-        line += f", peak GPU {o['gpu_peak_1take'] / 2**30:.2f} GiB"
+        line += f", peak GPU {o['gpu_peak_1take'] / 2**30:.2f} GiB (held after load {o.get('gpu_after_load', -1) / 2**30:.2f})"
         if "batch_throughput_ratio" in o:
             line += f", {o['batch_takes']} takes throughput x{o['batch_throughput_ratio']:.2f} (peak {o['gpu_peak_batch'] / 2**30:.2f} GiB)"
         print(line)
