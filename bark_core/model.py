@@ -94,7 +94,7 @@ class SelfAttention(nn.Module):
 
     def forward(
         self, x, cache: KVCache | None = None, layer: int = 0, start: int = 0,
-        pos: torch.Tensor | None = None, visible: torch.Tensor | None = None,
+        pos: torch.Tensor | None = None, mask: torch.Tensor | None = None,
     ):
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
@@ -104,7 +104,7 @@ class SelfAttention(nn.Module):
         if pos is not None:  # fixed-shape decode step: position on the device, the whole cache under a mask
             cache.k[layer].index_copy_(2, pos, k)
             cache.v[layer].index_copy_(2, pos, v)
-            y = F.scaled_dot_product_attention(q, cache.k[layer], cache.v[layer], attn_mask=visible)
+            y = F.scaled_dot_product_attention(q, cache.k[layer], cache.v[layer], attn_mask=mask)
         else:
             if cache is not None:
                 cache.k[layer, :, :, start : start + T] = k
@@ -139,9 +139,9 @@ class Block(nn.Module):
 
     def forward(
         self, x, cache: KVCache | None = None, layer: int = 0, start: int = 0,
-        pos: torch.Tensor | None = None, visible: torch.Tensor | None = None,
+        pos: torch.Tensor | None = None, mask: torch.Tensor | None = None,
     ):
-        x = x + self.attn(self.ln_1(x), cache, layer, start, pos, visible)
+        x = x + self.attn(self.ln_1(x), cache, layer, start, pos, mask)
         x = x + self.mlp(self.ln_2(x))
         return x
 
@@ -205,9 +205,13 @@ class GPT(nn.Module):
         Does not advance ``cache.length``; the caller owns the position.
         """
         x = self.transformer.wte(idx) + self.transformer.wpe(pos)  # (B, 1, C)
-        visible = (torch.arange(cache.max_len, device=idx.device) <= pos)[None, :]  # (1, L): filled positions
+        # Additive mask (1, L) over the filled positions, in the cache's dtype: SDPA would otherwise
+        # convert a boolean mask to this form again in every layer (extra kernels per step on a GPU).
+        hidden = torch.arange(cache.max_len, device=idx.device) > pos
+        mask = torch.zeros(hidden.shape, dtype=cache.k.dtype, device=idx.device)
+        mask = mask.masked_fill_(hidden, float("-inf"))[None, :]
         for i, block in enumerate(self.transformer.h):
-            x = block(x, cache, i, pos=pos, visible=visible)
+            x = block(x, cache, i, pos=pos, mask=mask)
         return self.lm_head(self.transformer.ln_f(x)[:, -1, :])  # (B, V)
 
 
