@@ -165,6 +165,23 @@ def test_memory_estimates_follow_the_published_shapes():
     assert placement.recommend(None)["device"] == "cpu"
 
 
+def test_cpu_precision_is_bfloat16_only_where_the_cpu_computes_it_natively(tmp_path, monkeypatch):
+    flags = {"zen3": "avx avx2 fma f16c", "sapphire rapids": "avx2 avx512f avx512_bf16 amx_tile amx_bf16",
+             "cooper lake": "avx2 avx512f avx512_bf16", "amx only": "avx2 amx_bf16"}
+    for cpu, f in flags.items():
+        info = tmp_path / f"cpuinfo-{cpu.replace(' ', '-')}"
+        info.write_text(f"processor\t: 0\nflags\t\t: fpu {f} rdrand\n")
+        assert placement.cpu_has_native_bf16(info) is (cpu != "zen3"), cpu
+    assert placement.cpu_has_native_bf16(tmp_path / "missing") is False
+    cpu = torch.device("cpu")
+    for native, expected in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr(placement, "cpu_has_native_bf16", lambda: native)
+        assert placement.resolve_dtype("auto", cpu) == expected
+        assert placement.resolve("cpu", "auto", "cpu").dtype == expected
+        assert placement.recommend(None)["dtype"] == placement.dtype_name(expected)
+        assert placement.resolve("cpu", "float32", "cpu").dtype == torch.float32  # the exact path stays on request
+
+
 # ---------------------------------------------------------------- CLI
 
 
