@@ -44,6 +44,14 @@ run large-bf16-offload 80 --size large --dtype bfloat16 --placement offload --we
 # small, bfloat16, resident: ours vs the reference
 run small-bf16-resident 100 --size small --dtype bfloat16 --placement resident --weights random --repeat 2 --takes-batch 1
 
+# optional (FUSION=1, ~2 more minutes): would torch.compile of the decode step pay on this GPU?
+if [ "${FUSION:-0}" = 1 ]; then
+  echo
+  echo "== step fusion, large coarse step  (t+$(( $(date +%s) - START )) s)"
+  timeout 180 "$PY" bench/step_fusion.py --size large --device cuda --dtype bfloat16 2>&1 | tee "$RES/step-fusion.log" \
+    || echo "!! step fusion failed or timed out; continuing"
+fi
+
 echo
 echo "== summary (t+$(( $(date +%s) - START )) s)"
 "$PY" - "$RES" <<'PYEOF'
