@@ -13,7 +13,7 @@ def fmt_bytes(n: int) -> str:
     return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
 
 
-def fmt_when(ts: float) -> str:
+def _fmt_when(ts: float) -> str:
     return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
@@ -23,7 +23,7 @@ def short(text: str, n: int = 70) -> str:
 
 
 def history_rows(records: list[GenerationRecord]) -> list[list[Any]]:
-    return [["★" if r.starred else "", fmt_when(r.created), short(r.prompt, 60), short(r.voice_label, 28),
+    return [["★" if r.starred else "", _fmt_when(r.created), short(r.prompt, 60), short(r.voice_label, 28),
              len(r.takes), f"{r.seconds:.1f} s", r.seed] for r in records]
 
 
@@ -47,7 +47,7 @@ def details_md(rec: GenerationRecord) -> str:
         f"Temperatures: semantic {s.get('semantic_temp')}, coarse {s.get('coarse_temp')}, fine {s.get('fine_temp')} · "
         f"top-k {s.get('top_k') or 'off'} · top-p {s.get('top_p') or 'off'} · min EOS p {s.get('min_eos_p')}",
         "",
-        f"Made {fmt_when(rec.created)} in {t.get('total', 0):.1f} s ({timing})",
+        f"Made {_fmt_when(rec.created)} in {t.get('total', 0):.1f} s ({timing})",
     ]
     if rec.warnings:
         lines += ["", "⚠ " + html.escape(" ".join(rec.warnings))]

@@ -61,7 +61,7 @@ def preset_catalog_or_empty(engine: Any) -> list[Any]:
         return []
 
 
-def preset_label(p: Any) -> str:
+def _preset_label(p: Any) -> str:
     if p.name == "announcer":
         return "Announcer (English, v1)"
     n = p.name.rsplit("_", 1)[-1]
@@ -69,13 +69,13 @@ def preset_label(p: Any) -> str:
     return " · ".join(x for x in (f"{p.language_name} {n}", gender, p.version) if x)
 
 
-def echo(value: str, n: int = 60) -> str:
+def _echo(value: str, n: int = 60) -> str:
     """A user's string quoted back in a message: printable and short."""
     text = "".join(ch if ch.isprintable() else "�" for ch in str(value))
     return repr(text if len(text) <= n else text[: n - 1] + "…")
 
 
-def none_if(value: Any, off: Any) -> Any:
+def _none_if(value: Any, off: Any) -> Any:
     if value is None:
         return None
     try:
@@ -86,7 +86,7 @@ def none_if(value: Any, off: Any) -> Any:
     return value
 
 
-def as_int(value: Any, what: str) -> Optional[int]:
+def _as_int(value: Any, what: str) -> Optional[int]:
     if value is None or value == "":
         return None
     try:
@@ -98,7 +98,7 @@ def as_int(value: Any, what: str) -> Optional[int]:
     return int(f)
 
 
-def as_float(value: Any, what: str, default: float) -> float:
+def _as_float(value: Any, what: str, default: float) -> float:
     if value is None or value == "":
         return default
     try:
@@ -162,7 +162,7 @@ class Studio:
         kind, _, key = ref.partition(":")
         if kind == "preset":
             p = self.catalog_by_name.get(key)
-            return preset_label(p) if p else key
+            return _preset_label(p) if p else key
         if kind == "user" and owner:
             v = self.store.get_voice(owner, key)
             return f"My voice: {v.name}" if v else "(deleted voice)"
@@ -176,7 +176,7 @@ class Studio:
         try:
             if kind == "preset":
                 if key not in self.catalog_by_name:
-                    raise ValueError(f"Unknown voice preset {echo(key)}. Pick one from the voice list "
+                    raise ValueError(f"Unknown voice preset {_echo(key)}. Pick one from the voice list "
                                      "(e.g. v2/en_speaker_6), or leave it empty for a random speaker.")
                 return engine.load_voice(key)
             if kind == "user":
@@ -188,7 +188,7 @@ class Studio:
                 return load_voice_npz(v.path, name=v.name)
         except ValueError as e:
             raise gr.Error(str(e)) from None
-        raise gr.Error(f"Unknown voice {echo(ref)}.")
+        raise gr.Error(f"Unknown voice {_echo(ref)}.")
 
     def voice_choices(self, owner: str, language: str, gender: str, version: str, query: str) -> list[tuple[str, str]]:
         choices: list[tuple[str, str]] = [("No voice (random speaker)", NO_VOICE)]
@@ -208,7 +208,7 @@ class Studio:
                 continue
             if q and q not in f"{p.name} {p.description} {p.language_name}".lower():
                 continue
-            choices.append((preset_label(p), f"preset:{p.name}"))
+            choices.append((_preset_label(p), f"preset:{p.name}"))
         return choices
 
     def voice_details(self, owner: str, ref: str) -> str:
@@ -231,21 +231,21 @@ class Studio:
         too_long = text_too_long(text, self.max_text_chars)
         if too_long:
             raise gr.Error(too_long)
-        n_takes = as_int(takes, "Takes")
+        n_takes = _as_int(takes, "Takes")
         kwargs = dict(
             text=text or "",
             voice=voice,
-            semantic_temp=as_float(semantic_temp, "Semantic temperature", 0.7),
-            coarse_temp=as_float(coarse_temp, "Coarse temperature", 0.7),
-            fine_temp=as_float(fine_temp, "Fine temperature", 0.5),
-            top_k=none_if(as_int(top_k, "Top-k"), 0),
-            top_p=none_if(None if top_p in (None, "") else as_float(top_p, "Top-p", 1.0), 1.0),
-            min_eos_p=as_float(min_eos_p, "Min EOS probability", 0.2),
-            seed=as_int(seed, "Seed"),
+            semantic_temp=_as_float(semantic_temp, "Semantic temperature", 0.7),
+            coarse_temp=_as_float(coarse_temp, "Coarse temperature", 0.7),
+            fine_temp=_as_float(fine_temp, "Fine temperature", 0.5),
+            top_k=_none_if(_as_int(top_k, "Top-k"), 0),
+            top_p=_none_if(None if top_p in (None, "") else _as_float(top_p, "Top-p", 1.0), 1.0),
+            min_eos_p=_as_float(min_eos_p, "Min EOS probability", 0.2),
+            seed=_as_int(seed, "Seed"),
             takes=1 if n_takes is None else n_takes,
-            segment_pause_s=as_float(segment_pause_s, "Pause between segments", 0.25),
+            segment_pause_s=_as_float(segment_pause_s, "Pause between segments", 0.25),
             early_stop=bool(early_stop),
-            max_seconds=none_if(None if max_seconds in (None, "") else as_float(max_seconds, "Max seconds", 0), 0),
+            max_seconds=_none_if(None if max_seconds in (None, "") else _as_float(max_seconds, "Max seconds", 0), 0),
         )
         for k, v in self.request_defaults.items():
             if kwargs.get(k) is None:

@@ -286,7 +286,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             a_st = gr.Number(0.7)
             a_ct = gr.Number(0.7)
             a_ft = gr.Number(0.5)
-            # No precision=0 here: Gradio's rounding fails on NaN/inf without a message; as_int explains.
+            # No precision=0 here: Gradio's rounding fails on NaN/inf without a message; Studio.make_request explains.
             a_seed = gr.Number(None)
             a_takes = gr.Number(1)
             a_files = gr.File(file_count="multiple")
