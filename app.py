@@ -115,10 +115,14 @@ def load_engine(settings) -> tuple[Any, Optional[str]]:
         log.info("%3.0f%% %s", 100 * (fraction or 0), message)
 
     try:
-        return Engine.load(settings, on_progress=report), None
+        engine = Engine.load(settings, on_progress=report)
     except WeightsNotFound as e:
         log.warning("weights not found: %s", e)
         return None, str(e)
+    slow = engine.info()["precision_warning"]
+    if slow:
+        log.warning("%s", slow)
+    return engine, None
 
 
 def build(args: argparse.Namespace, environ: Optional[dict[str, str]] = None):

@@ -118,6 +118,9 @@ def cmd_generate(args) -> int:
     )
     request.validate()  # before the (slow) load
     engine = Engine.load(engine_settings(args))
+    slow = engine.info()["precision_warning"]
+    if slow:
+        print(f"warning: {slow}", file=sys.stderr)
     voice = engine.load_voice(args.voice)
     gen = engine.generate(
         GenerationRequest(**{**request.__dict__, "voice": voice}), on_progress=_progress_printer()

@@ -166,10 +166,12 @@ class Engine:
         params = {stage: sum(p.numel() for p in set(m.parameters())) for stage, m in self.models.items()}
         known = all(s in placement_mod.SHAPES for s in sizes.values())
         estimate = placement_mod.estimate_gpu_memory(sizes, dtype, self.placement.placement) if known else None
+        on_cpu = self.placement.device.type == "cpu"
         return dict(
             device=str(self.placement.device), dtype=dtype, placement=self.placement.placement, size=size,
             sizes=sizes, params=params, folder=str(self.folder), exact=self.placement.exact,
             gpu_memory_estimate_bytes=estimate,
+            precision_warning=placement_mod.cpu_precision_warning(self.placement.dtype) if on_cpu else None,
         )
 
     # ------------------------------------------------------------------ the staged API

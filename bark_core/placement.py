@@ -60,13 +60,33 @@ def cuda_total_memory() -> Optional[int]:
     return torch.cuda.get_device_properties(0).total_memory
 
 
-def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """True where the CPU computes bfloat16 natively (AVX-512 BF16 or AMX)."""
+# /proc/cpuinfo flags of the x86 instructions that compute in a 16-bit float format.
+NATIVE_FLAGS = {torch.bfloat16: (" avx512_bf16", " amx_bf16"), torch.float16: (" avx512_fp16", " amx_fp16")}
+
+
+def cpu_computes_natively(dtype: torch.dtype, cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """True for float32, and for bfloat16/float16 where the CPU has instructions for them."""
+    if dtype == torch.float32:
+        return True
     try:
         flags = cpuinfo.read_text()
     except OSError:
         return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+    return any(flag in flags for flag in NATIVE_FLAGS.get(dtype, ()))
+
+
+def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """True where the CPU computes bfloat16 natively (AVX-512 BF16 or AMX)."""
+    return cpu_computes_natively(torch.bfloat16, cpuinfo)
+
+
+def cpu_precision_warning(dtype: torch.dtype, cpuinfo: Path = Path("/proc/cpuinfo")) -> Optional[str]:
+    """A sentence when running on this CPU in ``dtype`` is slower than float32 (None when it is not)."""
+    if cpu_computes_natively(dtype, cpuinfo):
+        return None
+    return (f"This CPU has no {dtype_name(dtype)} instructions, so Bark runs several times slower in "
+            f"{dtype_name(dtype)} than in float32 here (prompts and the fine stage are emulated). "
+            "Use float32 (what auto picks on this CPU); it is also the exact path.")
 
 
 def resolve_device(name: str = "auto") -> torch.device:

@@ -182,6 +182,28 @@ def test_cpu_precision_is_bfloat16_only_where_the_cpu_computes_it_natively(tmp_p
         assert placement.resolve("cpu", "float32", "cpu").dtype == torch.float32  # the exact path stays on request
 
 
+def test_emulated_cpu_precision_is_named_with_the_fix(tmp_path):
+    zen3, spr = tmp_path / "zen3", tmp_path / "spr"
+    zen3.write_text("flags\t\t: fpu avx avx2 fma f16c\n")
+    spr.write_text("flags\t\t: fpu avx2 avx512f avx512_bf16 avx512_fp16 amx_bf16 amx_fp16\n")
+    for dtype in (torch.bfloat16, torch.float16):
+        warning = placement.cpu_precision_warning(dtype, zen3)
+        name = placement.dtype_name(dtype)
+        assert f"no {name} instructions" in warning and "slower" in warning and "Use float32" in warning
+        assert placement.cpu_precision_warning(dtype, spr) is None
+    assert placement.cpu_precision_warning(torch.float32, zen3) is None
+
+
+def test_cli_warns_when_the_cpu_emulates_the_precision(tiny_native, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(placement, "cpu_computes_natively", lambda dtype, cpuinfo=None: dtype == torch.float32)
+    args = ["generate", "Slow here.", "-o", str(tmp_path / "a.wav"), "--models", str(tiny_native), "--device", "cpu",
+            "--max-seconds", "0.3", "--cache-dir", str(tmp_path)]
+    assert cli_main(args + ["--dtype", "bfloat16"]) == 0
+    assert "warning: This CPU has no bfloat16 instructions" in capsys.readouterr().err
+    assert cli_main(args + ["--dtype", "float32"]) == 0
+    assert "instructions" not in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------- CLI
 
 

@@ -377,16 +377,19 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                 rows.append(f"{params / 1e6:.0f} M parameters")
             if est:
                 rows.append(f"estimated GPU memory {fmt_bytes(int(est))}")
-            return " · ".join(rows)
+            slow = info.get("precision_warning")
+            return " · ".join(rows) + (f"  \n⚠ {html.escape(slow)}" if slow else "")
 
         def estimate_memory(semantic: str, coarse: str, fine: str, device: str, dtype: str, place: str) -> str:
             sizes = sizes_dict(semantic, coarse, fine)
             try:
-                from bark_core.placement import estimate_gpu_memory
+                from bark_core.placement import DTYPES, cpu_precision_warning, estimate_gpu_memory
 
                 if place == "cpu" or device == "cpu":
                     pace = "slow" if "large" in sizes.values() else "slowish"
-                    return f"**GPU memory needed:** none — runs on the CPU ({pace})."
+                    slow = cpu_precision_warning(DTYPES[dtype]) if dtype in DTYPES else None
+                    return (f"**GPU memory needed:** none — runs on the CPU ({pace})."
+                            + (f"  \n⚠ {html.escape(slow)}" if slow else ""))
                 n = estimate_gpu_memory(sizes, dtype, place)
                 saved = estimate_gpu_memory("large", dtype, place) - n
                 free = ""

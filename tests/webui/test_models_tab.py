@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import torch
 
 FILTERS = ["English", "Any", "v2", ""]
 OWNER = "o" * 24
@@ -90,6 +91,15 @@ def test_estimate_follows_each_stage_size(studio_with_loader):
     off = ("cuda", "float16", "offload")
     assert _gb(estimate("small", "large", "large", *off)) < _gb(estimate("large", "large", "small", *off))
     assert "none" in estimate("large", "large", "small", "cpu", "float32", "cpu")
+
+
+def test_cpu_precision_without_instructions_is_flagged_before_reload(studio_with_loader, monkeypatch):
+    from bark_core import placement
+
+    monkeypatch.setattr(placement, "cpu_computes_natively", lambda dtype, cpuinfo=None: dtype == torch.float32)
+    estimate = _fn(studio_with_loader[0], "estimate_memory")
+    assert "no bfloat16 instructions" in estimate("small", "small", "small", "cpu", "bfloat16", "cpu")
+    assert "instructions" not in estimate("small", "small", "small", "cpu", "float32", "cpu")
 
 
 def test_defaults_come_from_the_loaded_engine_then_the_settings():
