@@ -271,12 +271,11 @@ class Engine:
             return self._generate(request, on_progress, should_stop, on_segment)
         except torch.cuda.OutOfMemoryError as e:
             # The traceback's frames hold the failed job's activations and caches: drop them and
-            # collect (~0.1-0.3 s, so only here, not after every job) before emptying the cache.
+            # collect (~0.1-0.3 s, so only here, not after every job); `finally` then empties the cache.
             e.__traceback__ = None
             if isinstance(self.decoders, GraphDecoders):
                 self.decoders.clear()
             gc.collect()
-            torch.cuda.empty_cache()
             raise GPUOutOfMemory(
                 "The GPU ran out of memory. Try fewer takes, the small models (--small), "
                 "stage-by-stage placement (--offload) or bfloat16/float16 precision."
