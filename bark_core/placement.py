@@ -9,6 +9,7 @@ Placements:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,14 +65,20 @@ def cuda_total_memory() -> Optional[int]:
 NATIVE_FLAGS = {torch.bfloat16: (" avx512_bf16", " amx_bf16"), torch.float16: (" avx512_fp16", " amx_fp16")}
 
 
+@functools.lru_cache(maxsize=8)
+def _cpuinfo_text(cpuinfo: Path) -> str:
+    """The CPU description (read once per path: the UI and every load ask again)."""
+    try:
+        return cpuinfo.read_text()
+    except OSError:
+        return ""
+
+
 def cpu_computes_natively(dtype: torch.dtype, cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     """True for float32, and for bfloat16/float16 where the CPU has instructions for them."""
     if dtype == torch.float32:
         return True
-    try:
-        flags = cpuinfo.read_text()
-    except OSError:
-        return False
+    flags = _cpuinfo_text(cpuinfo)
     return any(flag in flags for flag in NATIVE_FLAGS.get(dtype, ()))
 
 
