@@ -464,17 +464,17 @@ def merge_rounds(rounds: list[dict]) -> dict:
     first = rounds[0]
     if len({r["digest"] for r in rounds}) > 1:
         return {"impl": first["impl"], "error": "the rounds made different tokens from the same seed"}
-    out = dict(first, runs=[run for r in rounds for run in r["runs"]], rounds=len(rounds),
-               load_s=min(r["load_s"] for r in rounds) if "load_s" in first else None,
-               wall_s=sum(r["wall_s"] for r in rounds))
-    for key in ("peak_rss", "rss_after_load", "gpu_after_load", "gpu_peak_1take", "gpu_peak_batch"):
+    out = dict(first, rounds=len(rounds))
+    for key, merge in (("runs", _concat), ("batch_runs", _concat), ("wall_s", sum), ("load_s", min),
+                       ("peak_rss", max), ("rss_after_load", max), ("gpu_after_load", max),
+                       ("gpu_peak_1take", max), ("gpu_peak_batch", max)):
         if key in first:
-            out[key] = max(r[key] for r in rounds)
-    if "batch_runs" in first:
-        out["batch_runs"] = [run for r in rounds for run in r["batch_runs"]]
-    if out["load_s"] is None:
-        del out["load_s"]
+            out[key] = merge(r[key] for r in rounds)
     return out
+
+
+def _concat(lists) -> list:
+    return [item for items in lists for item in items]
 
 
 def best(runs: list[dict]) -> dict:
@@ -638,19 +638,21 @@ def main(argv=None) -> int:
 
     from bark_core.placement import resolve_dtype
 
+    ours_dtypes: list[str] = []  # resolved, each once; the first also times the K-take batch and the conversion
+    for dt in dtypes:
+        resolved = str(resolve_dtype(dt, torch.device(args.device))).replace("torch.", "")
+        if resolved in ours_dtypes:
+            print(f"(dtype {dt} = {resolved}, already measured)")
+            continue
+        ours_dtypes.append(resolved)
+    first_ours = ours_dtypes[0]
     workers: list[tuple[str, str, dict]] = []  # (label, kind, cfg of one run)
     if not args.skip_reference:
         workers.append(("reference", "reference", dict(base, repeat=1)))
-    for dt in dtypes:
-        resolved = str(resolve_dtype(dt, torch.device(args.device))).replace("torch.", "")
-        if any(label == resolved for label, _, _ in workers):
-            print(f"(dtype {dt} = {resolved}, already measured)")
-            continue
-        first = len(workers) == (0 if args.skip_reference else 1)
-        workers.append((resolved, "ours", dict(base, repeat=1, dtype=resolved, placement=placement,
-                                                takes_batch=args.takes_batch if first else 1)))
+    for label in ours_dtypes:
+        workers.append((label, "ours", dict(base, repeat=1, dtype=label, placement=placement,
+                                            takes_batch=args.takes_batch if label == first_ours else 1)))
     rounds: dict[str, list[dict]] = {label: [] for label, _, _ in workers}
-    first_ours = next((label for label, kind, _ in workers if kind == "ours"), None)
     for r in range(args.repeat):
         for label, kind, cfg in workers:
             if rounds[label] and "error" in rounds[label][-1]:
