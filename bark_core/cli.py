@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from .commands import command_modules
 from .types import GenerationCancelled, GenerationRequest, Progress
 
 log = logging.getLogger("bark_core")
@@ -83,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     dl = sub.add_parser("download", help="download the weights into the Hub cache now")
     dl.add_argument("--small", action="store_true")
     dl.add_argument("--cache-dir", metavar="DIR")
+
+    for module in command_modules():
+        module.add_arguments(sub.add_parser(module.NAME, help=module.HELP, description=module.HELP))
+        COMMANDS[module.NAME] = module.run
     return parser
 
 
