@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import httpx
 import pytest
 import soundfile as sf
 
@@ -64,10 +65,8 @@ def test_bad_input_is_a_sentence_not_a_traceback(studio, kwargs, message):
 
 
 def test_missing_weights_still_serves_a_first_run_page(launch, tmp_path):
-    import requests
-
     r = launch(None, tmp_path, load_error="Bark weights not found. Download suno/bark or pass --models.")
-    assert requests.get(r.url, timeout=10).status_code == 200
+    assert httpx.get(r.url, timeout=10).status_code == 200
     with pytest.raises(gradio_client.exceptions.AppError) as e:
         _client(r.url).predict(text="hi", api_name="/generate")
     assert "not loaded" in str(e.value)
