@@ -102,7 +102,9 @@ class Engine:
     def load(cls, settings: EngineSettings = EngineSettings(), on_progress: Optional[LoadProgress] = None) -> "Engine":
         """Resolve, (download,) read and place the weights. Raises sources.WeightsNotFound with advice."""
         report = on_progress or (lambda message, fraction: None)
-        place = placement_mod.resolve(settings.device, settings.dtype, settings.placement)
+        place = placement_mod.resolve(settings.device, settings.dtype, settings.placement,  # CPU "auto": measured once, cached
+                                      cache_dir=Path(settings.cache_dir) if settings.cache_dir else None,
+                                      size="small" if settings.small else "large")
         sizes = stage_sizes(settings)
         report("Locating the weights", 0.0)
         folders = {}  # small? -> folder
@@ -171,7 +173,9 @@ class Engine:
             device=str(self.placement.device), dtype=dtype, placement=self.placement.placement, size=size,
             sizes=sizes, params=params, folder=str(self.folder), exact=self.placement.exact,
             gpu_memory_estimate_bytes=estimate,
-            precision_warning=placement_mod.cpu_precision_warning(self.placement.dtype) if on_cpu else None,
+            precision_warning=(placement_mod.cpu_precision_warning(self.placement.dtype)
+                               if on_cpu and self.placement.choice is None else None),  # measured choices need none
+            precision_choice=self.placement.choice.as_dict() if self.placement.choice is not None else None,
         )
 
     # ------------------------------------------------------------------ the staged API
@@ -223,12 +227,14 @@ class Engine:
     ) -> list[np.ndarray]:
         """Coarse codes (2, N) of each take."""
         semantics = [semantic] if isinstance(semantic, np.ndarray) else list(semantic)
+        return self._coarse(semantics, voice, Sampling(temp, top_k, top_p), generator or self._generator(seed),
+                            max_coarse_history=max_coarse_history, sliding_window_len=sliding_window_len, hooks=hooks)
+
+    def _coarse(self, semantics, voice, sampling, generator, **options) -> list[np.ndarray]:
         with self._stage("coarse") as model:
             return generation.generate_coarse(
                 model, semantics, None if voice is None else voice.semantic, None if voice is None else voice.coarse,
-                Sampling(temp, top_k, top_p), generator or self._generator(seed),
-                max_coarse_history=max_coarse_history, sliding_window_len=sliding_window_len, hooks=hooks,
-                decoders=self.decoders,
+                sampling, generator, decoders=self.decoders, **options,
             )
 
     def coarse_to_fine(
@@ -237,10 +243,12 @@ class Engine:
     ) -> list[np.ndarray]:
         """All eight codebooks (8, N) of each take."""
         coarses = [coarse] if isinstance(coarse, np.ndarray) else list(coarse)
+        return self._fine(coarses, voice, Sampling(temp), generator or self._generator(seed), hooks=hooks)
+
+    def _fine(self, coarses, voice, sampling, generator, **options) -> list[np.ndarray]:
         with self._stage("fine") as model:
-            return generation.generate_fine(
-                model, coarses, None if voice is None else voice.fine, temp, generator or self._generator(seed), hooks=hooks
-            )
+            return generation.generate_fine(model, coarses, None if voice is None else voice.fine, sampling, generator,
+                                            **options)
 
     @torch.inference_mode()
     def decode(self, fine: np.ndarray) -> np.ndarray:
@@ -345,18 +353,16 @@ class Engine:
         """Run the three token stages for ``n`` takes; returns each take's tokens as a Voice."""
         t = time.perf_counter()
         semantic = self._semantic(
-            ids, voice, n, Sampling(request.semantic_temp, request.top_k, request.top_p), generator,
+            ids, voice, n, request.sampling("semantic"), generator,
             min_eos_p=request.min_eos_p, early_stop=request.early_stop, max_seconds=request.max_seconds, hooks=hooks,
         )
         timings["semantic"] += time.perf_counter() - t
         t = time.perf_counter()
-        coarse = self.semantic_to_coarse(
-            semantic, voice, temp=request.coarse_temp, top_k=request.top_k, top_p=request.top_p,
-            max_coarse_history=request.max_coarse_history, sliding_window_len=request.sliding_window_len,
-            generator=generator, hooks=hooks,
-        )
+        coarse = self._coarse(semantic, voice, request.sampling("coarse"), generator, hooks=hooks,
+                              max_coarse_history=request.max_coarse_history,
+                              sliding_window_len=request.sliding_window_len)
         timings["coarse"] += time.perf_counter() - t
         t = time.perf_counter()
-        fine = self.coarse_to_fine(coarse, voice, temp=request.fine_temp, generator=generator, hooks=hooks)
+        fine = self._fine(coarse, voice, request.sampling("fine"), generator, hooks=hooks)
         timings["fine"] += time.perf_counter() - t
         return [Voice(semantic=s, coarse=c, fine=f) for s, c, f in zip(semantic, coarse, fine)]

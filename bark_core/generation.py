@@ -211,7 +211,7 @@ def generate_fine(
     model: FineGPT,
     coarses: Sequence[np.ndarray],
     voice_fine: Optional[np.ndarray],
-    temperature: Optional[float],
+    sampling: Sampling,
     generator: torch.Generator,
     hooks: StepHooks = NO_HOOKS,
 ) -> list[np.ndarray]:
@@ -244,14 +244,8 @@ def generate_fine(
         window = codes[:, start : start + W, :].clone()  # (B, W, 8)
         for book in range(n_given, C.N_FINE_CODEBOOKS):
             hooks.step("fine", loop * (C.N_FINE_CODEBOOKS - n_given) + book - n_given, total)
-            logits = model(book, window)[:, :, : C.CODEBOOK_SIZE].float()  # (B, W, 1024)
-            if temperature is None:
-                preds = torch.argmax(logits[:, rel:], dim=-1)
-            else:
-                probs = torch.softmax(logits / temperature, dim=-1)[:, rel:]
-                noise = torch.empty_like(probs).exponential_(generator=generator)
-                preds = torch.argmax(probs / noise, dim=-1)
-            window[:, rel:, book] = preds
+            logits = model(book, window)[:, rel:, : C.CODEBOOK_SIZE]  # (B, W - rel, 1024)
+            window[:, rel:, book], _ = sample(logits, sampling, generator)
         codes[:, fill : fill + (W - rel), n_given:] = window[:, rel:, n_given:]
     hooks.step("fine", total, total)
     out = codes.transpose(1, 2).cpu().numpy()[:, :, n_history:]

@@ -16,9 +16,9 @@ import torch
 
 @dataclass(frozen=True)
 class Sampling:
-    """Sampling knobs of one stage."""
+    """Sampling knobs of one stage; temperature None = greedy (argmax)."""
 
-    temperature: float
+    temperature: Optional[float]
     top_k: Optional[int] = None
     top_p: Optional[float] = None
 
@@ -41,7 +41,9 @@ def filter_logits(logits: torch.Tensor, top_k: Optional[int], top_p: Optional[fl
 def sample(
     logits: torch.Tensor, sampling: Sampling, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw one id per row of ``logits`` (..., V). Returns (ids (...), probs (..., V))."""
+    """Draw one id per row of ``logits`` (..., V). Returns (ids (...), probs (..., V); None when greedy)."""
+    if sampling.temperature is None:
+        return torch.argmax(logits, dim=-1), None
     logits = filter_logits(logits.float().clone(), sampling.top_k, sampling.top_p)
     probs = torch.softmax(logits / sampling.temperature, dim=-1)
     noise = torch.empty_like(probs).exponential_(generator=generator)

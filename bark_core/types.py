@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
 
 from .constants import SAMPLE_RATE
+from .sampling import Sampling
+from .settings import BY_NAME, MAX_SEED, MAX_TAKES, SETTINGS
+from .settings import validate as validate_settings
 
-STAGES = ("semantic", "coarse", "fine", "decode")
-MAX_TAKES = 8
-MAX_SEED = 2**32 - 1
+STAGES = ("semantic", "coarse", "fine", "decode")  # progress stages: the three models, then the codec
 
 
 class GenerationCancelled(Exception):
@@ -43,58 +43,51 @@ class Voice:
         return self.fine.shape[1] / 75.0
 
 
+def _default(name: str):
+    return BY_NAME[name].default
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
-    """Everything one generation needs. Defaults are Bark's."""
+    """Everything one generation needs. Defaults and ranges are the settings table's (bark_core.settings)."""
 
     text: str
     voice: Optional[Voice] = None
-    semantic_temp: float = 0.7
-    coarse_temp: float = 0.7
-    fine_temp: float = 0.5
-    top_k: Optional[int] = None
-    top_p: Optional[float] = None
-    min_eos_p: float = 0.2
-    early_stop: bool = True
-    max_seconds: Optional[float] = None
-    max_coarse_history: int = 630
-    sliding_window_len: int = 60
-    seed: Optional[int] = None
-    takes: int = 1
-    long_form: bool = True
-    segment_pause_s: float = 0.25
+    semantic_temp: float = _default("semantic_temp")
+    coarse_temp: float = _default("coarse_temp")
+    fine_temp: float = _default("fine_temp")
+    top_k: Optional[int] = _default("top_k")
+    top_p: Optional[float] = _default("top_p")
+    min_eos_p: float = _default("min_eos_p")
+    early_stop: bool = _default("early_stop")
+    max_seconds: Optional[float] = _default("max_seconds")
+    max_coarse_history: int = _default("max_coarse_history")
+    sliding_window_len: int = _default("sliding_window_len")
+    seed: Optional[int] = _default("seed")
+    takes: int = _default("takes")
+    long_form: bool = _default("long_form")
+    segment_pause_s: float = _default("segment_pause_s")
     decode: bool = True
 
     def validate(self) -> None:
         """Raise ValueError with a user-facing sentence for any unusable value."""
         if not isinstance(self.text, str) or not self.text.strip():
             raise ValueError("Please enter some text to speak.")
-        for name, label in (("semantic_temp", "Semantic"), ("coarse_temp", "Coarse"), ("fine_temp", "Fine")):
-            t = getattr(self, name)
-            if not _finite(t) or not 0.0 < t <= 5.0:
-                raise ValueError(f"{label} temperature must be a number in (0, 5], got {t!r}.")
-        if self.top_k is not None and (not isinstance(self.top_k, int) or self.top_k < 1):
-            raise ValueError(f"Top-k must be a whole number of at least 1, got {self.top_k!r}.")
-        if self.top_p is not None and (not _finite(self.top_p) or not 0.0 < self.top_p <= 1.0):
-            raise ValueError(f"Top-p must be in (0, 1], got {self.top_p!r}.")
-        if not _finite(self.min_eos_p) or not 0.0 <= self.min_eos_p <= 1.0:
-            raise ValueError(f"Min EOS probability must be in [0, 1], got {self.min_eos_p!r}.")
-        if self.max_seconds is not None and (not _finite(self.max_seconds) or self.max_seconds <= 0):
-            raise ValueError(f"Max seconds must be a positive number, got {self.max_seconds!r}.")
-        if not 60 <= self.max_coarse_history <= 630:
-            raise ValueError("Max coarse history must be between 60 and 630.")
-        if not 1 <= self.sliding_window_len or self.max_coarse_history + self.sliding_window_len > 768:
-            raise ValueError("Sliding window length must be at least 1 and, with the coarse history, at most 768.")
-        if self.seed is not None and (not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED):
-            raise ValueError(f"Seed must be a whole number in 0..{MAX_SEED}, got {self.seed!r}.")
-        if not isinstance(self.takes, int) or not 1 <= self.takes <= MAX_TAKES:
-            raise ValueError(f"Takes must be between 1 and {MAX_TAKES}, got {self.takes!r}.")
-        if not _finite(self.segment_pause_s) or not 0.0 <= self.segment_pause_s <= 10.0:
-            raise ValueError("Pause between segments must be between 0 and 10 seconds.")
+        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in self.text):
+            raise ValueError("The text contains an invalid character (a lone UTF-16 surrogate); "
+                             "paste it again as plain text.")
+        validate_settings({s.name: getattr(self, s.name) for s in SETTINGS})
 
+    def sampling(self, stage: str) -> Sampling:
+        """The sampler settings of one stage; Bark's fine stage uses temperature only."""
+        if stage == "fine":
+            return Sampling(self.fine_temp)
+        temperature = {"semantic": self.semantic_temp, "coarse": self.coarse_temp}[stage]
+        return Sampling(temperature, self.top_k, self.top_p)
 
-def _finite(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    def settings(self) -> dict:
+        """The table's settings of this request by name (what history stores and "Reuse settings" restores)."""
+        return {s.name: getattr(self, s.name) for s in SETTINGS}
 
 
 @dataclass(frozen=True)
