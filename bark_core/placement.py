@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional
 
 import torch
 
 from . import constants as C
+from . import precision
 from .model import GPTConfig
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class Placement:
     device: torch.device
     dtype: torch.dtype
     placement: str  # one of PLACEMENTS
+    choice: Optional[precision.Verdict] = field(default=None, compare=False)  # how "auto" chose the CPU precision
 
     @property
     def home(self) -> torch.device:
@@ -112,22 +114,39 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+def cpu_auto_choice(cache_dir: Optional[Path] = None, size: str = "large") -> precision.Verdict:
+    """The CPU precision "auto" picks: measured once per machine (about a second), then read from the cache."""
+    return precision.cpu_choice(cache_dir, size)
+
+
+def resolve_dtype(name: str, device: torch.device, cache_dir: Optional[Path] = None, size: str = "large") -> torch.dtype:
+    """A precision name ("auto" allowed) as a torch dtype; CPU "auto" is measured (see precision.py)."""
     if name == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         if device.type == "mps":
             return torch.float16
-        return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+        return cpu_auto_choice(cache_dir, size).torch_dtype
     if name not in DTYPES:
         raise ValueError(f"Unknown precision {name!r}: use auto, float32, bfloat16 or float16.")
     return DTYPES[name]
 
 
-def resolve(device: str = "auto", dtype: str = "auto", placement: str = "auto") -> Placement:
-    """Turn user choices ("auto" allowed) into a concrete Placement."""
+def resolve(device: str = "auto", dtype: str = "auto", placement: str = "auto", *,
+            cache_dir: Optional[Path] = None, size: str = "large") -> Placement:
+    """Turn user choices ("auto" allowed) into a concrete Placement.
+
+    A CPU run with dtype "auto" measures the precisions once per machine and caches the
+    verdict in ``cache_dir`` (None: ~/.cache/bark-studio), keyed by ``size`` ("large" or "small");
+    the verdict rides along as ``Placement.choice``. An explicit dtype is never measured.
+    """
     dev = resolve_device(device)
-    dt = resolve_dtype(dtype, dev)
+    choice = None
+    if dtype == "auto" and dev.type == "cpu":
+        choice = cpu_auto_choice(cache_dir, size)
+        dt = choice.torch_dtype
+    else:
+        dt = resolve_dtype(dtype, dev)
     if placement == "auto":
         placement = "cpu" if dev.type == "cpu" else "resident"
         total = cuda_total_memory() if dev.type == "cuda" else None
@@ -137,9 +156,10 @@ def resolve(device: str = "auto", dtype: str = "auto", placement: str = "auto") 
         raise ValueError(f"Unknown placement {placement!r}: use resident, offload or cpu.")
     if placement == "cpu":
         dev = torch.device("cpu")
-        if dtype == "auto":
-            dt = resolve_dtype("auto", dev)
-    return Placement(dev, dt, placement)
+        if dtype == "auto" and choice is None:
+            choice = cpu_auto_choice(cache_dir, size)
+            dt = choice.torch_dtype
+    return Placement(dev, dt, placement, choice)
 
 
 def dtype_name(dtype: torch.dtype) -> str:

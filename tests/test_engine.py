@@ -165,21 +165,30 @@ def test_memory_estimates_follow_the_published_shapes():
     assert placement.recommend(None)["device"] == "cpu"
 
 
-def test_cpu_precision_is_bfloat16_only_where_the_cpu_computes_it_natively(tmp_path, monkeypatch):
+def test_cpu_auto_precision_is_measured_not_read_from_the_flags(tmp_path, monkeypatch):
+    from bark_core import precision
+
     flags = {"zen3": "avx avx2 fma f16c", "sapphire rapids": "avx2 avx512f avx512_bf16 amx_tile amx_bf16",
              "cooper lake": "avx2 avx512f avx512_bf16", "amx only": "avx2 amx_bf16"}
-    for cpu, f in flags.items():
+    for cpu, f in flags.items():  # the flags still name the CPU's instructions (for the warning on explicit choices)
         info = tmp_path / f"cpuinfo-{cpu.replace(' ', '-')}"
         info.write_text(f"processor\t: 0\nflags\t\t: fpu {f} rdrand\n")
         assert placement.cpu_has_native_bf16(info) is (cpu != "zen3"), cpu
     assert placement.cpu_has_native_bf16(tmp_path / "missing") is False
     cpu = torch.device("cpu")
-    for native, expected in ((True, torch.bfloat16), (False, torch.float32)):
+    # issue 14's Xeon lists avx512_bf16, yet bfloat16 was slower there: auto keeps float32 whatever the flags say
+    xeon = {"float32": {"one_row": 0.244, "prompt": 17.7}, "bfloat16": {"one_row": 0.298, "prompt": 29.5}}
+    fast = {"float32": {"one_row": 1.0, "prompt": 10.0}, "bfloat16": {"one_row": 0.5, "prompt": 5.0}}
+    for native in (True, False):
         monkeypatch.setattr(placement, "cpu_has_native_bf16", lambda: native)
-        assert placement.resolve_dtype("auto", cpu) == expected
-        assert placement.resolve("cpu", "auto", "cpu").dtype == expected
-        assert placement.recommend(None)["dtype"] == placement.dtype_name(expected)
-        assert placement.resolve("cpu", "float32", "cpu").dtype == torch.float32  # the exact path stays on request
+        for i, (timings, expected) in enumerate(((xeon, torch.float32), (fast, torch.bfloat16))):
+            monkeypatch.setattr(precision, "measure", lambda size, candidates, budget_s, timings=timings: timings)
+            cache = tmp_path / f"cache-{native}-{i}"
+            assert placement.resolve_dtype("auto", cpu, cache) == expected
+            assert placement.resolve("cpu", "auto", "cpu", cache_dir=cache).dtype == expected
+            verdict = precision.cached_choice(cache)
+            assert placement.recommend(None, cpu_bf16=verdict.dtype == "bfloat16")["dtype"] == placement.dtype_name(expected)
+            assert placement.resolve("cpu", "float32", "cpu", cache_dir=cache).dtype == torch.float32  # exact on request
 
 
 def test_emulated_cpu_precision_is_named_with_the_fix(tmp_path):
