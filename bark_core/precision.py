@@ -37,6 +37,7 @@ SHAPES = ("one_row", "prompt")  # decode step (1 row), prompt (PROMPT_ROWS rows)
 PROMPT_ROWS = 600
 WIDTHS = {"large": 1024, "small": 768}
 BUDGET_S = 1.0
+ONE_ROW_PASSES = 5  # one-row passes per round (one prompt call per round)
 STREAM_BYTES = 32 * 1024**2  # one-row timings cycle through this much float32 weight (beyond L2), as a decode step reads its layers
 _TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 SHAPE_LABELS = {"one_row": "one row", "prompt": f"{PROMPT_ROWS} rows"}
@@ -186,7 +187,7 @@ def measure(size: str = "large", candidates: Iterable[str] = CANDIDATES, budget_
         while active:
             for p in active:
                 ws, b, a1, ap = setups[p]
-                for _ in range(2):
+                for _ in range(ONE_ROW_PASSES):  # cheap: several per round, so a burst of load is outvoted
                     t0 = time.perf_counter()
                     for w in ws:
                         linear(a1, w, b)
@@ -261,10 +262,23 @@ def _write_entry(path: Path, key: str, entry: dict) -> None:
         log.warning("Could not save the precision choice in %s (%s); it will be measured again next load.", path, e)
 
 
+def conservative(first: Timings, second: Timings) -> Timings:
+    """Two measurements as one: float32's better time and every other precision's worse one, per shape."""
+    out: Timings = {}
+    for p in first.keys() & second.keys():
+        pick = min if p == "float32" else max
+        out[p] = {s: pick(first[p][s], second[p][s]) for s in first[p].keys() & second[p].keys()}
+    return out
+
+
 def cpu_choice(cache_dir: Optional[Path] = None, size: str = "large", *, threshold: float = THRESHOLD,
                candidates: Iterable[str] = CANDIDATES, budget_s: float = BUDGET_S,
                measure_fn: Optional[Callable[..., Timings]] = None) -> Verdict:
-    """This CPU's precision for "auto": from the cache, else measured (about a second) and cached."""
+    """This CPU's precision for "auto": from the cache, else measured (about a second) and cached.
+
+    A precision other than float32 must win two measurements in a row; their conservative
+    combination (see :func:`conservative`) is what is cached and shown.
+    """
     if size not in WIDTHS:
         raise ValueError(f"Unknown model size {size!r}: use large or small.")
     folder = default_cache_dir() if cache_dir is None else Path(cache_dir)
@@ -275,8 +289,12 @@ def cpu_choice(cache_dir: Optional[Path] = None, size: str = "large", *, thresho
     key = cache_key(size)
     t0 = time.perf_counter()
     timings = (measure_fn or measure)(size=size, candidates=candidates, budget_s=budget_s)
-    seconds = time.perf_counter() - t0
     v = choose(timings, threshold)
+    if v.dtype != "float32":  # a burst of load can flatter a candidate once: it must win a second measurement too
+        again = (measure_fn or measure)(size=size, candidates=candidates, budget_s=budget_s)
+        timings = conservative(timings, again)
+        v = choose(timings, threshold)
+    seconds = time.perf_counter() - t0
     log.info("CPU precision measured in %.1f s for %s: %s", seconds, key, v.reason)
     entry = dict(timings_ms=v.timings_ms, cpu=cpu_model(), torch=torch_version(), size=size,
                  threads=torch.get_num_threads(), measure_seconds=round(seconds, 3),

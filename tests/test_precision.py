@@ -75,14 +75,14 @@ def test_verdict_is_plain_data_for_the_ui():
 
 
 class FakeMeasure:
-    """Injected timings; counts how often the CPU would have been measured."""
+    """Injected timings (one dict, or one per measurement in turn); counts how often the CPU was measured."""
 
-    def __init__(self, timings: dict):
+    def __init__(self, *timings: dict):
         self.timings, self.calls = timings, []
 
     def __call__(self, size, candidates, budget_s):
         self.calls.append(size)
-        return self.timings
+        return self.timings[min(len(self.calls), len(self.timings)) - 1]
 
 
 @pytest.fixture
@@ -97,7 +97,8 @@ def machine(monkeypatch):
 def test_measured_once_per_machine_then_read_from_the_cache(tmp_path, machine):
     fake = FakeMeasure(t((1.0, 10.0), bfloat16=(0.5, 5.0)))
     first = precision.cpu_choice(tmp_path, "small", measure_fn=fake)
-    assert first.dtype == "bfloat16" and first.cached is False and fake.calls == ["small"]
+    assert first.dtype == "bfloat16" and first.cached is False
+    assert fake.calls == ["small", "small"]  # a winner other than float32 is measured twice
     data = json.loads((tmp_path / precision.CACHE_FILE).read_text())
     (key, entry), = data["entries"].items()
     assert "Test CPU 9000" in key and "torch 2.13.0+cpu" in key and "small" in key
@@ -106,7 +107,7 @@ def test_measured_once_per_machine_then_read_from_the_cache(tmp_path, machine):
 
     again = precision.cpu_choice(tmp_path, "small", measure_fn=fake)
     assert again.cached is True and again.dtype == "bfloat16" and again.timings_ms == first.timings_ms
-    assert fake.calls == ["small"]  # reused, not measured again
+    assert fake.calls == ["small", "small"]  # reused, not measured again
     assert precision.cached_choice(tmp_path, "small").dtype == "bfloat16"
 
     for change in (("cpu", "Other CPU"), ("torch", "2.14.0+cpu")):  # another CPU or torch: measured again
@@ -114,8 +115,20 @@ def test_measured_once_per_machine_then_read_from_the_cache(tmp_path, machine):
         assert precision.cpu_choice(tmp_path, "small", measure_fn=fake).cached is False
         assert precision.cpu_choice(tmp_path, "small", measure_fn=fake).cached is True
     precision.cpu_choice(tmp_path, "large", measure_fn=fake)  # another size: its own entry
-    assert fake.calls == ["small", "small", "small", "large"]
+    assert fake.calls == ["small"] * 6 + ["large"] * 2
     assert len(json.loads((tmp_path / precision.CACHE_FILE).read_text())["entries"]) == 4
+
+
+def test_a_winner_other_than_float32_must_win_a_second_measurement_too(tmp_path, machine):
+    lucky = FakeMeasure(t((1.0, 10.0), bfloat16=(0.5, 5.0)), t((1.0, 10.0), bfloat16=(1.1, 5.0)))
+    v = precision.cpu_choice(tmp_path, measure_fn=lucky)
+    assert v.dtype == "float32" and len(lucky.calls) == 2
+    # cached: float32's better time and bfloat16's worse one, so the cache gives the same answer
+    assert v.timings_ms == t((1.0, 10.0), bfloat16=(1.1, 5.0))
+    assert precision.cpu_choice(tmp_path, measure_fn=lucky).dtype == "float32" and len(lucky.calls) == 2
+    slower = FakeMeasure(t((1.0, 10.0), bfloat16=(2.0, 20.0)))
+    assert precision.cpu_choice(tmp_path / "b", measure_fn=slower).dtype == "float32"
+    assert len(slower.calls) == 1  # float32 at the first measurement: no second one
 
 
 def test_the_rule_is_reapplied_to_cached_timings(tmp_path, machine):
@@ -181,14 +194,14 @@ def test_placement_auto_uses_the_measured_choice_and_explicit_dtypes_skip_it(tmp
     monkeypatch.setattr(precision, "measure", fake)
     place = placement.resolve("cpu", "auto", "auto", cache_dir=tmp_path, size="small")
     assert place.dtype == torch.bfloat16 and place.placement == "cpu" and not place.exact
-    assert place.choice.dtype == "bfloat16" and fake.calls == ["small"]
+    assert place.choice.dtype == "bfloat16" and fake.calls == ["small", "small"]
     assert placement.resolve_dtype("auto", torch.device("cpu"), tmp_path, "small") == torch.bfloat16  # cached
-    assert fake.calls == ["small"]
+    assert fake.calls == ["small", "small"]
     for name in ("float32", "bfloat16", "float16"):
         p = placement.resolve("cpu", name, "cpu", cache_dir=tmp_path / "never")
         assert p.dtype == placement.DTYPES[name] and p.choice is None
     assert placement.resolve("cpu", "float32", "cpu").exact  # the exact path stays on request
-    assert not (tmp_path / "never").exists() and fake.calls == ["small"]
+    assert not (tmp_path / "never").exists() and fake.calls == ["small", "small"]
 
 
 def test_engine_info_carries_the_choice_and_its_timings(tiny_native, tmp_path, machine, monkeypatch):
@@ -202,8 +215,8 @@ def test_engine_info_carries_the_choice_and_its_timings(tiny_native, tmp_path, m
     assert info["dtype"] == "bfloat16" == choice["dtype"] and choice["cached"] is False
     assert choice["timings_ms"]["float16"] == {"one_row": 2.0, "prompt": 8.0} and "2.00x" in choice["reason"]
     assert info["precision_warning"] is None and (tmp_path / precision.CACHE_FILE).exists()
-    assert fake.calls == ["large"]
+    assert fake.calls == ["large", "large"]
     exact = Engine.load(EngineSettings(models=str(tiny_native), device="cpu", dtype="float32", offline=True,
                                        cache_dir=str(tmp_path))).info()
     assert exact["precision_choice"] is None and exact["dtype"] == "float32" and exact["exact"]
-    assert fake.calls == ["large"]
+    assert fake.calls == ["large", "large"]
