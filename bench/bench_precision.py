@@ -4,7 +4,8 @@
     python bench/bench_precision.py --size small --repeat 5 --json build/precision.json
     python bench/bench_precision.py --budget 3           # a longer measurement than auto's ~1 s
 
-Each repeat is a fresh ``precision.measure`` (nothing read from or written to the cache), so the
+Each repeat is auto's own path, ``precision.cpu_choice``, on an empty temporary cache folder (a
+winner other than float32 is measured a second time and must win again), so the
 spread across repeats shows how much a verdict depends on the moment it was measured (a shared
 CPU's load). Milliseconds are per Linear(n_embd, 4*n_embd) call: "one row" as in a decode step,
 "600 rows" as in a prompt. The rule: float32 unless another precision is >= the threshold faster
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,19 +52,20 @@ def main() -> None:
         c = precision.WIDTHS[size]
         print(f"== {size}: Linear {c}->{4 * c}, ms per call (one row | {precision.PROMPT_ROWS} rows)")
         for r in range(args.repeat):
-            t0 = time.perf_counter()
-            timings = precision.measure(size, budget_s=args.budget)
-            seconds = time.perf_counter() - t0
-            v = precision.choose(timings, args.threshold)
+            with tempfile.TemporaryDirectory() as tmp:  # auto's own path (a winner must win twice), no cache reused
+                t0 = time.perf_counter()
+                v = precision.cpu_choice(Path(tmp), size, threshold=args.threshold, budget_s=args.budget)
+                seconds = time.perf_counter() - t0
+            timings = v.timings_ms
             f32 = timings.get("float32", {})
             cells = []
             for name, t in timings.items():
                 ratio = " ".join(f"{f32[s] / t[s]:.2f}x" for s in precision.SHAPES if name != "float32" and s in f32)
                 cells.append(f"{name} {t['one_row']:.3f} | {t['prompt']:.2f}" + (f" ({ratio})" if ratio else ""))
             print(f"  #{r + 1} {seconds:.2f} s  " + ";  ".join(cells))
-            print(f"      -> {v.dtype}  [{precision.cpu_model()}]")
+            print(f"      -> {v.dtype}  [{precision.cpu_model()}, load {os.getloadavg()[0]:.1f}]")
             results.append(dict(size=size, repeat=r + 1, seconds=round(seconds, 3), timings_ms=timings,
-                                verdict=v.dtype, reason=v.reason))
+                                verdict=v.dtype, reason=v.reason, load=os.getloadavg()[0]))
         verdicts = [x["verdict"] for x in results if x["size"] == size]
         print(f"  verdicts over {len(verdicts)} measurements: "
               + ", ".join(f"{d} x{verdicts.count(d)}" for d in dict.fromkeys(verdicts)) + "\n")

@@ -1,0 +1,300 @@
+"""How far the fast CPU precisions drift from float32 (issue 14), and the coarse decode step against its floor.
+
+    python bench/bench_quality.py                        # small shape: semantic, coarse, fine; float32 vs bfloat16 vs int8
+    python bench/bench_quality.py --stages coarse --steps 20 --json build/quality.json
+
+Quality, teacher-forced: each stage's model reads the same random input sequence in float32 and in
+each candidate precision; at every predicted position the candidate's logits are compared with
+float32's over the ids the stage samples from (semantic: 10_000 ids + EOS; coarse: the 1024 ids of
+the codebook due at that position; fine: the 1024 ids of codebook 2, one full 1024-frame pass):
+
+* top-1 agreement: the candidate's most likely id is float32's;
+* sampled agreement at Bark's temperature 0.7 (``--temp``): the same uniform draw, inverse-CDF sampled from both
+  distributions, gives the same id (how often a seeded run would take the same token);
+* mean KL(float32 || candidate) at temperature 0.7, in nats per position;
+* float32's mean top-1 probability, to show how peaked these random-weight distributions are.
+
+Candidates: bfloat16 (weights, activations and KV cache), and int8 weight-only (per-output-channel
+symmetric int8 weights of every Linear and the output head, bfloat16 activations, through
+torch's CPU kernel ``torch._weight_int8pack_mm``: the int8 path gpt-fast uses; torchao 0.18.0's
+``Int8WeightOnlyConfig`` on the CPU converts the whole int8 weight to float on every call, so it is
+no faster than a float matmul).
+
+RANDOM WEIGHTS CANNOT PROVE QUALITY ON REAL ONES: Suno's trained weights have other scales,
+outliers and far more peaked distributions; these figures bound the numerical drift of each
+precision at Bark's real shapes, nothing more. A real-weight check must repeat this on the real
+checkpoints (same script, ``--weights DIR`` pointing at a native folder).
+
+Speed: the coarse decode step (one token at ~887 ids of context, the engine's eager path, the
+1024-row slice of the output head) in each precision, best of ``--steps``, beside its floor: the
+bytes of weights a step reads divided by this machine's memory bandwidth (a 1 GiB read), and the
+time to read exactly those weight tensors once (they may sit partly in the CPU's last-level cache).
+The CPU model (/proc/cpuinfo) and the load average are printed beside every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+from bark_core import constants as C  # noqa: E402
+from bark_core.checkpoints import StageWeights, build_stage, load_stage  # noqa: E402
+from bark_core.model import KVCache  # noqa: E402
+from bark_core.precision import cpu_model  # noqa: E402
+
+TEMP = 0.7
+VARIANTS = ("float32", "bfloat16", "int8")
+
+
+def machine() -> str:
+    return f"{cpu_model()}, {os.cpu_count()} CPUs, torch {torch.__version__}, load {os.getloadavg()[0]:.1f}"
+
+
+# ---------------------------------------------------------------- int8 weight-only
+
+
+class Int8Linear(nn.Module):
+    """A Linear with per-output-channel symmetric int8 weights and bfloat16 activations (CPU kernel)."""
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        w = linear.weight.detach().float()
+        scale = (w.abs().amax(dim=1) / 127).clamp(min=1e-12)
+        self.register_buffer("q", torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8).contiguous())
+        self.register_buffer("scale", scale.to(torch.bfloat16))
+        self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().to(torch.bfloat16), False)
+
+    def forward(self, x: torch.Tensor, rows: tuple[int, int] | None = None) -> torch.Tensor:
+        q, scale = (self.q, self.scale) if rows is None else (self.q[rows[0]:rows[1]], self.scale[rows[0]:rows[1]])
+        y = torch._weight_int8pack_mm(x.reshape(-1, x.shape[-1]).to(torch.bfloat16), q, scale)
+        y = y.view(*x.shape[:-1], q.shape[0])
+        return y if self.bias is None or rows is not None else y + self.bias
+
+
+def to_int8(model: nn.Module) -> nn.Module:
+    """bfloat16 model whose every Linear (output heads included) is int8 weight-only."""
+    model = model.to(torch.bfloat16)
+    for mod in list(model.modules()):  # the fine model's embeddings keep their (tied) bfloat16 tensors
+        for child_name, child in list(mod.named_children()):
+            if isinstance(child, nn.Linear):
+                setattr(mod, child_name, Int8Linear(child))
+    return model
+
+
+def build(stage: str, weights, variant: str) -> nn.Module:
+    dtype = torch.float32 if variant == "float32" else torch.bfloat16
+    if isinstance(weights, Path):
+        model = load_stage(weights, stage, device="cpu", dtype=torch.float32)
+    else:
+        model = build_stage(StageWeights(stage, weights[0], weights[1], "random"), "cpu", torch.float32)
+    model = model.eval()
+    return to_int8(model) if variant == "int8" else model.to(dtype)
+
+
+# ---------------------------------------------------------------- teacher-forced logits
+
+
+def all_logits(model: nn.Module, idx: torch.Tensor, merge_context: bool = False) -> torch.Tensor:
+    """Logits at every position (1, T, V) of a causal stage model, float32."""
+    t = model.transformer
+    if merge_context:
+        m = C.MAX_TEXT_TOKENS
+        emb = torch.cat([t.wte(idx[:, :m]) + t.wte(idx[:, m:2 * m]), t.wte(idx[:, 2 * m:])], dim=1)
+    else:
+        emb = t.wte(idx)
+    x = emb + t.wpe(torch.arange(emb.shape[1]).unsqueeze(0))
+    for block in t.h:
+        x = block(x)
+    return model.lm_head(t.ln_f(x)).float()
+
+
+def stage_inputs(stage: str, gen: torch.Generator):
+    """The stage's input and, per predicted position, the [a, b) ids it samples from."""
+    if stage == "semantic":  # 256 text ids + 256 semantic history (summed) + infer, then 200 semantic tokens
+        text = torch.randint(C.TEXT_ENCODING_OFFSET, C.TEXT_ENCODING_OFFSET + 100_000, (1, 256), generator=gen)
+        hist = torch.randint(0, C.SEMANTIC_VOCAB_SIZE, (1, 256), generator=gen)
+        toks = torch.randint(0, C.SEMANTIC_VOCAB_SIZE, (1, 200), generator=gen)
+        idx = torch.cat([text, hist, torch.tensor([[C.SEMANTIC_INFER_TOKEN]]), toks], dim=1)
+        return idx, [(256 + j, 0, C.SEMANTIC_VOCAB_SIZE + 1) for j in range(200)]
+    if stage == "coarse":  # 256 semantic ids + infer + 630 interleaved coarse ids (the window's context)
+        sem = torch.randint(0, C.SEMANTIC_VOCAB_SIZE, (1, 256), generator=gen)
+        codes = torch.randint(0, C.CODEBOOK_SIZE, (1, 630), generator=gen)
+        codes = codes + C.SEMANTIC_VOCAB_SIZE + (torch.arange(630) % 2) * C.CODEBOOK_SIZE
+        idx = torch.cat([sem, torch.tensor([[C.COARSE_INFER_TOKEN]]), codes], dim=1)
+        rows = []
+        for k in range(630):  # position 256 + k predicts coarse id k, of codebook k % 2
+            a = C.SEMANTIC_VOCAB_SIZE + (k % 2) * C.CODEBOOK_SIZE
+            rows.append((256 + k, a, a + C.CODEBOOK_SIZE))
+        return idx, rows
+    codes = torch.randint(0, C.CODEBOOK_SIZE, (1, 1024, 8), generator=gen)
+    return codes, [(j, 0, C.CODEBOOK_SIZE) for j in range(1024)]
+
+
+def logits_of(stage: str, model: nn.Module, idx: torch.Tensor, rows: list) -> list[torch.Tensor]:
+    with torch.inference_mode():
+        if stage == "fine":
+            out = model(2, idx).float()  # codebook 2, every frame
+        else:
+            out = all_logits(model, idx, merge_context=stage == "semantic")
+    return [out[0, p, a:b] for p, a, b in rows]
+
+
+def compare(ref: list[torch.Tensor], cand: list[torch.Tensor], gen: torch.Generator, temp: float = TEMP) -> dict:
+    r = torch.stack([x.double() for x in ref])  # (N, V), every position samples from V ids
+    c = torch.stack([x.double() for x in cand])
+    lp, lq = F.log_softmax(r / temp, -1), F.log_softmax(c / temp, -1)
+    p = lp.exp()
+    u = torch.rand(r.shape[0], 1, generator=gen, dtype=torch.float64)
+    pick = lambda logp: torch.searchsorted(logp.exp().cumsum(-1), u * logp.exp().sum(-1, keepdim=True)).clamp(max=r.shape[1] - 1)  # noqa: E731
+    return dict(
+        positions=r.shape[0],
+        top1_agreement=(r.argmax(-1) == c.argmax(-1)).double().mean().item(),
+        sampled_agreement=(pick(lp) == pick(lq)).double().mean().item(),
+        mean_kl=(p * (lp - lq)).sum(-1).mean().item(),
+        ref_top1_prob=p.max(-1).values.mean().item(),
+    )
+
+
+# ---------------------------------------------------------------- the coarse decode step
+
+
+def decode_step(model: nn.Module, tok: torch.Tensor, cache: KVCache, start: int, rows: tuple[int, int]) -> torch.Tensor:
+    """GPT.forward for one token with the output head cut to ``rows`` (the engine's eager decode step)."""
+    t = model.transformer
+    x = t.wte(tok) + t.wpe(torch.tensor([[start]]))
+    for i, block in enumerate(t.h):
+        x = block(x, cache, i, start)
+    x = t.ln_f(x)[:, -1, :]
+    head = model.lm_head
+    if isinstance(head, Int8Linear):
+        return head(x, rows)
+    return F.linear(x, head.weight[rows[0]:rows[1]])
+
+
+def step_weights(model: nn.Module, rows: tuple[int, int]) -> list[torch.Tensor]:
+    """The tensors one decode step reads (every block tensor, the head's slice)."""
+    out = [b for b in model.transformer.h.parameters()] + [b for b in model.transformer.h.buffers()]
+    head = model.lm_head
+    out += [head.q[rows[0]:rows[1]], head.scale[rows[0]:rows[1]]] if isinstance(head, Int8Linear) else [
+        head.weight[rows[0]:rows[1]]]
+    return out
+
+
+def best_of(fn, n: int) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def bandwidth() -> float:
+    """Bytes per second reading a 1 GiB buffer (best of 3)."""
+    buf = torch.ones(256 * 1024**2)
+    return buf.numel() * 4 / best_of(lambda: buf.sum(), 3)
+
+
+def step_times(weights, steps: int) -> list[dict]:
+    ctx, rows = 256 + 1 + 630, (C.SEMANTIC_VOCAB_SIZE, C.SEMANTIC_VOCAB_SIZE + C.CODEBOOK_SIZE)
+    gen = torch.Generator().manual_seed(1)
+    idx, _ = stage_inputs("coarse", gen)
+    bw = bandwidth()
+    out = []
+    for variant in VARIANTS:
+        model = build("coarse", weights, variant)
+        dt = torch.float32 if variant == "float32" else torch.bfloat16
+        cache = KVCache(model.config, 1, ctx + 8, torch.device("cpu"), dt)
+        tok = torch.tensor([[11_000]])
+        with torch.inference_mode():
+            x = idx
+            t = model.transformer
+            h = t.wte(x) + t.wpe(torch.arange(ctx).unsqueeze(0))
+            for i, block in enumerate(t.h):  # prefill the cache (values do not matter for the step's cost)
+                h = block(h, cache, i, 0)
+            cache.length = ctx
+            step = best_of(lambda: decode_step(model, tok, cache, ctx, rows), steps)
+            tensors = step_weights(model, rows)
+            nbytes = sum(w.numel() * w.element_size() for w in tensors)
+            read = best_of(lambda: [w.sum() for w in tensors], steps)
+        out.append(dict(variant=variant, step_ms=step * 1e3, weight_mb=nbytes / 2**20,
+                        floor_dram_ms=nbytes / bw * 1e3, read_once_ms=read * 1e3, bandwidth_gbs=bw / 1e9))
+        print(f"  coarse step {variant:<9} {step * 1e3:8.2f} ms   weights read {nbytes / 2**20:6.0f} MiB: "
+              f"floor {nbytes / bw * 1e3:6.2f} ms at {bw / 1e9:.1f} GB/s, read once {read * 1e3:6.2f} ms   "
+              f"[{machine()}]", flush=True)
+        del model, cache
+    return out
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--size", choices=["small", "large"], default="small")
+    p.add_argument("--stages", default="semantic,coarse,fine")
+    p.add_argument("--weights", type=Path, help="a native weights folder (default: seeded random weights)")
+    p.add_argument("--temp", type=float, default=TEMP,
+                   help="sampling temperature of the comparison; lower = the more peaked distributions of real weights")
+    p.add_argument("--steps", type=int, default=10, help="best of N for the step timings")
+    p.add_argument("--skip-speed", action="store_true")
+    p.add_argument("--json", type=Path)
+    args = p.parse_args()
+    stages = [s for s in args.stages.split(",") if s]
+    print(f"machine: {machine()}; threads {torch.get_num_threads()}")
+    if args.weights:
+        weights_by_stage = {s: args.weights for s in stages}
+        print(f"weights: {args.weights}")
+    else:
+        import bench
+
+        states = bench.random_states(args.size, "cpu")
+        weights_by_stage = {s: states[s] for s in stages}
+        print(f"weights: seeded random, {args.size} shape (bench.random_states). "
+              "RANDOM WEIGHTS CANNOT PROVE QUALITY ON REAL ONES.")
+    results = dict(machine=machine(), cpu=cpu_model(), torch=torch.__version__, size=args.size, temp=args.temp,
+                   weights=str(args.weights or "random"), quality={}, speed=[])
+    print(f"\nteacher-forced against float32 (temperature {args.temp:g} for sampling and KL)")
+    print(f"{'stage':<9}{'precision':<10}{'positions':>10}{'top-1 agree':>13}{'sampled agree':>15}"
+          f"{'mean KL':>12}{'f32 top-1 p':>13}")
+    for stage in stages:
+        gen = torch.Generator().manual_seed(7)
+        idx, rows = stage_inputs(stage, gen)
+        t0 = time.perf_counter()
+        ref = logits_of(stage, build(stage, weights_by_stage[stage], "float32"), idx, rows)
+        for variant in VARIANTS[1:]:
+            try:
+                cand = logits_of(stage, build(stage, weights_by_stage[stage], variant), idx, rows)
+            except (RuntimeError, NotImplementedError) as e:
+                print(f"{stage:<9}{variant:<10} cannot run here: {e}")
+                continue
+            m = compare(ref, cand, torch.Generator().manual_seed(11), args.temp)
+            results["quality"].setdefault(stage, {})[variant] = m
+            print(f"{stage:<9}{variant:<10}{m['positions']:>10}{m['top1_agreement']:>12.1%}{m['sampled_agreement']:>15.1%}"
+                  f"{m['mean_kl']:>12.2e}{m['ref_top1_prob']:>13.3f}", flush=True)
+        print(f"         ({time.perf_counter() - t0:.0f} s; {machine()})", flush=True)
+    if "coarse" in weights_by_stage and not args.skip_speed:
+        print(f"\ncoarse decode step at {256 + 1 + 630} ids of context, best of {args.steps}")
+        results["speed"] = step_times(weights_by_stage["coarse"], args.steps)
+    print("\nRandom weights cannot prove quality on real ones: these figures bound numerical drift at "
+          "Bark's shapes; repeat with --weights on the real checkpoints before trusting a fast mode.")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=1))
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
