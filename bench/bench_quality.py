@@ -2,6 +2,7 @@
 
     python bench/bench_quality.py                        # small shape: semantic, coarse, fine; float32 vs bfloat16 vs int8
     python bench/bench_quality.py --stages coarse --steps 20 --json build/quality.json
+    python bench/bench_quality.py --stages coarse --skip-quality    # only the coarse step beside its floor
 
 Quality, teacher-forced: each stage's model reads the same random input sequence in float32 and in
 each candidate precision; at every predicted position the candidate's logits are compared with
@@ -250,6 +251,7 @@ def main() -> None:
                    help="sampling temperature of the comparison; lower = the more peaked distributions of real weights")
     p.add_argument("--steps", type=int, default=10, help="best of N for the step timings")
     p.add_argument("--skip-speed", action="store_true")
+    p.add_argument("--skip-quality", action="store_true", help="only the coarse step timings")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
     stages = [s for s in args.stages.split(",") if s]
@@ -269,7 +271,7 @@ def main() -> None:
     print(f"\nteacher-forced against float32 (temperature {args.temp:g} for sampling and KL)")
     print(f"{'stage':<9}{'precision':<10}{'positions':>10}{'top-1 agree':>13}{'sampled agree':>15}"
           f"{'mean KL':>12}{'f32 top-1 p':>13}")
-    for stage in stages:
+    for stage in [] if args.skip_quality else stages:
         gen = torch.Generator().manual_seed(7)
         idx, rows = stage_inputs(stage, gen)
         t0 = time.perf_counter()
