@@ -15,8 +15,11 @@ What it enforces, before Gradio sees a request:
   ``/heartbeat``, which Gradio leaves open.
 - **Owners from a cookie.** A response to a request without a valid ``bark_owner`` cookie sets one:
   32 random bytes, ``HttpOnly``, ``SameSite=Strict`` (``None; Secure; Partitioned`` when embedded
-  cross-site), a year long. Nothing the page serves can derive it. Handlers read it with
-  :func:`owner_from_request`; a caller that keeps no cookies has no owner (``None``).
+  cross-site), a year long. Nothing the page serves can derive it. Page loads (navigations) never
+  mint one: a Strict cookie is withheld on a link from another site, and a new one would replace
+  it; the page's first fetch (``/config``, the load event, the heartbeat) mints it instead.
+  Handlers read it with :func:`owner_from_request`; a caller that keeps no cookies has no owner
+  (``None``).
 - **Gone means 404.** A ``file=`` URL that Gradio refuses (403: missing, blocked) answers 404, so a
   deleted take's URLs all 404 once :func:`forget_served_copies` has removed Gradio's cached copies.
 
@@ -25,12 +28,12 @@ Install it with ``demo.launch(**launch_options(...), **guard_launch_kwargs(...))
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import secrets
 import shutil
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Optional
 
@@ -151,7 +154,7 @@ class HttpGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope.get("type")
         if kind == "websocket":
-            if _logged_out(scope, self.settings) and not _is_public(_route_path(scope), "GET"):
+            if await _logged_out(scope, self.settings) and not _is_public(_route_path(scope), "GET"):
                 await send({"type": "websocket.close", "code": 1008})
                 return
             await self.app(scope, receive, send)
@@ -166,7 +169,7 @@ class HttpGuard:
         if path.startswith(_CLOSED_PREFIXES) or _remote_file(path):
             await _reply(send, 404, "Not found.")
             return
-        if _logged_out(scope, self.settings) and not _is_public(path, method):
+        if await _logged_out(scope, self.settings) and not _is_public(path, method):
             await _reply(send, 401, "Not authenticated.")
             return
 
@@ -210,7 +213,7 @@ class HttpGuard:
 
         if path.startswith(_FILE_PREFIXES):
             send = _refusal_as_404(send)
-        if owner_from_cookie_header(headers.get(b"cookie")) is None:
+        if owner_from_cookie_header(headers.get(b"cookie")) is None and not _is_navigation(method, headers):
             send = _with_owner_cookie(send, _cookie_header(secrets.token_urlsafe(32), scope, self.settings))
         await self.app(scope, receive, send)
 
@@ -220,16 +223,25 @@ class HttpGuard:
 
 def owner_from_cookie_header(raw: Optional[bytes]) -> Optional[str]:
     """The valid ``bark_owner`` token in a raw ``Cookie`` header, or ``None``."""
-    if not raw:
-        return None
-    jar = SimpleCookie()
-    try:
-        jar.load(raw.decode("latin-1"))
-    except Exception:
-        return None
-    morsel = jar.get(OWNER_COOKIE)
-    value = morsel.value if morsel is not None else None
+    value = _cookies(raw).get(OWNER_COOKIE)
     return value if value and _TOKEN_RE.fullmatch(value) else None
+
+
+def _cookies(raw: Optional[bytes]) -> dict[str, str]:
+    """Cookies parsed exactly as Starlette parses them for ``request.cookies`` (so the guard and the
+    handlers always agree on which value is the owner)."""
+    from starlette.requests import cookie_parser
+
+    return cookie_parser(raw.decode("latin-1")) if raw else {}
+
+
+def _is_navigation(method: str, headers: dict[bytes, bytes]) -> bool:
+    """A page load. A SameSite=Strict cookie is withheld when the user arrives from another site's
+    link, so a cookie minted here would overwrite the one they have; the page's own requests
+    (same-origin fetches, which always carry it) mint it instead."""
+    if headers.get(b"sec-fetch-mode", b"").lower() == b"navigate":
+        return True
+    return method in ("GET", "HEAD") and b"text/html" in headers.get(b"accept", b"").lower()
 
 
 def _route_path(scope: Scope) -> str:
@@ -241,10 +253,10 @@ def _route_path(scope: Scope) -> str:
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
+    """The first value of each header, as Starlette's ``Headers.get`` reads it."""
     out: dict[bytes, bytes] = {}
     for k, v in scope.get("headers", []):
-        k = k.lower()
-        out[k] = out[k] + b"; " + v if k == b"cookie" and k in out else v
+        out.setdefault(k.lower(), v)
     return out
 
 
@@ -263,8 +275,12 @@ def _is_public(path: str, method: str) -> bool:
     return path in _PUBLIC_EXACT or path.startswith(_PUBLIC_PREFIXES)
 
 
-def _logged_out(scope: Scope, settings: GuardSettings) -> bool:
-    """True when a login is required (configured on the app, or demanded by settings) and absent."""
+async def _logged_out(scope: Scope, settings: GuardSettings) -> bool:
+    """True when a login is required (configured on the app, or demanded by settings) and absent.
+
+    The same test as Gradio's ``login_check``: the ``access-token`` cookies of ``POST /login``, or
+    the app's ``auth_dependency``.
+    """
     app = scope.get("app")
     auth = getattr(app, "auth", None)
     dependency = getattr(app, "auth_dependency", None)
@@ -275,26 +291,16 @@ def _logged_out(scope: Scope, settings: GuardSettings) -> bool:
             from starlette.requests import Request
 
             user = dependency(Request(scope))
-            if hasattr(user, "__await__"):
-                return True  # an async dependency cannot be awaited safely here; Gradio's own check runs later
+            if inspect.isawaitable(user):
+                user = await user
             return user is None
         except Exception:
             return True
     cookie_id = getattr(app, "cookie_id", None)
-    tokens = getattr(app, "tokens", {}) or {}
-    raw = _headers(scope).get(b"cookie")
-    if not raw or cookie_id is None:
-        return True
-    jar = SimpleCookie()
-    try:
-        jar.load(raw.decode("latin-1"))
-    except Exception:
-        return True
-    for name in (f"access-token-{cookie_id}", f"access-token-unsecure-{cookie_id}"):
-        morsel = jar.get(name)
-        if morsel is not None and tokens.get(morsel.value) is not None:
-            return False
-    return True
+    tokens = getattr(app, "tokens", None) or {}
+    cookies = _cookies(_headers(scope).get(b"cookie"))
+    token = cookies.get(f"access-token-{cookie_id}") or cookies.get(f"access-token-unsecure-{cookie_id}")
+    return cookie_id is None or token is None or tokens.get(token) is None
 
 
 def _direct_allowed(scope: Scope, api_name: str, body: bytes) -> bool:

@@ -22,7 +22,6 @@ import psutil
 import pytest
 
 from conftest import SHORT, free_port
-from rawhttp import fn_index, queued
 
 gradio_client = pytest.importorskip("gradio_client")
 
@@ -156,18 +155,25 @@ def _chunked(total: int, piece: bytes):
 # ---- one queue ---------------------------------------------------------------------------
 
 
+def _fn_by_api_name(demo, name: str) -> int:
+    (index,) = [i for i, fn in demo.fns.items() if fn.api_name == name]
+    return index
+
+
 def test_direct_routes_are_closed_for_queued_events(guarded):
-    gen = fn_index(guarded.demo, "api_generate")
-    reload_ = fn_index(guarded.demo, "reload_model")
+    queued_fns = [i for i, fn in guarded.demo.fns.items() if fn.queue]
+    assert _fn_by_api_name(guarded.demo, "generate") in queued_fns
     data = ["x", "", 0.7, 0.7, 0.5, 1, 1]
-    for path, body in [("/gradio_api/run/generate", {"data": data}),
-                       ("/gradio_api/run/generate/", {"data": data}),
-                       ("/gradio_api/api/generate", {"data": data}),
-                       ("/gradio_api/run/predict", {"data": data, "fn_index": gen, "session_hash": "abcdefghijk"}),
-                       ("/gradio_api/run/predict", {"data": [], "fn_index": reload_}),
-                       ("/gradio_api/run/anything", {"data": []}),
-                       ("/gradio_api/run/predict", {"data": [], "fn_index": "1"}),
-                       ("/gradio_api/run/predict", b"not json")]:
+    attempts = [("/gradio_api/run/generate", {"data": data}),
+                ("/gradio_api/run/generate/", {"data": data}),
+                ("/gradio_api/api/generate", {"data": data}),
+                ("/gradio_api/run/anything", {"data": []}),
+                ("/gradio_api/run/predict", {"data": [], "fn_index": "1"}),
+                ("/gradio_api/run/predict", b"not json")]
+    # Every queued event (generate, preview, reload, download...), by its index, with or without a session.
+    attempts += [("/gradio_api/run/predict", {"data": data, "fn_index": i, **({"session_hash": "abcdefghijk"} if i % 2 else {})})
+                 for i in queued_fns]
+    for path, body in attempts:
         content = body if isinstance(body, bytes) else json.dumps(body).encode()
         r = httpx.post(guarded.url + path, content=content, headers={"content-type": "application/json"}, timeout=10)
         assert r.status_code == 404, (path, body, r.status_code, r.text[:200])
@@ -175,15 +181,19 @@ def test_direct_routes_are_closed_for_queued_events(guarded):
     for path in ["/gradio_api/run-history/records", "/gradio_api/runs", "/monitoring",
                  "/gradio_api/file=http://127.0.0.1:9/x.wav"]:
         assert httpx.get(guarded.url + path, timeout=10).status_code == 404, path
-    assert not list((guarded.data_dir / "audio").rglob("*.wav")) if (guarded.data_dir / "audio").exists() else True
+    assert not list(guarded.data_dir.rglob("*.wav")), "a refused call generated audio"
 
 
 def test_light_ui_events_still_run_directly_and_the_queue_still_works(guarded):
-    # A queue=False UI event, the way the browser sends it: allowed.
-    r = httpx.post(guarded.url + "/gradio_api/run/predict",
-                   json={"data": ["Hello there"], "fn_index": fn_index(guarded.demo, "estimate"),
-                         "session_hash": "guardtest01", "event_data": None, "trigger_id": None}, timeout=20)
-    assert r.status_code == 200, r.text[:300]
+    # queue=False UI events, the way the browser sends them: let through (Gradio answers, 200 or its own 500).
+    unqueued = [i for i, fn in guarded.demo.fns.items() if fn.queue is False]
+    assert unqueued
+    for i in unqueued:
+        fn = guarded.demo.fns[i]
+        r = httpx.post(guarded.url + "/gradio_api/run/predict",
+                       json={"data": [None] * len(fn.inputs), "fn_index": i, "session_hash": "guardtest01",
+                             "event_data": None, "trigger_id": None}, timeout=20)
+        assert r.status_code in (200, 500), (fn.name, r.status_code, r.text[:200])
     # Queued events through gradio_client (queue/join + queue/data): unaffected.
     c = _client(guarded.url)
     files = c.predict(text="Through the queue", seed=3, api_name="/generate")
@@ -290,6 +300,12 @@ def test_owner_cookie_is_httponly_random_and_never_served(guarded):
         for path in ("/", "/config", "/gradio_api/info"):
             r = c.get(path)
             assert r.status_code == 200 and _owner_cookie(r) is None and ta not in r.text, path
+    # A page load never mints one: a Strict cookie is withheld on a link from another site, and a
+    # new cookie would replace the visitor's own; the page's first fetch mints it instead.
+    for headers in ({"sec-fetch-mode": "navigate", "sec-fetch-site": "cross-site"},
+                    {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}):
+        r = httpx.get(guarded.url + "/", headers=headers, timeout=10)
+        assert r.status_code == 200 and _owner_cookie(r) is None, headers
     # A forged, malformed value is replaced.
     r = httpx.get(guarded.url + "/config", cookies={OWNER_COOKIE: "short"}, timeout=10)
     assert _owner_cookie(r) is not None
@@ -361,15 +377,29 @@ def test_auth_required_without_a_login_fails_closed(temp_dir):
         demo.close()
 
 
+def _generate_raw(url: str, **params) -> dict:
+    """/generate through the queue with Gradio's simple API; returns the first take as served (FileData)."""
+    with httpx.Client(base_url=url, timeout=60) as c:
+        r = c.post("/gradio_api/call/v2/generate", json=params)
+        assert r.status_code == 200, r.text[:200]
+        event = None
+        with c.stream("GET", f"/gradio_api/call/generate/{r.json()['event_id']}") as stream:
+            for line in stream.iter_lines():
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:") and event in ("complete", "error"):
+                    assert event == "complete", line
+                    return json.loads(line[5:])[0][0]
+    raise AssertionError("no result")
+
+
 # ---- deleted means 404 ----------------------------------------------------------------------------
 
 
 def test_a_forgotten_served_copy_answers_404(guarded, temp_dir):
     from webui.http_guard import forget_served_copies
 
-    reply = queued(guarded.url, fn_index(guarded.demo, "api_generate"), ["Forget me", "", 0.7, 0.7, 0.5, 5, 1])
-    assert reply.get("success"), reply
-    (served,) = reply["output"]["data"][0]
+    served = _generate_raw(guarded.url, text="Forget me", seed=5)
     file_url = served["url"]
     assert Path(served["path"]).is_relative_to(temp_dir)
     assert httpx.get(file_url, timeout=10).status_code == 200
@@ -384,3 +414,38 @@ def test_a_forgotten_served_copy_answers_404(guarded, temp_dir):
     missing = guarded.data_dir.resolve() / "audio" / "no-such-take.wav"
     assert httpx.get(f"{guarded.url}/gradio_api/file={missing}", timeout=10).status_code == 404
     assert httpx.get(f"{guarded.url}/gradio_api/file=/etc/passwd", timeout=10).status_code == 404
+
+
+# ---- a real browser behind the guard ----------------------------------------------------------------
+
+
+def test_the_studio_works_in_a_browser_behind_the_guard(browser, guarded):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    refused: list[str] = []
+    page = ctx.new_page()
+    page.set_default_timeout(60_000)
+    page.on("response", lambda r: refused.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.goto(guarded.url)
+    page.wait_for_selector("#prompt textarea")
+    page.locator("#prompt textarea").fill("Hello from the browser")
+    page.wait_for_function("document.querySelector('#estimate').innerText.includes('segment')")  # a direct UI event
+    page.click("#generate-btn")  # a queued one
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Done')")
+    page.locator(".take-card").first.wait_for(state="visible")
+    cookies = {c["name"]: c for c in ctx.cookies()}
+    assert cookies["bark_owner"]["httpOnly"] and cookies["bark_owner"]["sameSite"] == "Strict"
+    assert "bark_owner" not in page.evaluate("document.cookie")
+    assert refused == []
+    ctx.close()
+
+
+def test_the_login_page_works_behind_the_guard(browser, guarded_auth):
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(guarded_auth.url)
+    page.get_by_label("username").fill(AUTH[0])
+    page.get_by_label("password").fill(AUTH[1])
+    page.get_by_role("button", name="Login").click()
+    page.wait_for_selector("#prompt textarea")
+    ctx.close()
