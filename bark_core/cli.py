@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     dl = sub.add_parser("download", help="download the weights into the Hub cache now")
     dl.add_argument("--small", action="store_true")
     dl.add_argument("--cache-dir", metavar="DIR")
+    dl.add_argument("--clone", action="store_true", help="also fetch the voice-cloning weights (HuBERT, quantizer, EnCodec)")
 
     for module in command_modules():
         module.add_arguments(sub.add_parser(module.NAME, help=module.HELP, description=module.HELP))
@@ -171,9 +172,11 @@ def cmd_convert(args) -> int:
 
 
 def cmd_download(args) -> int:
-    from .sources import download
+    from .sources import download, download_clone
 
     print(download(small=args.small, cache_dir=args.cache_dir))
+    if args.clone:
+        print(download_clone(cache_dir=args.cache_dir))
     return 0
 
 

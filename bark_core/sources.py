@@ -322,3 +322,138 @@ def download(
         codec = resolve_codec(None, offline=False, cache_dir=cache_dir, on_progress=on_progress)
     tokenizer = resolve_tokenizer(None, models_folder=models, offline=False, cache_dir=cache_dir, on_progress=on_progress)
     return Downloaded(models, codec, tokenizer)
+
+
+# --------------------------------------------------------------------------- voice cloning weights
+
+HUBERT_REPO = "facebook/hubert-base-ls960"
+QUANTIZER_REPO = "GitMylo/bark-voice-cloning"
+QUANTIZER_FILE = "quantifier_hubert_base_ls960_14.pth"  # version 0, the one every Bark UI uses
+DEFAULT_QUANTIZER = f"{QUANTIZER_REPO}:{QUANTIZER_FILE}"
+HUBERT_WEIGHTS = ("model.safetensors", "pytorch_model.bin")  # preferred first
+KNOWN_SIZES.update({
+    (QUANTIZER_REPO, QUANTIZER_FILE): "104 MB",
+    (QUANTIZER_REPO, "quantifier_V1_hubert_base_ls960_23.pth"): "244 MB",
+})
+
+
+def _clone_missing(what: str, repo: str, needed: str, flag: str, cache_dir, reason: str) -> str:
+    where = cache_dir or "the Hugging Face cache (~/.cache/huggingface/hub)"
+    return (
+        f"The {what} from {repo} is not available: {reason}. Needed from https://huggingface.co/{repo}: {needed}. "
+        f"Either run `python -m bark_core download --clone` once while online (it stores it in {where}), "
+        f"or download it yourself and pass `{flag}`."
+    )
+
+
+def _hubert_complete(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and any((folder / w).is_file() for w in HUBERT_WEIGHTS)
+
+
+def resolve_hubert(
+    spec: Optional[str] = None,
+    offline: bool = False,
+    cache_dir: Optional[str | os.PathLike] = None,
+    on_progress: ProgressHook = None,
+) -> Path:
+    """Folder of a transformers ``HubertModel`` (``facebook/hubert-base-ls960`` unless ``spec`` says otherwise).
+
+    ``spec``: a local folder, or a Hub id ``owner/name[@revision]``; only config.json and one weights
+    file (model.safetensors if the repo has it, else pytorch_model.bin) are fetched.
+    """
+    if spec is not None and _is_local(spec):
+        folder = Path(spec).expanduser()
+        if not _hubert_complete(folder):
+            raise WeightsNotFound(
+                f"{folder} is not a HuBERT folder (it needs config.json and model.safetensors or pytorch_model.bin)."
+            )
+        return folder
+    repo, revision = parse_repo(spec or HUBERT_REPO)
+    cache_dir = str(cache_dir) if cache_dir is not None else None
+    needed = "config.json and model.safetensors or pytorch_model.bin"
+    if offline:
+        snap = _cached_snapshot(repo, revision, cache_dir)
+        if snap is not None and _hubert_complete(snap):
+            return snap
+        reason = "it is not in the local cache and offline mode is on"
+    else:
+        try:
+            files = _list_repo_files(repo, revision)
+            weights = next((w for w in HUBERT_WEIGHTS if w in files), None)
+            if "config.json" not in files or weights is None:
+                raise WeightsNotFound(f"the repo has no {needed}")
+            snap = _fetch(repo, revision, ["config.json", weights], cache_dir, False, on_progress)
+            if _hubert_complete(snap):
+                return snap
+            reason = f"{needed} missing from the downloaded copy"
+        except WeightsNotFound as e:
+            reason = str(e)
+        except Exception as e:  # noqa: BLE001 - huggingface_hub / network errors become one clear message
+            snap = _cached_snapshot(repo, revision, cache_dir)
+            if snap is not None and _hubert_complete(snap):
+                logger.warning("Could not reach the Hub (%s); using the cached copy of %s.", _hub_reason(e), repo)
+                return snap
+            reason = _hub_reason(e)
+    raise WeightsNotFound(_clone_missing("HuBERT model", repo, needed, "--hubert DIR", cache_dir, reason))
+
+
+def parse_quantizer_spec(spec: str) -> tuple[str, Optional[str], str]:
+    """'owner/name[@revision]:file.pth' -> (repo, revision, file); ValueError for anything else."""
+    repo_part, sep, filename = spec.partition(":")
+    repo, revision = parse_repo(repo_part)
+    parts = filename.replace("\\", "/").split("/")
+    if (not sep or repo.count("/") != 1 or not all(repo.split("/")) or not filename
+            or filename.startswith("/") or any(p in ("", "..") for p in parts)):
+        raise ValueError(
+            f"Quantizer {spec!r} is neither an existing file nor REPO:FILE "
+            f"(for example {DEFAULT_QUANTIZER})."
+        )
+    return repo, revision, filename
+
+
+def resolve_quantizer(
+    spec: Optional[str] = None,
+    offline: bool = False,
+    cache_dir: Optional[str | os.PathLike] = None,
+    on_progress: ProgressHook = None,
+) -> Path:
+    """Path of a quantizer ``.pth``: a local file, or ``REPO[@rev]:FILE`` on the Hub
+    (default ``GitMylo/bark-voice-cloning:quantifier_hubert_base_ls960_14.pth``)."""
+    spec = spec or DEFAULT_QUANTIZER
+    local = Path(spec).expanduser()
+    if local.is_file():
+        return local
+    if local.exists():
+        raise WeightsNotFound(f"Quantizer {local} is not a file.")
+    if ":" not in spec or spec.startswith((".", "/", "~", "\\")):
+        raise WeightsNotFound(f"Quantizer file {local} does not exist. Pass `--quantizer FILE` with an existing .pth file.")
+    repo, revision, filename = parse_quantizer_spec(spec)
+    cache_dir = str(cache_dir) if cache_dir is not None else None
+    from huggingface_hub import hf_hub_download
+
+    try:
+        if on_progress and not offline:
+            on_progress(f"Fetching {filename} from {repo}")
+        return Path(hf_hub_download(repo, filename, revision=revision, cache_dir=cache_dir, local_files_only=offline))
+    except Exception as e:  # noqa: BLE001
+        reason = ("it is not in the local cache and offline mode is on" if offline else _hub_reason(e))
+    raise WeightsNotFound(
+        _clone_missing("quantizer", repo, _size(repo, filename), "--quantizer FILE", cache_dir, reason)
+    )
+
+
+@dataclass(frozen=True)
+class DownloadedClone:
+    """What ``download --clone`` made available."""
+
+    hubert: Path
+    quantizer: Path
+    codec: Path
+
+
+def download_clone(cache_dir: Optional[str | os.PathLike] = None, on_progress: ProgressHook = None) -> DownloadedClone:
+    """Fetch the voice-cloning weights ahead of time: HuBERT base, the v0 quantizer and EnCodec 24 kHz."""
+    hubert = resolve_hubert(None, offline=False, cache_dir=cache_dir, on_progress=on_progress)
+    quantizer = resolve_quantizer(None, offline=False, cache_dir=cache_dir, on_progress=on_progress)
+    codec = resolve_codec(None, offline=False, cache_dir=cache_dir, on_progress=on_progress)
+    return DownloadedClone(hubert, quantizer, codec)

@@ -251,7 +251,8 @@ def write_test_weights(
     ``fmt``: "original" (Suno's .pt files; tiny/small write text.pt etc., large text_2.pt),
     "transformers" (config.json + ``weights_file`` with the codec embedded as codec_model.*),
     or "native" (bark_core.json + safetensors, stored as ``dtype``). Every folder also holds
-    the tokenizer files, ``codec/`` and the speaker embeddings.
+    the tokenizer files, ``codec/``, the speaker embeddings and the voice-cloning weights
+    (``hubert/`` and ``quantizer.pth``, see ``write_clone_test_weights``).
     """
     if fmt not in ("original", "transformers", "native"):
         raise ValueError(f"Unknown format {fmt!r}; expected original, transformers or native.")
@@ -278,6 +279,7 @@ def write_test_weights(
             import shutil
 
             shutil.rmtree(tmp, ignore_errors=True)
+        write_clone_test_weights(folder, seed)
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     _write_companions(folder, codec, seed)
@@ -285,6 +287,7 @@ def write_test_weights(
         _write_original(folder, states, configs, size)
     else:
         _write_transformers(folder, states, configs, codec, weights_file)
+    write_clone_test_weights(folder, seed)
     logger.info("wrote %s %s test weights to %s", size, fmt, folder)
     return folder
 
@@ -293,3 +296,50 @@ def _write_companions(folder: Path, codec, seed: int) -> None:
     write_vocab(folder)
     codec.save_pretrained(str(folder / CODEC_DIR))
     write_speaker_embeddings(folder, seed)
+
+
+# --------------------------------------------------------------------------- voice cloning
+
+HUBERT_DIR = "hubert"
+QUANTIZER_FILE = "quantizer.pth"
+
+
+def tiny_hubert_config():
+    """A tiny ``HubertConfig`` (10 layers, 32 wide) with HuBERT base's convolutional front end
+    (kernels 10,3,3,3,3,2,2, strides 5,2,2,2,2,2,2: 320 samples per frame, 50 Hz at 16 kHz)."""
+    from transformers import HubertConfig
+
+    return HubertConfig(
+        hidden_size=32, num_hidden_layers=10, num_attention_heads=2, intermediate_size=64,
+        conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+    )
+
+
+def random_hubert(seed: int = 0, config=None):
+    """A random ``transformers.HubertModel`` (tiny unless ``config`` says otherwise), in eval mode."""
+    from transformers import HubertModel
+
+    torch.manual_seed(seed + 13)
+    return HubertModel(config if config is not None else tiny_hubert_config()).eval()
+
+
+def random_quantizer(input_size: int = 32, seed: int = 0, version: int = 0, hidden_size: int = 16):
+    """A random quantizer (``bark_core.quantizer.HubertQuantizer``) with Bark's 10 000 outputs."""
+    from .quantizer import HubertQuantizer, QuantizerInfo
+
+    torch.manual_seed(seed + 17)
+    info = QuantizerInfo(input_size=input_size, hidden_size=hidden_size, output_size=SEMANTIC_VOCAB_SIZE, version=version)
+    return HubertQuantizer(info).eval()
+
+
+def write_clone_test_weights(folder: str | os.PathLike, seed: int = 0) -> Path:
+    """Write ``folder/hubert/`` (a tiny random HubertModel folder) and ``folder/quantizer.pth``
+    (a matching random version-0 quantizer in the published format, with ``.info``)."""
+    from .quantizer import save_quantizer
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    hubert = random_hubert(seed)
+    hubert.save_pretrained(str(folder / HUBERT_DIR))
+    save_quantizer(random_quantizer(hubert.config.hidden_size, seed), folder / QUANTIZER_FILE)
+    return folder
