@@ -185,6 +185,8 @@ def measure_loudness(audio, sr: int) -> float:
 
     a = check_audio(audio)
     sr = check_sample_rate(sr)
+    if a.ndim == 2 and a.shape[1] > 5:
+        raise ValueError(f"Loudness can be measured on at most 5 channels (BS.1770 up to 5.0 surround); this audio has {a.shape[1]}.")
     if len(a) < LOUDNESS_BLOCK_S * sr:
         raise ValueError(
             f"Loudness needs at least {LOUDNESS_BLOCK_S} s of audio (BS.1770's gating block); "

@@ -505,6 +505,7 @@ def regenerate_segment(
     object as before, its audio untouched.
     """
     _check_index(tl, k)
+    _check_options(options)
     _check_segment_fields(tl.segments[k], f"Segment {k + 1}")
     voice = _history_prompt(engine, tl, k, resolve_voice)
     request = segment_request(tl, k, voice, **options)
@@ -528,7 +529,9 @@ def generate_timeline(
     """Generate, in order, every segment that is not fresh (every segment with ``only_stale=False``).
 
     A segment made stale by an earlier one regenerated in this call is regenerated too. Progress
-    reports carry the segment's place among those generated; ``on_segment(k, timeline)`` follows each.
+    reports carry the segment's place among those generated; ``on_segment(k, timeline)`` follows each
+    (keep the timeline it gets: if ``should_stop`` ends the run, GenerationCancelled is raised and
+    the segments finished before it are in the last timeline ``on_segment`` saw).
     """
     _check_options(options)
     todo = [k for k in range(len(tl.segments)) if not only_stale or segment_state(tl, k) != "fresh"]

@@ -150,6 +150,8 @@ def test_loudness_refuses_short_or_silent_audio():
     assert at.measure_loudness(np.zeros(SR, np.float32), SR) == -math.inf
     with pytest.raises(ValueError, match="silent"):
         at.normalize_loudness(np.zeros(SR, np.float32), SR, -16)
+    with pytest.raises(ValueError, match="at most 5 channels"):
+        at.measure_loudness(np.full((SR, 6), 0.1, np.float32), SR)
 
 
 @pytest.mark.parametrize("target", [10, -100, 0, float("nan"), float("inf"), True, "loud"])

@@ -24,6 +24,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", metavar="IN", help="audio file to read (anything soundfile reads: WAV, FLAC, OGG, MP3, ...)")
     p.add_argument("output", metavar="OUT", help="audio file to write; its suffix picks the format (.wav .flac .ogg .opus .mp3)")
     p.add_argument("--format", dest="fmt", choices=list(FORMATS), help="format variant (default: from OUT's suffix)")
+    add_post_arguments(p)
+
+
+def add_post_arguments(p: argparse.ArgumentParser) -> None:
+    """The audio-tool flags (shared with ``generate``); read them back with ``post_from_args``."""
     p.add_argument("--normalize", type=float, metavar="LUFS", help="integrated loudness target (ITU-R BS.1770), e.g. -16")
     p.add_argument("--trim-silence", action="store_true", help="remove silent leading and trailing audio")
     p.add_argument("--trim-db", type=float, default=-40.0, metavar="DB",
