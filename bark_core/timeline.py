@@ -192,8 +192,10 @@ def split_segments(
     line: each non-empty line is a segment (a line too long for one generation is split by sentence);
     length: sentences packed up to ``max_chars`` characters (a longer sentence is cut at commas, then words);
     dialogue: a line starting ``NAME:`` starts NAME's turn; each turn is split by sentence.
-    Every segment also fits one generation: ``count_tokens`` (pass ``engine.count_tokens``; the
-    default counts one token per character, which is safe but splits more) at most 256.
+    Every segment also fits one generation: at most 256 tokens by ``count_tokens`` (pass
+    ``engine.count_tokens``; the default counts one token per character, which is safe but splits
+    more) and about 13 s of speech (longform's 35 word-equivalents), so ``max_chars`` above ~200
+    rarely makes segments longer.
     """
     if not isinstance(text, str):
         raise ValueError(f"Text must be a string, got {type(text).__name__}.")
