@@ -39,7 +39,7 @@ from typing import Any, Awaitable, Callable, Iterable, Optional
 
 OWNER_COOKIE = "bark_owner"
 OWNER_COOKIE_MAX_AGE = 365 * 24 * 3600
-_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{32,128}")  # minted as secrets.token_urlsafe(32): 43 characters
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 API = "/gradio_api"
