@@ -449,3 +449,81 @@ def test_the_login_page_works_behind_the_guard(browser, guarded_auth):
     page.get_by_role("button", name="Login").click()
     page.wait_for_selector("#prompt textarea")
     ctx.close()
+
+
+# ---- the middleware alone (no server) -------------------------------------------------------------
+
+
+def _bare(settings=None, seen: Optional[list] = None):
+    """The guard around a tiny ASGI app that echoes how many body bytes it received."""
+    from webui.http_guard import GuardSettings, HttpGuard
+
+    async def app(scope, receive, send):
+        body = b""
+        while True:
+            m = await receive()
+            body += m.get("body", b"")
+            if not m.get("more_body"):
+                break
+        if seen is not None:
+            seen.append(scope)
+        out = str(len(body)).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(out)).encode())]})
+        await send({"type": "http.response.body", "body": out})
+
+    return HttpGuard(app, settings or GuardSettings(max_request_bytes=64 * 1024, max_json_bytes=4096))
+
+
+def _call(app, method, path, **kw) -> httpx.Response:
+    import asyncio
+
+    async def go():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://studio") as c:
+            return await c.request(method, path, **kw)
+
+    return asyncio.run(go())
+
+
+async def _chunks(n: int):
+    for _ in range(n):
+        yield b"x" * 1000
+
+
+def test_guard_caps_by_route_and_by_framing():
+    app = _bare()
+    assert _call(app, "POST", "/gradio_api/queue/join", content=b"x" * 4096).text == "4096"
+    assert _call(app, "POST", "/gradio_api/queue/join", content=b"x" * 4097).status_code == 413
+    assert _call(app, "POST", "/gradio_api/upload", content=b"x" * 60_000).text == "60000"
+    assert _call(app, "POST", "/gradio_api/upload", content=b"x" * 70_000).status_code == 413
+    # No Content-Length (a generator body is sent chunked): read up to the cap, then refused.
+    assert _call(app, "POST", "/gradio_api/queue/join", content=_chunks(4)).text == "4000"
+    assert _call(app, "POST", "/gradio_api/queue/join", content=_chunks(5)).status_code == 413
+    assert _call(app, "POST", "/gradio_api/queue/join", content=b"{}", headers={"content-length": "-1"}).status_code == 400
+
+
+def test_owner_cookie_attributes_follow_the_deployment():
+    from webui.http_guard import GuardSettings
+
+    local = _call(_bare(), "GET", "/config").headers["set-cookie"]
+    assert "HttpOnly" in local and "SameSite=Strict" in local and "Secure" not in local
+    proxied = _call(_bare(), "GET", "/config", headers={"x-forwarded-proto": "https"}).headers["set-cookie"]
+    assert "SameSite=Strict" in proxied and "Secure" in proxied
+    space = _bare(GuardSettings(max_request_bytes=64 * 1024, cross_site=True))
+    embedded = _call(space, "GET", "/config").headers["set-cookie"]
+    assert "SameSite=None" in embedded and "Secure" in embedded and "Partitioned" in embedded
+
+
+def test_owner_from_request_reads_only_a_well_formed_cookie():
+    from types import SimpleNamespace
+
+    from webui.http_guard import GuardSettings, owner_from_request
+
+    token = "t" * 43
+    assert owner_from_request(None) is None
+    assert owner_from_request(SimpleNamespace()) is None
+    assert owner_from_request(SimpleNamespace(cookies={})) is None
+    assert owner_from_request(SimpleNamespace(cookies={"bark_owner": "short"})) is None
+    assert owner_from_request(SimpleNamespace(cookies={"bark_owner": "a b" * 20})) is None
+    assert owner_from_request(SimpleNamespace(cookies={"bark_owner": token})) == token
+    with pytest.raises(ValueError, match="max_request_bytes"):
+        GuardSettings(max_request_bytes=10)
