@@ -1,0 +1,298 @@
+"""Layout and keyboard in a real browser (Debian chromium via Playwright), at 1280x800 and 390x844:
+the history table is readable, every tab has the same content width, Generate/Stop stay reachable,
+Ctrl/Cmd+Enter generates, the palette spaces its marks, and the voice and settings survive a reload.
+
+What is checked lives in webui/style.css and webui/palette.js (the page script)."""
+
+from __future__ import annotations
+
+import pytest
+
+TIMEOUT = 60_000
+SIZES = [(1280, 800), (390, 844)]
+TABS = ["Studio", "History", "Models & memory"]
+
+
+def _open(browser, url, width=1280, height=800):
+    ctx = browser.new_context(viewport={"width": width, "height": height})
+    page = ctx.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(url)
+    _ready(page)
+    return ctx, page
+
+
+def _ready(page) -> None:
+    page.wait_for_selector("#prompt textarea")
+    page.wait_for_function("document.querySelector('#engine-badge') && "
+                           "document.querySelector('#engine-badge').innerText.length > 0")
+
+
+def _shot(page, artifacts, name: str, full_page: bool = False) -> None:
+    page.mouse.move(0, 0)
+    page.wait_for_timeout(300)
+    vp = page.viewport_size
+    page.screenshot(path=str(artifacts / f"layout-{name}-{vp['width']}x{vp['height']}.png"), full_page=full_page)
+
+
+def _generate(page, text: str) -> None:
+    page.locator("#prompt textarea").fill(text)
+    page.click("#generate-btn")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Done')")
+
+
+# ---- defect 9: one content width on every tab ------------------------------------------------
+
+def test_every_tab_has_the_same_content_width(browser, studio, artifacts):
+    ctx, page = _open(browser, studio.url)
+    try:
+        for width, height in SIZES:
+            page.set_viewport_size({"width": width, "height": height})
+            seen = {}
+            for tab in TABS:
+                page.get_by_role("tab", name=tab).click()
+                page.wait_for_timeout(200)
+                seen[tab] = page.evaluate("""() => ['#header', '#main-tabs'].map(s => {
+                    const b = document.querySelector(s).getBoundingClientRect();
+                    return [Math.round(b.x), Math.round(b.width)]; })""")
+            assert len({repr(v) for v in seen.values()}) == 1, (width, seen)  # the header does not jump
+            header_x, header_w = seen["Studio"][0]
+            assert header_w >= width - 2 * 48 or header_w >= 1100, (width, seen)  # the page's width is used
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), width
+    finally:
+        ctx.close()
+
+
+# ---- defect 8: the history table at both sizes ------------------------------------------------
+
+_COLUMNS = """() => {
+    const table = document.querySelector('#history-table');
+    const heads = [...table.querySelectorAll('th[data-heading]')];
+    return heads.map(th => {
+        const i = +th.getAttribute('data-heading');
+        const label = th.innerText.trim();
+        const shown = th.getBoundingClientRect().width > 0 && getComputedStyle(th).display !== 'none';
+        const span = th.querySelector('span.header') || th;
+        const lh = parseFloat(getComputedStyle(span).lineHeight) || 20;
+        const cells = [...table.querySelectorAll(`[role=gridcell][data-col="${i}"]`)].map(c => {
+            const s = c.querySelector('span') || c;
+            const r = c.getBoundingClientRect();
+            const cs = getComputedStyle(c);
+            const text = s.innerText.trim();
+            return {text, width: r.width, shown: r.width > 0 && cs.display !== 'none',
+                    lines: text ? Math.round(s.getBoundingClientRect().height / (parseFloat(getComputedStyle(s).lineHeight) || lh)) : 0,
+                    clipped: s.scrollWidth > c.clientWidth + 1};
+        });
+        return {label, shown, width: th.getBoundingClientRect().width,
+                headerLines: Math.round(span.getBoundingClientRect().height / lh), cells};
+    });
+}"""
+
+
+def test_history_table_is_readable_on_desktop_and_phone(browser, studio, artifacts):
+    ctx, page = _open(browser, studio.url)
+    try:
+        _generate(page, "Hello there, this is a test of the history table. [laughs]")
+        page.get_by_role("tab", name="History").click()
+        page.locator("#history-table [role=gridcell]", has_text="history table").first.wait_for()
+
+        cols = {c["label"]: c for c in page.evaluate(_COLUMNS)}
+        _shot(page, artifacts, "history", full_page=True)
+        for label in ("When", "Takes", "Length", "Seed"):  # numbers and dates on one line, never cut
+            c = cols[label]
+            assert c["shown"] and c["headerLines"] == 1, (label, c)
+            for cell in c["cells"]:
+                assert cell["lines"] == 1 and not cell["clipped"], (label, cell)
+        assert cols["Prompt"]["width"] >= 250, cols["Prompt"]
+
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.wait_for_timeout(400)
+        cols = {c["label"]: c for c in page.evaluate(_COLUMNS)}
+        _shot(page, artifacts, "history", full_page=True)
+        shown = [c for c in cols.values() if c["shown"]]
+        assert {"Prompt", "When"} <= {c["label"] for c in shown}, cols.keys()
+        for c in shown:  # every column a phone shows is readable: its title on one line, its numbers too
+            assert c["headerLines"] == 1, c
+            assert c["label"] == "★" or c["width"] >= 44, c
+            if c["label"] in ("When", "Takes", "Length", "Seed"):
+                for cell in c["cells"]:
+                    assert not cell["clipped"] and cell["lines"] <= (2 if c["label"] == "When" else 1), (c["label"], cell)
+        assert cols["Prompt"]["width"] >= 100, cols["Prompt"]
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    finally:
+        ctx.close()
+
+
+# ---- Generate / Stop always reachable -----------------------------------------------------------
+
+_REACHABLE = """(id) => {
+    const b = document.getElementById(id).getBoundingClientRect();
+    if (b.top < 0 || b.bottom > window.innerHeight || b.width === 0) return false;
+    const hit = document.elementFromPoint(b.left + b.width / 2, b.top + b.height / 2);
+    return !!hit && !!hit.closest('#' + id);
+}"""
+
+
+@pytest.mark.parametrize("width, height", SIZES)
+def test_generate_and_stop_stay_in_view_without_covering_results(browser, studio, artifacts, width, height):
+    ctx, page = _open(browser, studio.url, width, height)
+    try:
+        page.evaluate("window.scrollTo(0, 0)")
+        page.locator("#prompt textarea").click()
+        page.wait_for_timeout(200)
+        _shot(page, artifacts, "top")
+        for id_ in ("generate-btn", "stop-btn"):
+            assert page.evaluate(_REACHABLE, id_), (id_, "not reachable with the prompt in view")
+        # The buttons sit side by side, and the bar leaves most of the screen to the editor.
+        gen, stop = page.locator("#generate-btn").bounding_box(), page.locator("#stop-btn").bounding_box()
+        assert abs(gen["y"] - stop["y"]) < 2
+        assert page.locator("#run-row").bounding_box()["height"] <= 0.15 * height
+        # The prompt (while typing) is not hidden behind the bar.
+        box = page.locator("#prompt textarea").bounding_box()
+        run = page.locator("#run-row").bounding_box()
+        assert box["y"] + box["height"] <= run["y"] or box["y"] >= run["y"] + run["height"]
+
+        # Half way down the editor (the sliders), still there.
+        page.locator("#controls").first.scroll_into_view_if_needed()
+        assert page.evaluate(_REACHABLE, "generate-btn")
+
+        # At the results, the bar is back in its place and covers none of them.
+        page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+        page.wait_for_timeout(200)
+        _shot(page, artifacts, "bottom")
+        overlap = page.evaluate("""() => {
+            const a = document.getElementById('run-row').getBoundingClientRect();
+            const b = document.getElementById('results').getBoundingClientRect();
+            return !(a.bottom <= b.top || b.bottom <= a.top || a.right <= b.left || b.right <= a.left); }""")
+        assert not overlap
+    finally:
+        ctx.close()
+
+
+# ---- Ctrl/Cmd+Enter --------------------------------------------------------------------------------
+
+def test_ctrl_or_cmd_enter_in_the_prompt_generates(browser, studio):
+    ctx, page = _open(browser, studio.url)
+    try:
+        page.evaluate("""() => { window.__genClicks = 0;
+            document.getElementById('generate-btn').addEventListener('click', () => window.__genClicks++); }""")
+        box = page.locator("#prompt textarea")
+        box.fill("Keyboard people")
+        box.press("Control+Enter")
+        page.wait_for_function("document.querySelector('#status').innerText.includes('Done')")
+        assert page.evaluate("window.__genClicks") == 1
+        assert box.input_value() == "Keyboard people"  # no stray newline
+        page.wait_for_selector("#take-1", state="visible")
+        box.press("Meta+Enter")
+        page.wait_for_function("window.__genClicks === 2")
+        page.wait_for_function("document.querySelector('#status').innerText.includes('Done')")
+        box.press("Enter")  # a plain Enter is still a new line
+        assert page.evaluate("window.__genClicks") == 2 and box.input_value() == "Keyboard people\n"
+    finally:
+        ctx.close()
+
+
+# ---- defect 12 (first part): the palette's pause marks ---------------------------------------------
+
+# The rule changes in palette.js and in webui/tags.py (which tests/webui/test_tags.py checks palette.js
+# against) together; until then the cases that need it are expected to fail.
+_NEW_RULE = pytest.mark.xfail(strict=True, reason="needs the pause-mark rule in palette.js and webui/tags.py")
+
+
+@pytest.mark.parametrize("text, caret, tag, want", [
+    pytest.param("Bark.", 5, "...", "Bark. ...", marks=_NEW_RULE),  # never four dots
+    ("Hello", 5, "...", "Hello..."),                                 # straight after a word, as written
+    pytest.param("Hello.", 5, "...", "Hello... .", marks=_NEW_RULE),  # before a full stop: still no four dots
+    pytest.param("Bark!", 5, "—", "Bark! —", marks=_NEW_RULE),
+    ("Bark.", 5, "[laughs]", "Bark. [laughs]"),
+    ("Hello world", 5, "[laughs]", "Hello [laughs] world"),
+])
+def test_palette_spaces_pause_marks_after_punctuation(browser, studio, text, caret, tag, want):
+    page = _palette_page(browser, studio)
+    got = page.evaluate("""([text, caret, tag]) => {
+        const box = document.querySelector('#prompt textarea');
+        box.value = text; box.focus(); box.setSelectionRange(caret, caret);
+        document.querySelector(`[data-bark-tag="${tag}"]`).click();
+        return box.value; }""", [text, caret, tag])
+    assert got == want and "...." not in got
+
+
+_PAGES: dict = {}
+
+
+def _palette_page(browser, studio):
+    """One page for all the palette cases (a page load each would be slow)."""
+    page = _PAGES.get(studio.url)
+    if page is None or page.is_closed():
+        page = browser.new_page()
+        page.set_default_timeout(TIMEOUT)
+        page.goto(studio.url)
+        page.wait_for_selector("[data-bark-tag]")
+        _PAGES[studio.url] = page
+    return page
+
+
+# ---- the voice and the settings survive a reload ---------------------------------------------------
+
+def _set_slider(page, label: str, value: str) -> None:
+    box = page.locator(f"input[aria-label='number input for {label}']")
+    box.fill(value)
+    box.press("Tab")
+
+
+def _advanced_open(page) -> None:
+    if page.locator("input[aria-label='number input for Takes']").count() == 0:
+        page.locator("#advanced").get_by_text("Advanced").first.click()
+        page.wait_for_selector("input[aria-label='number input for Takes']")
+
+
+def test_voice_and_settings_survive_a_reload(browser, studio, artifacts):
+    ctx, page = _open(browser, studio.url)
+    try:
+        _set_slider(page, "Semantic temperature", "0.9")
+        _set_slider(page, "Fine temperature", "0.35")
+        _advanced_open(page)
+        _set_slider(page, "Takes", "2")
+        _set_slider(page, "Top-p", "0.8")
+        page.get_by_label("Stop at end of speech").uncheck()
+        page.locator("#voice-gallery label", has_text="English 9").click()
+        page.wait_for_function("document.querySelector('#voice-details').innerText.includes('English 9')")
+
+        page.reload()
+        _ready(page)
+        page.wait_for_function("document.querySelector('#voice-details').innerText.includes('English 9')")
+        checked = page.locator("#voice-gallery input:checked")
+        assert checked.count() == 1 and "English 9" in checked.locator("xpath=..").inner_text()
+        page.wait_for_function("document.querySelector(\"input[aria-label='number input for Takes']\") && "
+                               "document.querySelector(\"input[aria-label='number input for Takes']\").value === '2'")
+        values = page.evaluate("""() => Object.fromEntries(['Semantic temperature', 'Coarse temperature',
+            'Fine temperature', 'Top-p', 'Takes'].map(l => [l,
+            document.querySelector(`input[aria-label='number input for ${l}']`).value]))""")
+        assert values == {"Semantic temperature": "0.9", "Coarse temperature": "0.7", "Fine temperature": "0.35",
+                          "Top-p": "0.8", "Takes": "2"}, values
+        assert not page.get_by_label("Stop at end of speech").is_checked()
+        assert page.locator("#f-language input").input_value() == "English"  # the filters were left alone
+        _shot(page, artifacts, "restored")
+
+        # The server got them too (not just the boxes): two takes, English 9 in the history.
+        page.locator("#prompt textarea").fill("Remembered settings")
+        page.click("#generate-btn")
+        page.wait_for_function("document.querySelector('#status').innerText.includes('Done')")
+        page.wait_for_selector("#take-2", state="visible")
+        page.get_by_role("tab", name="History").click()
+        page.locator("#history-table [role=gridcell]", has_text="Remembered settings").first.click()
+        page.wait_for_function("document.querySelector('#detail-md') && "
+                               "document.querySelector('#detail-md').innerText.includes('English 9')")
+        detail = page.locator("#detail-md").inner_text()
+        assert "0.9" in detail and "0.35" in detail, detail
+    finally:
+        ctx.close()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _close_palette_page():
+    yield
+    for page in _PAGES.values():
+        if not page.is_closed():
+            page.close()
+    _PAGES.clear()
