@@ -161,8 +161,28 @@ def read_audio(
         raise ValueError(f"{label} is longer than the {max_seconds:g} s limit; cut out the part to use first.")
     if not np.isfinite(data).all():
         raise ValueError(f"{label} holds invalid samples (NaN or infinite values).")
-    mono = data.mean(axis=1, dtype=np.float64).astype(np.float32) if channels > 1 else data[:, 0].copy()
-    return np.ascontiguousarray(mono), int(rate)
+    return to_mono(data), int(rate)
+
+
+def to_mono(data: np.ndarray) -> np.ndarray:
+    """Float32 mono samples from an array of shape (samples,) or (samples, channels) with 1-2 channels:
+    float as is, integer PCM scaled to [-1, 1] (int16, int32, uint8), channels averaged."""
+    data = np.asarray(data)
+    if data.ndim == 2 and data.shape[1] > MAX_CHANNELS:
+        raise ValueError(f"The audio has {data.shape[1]} channels; use a mono or stereo recording.")
+    if data.ndim not in (1, 2) or (data.ndim == 2 and data.shape[1] == 0):
+        raise ValueError(f"Audio must have shape (samples,) or (samples, channels); got {data.shape}.")
+    if data.dtype.kind == "f":
+        x = data.astype(np.float32, copy=False)
+    elif data.dtype.kind == "i":
+        x = (data.astype(np.float64) / float(2 ** (8 * data.dtype.itemsize - 1))).astype(np.float32)
+    elif data.dtype == np.uint8:
+        x = ((data.astype(np.float64) - 128.0) / 128.0).astype(np.float32)
+    else:
+        raise ValueError(f"Audio samples must be numbers (float or integer PCM), not {data.dtype}.")
+    if x.ndim == 2:
+        x = x.mean(axis=1, dtype=np.float64).astype(np.float32) if x.shape[1] > 1 else x[:, 0]
+    return np.ascontiguousarray(x)
 
 
 def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
@@ -389,7 +409,7 @@ class CloneSettings:
         folder (the one it was given when local, else the folder it loaded)."""
         s = engine.settings
         folder = s.models if s.models and Path(s.models).expanduser().is_dir() else str(engine.folder)
-        values = dict(models=folder, device=str(engine.codec.device), offline=s.offline, cache_dir=s.cache_dir)
+        values = dict(models=folder, device=engine.codec.device.type, offline=s.offline, cache_dir=s.cache_dir)
         values.update(overrides)
         return cls(**values)
 
@@ -493,26 +513,26 @@ class VoiceCloner:
         seconds: Optional[float] = None,
         name: str = "",
     ) -> CloneResult:
-        """A validated Voice from mono audio at ``sample_rate`` (16..96 kHz), with warnings.
+        """A validated Voice from audio at ``sample_rate`` (16..96 kHz), with warnings.
 
-        The window is ``choose_window(audio, sample_rate, start, seconds)`` (automatic by default).
+        ``audio``: (samples,) or (samples, channels) with 1-2 channels, float or integer PCM (as
+        ``gr.Audio(type="numpy")`` gives it); see ``to_mono``. The window is
+        ``choose_window(audio, sample_rate, start, seconds)`` (automatic by default).
         """
         from .voices import validate_voice
 
-        audio = np.asarray(audio)
-        if audio.ndim != 1:
-            raise ValueError(f"Cloning takes mono audio (samples,); got shape {audio.shape}. Mix the channels first.")
-        if audio.dtype.kind != "f":
-            raise ValueError("Cloning takes floating-point audio samples in [-1, 1].")
-        if not isinstance(sample_rate, int) or not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or not (
+            MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE
+        ):
             raise ValueError(
                 f"The sample rate must be between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE} Hz, got {sample_rate!r}."
             )
+        sample_rate = int(sample_rate)
+        audio = to_mono(audio)
         if len(audio) == 0:
             raise ValueError("The recording holds no audio samples.")
         if not np.isfinite(audio).all():
             raise ValueError("The recording holds invalid samples (NaN or infinite values).")
-        audio = audio.astype(np.float32, copy=False)
         window = choose_window(audio, sample_rate, start, seconds)
         warnings, speech = check_recording(audio, sample_rate, window)
         part = audio[int(round(window[0] * sample_rate)) : int(round(window[1] * sample_rate))]
