@@ -1,7 +1,30 @@
-// Bark Studio: insert a tag from the palette at the caret of the prompt box.
+// Bark Studio page script (injected through launch_options' head):
+// - the tag palette inserts a tag at the caret of the prompt box, spaced;
+// - Ctrl+Enter / Cmd+Enter in the prompt box presses Generate;
+// - the generation settings (#controls, #advanced) and the chosen voice are kept in localStorage
+//   and put back after a reload.
 (function () {
+  "use strict";
+  if (window.barkStudioPage) return; // Gradio may put the head in twice: listen once
+  window.barkStudioPage = true;
+
   function promptBox() {
     return document.querySelector("#prompt textarea");
+  }
+
+  // ---- tag palette -------------------------------------------------------------------------
+  var ATTACHED = ["...", "—"]; // pause marks written straight after a word
+  var CLOSING = ".,!?;:";
+  // The spacing rule, in Python, is webui/tags.py (insert_at); tests check that both agree:
+  // - a space before the tag when the text before it does not end in whitespace, except for the
+  //   pause marks, which attach to what comes before;
+  // - a space after it when the text after it starts with neither whitespace nor closing punctuation.
+  function spaced(before, after, tag) {
+    var text = tag;
+    var attached = ATTACHED.indexOf(tag) >= 0;
+    if (before && !/\s$/.test(before) && !attached) text = " " + text;
+    if (after && !/^\s/.test(after) && CLOSING.indexOf(after.charAt(0)) < 0) text = text + " ";
+    return text;
   }
   function insertAtCaret(box, tag) {
     var value = box.value;
@@ -9,11 +32,7 @@
     var end = box.selectionEnd == null ? start : box.selectionEnd;
     var before = value.slice(0, start);
     var after = value.slice(end);
-    var text = tag;
-    // Keep words apart: a space before a bracketed tag or note when needed, and after.
-    // The same rule, in Python, is webui/tags.py (insert_at); tests check that both agree.
-    if (before && !/\s$/.test(before) && tag !== "..." && tag !== "—") text = " " + text;
-    if (after && !/^\s/.test(after) && !/^[.,!?;:]/.test(after)) text = text + " ";
+    var text = spaced(before, after, tag);
     box.value = before + text + after;
     var caret = before.length + text.length;
     box.setSelectionRange(caret, caret);
@@ -35,4 +54,221 @@
     var box = promptBox();
     if (box) insertAtCaret(box, tag);
   };
+
+  // ---- Ctrl/Cmd+Enter generates ----------------------------------------------------------------
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Enter" || !(e.ctrlKey || e.metaKey) || e.isComposing) return;
+    if (!(e.target.closest && e.target.closest("#prompt"))) return;
+    e.preventDefault();
+    var btn = document.getElementById("generate-btn");
+    if (btn && !btn.disabled) btn.click();
+  }, true);
+
+  // ---- settings and voice survive a reload -------------------------------------------------------
+  // Each setting is keyed by its label; a slider is set through its number box, then Gradio is told
+  // with the same input/change events a user's typing sends, so the server gets the value too.
+  // Advanced renders its boxes only once opened: a saved Advanced value opens it (and it stays open
+  // when a value there was changed, so the user sees what is not a default).
+  var STORE = "bark-studio-settings";
+  var SCOPES = ["#controls", "#advanced"];
+  var restored = false;
+  var restoring = false;
+
+  function load() {
+    try {
+      var data = JSON.parse(localStorage.getItem(STORE) || "{}");
+      return data && typeof data === "object" ? data : {};
+    } catch (err) {
+      return {};
+    }
+  }
+  function labelOf(input) {
+    var aria = input.getAttribute("aria-label") || "";
+    if (input.type === "range") return null; // the slider's number box carries it
+    if (input.type === "checkbox") {
+      var lab = input.closest("label");
+      return lab ? lab.innerText.trim() : null;
+    }
+    if (input.type === "number") return aria.replace(/^number input for /, "") || null;
+    return null;
+  }
+  function settingInputs() {
+    var out = {};
+    SCOPES.forEach(function (scope) {
+      var root = document.querySelector(scope);
+      if (!root) return;
+      root.querySelectorAll("input").forEach(function (input) {
+        var label = labelOf(input);
+        if (label) out[label] = input;
+      });
+    });
+    return out;
+  }
+  function seedLocked() {
+    var lock = document.querySelector("#lock-seed input[type=checkbox]");
+    return !!(lock && lock.checked);
+  }
+  function collect() {
+    var values = {};
+    var inputs = settingInputs();
+    Object.keys(inputs).forEach(function (label) {
+      var input = inputs[label];
+      if (input.closest("#seed")) return; // handled below: a seed is kept only when locked
+      values[label] = input.type === "checkbox" ? input.checked : input.value;
+    });
+    return values;
+  }
+  function save() {
+    if (!restored || restoring) return;
+    var data = load();
+    var values = Object.assign({}, data.values || {}, collect());
+    var seedBox = document.querySelector("#seed input");
+    if (seedBox && document.querySelector("#lock-seed input")) {
+      if (seedLocked() && seedBox.value !== "") values.__seed = seedBox.value;
+      else delete values.__seed;
+    }
+    data.values = values;
+    var voice = document.querySelector("#voice-gallery input[type=radio]:checked");
+    if (voice) data.voice = voice.value;
+    try {
+      localStorage.setItem(STORE, JSON.stringify(data));
+    } catch (err) { /* storage full or disabled: nothing to keep */ }
+  }
+  var saveTimer = null;
+  function saveSoon() {
+    clearTimeout(saveTimer);
+    saveTimer = setTimeout(save, 150);
+  }
+  function watched(target) {
+    return target && target.closest && (target.closest("#controls") || target.closest("#advanced") ||
+                                         target.closest("#voice-gallery") || target.closest("#lock-seed"));
+  }
+  document.addEventListener("input", function (e) { if (watched(e.target)) saveSoon(); }, true);
+  document.addEventListener("change", function (e) { if (watched(e.target)) saveSoon(); }, true);
+  document.addEventListener("click", function (e) {
+    // What was used for a run is kept even when it came from "Reuse settings" (set without events).
+    if (e.target.closest && e.target.closest("#generate-btn")) save();
+  }, true);
+  window.addEventListener("pagehide", save);
+
+  function sleep(ms) {
+    return new Promise(function (resolve) { setTimeout(resolve, ms); });
+  }
+  async function until(test, ms) {
+    for (var waited = 0; waited <= ms; waited += 100) {
+      var got = test();
+      if (got) return got;
+      await sleep(100);
+    }
+    return null;
+  }
+  function setBox(input, value) {
+    if (String(input.value) === String(value)) return false;
+    input.value = value;
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+    return true;
+  }
+  function setCheck(input, value) {
+    if (input.checked === !!value) return false;
+    input.click();
+    return true;
+  }
+  function apply(values) {
+    var inputs = settingInputs();
+    var changed = { any: false, advanced: false };
+    Object.keys(values).forEach(function (label) {
+      var input = inputs[label];
+      if (!input || label === "__seed") return;
+      var did = input.type === "checkbox" ? setCheck(input, values[label]) : setBox(input, values[label]);
+      if (did) {
+        changed.any = true;
+        if (input.closest("#advanced")) changed.advanced = true;
+      }
+    });
+    return changed;
+  }
+  function accordionButton() {
+    return document.querySelector("#advanced > button.label-wrap, #advanced button.label-wrap");
+  }
+  async function restoreSettings(values) {
+    var missing = Object.keys(values).filter(function (l) { return l !== "__seed" && !settingInputs()[l]; });
+    var opened = false;
+    if (missing.length || values.__seed != null) {
+      var button = accordionButton();
+      if (button && !button.classList.contains("open")) {
+        button.click();
+        opened = true;
+        await until(function () { return document.querySelector("#advanced input"); }, 5000);
+        await sleep(50);
+      }
+    }
+    var changed = apply(values);
+    if (values.__seed != null) {
+      var lock = document.querySelector("#lock-seed input[type=checkbox]");
+      var seedBox = document.querySelector("#seed input");
+      if (lock && seedBox) {
+        if (setCheck(lock, true)) changed.advanced = true;
+        if (setBox(seedBox, values.__seed)) changed.advanced = true;
+      }
+    }
+    if (opened && !changed.advanced) {
+      var again = accordionButton();
+      if (again && again.classList.contains("open")) again.click();
+    }
+  }
+  function voiceInput(ref) {
+    var esc = window.CSS && CSS.escape ? CSS.escape(ref) : ref.replace(/["\\]/g, "\\$&");
+    return document.querySelector('#voice-gallery input[type=radio][value="' + esc + '"]');
+  }
+  function chooseDropdown(id, label) {
+    var input = document.querySelector("#" + id + " input");
+    if (!input || input.value === label) return false;
+    input.focus();
+    input.value = label;
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+    input.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+    return true;
+  }
+  async function restoreVoice(ref) {
+    if (!ref) return;
+    var found = voiceInput(ref);
+    if (!found && /^preset:(?!v2\/)/.test(ref)) { // a v1 preset: show v1
+      var v1 = document.querySelector('#f-version input[type=radio][value="v1"]');
+      if (v1 && !v1.checked) v1.click();
+      found = await until(function () { return voiceInput(ref); }, 3000);
+    }
+    var language = document.querySelector("#f-language input");
+    var was = language ? language.value : null;
+    if (!found && chooseDropdown("f-language", "All")) { // another language (or a voice of one's own)
+      found = await until(function () { return voiceInput(ref); }, 3000);
+      if (!found && was) chooseDropdown("f-language", was); // gone (deleted): leave the filters as they were
+      if (language) language.blur();
+    }
+    if (found && !found.checked) found.click();
+  }
+  async function restore() {
+    var ready = await until(function () {
+      var badge = document.getElementById("engine-badge");
+      return badge && badge.innerText.trim() && document.querySelector("#controls input") &&
+             document.querySelector("#voice-gallery input");
+    }, 30000);
+    if (!ready) { restored = true; return; }
+    // The page's load event fills the voice list: wait for more than "No voice" (briefly: there may be none).
+    await until(function () { return document.querySelectorAll("#voice-gallery input").length > 1; }, 5000);
+    var data = load();
+    restoring = true;
+    try {
+      if (data.values) await restoreSettings(data.values);
+      await restoreVoice(data.voice);
+    } catch (err) {
+      if (window.console) console.warn("Bark Studio: could not restore the saved settings", err);
+    } finally {
+      await sleep(200); // let the events just sent settle before saving again
+      restoring = false;
+      restored = true;
+    }
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", restore);
+  else restore();
 })();
