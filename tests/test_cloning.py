@@ -541,6 +541,27 @@ def test_missing_weights_offline_give_one_line_of_advice(tmp_path):
         VoiceCloner.load(CloneSettings(offline=True, cache_dir=empty_cache))
 
 
+def test_default_hub_weights_from_the_cache_offline(tiny_native, tone_wav, tmp_path):
+    """The default Hub ids resolve from a populated Hugging Face cache without the network."""
+    cache = tmp_path / "hub"
+    commit = "0" * 40
+    for repo, files in ((sources.HUBERT_REPO, {f: tiny_native / "hubert" / f for f in ("config.json", "model.safetensors")}),
+                        (sources.QUANTIZER_REPO, {sources.QUANTIZER_FILE: tiny_native / "quantizer.pth"})):
+        folder = cache / ("models--" + repo.replace("/", "--"))
+        (folder / "refs").mkdir(parents=True)
+        (folder / "refs" / "main").write_text(commit)
+        (folder / "snapshots" / commit).mkdir(parents=True)
+        for name, target in files.items():
+            os.symlink(target, folder / "snapshots" / commit / name)
+    snapshot = cache / "models--facebook--hubert-base-ls960" / "snapshots" / commit
+    assert sources.resolve_hubert(None, offline=True, cache_dir=cache) == snapshot
+    quantizer = sources.resolve_quantizer(None, offline=True, cache_dir=cache)
+    assert quantizer.name == "quantifier_hubert_base_ls960_14.pth" and quantizer.resolve() == tiny_native / "quantizer.pth"
+    cloner = VoiceCloner.load(CloneSettings(codec=str(tiny_native / "codec"), device="cpu", offline=True,
+                                            cache_dir=str(cache)))
+    assert cloner.clone_file(tone_wav).voice.fine.shape[0] == 8
+
+
 def test_weights_by_flag_and_spec_parsing(tiny_native, tmp_path):
     assert sources.resolve_quantizer(str(tiny_native / "quantizer.pth")) == tiny_native / "quantizer.pth"
     assert sources.parse_quantizer_spec("GitMylo/bark-voice-cloning@main:q.pth") == ("GitMylo/bark-voice-cloning",
