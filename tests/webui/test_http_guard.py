@@ -475,13 +475,16 @@ def _bare(settings=None, seen: Optional[list] = None):
 
 
 def _call(app, method, path, **kw) -> httpx.Response:
+    """One request through the ASGI app, on a thread of its own (Playwright's sync API keeps a loop running here)."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     async def go():
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://studio") as c:
             return await c.request(method, path, **kw)
 
-    return asyncio.run(go())
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, go()).result()
 
 
 async def _chunks(n: int):
