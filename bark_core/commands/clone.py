@@ -17,10 +17,10 @@ HELP = "make a Bark voice (.npz) from a recording of someone speaking (HuBERT + 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("audio", help="the recording: WAV, FLAC, OGG or MP3, mono or stereo, 16-96 kHz")
     p.add_argument("-o", "--output", required=True, metavar="VOICE.npz", help="the voice file to write")
-    p.add_argument("--start", type=float, metavar="SECONDS", help="window start (default: automatic pick)")
+    p.add_argument("--start", type=float, metavar="SECONDS",
+                   help="where the window starts (default: an automatic pick; alone: 10 s from there or to the end)")
     p.add_argument("--seconds", type=float, metavar="SECONDS",
                    help="window length, 1-30 (default: up to 10 s of speech ending at a pause)")
-    p.add_argument("--name", help="the voice's name (default: the output file's name)")
     g = p.add_argument_group("models")
     g.add_argument("--models", metavar="DIR",
                    help="local folder with hubert/, quantizer.pth and codec/ (each used when its flag is not given)")
@@ -49,8 +49,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device, offline=args.offline, cache_dir=args.cache_dir,
     )
     cloner = VoiceCloner.load(settings)
-    name = args.name if args.name is not None else out.stem
-    result = cloner.clone(audio, rate, start=args.start, seconds=args.seconds, name=name)
+    result = cloner.clone(audio, rate, start=args.start, seconds=args.seconds, name=out.stem)
     for w in result.warnings:
         print(f"warning: {w}", file=sys.stderr)
     save_voice(result.voice, out)
