@@ -276,7 +276,7 @@ def pick_window(audio: np.ndarray, sample_rate: int, max_seconds: float = AUTO_W
     if end - start < MIN_WINDOW_SECONDS:  # a very short sound: a 1 s window around it, within the recording
         start = min(max(0.0, (start + end - MIN_WINDOW_SECONDS) / 2), duration - MIN_WINDOW_SECONDS)
         end = start + MIN_WINDOW_SECONDS
-    return round(start, 3), round(min(end, duration), 3)
+    return round(float(start), 3), round(float(min(end, duration)), 3)
 
 
 def choose_window(
@@ -285,7 +285,7 @@ def choose_window(
     """The window to clone: explicit (``start`` and/or ``seconds``) or automatic.
 
     ``start`` only: ``seconds`` defaults to 10 (or what is left). ``seconds`` only: the automatic
-    pick with that length. A window that leaves the recording, is shorter than 1 s or longer
+    pick, up to that length. A window that leaves the recording, is shorter than 1 s or longer
     than 30 s is refused with a sentence.
     """
     duration = len(audio) / sample_rate
