@@ -405,11 +405,13 @@ class CloneSettings:
 
     @classmethod
     def from_engine(cls, engine, **overrides) -> "CloneSettings":
-        """Settings that match a loaded ``Engine``: same device, offline mode and cache; its models
-        folder (the one it was given when local, else the folder it loaded)."""
+        """Settings that match a loaded ``Engine``: its compute device (the GPU also under offload
+        placement), offline mode and cache; its models folder (the one it was given when local, else
+        the folder it loaded)."""
         s = engine.settings
         folder = s.models if s.models and Path(s.models).expanduser().is_dir() else str(engine.folder)
-        values = dict(models=folder, device=engine.codec.device.type, offline=s.offline, cache_dir=s.cache_dir)
+        device = engine.placement.device.type if hasattr(engine, "placement") else engine.codec.device.type
+        values = dict(models=folder, device=device, offline=s.offline, cache_dir=s.cache_dir)
         values.update(overrides)
         return cls(**values)
 
