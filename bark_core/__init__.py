@@ -1,0 +1,40 @@
+"""Bark Studio's engine: Suno's Bark, token-exact on CPU float32, fast, and light on GPU memory.
+
+    from bark_core import Engine, EngineSettings, GenerationRequest
+    engine = Engine.load(EngineSettings(models="suno/bark-small"))
+    gen = engine.generate(GenerationRequest(text="Hello! [laughs]", takes=2))
+
+This module is the public API; the web UI imports only what is listed in ``__all__``.
+"""
+
+from . import settings
+from .checkpoints import STAGES
+from .engine import Engine, EngineSettings, free_accelerator_memory
+from .placement import (
+    available_devices,
+    cpu_has_native_bf16,
+    cuda_total_memory,
+    estimate_gpu_memory,
+    precision_warning,
+    recommend,
+)
+from .settings import MAX_SEED, MAX_TAKES, SETTINGS, Setting
+from .sources import WeightsNotFound
+from .sources import download as download_weights
+from .types import (
+    Generation,
+    GenerationCancelled,
+    GenerationRequest,
+    GPUOutOfMemory,
+    Progress,
+    Take,
+    Voice,
+)
+from .voices import PresetInfo, load_voice_npz, preset_catalog, save_voice
+
+__all__ = [
+    "Engine", "EngineSettings", "Generation", "GenerationCancelled", "GenerationRequest", "GPUOutOfMemory",
+    "MAX_SEED", "MAX_TAKES", "PresetInfo", "Progress", "SETTINGS", "Setting", "Take", "Voice", "WeightsNotFound",
+    "STAGES", "available_devices", "download_weights", "free_accelerator_memory", "cpu_has_native_bf16", "cuda_total_memory", "estimate_gpu_memory", "load_voice_npz",
+    "precision_warning", "preset_catalog", "recommend", "save_voice", "settings",
+]

@@ -366,3 +366,10 @@ class Engine:
         fine = self._fine(coarse, voice, request.sampling("fine"), generator, hooks=hooks)
         timings["fine"] += time.perf_counter() - t
         return [Voice(semantic=s, coarse=c, fine=f) for s, c, f in zip(semantic, coarse, fine)]
+
+
+def free_accelerator_memory() -> None:
+    """Collect garbage and return cached GPU memory (after an engine is replaced)."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -260,3 +260,14 @@ def on_device(module: torch.nn.Module, placement: Placement) -> Iterator[torch.n
             p.data = data
         if placement.device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+def available_devices() -> list[str]:
+    """The devices this machine can run on, accelerators first, cpu last."""
+    found = [name for name, ok in (("cuda", torch.cuda.is_available()), ("mps", torch.backends.mps.is_available())) if ok]
+    return [*found, "cpu"]
+
+
+def precision_warning(dtype: str, device: str = "cpu") -> Optional[str]:
+    """The CPU-precision warning for a dtype name (None on a GPU or where the CPU computes it natively)."""
+    return cpu_precision_warning(DTYPES[dtype]) if device in ("cpu", "auto") and dtype in DTYPES else None

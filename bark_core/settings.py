@@ -54,6 +54,10 @@ class Setting:
         text = f"{_num(self.minimum)}..{_num(self.maximum)}"
         return f"{text}, {_num(self.off)} = off" if self.off is not None else text
 
+    def what(self) -> str:
+        """What a valid value is, in words: "a whole number in 1..8", "a number in 0.05..1.5"."""
+        return f"{'a whole number' if self.kind is int else 'a number'} in {self.range_text()}"
+
     def check(self, value: Any) -> Any:
         """The value if it is valid for this setting, else ValueError with a sentence."""
         if value is None:
@@ -64,12 +68,9 @@ class Setting:
             if not isinstance(value, bool):
                 raise ValueError(f"{self.label} must be true or false, got {value!r}.")
             return value
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError(f"{self.label} must be a number in {self.range_text()}, got {value!r}.")
-        if self.kind is int and (not isinstance(value, int) and value != int(value)):
-            raise ValueError(f"{self.label} must be a whole number in {self.range_text()}, got {value!r}.")
-        if not self.minimum <= value <= self.maximum:
-            raise ValueError(f"{self.label} must be in {self.range_text()}, got {_num(value)}.")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
+                self.kind is int and value != int(value)) or not self.minimum <= value <= self.maximum:
+            raise ValueError(f"{self.label} must be {self.what()}, got {_echo(value)}.")
         return int(value) if self.kind is int else float(value)
 
     def from_widget(self, value: Any) -> Any:
@@ -83,16 +84,11 @@ class Setting:
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise ValueError(f"{self.label} must be a number in {self.range_text()}, got {_echo(value)}.") from None
-        if not math.isfinite(number):
-            raise ValueError(f"{self.label} must be a number in {self.range_text()}, got {_echo(value)}.")
+            raise ValueError(f"{self.label} must be {self.what()}, got {_echo(value)}.") from None
         if self.off is not None and number == self.off:
             return None
-        if self.kind is int:
-            if number != int(number):
-                raise ValueError(f"{self.label} must be a whole number in {self.range_text()}, got {_num(number)}.")
-            number = int(number)
-        return self.check(number)
+        return self.check(int(number) if self.kind is int and math.isfinite(number) and number.is_integer()
+                          else number)
 
     def to_widget(self, value: Any) -> Any:
         """A stored request value -> what the widget shows."""
@@ -130,7 +126,7 @@ SETTINGS: tuple[Setting, ...] = (
             cli_flag="--pause"),
     Setting("early_stop", bool, True, "Stop at end of speech", "Off: always run to the maximum length.",
             widget="checkbox", section="advanced"),
-    Setting("max_seconds", float, None, "Max seconds per segment", "0 = Bark's limit (about 14 s).", 0.1, 30.0, 0.1,
+    Setting("max_seconds", float, None, "Max seconds per segment", "0 = Bark's limit (about 14 s).", 0.02, 30.0, 0.1,
             off=0.0, widget="number", section="advanced"),
     Setting("long_form", bool, True, "Long-form",
             "Split long text into sentences and chain them; off = cut at 256 tokens.", widget="none"),

@@ -6,7 +6,22 @@ import datetime as _dt
 import html
 from typing import Any, Optional
 
+from bark_core import settings as table
+
 from .store import GenerationRecord
+
+
+MARKDOWN_PUNCTUATION = "\\`*_{}[]()#+-.!|~"
+
+
+def plain(text: Any) -> str:
+    """User text made inert inside Markdown: HTML escaped and Markdown punctuation backslash-escaped.
+
+    So a prompt or a voice name like ``![t](http://host/x.png)`` shows as those characters and
+    the browser fetches nothing.
+    """
+    escaped = "".join("\\" + ch if ch in MARKDOWN_PUNCTUATION else ch for ch in str(text))
+    return html.escape(escaped, quote=False)
 
 
 def fmt_bytes(n: int) -> str:
@@ -35,20 +50,18 @@ def take_info(i: int, seconds: float, seed: int, total: Optional[float]) -> str:
 
 
 def details_md(rec: GenerationRecord) -> str:
-    s = rec.settings
     t = rec.timings
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in t.items() if k != "total")
     lines = [
-        f"**{html.escape(short(rec.prompt, 300))}**",
+        f"**{plain(short(rec.prompt, 300))}**",
         "",
-        f"Voice: {html.escape(rec.voice_label)} · seed **{rec.seed}** · {len(rec.takes)} take(s) · "
+        f"Voice: {plain(rec.voice_label)} · seed **{rec.seed}** · {len(rec.takes)} take(s) · "
         f"{rec.seconds:.1f} s each · {'★ starred' if rec.starred else 'not starred'}",
         "",
-        f"Temperatures: semantic {s.get('semantic_temp')}, coarse {s.get('coarse_temp')}, fine {s.get('fine_temp')} · "
-        f"top-k {s.get('top_k') or 'off'} · top-p {s.get('top_p') or 'off'} · min EOS p {s.get('min_eos_p')}",
+        plain(table.describe(rec.settings)),
         "",
         f"Made {_fmt_when(rec.created)} in {t.get('total', 0):.1f} s ({timing})",
     ]
     if rec.warnings:
-        lines += ["", "⚠ " + html.escape(" ".join(rec.warnings))]
+        lines += ["", "⚠ " + plain(" ".join(rec.warnings))]
     return "\n".join(lines)

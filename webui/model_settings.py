@@ -8,6 +8,8 @@ from typing import Any, Optional
 
 import gradio as gr
 
+import bark_core
+
 from .engine_holder import STAGES, EngineHolder, settings_sizes
 
 log = logging.getLogger(__name__)
@@ -76,9 +78,7 @@ def model_defaults(settings: Any, engine: Any = None) -> dict[str, Any]:
     """What the Models tab shows first: the hardware's recommendation, then the settings, then the loaded engine."""
     d: dict[str, Any] = dict(size="large", device="auto", dtype="float32", placement="resident")
     try:
-        from bark_core.placement import cpu_has_native_bf16, cuda_total_memory, recommend
-
-        d.update(recommend(cuda_total_memory(), cpu_has_native_bf16()))
+        d.update(bark_core.recommend(bark_core.cuda_total_memory(), bark_core.cpu_has_native_bf16()))
     except Exception:
         log.debug("no hardware recommendation", exc_info=True)
     size = d.pop("size", "large")

@@ -36,3 +36,19 @@ def insert_at(text: str, start: int, end: int, tag: str) -> tuple[str, int]:
     if after and after[0] not in JS_WHITESPACE and after[0] not in CLOSING_PUNCTUATION:
         piece = piece + " "
     return before + piece + after, len(before) + len(piece)
+
+
+# (tag, tooltip) for the palette; inserted at the caret by webui/palette.js.
+TAGS: list[tuple[str, str]] = [
+    ("[laughter]", "Laughter, as from an audience or a group"),
+    ("[laughs]", "The speaker laughs"),
+    ("[sighs]", "The speaker sighs"),
+    ("[music]", "Background music"),
+    ("[gasps]", "The speaker gasps"),
+    ("[clears throat]", "The speaker clears their throat"),
+    ("—", "Em dash: a hesitation or a break in the sentence"),
+    ("...", "Ellipsis: a pause or trailing off"),
+    ("♪", "Wrap lyrics in ♪ to make Bark sing them"),
+    ("[MAN]", "Bias the speaker towards a male voice"),
+    ("[WOMAN]", "Bias the speaker towards a female voice"),
+]

@@ -3,6 +3,7 @@ what gradio_client cannot (NaN, a UI event's fn_index, a guessed id, an oversize
 
 from __future__ import annotations
 
+import html
 import json
 import time
 import uuid
@@ -14,7 +15,7 @@ import httpx
 def fn_index(demo, name: str) -> int:
     """The fn_index of the UI event whose Python function is called ``name``."""
     hits = [i for i, fn in demo.fns.items() if getattr(fn, "name", None) == name]
-    if len({id(demo.fns[i].fn) for i in hits}) != 1:  # several triggers of one function are fine
+    if len({getattr(demo.fns[i].fn, "__module__", "") for i in hits}) != 1 or not hits:  # several triggers: fine
         raise LookupError(f"{len(hits)} events run a function named {name!r}")
     return hits[0]
 
@@ -43,6 +44,7 @@ def queued(url: str, index: int, data: list[Any], session_hash: Optional[str] = 
     base = url.rstrip("/")
     body = json.dumps({"data": data, "fn_index": index, "session_hash": sh, "event_data": None,
                        "trigger_id": None}, allow_nan=True)
+    warnings: list[str] = []  # toasts: how UI events refuse bad input
     with httpx.Client(timeout=timeout) as c:
         r = c.post(f"{base}/gradio_api/queue/join", content=body, headers={"content-type": "application/json"})
         if r.status_code != 200:
@@ -57,15 +59,22 @@ def queued(url: str, index: int, data: list[Any], session_hash: Optional[str] = 
                 msg = json.loads(line[5:])
                 if on_message is not None:
                     on_message(msg)
+                if msg.get("msg") == "log" and msg.get("level") == "warning":
+                    warnings.append(str(msg.get("log", "")))
                 if msg.get("msg") == "process_completed":
-                    return msg
+                    return {**msg, "warnings": warnings}
                 if msg.get("msg") == "close_stream":
                     break
     raise RuntimeError("the event stream ended without a result")
 
 
 def error_text(reply: dict) -> str:
-    """The message the browser would show for a failed event ('' when it succeeded)."""
+    """The message the browser would show for a refused or failed event ('' when it succeeded).
+
+    UI events refuse bad input with a warning toast and leave every component as it was.
+    """
+    if reply.get("warnings"):
+        return html.unescape(" ".join(reply["warnings"]))
     out = reply.get("output") or {}
     if reply.get("success") is True or ("data" in out and "error" not in out) or ("data" in reply and "error" not in reply):
         return ""

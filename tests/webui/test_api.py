@@ -17,10 +17,13 @@ def _client(url):
 def test_api_lists_only_generate_and_history(studio):
     info = _client(studio.url).view_api(return_format="dict", print_info=False)
     assert set(info["named_endpoints"]) == {"/generate", "/history"}
-    params = [p["parameter_name"] for p in info["named_endpoints"]["/generate"]["parameters"]]
-    assert params == ["text", "voice", "semantic_temp", "coarse_temp", "fine_temp", "seed", "takes"]
-    assert [p["parameter_has_default"] for p in info["named_endpoints"]["/generate"]["parameters"]] == [
-        False, True, True, True, True, True, True]
+    from bark_core import SETTINGS
+
+    params = info["named_endpoints"]["/generate"]["parameters"]
+    api_settings = [s for s in SETTINGS if s.api]
+    assert [p["parameter_name"] for p in params] == ["text", "voice", *(s.name for s in api_settings)]
+    assert [p["parameter_has_default"] for p in params] == [False] + [True] * (1 + len(api_settings))
+    assert [p["parameter_default"] for p in params[2:]] == [s.default for s in api_settings]
 
 
 def test_generate_returns_one_wav_per_take_and_history_is_private(studio):

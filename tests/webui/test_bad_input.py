@@ -20,6 +20,7 @@ import pytest
 import soundfile as sf
 
 import rawhttp
+from bark_core import SETTINGS
 
 gradio_client = pytest.importorskip("gradio_client")
 AppError = gradio_client.exceptions.AppError
@@ -114,21 +115,23 @@ def test_text_cap_is_said_in_the_prompt_estimate(app):
 
 # -------------------------------------------------------------------------------------- numbers
 
-# api_generate's inputs: text, voice, semantic_temp, coarse_temp, fine_temp, seed, takes.
-GOOD = ["Numbers.", "", 0.7, 0.7, 0.5, 1, 1]
+# api_generate's inputs: text, voice, then the settings table's API settings in order.
+API_NAMES = ["text", "voice", *(s.name for s in SETTINGS if s.api)]
+GOOD = ["Numbers.", "", *(1 if s.name == "seed" else s.default for s in SETTINGS if s.api)]
+SEED, TAKES = API_NAMES.index("seed"), API_NAMES.index("takes")
 NUMBERS = [
     ("semantic NaN", 2, NAN, "Semantic temperature"),
     ("coarse inf", 3, INF, "Coarse temperature"),
     ("negative temperature", 2, -0.5, "Semantic temperature"),
     ("huge temperature", 3, 1e300, "Coarse temperature"),
     ("temperature as text", 2, "hot", "must be a number"),
-    ("seed -1", 5, -1, "Seed must be a whole number in 0..4294967295"),
-    ("seed 2^32", 5, 2**32, "Seed must be a whole number in 0..4294967295"),
-    ("seed NaN", 5, NAN, "Seed must be a whole number"),
-    ("seed 1.5", 5, 1.5, "Seed must be a whole number"),
-    ("takes 0", 6, 0, "Takes must be between 1 and 8"),
-    ("takes 1000", 6, 1000, "Takes must be between 1 and 8"),
-    ("takes NaN", 6, NAN, "Takes must be a whole number"),
+    ("seed -1", SEED, -1, "Seed must be a whole number in 0..4294967295"),
+    ("seed 2^32", SEED, 2**32, "Seed must be a whole number in 0..4294967295"),
+    ("seed NaN", SEED, NAN, "Seed must be a whole number"),
+    ("seed 1.5", SEED, 1.5, "Seed must be a whole number"),
+    ("takes 0", TAKES, 0, "Takes must be a whole number in 1..8"),
+    ("takes 1000", TAKES, 1000, "Takes must be a whole number in 1..8"),
+    ("takes NaN", TAKES, NAN, "Takes must be a whole number"),
 ]
 
 
@@ -146,10 +149,10 @@ def test_bad_numbers_through_the_api_get_a_sentence(app, label, index, value, me
 
 # The studio's own Generate event (what the browser sends): top-k and top-p live only there.
 def _ui_generate_data(owner, **changes):
-    v = dict(text="UI numbers.", ref=None, st=0.7, ct=0.7, ft=0.5, tk=0, tp=1.0, eos=0.2, seed=1, lock=True, takes=1,
+    v = dict(text="UI numbers.", ref=None, st=0.7, ct=0.7, ft=0.5, tk=0, tp=1.0, eos=0.2, seed=1, takes=1,
              pause=0.25, early=True, max_s=0.05)
     v.update(changes)
-    return [owner, v["text"], v["ref"], v["st"], v["ct"], v["ft"], v["tk"], v["tp"], v["eos"], v["seed"], v["lock"],
+    return [owner, v["text"], v["ref"], v["st"], v["ct"], v["ft"], v["tk"], v["tp"], v["eos"], v["seed"],
             v["takes"], v["pause"], v["early"], v["max_s"]]
 
 

@@ -79,7 +79,7 @@ def _live_tensors() -> int:
 
 
 def _ui_generate(owner, text, takes=2):
-    return [owner, text, None, 0.7, 0.7, 0.5, 0, 1.0, 0.2, 1, True, takes, 0.25, False, 0.3]
+    return [owner, text, None, 0.7, 0.7, 0.5, 0, 1.0, 0.2, 1, takes, 0.25, False, 0.3]
 
 
 @pytest.mark.parametrize("stage", ["semantic", "coarse", "fine", "decode"])

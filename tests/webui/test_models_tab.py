@@ -12,9 +12,10 @@ OWNER = "o" * 24
 
 
 def _fn(demo, name):
-    fns = {id(fn.fn): fn.fn for fn in demo.fns.values() if fn.name == name}
-    assert len(fns) == 1, f"{len(fns)} functions named {name!r}"
-    return next(iter(fns.values()))
+    """The handler (``webui.tab_*`` function) an event named ``name`` runs; several triggers may run it."""
+    fns = {fn.fn.__module__ for fn in demo.fns.values() if fn.name == name}
+    assert len(fns) == 1, f"{len(fns)} modules with an event function named {name!r}"
+    return next(fn.fn for fn in demo.fns.values() if fn.name == name)
 
 
 def _gb(text: str) -> float:

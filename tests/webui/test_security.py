@@ -29,7 +29,7 @@ def alice(studio):
     from bark_core.voices import save_voice
 
     st = studio.demo.studio
-    data = [ALICE, "Alice's secret line.", None, 0.7, 0.7, 0.5, 0, 1.0, 0.2, 11, True, 1, 0.25, True, 0.3]
+    data = [ALICE, "Alice's secret line.", None, 0.7, 0.7, 0.5, 0, 1.0, 0.2, 11, 1, 0.25, True, 0.3]
     assert rawhttp.queued(studio.url, rawhttp.fn_index(studio.demo, "generate"), data)["success"]
     (rec,) = st.store.list_generations(ALICE)
     voice = st.store.add_voice(ALICE, "Alice's voice", st.holder.engine.load_voice("v2/en_speaker_2"), "upload",
@@ -81,7 +81,7 @@ def test_a_failure_never_shows_a_traceback_or_server_details(studio, monkeypatch
 def test_ui_events_are_not_api_endpoints(studio):
     info = gradio_client.Client(studio.url, verbose=False).view_api(return_format="dict", print_info=False)
     assert set(info["named_endpoints"]) == {"/generate", "/history"} and not info["unnamed_endpoints"]
-    for name in ("delete_gen", "toggle_star", "reuse", "select_row", "add_uploaded", "rename_voice", "delete_voice",
+    for name in ("delete_generation", "toggle_star", "reuse", "select_row", "add_uploaded", "rename_voice", "delete_voice",
                  "generate", "reload_model", "download_model"):
         fns = [fn for fn in studio.demo.fns.values() if fn.name == name]
         assert fns and all(fn.api_visibility == "private" for fn in fns), name
@@ -98,19 +98,18 @@ def test_guessed_ids_in_ui_events_reach_nothing(studio, alice):
     url, demo = studio.url, studio.demo
 
     def call(name, data, queued=False):
-        i = rawhttp.fn_index(demo, name) if name != "save" else [
-            k for k, fn in demo.fns.items() if fn.name == "<lambda>"][0]
+        i = rawhttp.fn_index(demo, name)
         return (rawhttp.queued if queued else rawhttp.predict)(url, i, data)
 
     # Alice's row id where the browser would send the selected row (session state), and as the owner.
     for owner in (MALLORY, rec.id):
-        call("delete_gen", [owner, rec.id, False])
-        call("toggle_star", [owner, rec.id, False])
+        call("delete_generation", [owner, rec.id, False, ""])
+        call("toggle_star", [owner, rec.id, False, ""])
         reply = call("reuse", [owner, rec.id])
         assert "Alice's secret line." not in str(reply)
-        reply = call("save", [owner, rec.id, *FILTERS])
+        reply = call("save_take_as_voice", [owner, rec.id])
         assert "Alice" not in str(reply)
-        history = call("list_history", [owner, False])
+        history = call("list_history", [owner, False, ""])
         assert "Alice" not in str(history)
         call("rename_voice", [owner, f"user:{voice.id}", "stolen", *FILTERS], queued=True)
         call("delete_voice", [owner, f"user:{voice.id}", *FILTERS], queued=True)

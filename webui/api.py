@@ -1,0 +1,96 @@
+"""The API for scripts (gradio_client): ``/generate`` and ``/history``.
+
+``/generate``'s keyword parameters are the settings table's (``bark_core.settings``), with the
+table's defaults. Each caller's history is its own: a gradio_client ``Client`` has its own session;
+a caller without a session gets a fresh owner for that one call, so no two callers ever share one.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import secrets
+import time
+from typing import Any, Iterator, Optional
+
+import gradio as gr
+
+from bark_core import settings as table
+
+from .studio import HISTORY_LIMIT, Studio, user_error
+from .tab_generate import session_key
+
+API_SETTINGS = [s for s in table.SETTINGS if s.api]
+
+
+def api_owner(request: Optional[gr.Request]) -> str:
+    """``api:<session>`` for a client with a session, else a one-off owner nobody else can reach."""
+    key = session_key(request)
+    return f"api:{key}" if key else f"api:once:{secrets.token_urlsafe(16)}"
+
+
+def voice_ref(voice: Any) -> str:
+    """``v2/en_speaker_6`` or ``preset:…`` / ``user:…`` -> the studio's voice reference."""
+    v = str(voice or "").strip()
+    if not v:
+        return ""
+    return v if v.startswith(("preset:", "user:")) else f"preset:{v}"
+
+
+def api_generate(studio: Studio, text: str, voice: str, request: gr.Request, **values: Any) -> Iterator[dict]:
+    """Generate audio. Returns a list of WAV files, one per take (24 kHz mono). Stopping the job stops the engine."""
+    owner = api_owner(request)
+    ref = voice_ref(voice)
+    req = studio.make_request(text, studio.resolve_voice(owner, ref), values)
+    key = session_key(request) or owner
+    studio.cancels.arm(key)
+    last = time.monotonic()
+    try:
+        for kind, payload in studio.stream(req, studio.cancels.event(key).is_set):
+            if kind == "progress" and time.monotonic() - last > 1.0:
+                last = time.monotonic()
+                yield {}  # a chance for Gradio to cancel the job: closing this generator stops the engine
+            elif kind == "error":
+                raise ValueError("Generation stopped; nothing was saved.") if type(payload).__name__ == \
+                    "GenerationCancelled" else user_error(payload)
+            elif kind == "done":
+                rec = studio.save_generation(owner, req, ref, payload)
+                yield {"files": [str(t.wav) for t in rec.takes]}
+                return
+    finally:
+        studio.cancels.forget(key)
+
+
+def history_limit(limit: Any) -> int:
+    """The number of rows asked for, clamped to 1..HISTORY_LIMIT; ValueError when it is not a number."""
+    try:
+        n = float(20 if limit is None or limit == "" else limit)
+    except (TypeError, ValueError):
+        n = math.nan
+    if not math.isfinite(n):
+        raise ValueError(f"The history limit must be a whole number from 1 to {HISTORY_LIMIT}.")
+    return int(min(max(n, 1), HISTORY_LIMIT))
+
+
+def api_history(studio: Studio, limit: Any, request: gr.Request) -> dict:
+    """The caller's own history, newest first: rows (JSON) and their audio files (flattened, in row order)."""
+    n = history_limit(limit)
+    key = session_key(request)
+    recs = studio.history(f"api:{key}", limit=n) if key else []
+    rows, files = [], []
+    for r in recs:
+        rows.append(dict(id=r.id, created=_dt.datetime.fromtimestamp(r.created).isoformat(timespec="seconds"),
+                         prompt=r.prompt, voice=r.voice, settings=r.settings, seed=r.seed, starred=r.starred,
+                         timings=r.timings, warnings=r.warnings,
+                         takes=[dict(seconds=t.seconds, file_index=len(files) + i) for i, t in enumerate(r.takes)]))
+        files += [str(t.wav) for t in r.takes]
+    return {"history": rows, "history_files": files}
+
+
+def api_components() -> dict[str, Any]:
+    """Hidden input components of /generate, one per API setting (built inside the Blocks)."""
+    comps: dict[str, Any] = {"text": gr.Textbox(), "voice": gr.Textbox("")}
+    for s in API_SETTINGS:
+        # No precision on numbers: Gradio's rounding fails on NaN/inf without a message; the table explains.
+        comps[s.name] = gr.Checkbox(s.default) if s.kind is bool else gr.Number(s.default)
+    return comps

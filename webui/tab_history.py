@@ -1,0 +1,51 @@
+"""History tab handlers: list (and search) the owner's generations, show one, star it, delete it."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import gradio as gr
+
+from .formatting import details_md, history_rows
+from .studio import Studio
+from .tab_generate import hidden_slots, slot_updates
+
+
+def list_history(studio: Studio, owner: str, starred_only: bool, search: str = "") -> dict[str, Any]:
+    """The owner's generations, newest first; ``search`` keeps those whose prompt contains it."""
+    recs = studio.history(owner or "", starred_only=bool(starred_only))
+    q = (search or "").strip().lower()
+    if q:
+        recs = [r for r in recs if q in r.prompt.lower()]
+    return {"history_table": history_rows(recs), "history_ids": [r.id for r in recs]}
+
+
+def show_detail(studio: Studio, owner: str, gen_id: Optional[str]) -> dict[str, Any]:
+    rec = studio.generation(owner or "", gen_id)
+    if rec is None:
+        return {"selected_gen": None, "detail_group": gr.update(visible=False), "detail_md": "", **hidden_slots("hist")}
+    return {"selected_gen": rec.id, "detail_group": gr.update(visible=True), "detail_md": details_md(rec),
+            "star_btn": "★ Starred" if rec.starred else "☆ Star",
+            **slot_updates("hist", rec.takes, rec.seed, rec.timings.get("total"))}
+
+
+def select_row(studio: Studio, owner: str, history_ids: list, evt: gr.SelectData) -> dict[str, Any]:
+    row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    gen_id = history_ids[row] if isinstance(row, int) and 0 <= row < len(history_ids) else None
+    return show_detail(studio, owner, gen_id)
+
+
+def toggle_star(studio: Studio, owner: str, selected_gen: Optional[str], starred_only: bool,
+                search: str = "") -> dict[str, Any]:
+    rec = studio.generation(owner or "", selected_gen)
+    if rec is None:
+        raise ValueError("That generation is no longer in your history.")
+    studio.store.set_star(owner, rec.id, not rec.starred)
+    return {**list_history(studio, owner, starred_only, search), **show_detail(studio, owner, rec.id)}
+
+
+def delete_generation(studio: Studio, owner: str, selected_gen: Optional[str], starred_only: bool,
+                      search: str = "") -> dict[str, Any]:
+    if selected_gen:
+        studio.delete_generation(owner or "", selected_gen)
+    return {**list_history(studio, owner, starred_only, search), **show_detail(studio, owner, None)}

@@ -1,0 +1,148 @@
+"""Models & memory tab handlers, the header badge and the first-run download."""
+
+from __future__ import annotations
+
+import html
+import logging
+from typing import Any
+
+import gradio as gr
+
+import bark_core
+
+from .engine_holder import STAGES
+from .formatting import fmt_bytes, plain
+from .model_settings import engine_sizes, reload_settings, sizes_dict
+from .studio import NO_VOICE, Studio
+from .tab_voices import voice_list
+
+log = logging.getLogger(__name__)
+
+PLACEMENTS = [("All on GPU", "resident"), ("Stage-by-stage offload", "offload"), ("CPU only", "cpu")]
+DTYPES = ["float32", "bfloat16", "float16"]
+
+
+def device_choices() -> list[str]:
+    """The devices this machine has (auto first)."""
+    return ["auto", *bark_core.available_devices()]
+
+
+def header_html(studio: Studio) -> str:
+    engine = studio.holder.engine
+    if engine is None:
+        return "<div class='badge badge-warn'>Model not loaded</div>"
+    info = engine.info()
+    bits = [str(info.get(k)) for k in ("size", "device", "dtype", "placement") if info.get(k)]
+    return f"<div class='badge'>● {html.escape(' · '.join(bits) or 'ready')}</div>"
+
+
+def models_md(studio: Studio) -> str:
+    engine = studio.holder.engine
+    if engine is None:
+        return "**Current model:** not loaded."
+    info = engine.info()
+    size = str(info.get("size", "?"))
+    sizes = info.get("sizes")
+    if isinstance(sizes, dict) and size == "mixed":
+        size = "mixed (" + ", ".join(f"{s} {sizes.get(s, '?')}" for s in STAGES) + ")"
+    rows = [f"**Current model:** {plain(size)} · {plain(info.get('device', '?'))} · {plain(info.get('dtype', '?'))} · "
+            f"{plain(info.get('placement', '?'))}"]
+    params = info.get("params")
+    if isinstance(params, dict):
+        rows.append(f"{sum(int(v) for v in params.values()) / 1e6:.0f} M parameters")
+    est = info.get("gpu_memory_estimate_bytes")
+    if est:
+        rows.append(f"estimated GPU memory {fmt_bytes(int(est))}")
+    text = " · ".join(rows)
+    choice = info.get("precision_choice")
+    if isinstance(choice, dict) and choice.get("reason"):
+        text += f"  \nPrecision: {plain(choice['reason'])}"
+    slow = info.get("precision_warning")
+    return text + (f"  \n⚠ {plain(slow)}" if slow else "")
+
+
+def loaded_controls(studio: Studio) -> dict[str, Any]:
+    """The Models tab's controls set to what is loaded now (another visitor may have reloaded)."""
+    engine = studio.holder.engine
+    out: dict[str, Any] = {}
+    sizes = engine_sizes(engine)
+    if sizes:
+        out.update({f"size_{s}": sizes[s] for s in STAGES})
+    if engine is not None:
+        info = engine.info()
+        device = str(info.get("device", "auto")).split(":")[0]
+        out["m_device"] = gr.update(choices=device_choices(), value=device if device in device_choices() else "auto")
+        if info.get("dtype") in DTYPES:
+            out["m_dtype"] = info["dtype"]
+        if info.get("placement") in dict((v, k) for k, v in PLACEMENTS):
+            out["m_place"] = info["placement"]
+    return out
+
+
+def estimate_memory(size_semantic: str, size_coarse: str, size_fine: str, m_device: str, m_dtype: str,
+                    m_place: str) -> dict[str, Any]:
+    sizes = sizes_dict(size_semantic, size_coarse, size_fine)
+    if m_place == "cpu" or m_device == "cpu" or (m_device == "auto" and device_choices() == ["auto", "cpu"]):
+        pace = "slow" if "large" in sizes.values() else "slowish"
+        slow = bark_core.precision_warning(m_dtype)
+        return {"m_estimate": f"**GPU memory needed:** none — runs on the CPU ({pace})."
+                + (f"  \n⚠ {plain(slow)}" if slow else "")}
+    n = bark_core.estimate_gpu_memory(sizes, m_dtype, m_place)
+    saved = bark_core.estimate_gpu_memory("large", m_dtype, m_place) - n
+    total = bark_core.cuda_total_memory()
+    free = (f" of {fmt_bytes(total)} on this GPU" + (" ⚠ may not fit" if n > total * 0.9 else " ✓")) if total else ""
+    less = f" · {fmt_bytes(saved)} less than all large" if saved > 0 else ""
+    return {"m_estimate": f"**Estimated peak GPU memory:** {fmt_bytes(n)}{free}{less}"}
+
+
+def after_load(studio: Studio, owner: str, f_language: str, f_gender: str, f_version: str,
+               f_query: str) -> dict[str, Any]:
+    """Everything that shows the loaded engine, refreshed after a load."""
+    studio.refresh_catalog()
+    return {"engine_badge": header_html(studio), "setup_panel": gr.update(visible=not studio.holder.ready),
+            "models_info": models_md(studio), "voice": NO_VOICE, **loaded_controls(studio),
+            **voice_list(studio, owner, NO_VOICE, f_language, f_gender, f_version, f_query)}
+
+
+def reload_model(studio: Studio, owner: str, size_semantic: str, size_coarse: str, size_fine: str, m_device: str,
+                 m_dtype: str, m_place: str, f_language: str, f_gender: str, f_version: str, f_query: str,
+                 progress=gr.Progress()) -> dict[str, Any]:
+    """Load the model with the chosen sizes, device, precision and placement."""
+    if not studio.allow_model_changes:
+        raise ValueError("Model changes are turned off on this deployment.")
+    base = studio.holder.settings
+    if base is None:
+        raise ValueError("No engine settings to reload from.")
+    if m_device not in device_choices():
+        raise ValueError(f"This machine has no {plain(m_device)} device; pick one of {', '.join(device_choices())}.")
+    if m_place != "cpu" and (m_device == "cpu" or (m_device == "auto" and device_choices() == ["auto", "cpu"])):
+        m_place = "cpu"  # offload and resident placements need a GPU
+    new = reload_settings(base, sizes_dict(size_semantic, size_coarse, size_fine), m_device, m_dtype, m_place)
+    progress(0, desc="Loading")
+    try:
+        studio.holder.load(new, lambda msg, frac=None: progress(frac, desc=str(msg)))
+    except ValueError:
+        raise
+    except Exception as e:
+        log.error("reload failed: %s", e)
+        raise ValueError(f"Could not load the model: {e}") from None
+    return {**after_load(studio, owner, f_language, f_gender, f_version, f_query), "m_status": "✓ Loaded."}
+
+
+def download_model(studio: Studio, owner: str, f_language: str, f_gender: str, f_version: str, f_query: str,
+                   progress=gr.Progress()) -> dict[str, Any]:
+    """First run: download the weights the settings ask for, then load them."""
+    if not studio.allow_model_changes:
+        raise ValueError("Downloads are turned off on this deployment.")
+    if studio.holder.settings is None:
+        raise ValueError("No engine settings to download for.")
+    try:
+        progress(0, desc="Downloading")
+        studio.holder.download(lambda msg, frac=None: progress(frac, desc=str(msg)))
+        progress(0.9, desc="Loading the model")
+        studio.holder.load(studio.holder.settings, lambda msg, frac=None: progress(frac, desc=str(msg)))
+    except Exception as e:
+        log.error("download failed: %s", e)
+        studio.holder.error = str(e)
+        raise ValueError(f"Download failed: {e}") from None
+    return {**after_load(studio, owner, f_language, f_gender, f_version, f_query), "setup_status": "✓ Ready."}

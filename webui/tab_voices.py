@@ -1,0 +1,102 @@
+"""Voice panel handlers: filter the voice list, pick and preview a voice, upload, rename and delete own voices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import gradio as gr
+
+from bark_core import load_voice_npz
+
+from .formatting import plain
+from .studio import NO_VOICE, Studio
+from .tab_generate import session_key
+
+VOICE_UPLOAD_MAX_BYTES = 4 * 1024 * 1024
+SEARCH_HINT = "e.g. female, male, German, v1, announcer"
+
+
+def default_filters(studio: Studio) -> dict[str, str]:
+    languages = studio.languages()
+    return {"f_language": "English" if "English" in languages else "All", "f_gender": "Any", "f_version": "v2",
+            "f_query": ""}
+
+
+def voice_list(studio: Studio, owner: str, voice: str, f_language: str, f_gender: str, f_version: str,
+               f_query: str) -> dict[str, Any]:
+    """The voice list for the filters, keeping the selection when it is still listed; says so when none match."""
+    choices = studio.voice_choices(owner or "", f_language, f_gender, f_version, f_query)
+    values = {v for _, v in choices}
+    presets = [c for c in choices if c[1].startswith("preset:")]
+    note = ""
+    if not presets:
+        what = ", ".join(x for x in (f_language if f_language != "All" else "", f_gender.lower()
+                                     if f_gender != "Any" else "", f_version, f"“{f_query.strip()}”"
+                                     if f_query and f_query.strip() else "") if x)
+        note = f"<span class='muted'>No presets match ({plain(what)}). Try another language, gender or version.</span>"
+    return {"voice_radio": gr.update(choices=choices, value=voice if voice in values else None), "voice_note": note}
+
+
+def voice_details(studio: Studio, owner: str, ref: str) -> str:
+    label = plain(studio.voice_label(owner, ref))
+    if not ref:
+        return f"**Selected voice:** {label}"
+    kind, _, key = ref.partition(":")
+    if kind == "preset" and key in studio.catalog_by_name:
+        p = studio.catalog_by_name[key]
+        return f"**Selected voice:** {label}  \n<span class='muted'>{plain(p.name)} — {plain(p.description)}</span>"
+    return f"**Selected voice:** {label}"
+
+
+def pick_voice(studio: Studio, owner: str, picked: Optional[str], voice: str) -> dict[str, Any]:
+    """A click in the voice list selects that voice (a list refresh that drops the selection changes nothing)."""
+    if picked is None:
+        return {}
+    return {"voice": picked, "voice_md": voice_details(studio, owner, picked),
+            "preview_audio": gr.update(visible=False, value=None)}
+
+
+def preview(studio: Studio, owner: str, voice: str, request: gr.Request) -> dict[str, Any]:
+    """Speak a short sample in the selected voice (cached)."""
+    key = session_key(request)
+    stop = studio.cancels.event(key).is_set if key else (lambda: False)
+    return {"preview_audio": gr.update(value=studio.preview(owner or "", voice, stop), visible=True)}
+
+
+def add_uploaded(studio: Studio, owner: str, path: Optional[str], name: str, f_language: str, f_gender: str,
+                 f_version: str, f_query: str) -> dict[str, Any]:
+    """Validate an uploaded .npz and add it to the owner's voices."""
+    if not owner:
+        raise ValueError("Your browser session is not ready yet; reload the page.")
+    if not path:
+        raise ValueError("Choose a .npz voice file first.")
+    p = Path(path)
+    if p.stat().st_size > VOICE_UPLOAD_MAX_BYTES:
+        raise ValueError("That file is too big to be a Bark voice (limit 4 MB).")
+    voice = load_voice_npz(p, max_bytes=VOICE_UPLOAD_MAX_BYTES)
+    rec = studio.add_voice(owner, name or p.stem, voice, "upload")
+    ref = f"user:{rec.id}"
+    return {"voice": ref, "voice_md": voice_details(studio, owner, ref),
+            **voice_list(studio, owner, ref, f_language, f_gender, f_version, f_query),
+            "voice_msg": f"Added **{plain(rec.name)}**.", "upload": None, "upload_name": ""}
+
+
+def rename_voice(studio: Studio, owner: str, voice: str, new_name: str, f_language: str, f_gender: str,
+                 f_version: str, f_query: str) -> dict[str, Any]:
+    if not voice.startswith("user:"):
+        raise ValueError("Select one of your own voices (★) to rename it.")
+    if not studio.store.rename_voice(owner or "", voice[5:], new_name):
+        raise ValueError("That voice no longer exists.")
+    return {"voice_md": voice_details(studio, owner, voice),
+            **voice_list(studio, owner, voice, f_language, f_gender, f_version, f_query),
+            "voice_msg": "Renamed.", "rename_box": ""}
+
+
+def delete_voice(studio: Studio, owner: str, voice: str, f_language: str, f_gender: str, f_version: str,
+                 f_query: str) -> dict[str, Any]:
+    if not voice.startswith("user:"):
+        raise ValueError("Select one of your own voices (★) to delete it.")
+    studio.store.delete_voice(owner or "", voice[5:])
+    return {"voice": NO_VOICE, "voice_md": voice_details(studio, owner, NO_VOICE),
+            **voice_list(studio, owner, NO_VOICE, f_language, f_gender, f_version, f_query), "voice_msg": "Deleted."}

@@ -1,0 +1,112 @@
+"""Connect handlers with named inputs and outputs to Gradio events.
+
+A handler is a plain function (or generator) of keyword arguments that returns (or yields) a
+dict of output name -> value; names it leaves out are not updated. It raises ``ValueError`` with
+a sentence for anything the user did wrong. ``connect`` turns that into a Gradio event: inputs
+are passed by name, the dict is mapped onto components, and a ``ValueError`` becomes a warning
+toast (UI events: every component stays usable) or an API error (API events). Handlers can
+therefore be called and tested without building the Blocks.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import inspect
+import logging
+from typing import Any, Callable, Mapping
+
+import gradio as gr
+
+log = logging.getLogger(__name__)
+
+# Parameters Gradio fills in itself, recognised by name in a handler's signature.
+SPECIAL = {"request": gr.Request, "progress": gr.Progress, "evt": gr.SelectData}
+
+
+def toast_text(message: Any) -> str:
+    """A user-facing message as toast HTML: escaped, so user text inside it stays text."""
+    return html.escape(str(message), quote=False)
+
+
+def connect(trigger: Callable, fn: Callable, inputs: Mapping[str, Any], outputs: Mapping[str, Any], *,
+            api: bool = False, defaults: Mapping[str, Any] = {}, **event_kwargs: Any):
+    """``trigger(fn', [inputs], [outputs], **event_kwargs)`` with ``fn`` called by input name.
+
+    ``api=True`` turns a ValueError into ``gr.Error`` (the API client's error); otherwise it is a
+    warning toast and no output changes. ``defaults`` are the parameters' defaults API clients see.
+    """
+    names = list(inputs)
+    out_names = list(outputs)
+    specials = [p for p in inspect.signature(fn).parameters if p in SPECIAL]
+
+    def to_components(result: Any) -> Any:
+        """Named results -> values in output order; an output left out is skipped (not updated)."""
+        result = result or {}
+        if not isinstance(result, dict):
+            raise TypeError(f"{fn.__name__} must return a dict of output names")
+        unknown = set(result) - set(out_names)
+        if unknown:
+            raise KeyError(f"{fn.__name__} returned outputs it is not wired to: {sorted(unknown)}")
+        values = [result[n] if n in result else gr.skip() for n in out_names]
+        return None if not values else values[0] if len(values) == 1 else tuple(values)
+
+    def refuse(e: Exception) -> Any:
+        if api:  # an API client gets the sentence as text
+            raise gr.Error(str(e)) from None
+        gr.Warning(toast_text(e))
+        return to_components({})
+
+    def call_args(args: tuple, kwargs: dict) -> dict:
+        # Gradio passes the inputs, then the special parameters, all by position
+        values = dict(zip(names + specials, args))
+        values.update(kwargs)
+        return values
+
+    if inspect.isgeneratorfunction(fn):
+        def wrapper(*args, **kwargs):
+            try:
+                for result in fn(**call_args(args, kwargs)):
+                    yield to_components(result)
+            except (ValueError, gr.Error) as e:
+                yield refuse(e)
+    else:
+        def wrapper(*args, **kwargs):
+            try:
+                return to_components(fn(**call_args(args, kwargs)))
+            except (ValueError, gr.Error) as e:
+                return refuse(e)
+
+    params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=defaults[n]) if n in defaults
+              else inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
+    for name in specials:
+        default = gr.Progress() if name == "progress" else None
+        params.append(inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
+                                        annotation=SPECIAL[name]))
+    _rename(wrapper, fn, inspect.Signature(params))
+    wrapper.__annotations__ = {name: SPECIAL[name] for name in specials}  # Gradio reads type hints
+    return trigger(wrapper, [inputs[n] for n in names], [outputs[n] for n in out_names], **event_kwargs)
+
+
+def bind(fn: Callable, **bound: Any) -> Callable:
+    """``fn`` with some keyword arguments fixed (e.g. ``studio``), keeping its name and remaining signature."""
+    sig = inspect.signature(fn)
+    rest = [p for n, p in sig.parameters.items() if n not in bound]
+    if inspect.isgeneratorfunction(fn):
+        def bound_fn(**kwargs):
+            yield from fn(**bound, **kwargs)
+    else:
+        def bound_fn(**kwargs):
+            return fn(**bound, **kwargs)
+    _rename(bound_fn, fn, sig.replace(parameters=rest))
+    return bound_fn
+
+
+def _rename(wrapper: Callable, fn: Callable, signature: inspect.Signature) -> None:
+    """``wrapper`` takes ``fn``'s name and docstring (tests find events by name) and the given signature."""
+    functools.update_wrapper(wrapper, fn, assigned=("__module__", "__name__", "__qualname__", "__doc__"), updated=())
+    del wrapper.__wrapped__
+    wrapper.__signature__ = signature  # type: ignore[attr-defined]
+
+
+__all__ = ["bind", "connect", "toast_text"]
