@@ -230,18 +230,31 @@
     input.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
     return true;
   }
+  function gallery() {
+    return Array.prototype.map.call(document.querySelectorAll("#voice-gallery input"),
+                                    function (i) { return i.value; }).join("\n");
+  }
+  function refiltered(ref, before) { // the voice, or true once the list changed, or null while it has not
+    return voiceInput(ref) || (gallery() !== before ? true : null);
+  }
   async function restoreVoice(ref) {
     if (!ref) return;
     var found = voiceInput(ref);
     if (!found && /^preset:(?!v2\/)/.test(ref)) { // a v1 preset: show v1
       var v1 = document.querySelector('#f-version input[type=radio][value="v1"]');
-      if (v1 && !v1.checked) v1.click();
-      found = await until(function () { return voiceInput(ref); }, 3000);
+      var shown = gallery();
+      if (v1 && !v1.checked) {
+        v1.click();
+        await until(function () { return refiltered(ref, shown); }, 3000);
+        found = voiceInput(ref);
+      }
     }
     var language = document.querySelector("#f-language input");
     var was = language ? language.value : null;
+    var listed = gallery();
     if (!found && chooseDropdown("f-language", "All")) { // another language (or a voice of one's own)
-      found = await until(function () { return voiceInput(ref); }, 3000);
+      await until(function () { return refiltered(ref, listed); }, 3000);
+      found = await until(function () { return voiceInput(ref); }, 300);
       if (!found && was) chooseDropdown("f-language", was); // gone (deleted): leave the filters as they were
       if (language) language.blur();
     }
