@@ -20,19 +20,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
+from bark_core.flags import add_engine_arguments, engine_settings
+
 log = logging.getLogger("bark_studio")
-
-STAGES = ("semantic", "coarse", "fine")
-
-
-def small_stages(text: str) -> tuple[str, ...]:
-    """``--small-stages``: comma-separated stage names (``fine`` or ``coarse,fine``) -> a tuple in stage order."""
-    names = {s.strip().lower() for s in text.split(",") if s.strip()}
-    unknown = sorted(names - set(STAGES))
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown stage {unknown[0]!r}; stages are {', '.join(STAGES)}")
-    return tuple(s for s in STAGES if s in names)
-
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Bark Studio: a local web studio for Suno's Bark text-to-audio model.")
@@ -46,18 +36,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     web.add_argument("--max-upload-mb", type=float, default=8, help="largest accepted upload (voice .npz files)")
     web.add_argument("--max-seconds", type=float, default=None,
                      help="default maximum audio length of each segment (Bark's own limit is about 14 s)")
-    eng = p.add_argument_group("engine")
-    eng.add_argument("--models", default=None, help="Hub repo id or local folder (default suno/bark, or suno/bark-small)")
-    eng.add_argument("--small", action="store_true", help="use the small models (1.7 GB, faster, lower quality)")
-    eng.add_argument("--small-stages", metavar="STAGES", type=small_stages, default=(),
-                     help="comma-separated stages to run small, the rest large, e.g. fine or coarse,fine")
-    eng.add_argument("--tokenizer", default=None, help="tokenizer folder or Hub id")
-    eng.add_argument("--codec", default=None, help="EnCodec folder or Hub id")
-    eng.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
-    eng.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
-    eng.add_argument("--offload", action="store_true", help="keep one model on the GPU at a time (less memory)")
-    eng.add_argument("--offline", action="store_true", help="never contact the Hugging Face Hub")
-    eng.add_argument("--cache-dir", default=None, help="Hugging Face cache and converted weights")
+    add_engine_arguments(p)
     return p.parse_args(argv)
 
 
@@ -97,19 +76,9 @@ def gpu_wrapper() -> Optional[Any]:
     return spaces.GPU(duration=120)
 
 
-def engine_settings(args: argparse.Namespace):
-    from bark_core.engine import EngineSettings
-
-    return EngineSettings(models=args.models, small=args.small, small_stages=tuple(args.small_stages),
-                          tokenizer=args.tokenizer, codec=args.codec,
-                          device=args.device, dtype=args.dtype, placement="offload" if args.offload else "auto",
-                          offline=args.offline, cache_dir=args.cache_dir)
-
-
 def load_engine(settings) -> tuple[Any, Optional[str]]:
     """The engine, or None and a message for the first-run panel. Never raises for missing weights."""
-    from bark_core.engine import Engine
-    from bark_core.sources import WeightsNotFound
+    from bark_core import Engine, WeightsNotFound
 
     def report(message: str, fraction: float) -> None:
         log.info("%3.0f%% %s", 100 * (fraction or 0), message)

@@ -12,34 +12,10 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .commands import command_modules
+from .flags import add_engine_arguments, add_setting_arguments, engine_settings, setting_values
 from .types import GenerationCancelled, GenerationRequest, Progress
 
 log = logging.getLogger("bark_core")
-
-
-def _engine_arguments(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("models")
-    g.add_argument("--models", metavar="SRC", help="local folder or Hub repo id (default suno/bark)")
-    g.add_argument("--small", action="store_true", help="use the small models (suno/bark-small)")
-    g.add_argument("--small-stages", metavar="STAGES", default="",
-                   help="comma-separated stages to run small, the rest large, e.g. fine or coarse,fine")
-    g.add_argument("--tokenizer", metavar="SRC", help="tokenizer folder or Hub id (default: from the models)")
-    g.add_argument("--codec", metavar="SRC", help="EnCodec folder or Hub id (default: from the models, else facebook/encodec_24khz)")
-    g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    g.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
-    g.add_argument("--offload", action="store_true", help="keep models on the CPU; move each to the GPU only for its stage")
-    g.add_argument("--offline", action="store_true", help="never download; use the Hub cache only")
-    g.add_argument("--cache-dir", metavar="DIR", help="Hub cache and converted-weights folder")
-
-
-def engine_settings(args: argparse.Namespace):
-    from .engine import EngineSettings
-
-    return EngineSettings(
-        models=args.models, small=args.small, small_stages=tuple(s for s in args.small_stages.split(",") if s),
-        tokenizer=args.tokenizer, codec=args.codec, device=args.device,
-        dtype=args.dtype, placement="offload" if args.offload else "auto", offline=args.offline, cache_dir=args.cache_dir,
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,23 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("text")
     gen.add_argument("-o", "--output", default="bark.wav", help="audio file (.wav/.flac/.ogg/.mp3); takes>1 write OUT-k.wav")
     gen.add_argument("--voice", metavar="NAME_OR_NPZ", help="preset (v2/en_speaker_6) or a voice .npz")
-    gen.add_argument("--semantic-temp", type=float, default=0.7)
-    gen.add_argument("--coarse-temp", type=float, default=0.7)
-    gen.add_argument("--fine-temp", type=float, default=0.5)
-    gen.add_argument("--top-k", type=int)
-    gen.add_argument("--top-p", type=float)
-    gen.add_argument("--min-eos-p", type=float, default=0.2)
-    gen.add_argument("--no-early-stop", action="store_true")
-    gen.add_argument("--max-seconds", type=float)
-    gen.add_argument("--max-coarse-history", type=int, default=630)
-    gen.add_argument("--sliding-window-len", type=int, default=60)
-    gen.add_argument("--seed", type=int)
-    gen.add_argument("--takes", type=int, default=1)
-    gen.add_argument("--no-long-form", action="store_true", help="cut text at 256 tokens instead of splitting it")
-    gen.add_argument("--pause", type=float, default=0.25, help="seconds of silence between long-form segments")
+    add_setting_arguments(gen)
     gen.add_argument("--save-tokens", metavar="OUT.npz", help="also save the tokens as a voice .npz")
     gen.add_argument("--tokens-only", action="store_true", help="skip the codec; save tokens only")
-    _engine_arguments(gen)
+    add_engine_arguments(gen)
 
     mk = sub.add_parser("make-test-weights", help="write a tiny (or Bark-shaped) random model folder for offline tests")
     mk.add_argument("dir")
@@ -115,13 +78,7 @@ def cmd_generate(args) -> int:
     from .engine import Engine
     from .voices import save_voice
 
-    request = GenerationRequest(
-        text=args.text, semantic_temp=args.semantic_temp, coarse_temp=args.coarse_temp, fine_temp=args.fine_temp,
-        top_k=args.top_k, top_p=args.top_p, min_eos_p=args.min_eos_p, early_stop=not args.no_early_stop,
-        max_seconds=args.max_seconds, max_coarse_history=args.max_coarse_history,
-        sliding_window_len=args.sliding_window_len, seed=args.seed, takes=args.takes,
-        long_form=not args.no_long_form, segment_pause_s=args.pause, decode=not args.tokens_only,
-    )
+    request = GenerationRequest(text=args.text, decode=not args.tokens_only, **setting_values(args))
     request.validate()  # before the (slow) load
     engine = Engine.load(engine_settings(args))
     slow = engine.info()["precision_warning"]

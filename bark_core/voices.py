@@ -500,11 +500,11 @@ def _default_info(name: str) -> PresetInfo:
 
 
 def _catalog_path() -> Path:
-    return Path(__file__).resolve().parent.parent / "presets" / "catalog.json"
+    return Path(__file__).resolve().parent / "data" / "preset_catalog.json"
 
 
 def preset_catalog(path: Optional[PathLike] = None) -> list[PresetInfo]:
-    """All official presets in ``PRESET_NAMES`` order, described by ``presets/catalog.json``.
+    """All official presets in ``PRESET_NAMES`` order, described by ``bark_core/data/preset_catalog.json``.
 
     Names come from the allowlist; the JSON only adds gender and description. Presets it
     lacks are listed with gender "unknown"; entries for unknown names are ignored.

@@ -1,0 +1,71 @@
+"""Command-line flags shared by ``python -m bark_core`` and ``app.py``: the engine's and the settings table's."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .checkpoints import STAGES
+from .settings import SETTINGS, Setting
+
+
+def small_stages(text: str) -> tuple[str, ...]:
+    """``--small-stages``: comma-separated stage names (``fine`` or ``coarse,fine``) -> a tuple in stage order."""
+    names = {s.strip().lower() for s in text.split(",") if s.strip()}
+    unknown = sorted(names - set(STAGES))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown stage {unknown[0]!r}; stages are {', '.join(STAGES)}")
+    return tuple(s for s in STAGES if s in names)
+
+
+def add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    """Where the weights come from and how they run (EngineSettings)."""
+    g = p.add_argument_group("models")
+    g.add_argument("--models", metavar="SRC", help="local folder or Hub repo id (default suno/bark, or suno/bark-small)")
+    g.add_argument("--small", action="store_true", help="use the small models (suno/bark-small: 1.7 GB, faster)")
+    g.add_argument("--small-stages", metavar="STAGES", type=small_stages, default=(),
+                   help="comma-separated stages to run small, the rest large, e.g. fine or coarse,fine")
+    g.add_argument("--tokenizer", metavar="SRC", help="tokenizer folder or Hub id (default: from the models)")
+    g.add_argument("--codec", metavar="SRC",
+                   help="EnCodec folder or Hub id (default: from the models, else facebook/encodec_24khz)")
+    g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="(default auto)")
+    g.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                   help="(default auto: float32 on a CPU unless another precision is measured clearly faster)")
+    g.add_argument("--offload", action="store_true", help="keep one model on the GPU at a time (less memory)")
+    g.add_argument("--offline", action="store_true", help="never contact the Hugging Face Hub; use local files only")
+    g.add_argument("--cache-dir", metavar="DIR", help="Hugging Face cache and converted weights")
+
+
+def engine_settings(args: argparse.Namespace):
+    """EngineSettings from the parsed engine flags."""
+    from .engine import EngineSettings
+
+    return EngineSettings(models=args.models, small=args.small, small_stages=tuple(args.small_stages),
+                          tokenizer=args.tokenizer, codec=args.codec, device=args.device, dtype=args.dtype,
+                          placement="offload" if args.offload else "auto", offline=args.offline,
+                          cache_dir=args.cache_dir)
+
+
+def _flag_help(s: Setting) -> str:
+    if s.kind is bool:
+        return f"{s.help} (default {'on' if s.default else 'off'})"
+    default = "off" if s.default is None else s.default
+    return f"{s.help} (default {default}; {s.range_text()})"
+
+
+def add_setting_arguments(p: argparse.ArgumentParser) -> None:
+    """One flag per row of the settings table, with its default and range in the help."""
+    g = p.add_argument_group("generation settings")
+    for s in SETTINGS:
+        if s.kind is bool:
+            action = "store_false" if s.default else "store_true"
+            g.add_argument(s.flag, dest=s.name, action=action, help=_flag_help(s))
+        else:
+            g.add_argument(s.flag, dest=s.name, type=s.kind, default=s.default, metavar=s.name.upper(),
+                           help=_flag_help(s))
+
+
+def setting_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The table's settings from parsed flags (``--top-k 0`` means off, as in the studio); ValueError if bad."""
+    return {s.name: getattr(args, s.name) if s.kind is bool else s.from_widget(getattr(args, s.name))
+            for s in SETTINGS}
