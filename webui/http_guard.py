@@ -51,7 +51,7 @@ _CLOSED_PREFIXES = (f"{API}/run-history", f"{API}/runs", f"{API}/vibe-edit", f"{
                     f"{API}/vibe-code", f"{API}/dev/", f"{API}/mcp", f"{API}/monitoring", "/monitoring",
                     f"{API}/deep_link")
 _FILE_PREFIXES = (f"{API}/file=", f"{API}/file/")
-_REMOTE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:", re.ASCII)
+_REMOTE_RE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]+:|//)", re.ASCII)  # a URL scheme (2+ letters: not C:) or //host
 # What a logged-out browser may fetch: the login page, its assets, the login itself.
 _PUBLIC_EXACT = {"/", "/favicon.ico", "/robots.txt", "/manifest.json", "/theme.css", f"{API}/theme.css",
                  f"{API}/startup-events", f"{API}/login_check", f"{API}/login_check/"}

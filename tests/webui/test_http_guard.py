@@ -179,7 +179,8 @@ def test_direct_routes_are_closed_for_queued_events(guarded):
         assert r.status_code == 404, (path, body, r.status_code, r.text[:200])
     # Routes the studio never uses are closed too.
     for path in ["/gradio_api/run-history/records", "/gradio_api/runs", "/monitoring",
-                 "/gradio_api/file=http://127.0.0.1:9/x.wav"]:
+                 "/gradio_api/file=http://127.0.0.1:9/x.wav", "/gradio_api/file=HTTPS://127.0.0.1:9/x.wav",
+                 "/gradio_api/file=//127.0.0.1:9/x.wav"]:
         assert httpx.get(guarded.url + path, timeout=10).status_code == 404, path
     assert not list(guarded.data_dir.rglob("*.wav")), "a refused call generated audio"
 
