@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .commands import command_modules
+from .commands.post import add_post_arguments, post_from_args
 from .flags import add_engine_arguments, add_setting_arguments, engine_settings, setting_values
 from .types import GenerationCancelled, GenerationRequest, Progress
 
@@ -28,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("-o", "--output", default="bark.wav", help="audio file (.wav/.flac/.ogg/.mp3); takes>1 write OUT-k.wav")
     gen.add_argument("--voice", metavar="NAME_OR_NPZ", help="preset (v2/en_speaker_6) or a voice .npz")
     add_setting_arguments(gen)
+    add_post_arguments(gen.add_argument_group("audio tools (applied to each take before it is written)"))
+    gen.add_argument("--format", metavar="FORMAT", help="audio format or subtype (wav, wav24, wav32f, flac, flac24, "
+                     "ogg, opus, mp3); default: from the output's suffix")
     gen.add_argument("--save-tokens", metavar="OUT.npz", help="also save the tokens as a voice .npz")
     gen.add_argument("--tokens-only", action="store_true", help="skip the codec; save tokens only")
     add_engine_arguments(gen)
@@ -74,13 +78,14 @@ def _numbered(path: Path, k: int) -> Path:
 
 
 def cmd_generate(args) -> int:
-    from .audio import write_audio
+    from .export import export_file
     from .engine import Engine
     from .voices import save_voice
 
     request = GenerationRequest(text=args.text, decode=not args.tokens_only, **setting_values(args))
+    post = post_from_args(args)  # bad audio-tool values are refused before the (slow) load
     request.validate()  # before the (slow) load
-    engine = Engine.load(engine_settings(args))
+    engine = Engine.load(engine_settings(args), load_codec=not args.tokens_only)
     slow = engine.info()["precision_warning"]
     if slow:
         print(f"warning: {slow}", file=sys.stderr)
@@ -97,7 +102,8 @@ def cmd_generate(args) -> int:
     many = len(gen.takes) > 1
     for k, take in enumerate(gen.takes, start=1):
         if take.audio is not None:
-            path = write_audio(_numbered(out, k) if many else out, take.audio, gen.sample_rate)
+            path = export_file(take.audio, gen.sample_rate, _numbered(out, k) if many else out, fmt=args.format,
+                               post=post)
             print(f"{path}  {take.seconds:.2f} s", file=sys.stderr)
         targets = ([_numbered(out.with_suffix(".npz"), k)] if many else []) + (
             [_numbered(tokens, k) if many else tokens] if tokens is not None else []

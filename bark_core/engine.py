@@ -86,10 +86,11 @@ def converted_dir(settings: EngineSettings) -> Path:
 class Engine:
     """Bark, loaded and placed. Build it with :meth:`Engine.load`."""
 
-    def __init__(self, models: dict, tokenizer: TextTokenizer, codec: Codec, placement, settings: EngineSettings, folder: Path):
+    def __init__(self, models: dict, tokenizer: TextTokenizer, codec: Optional[Codec], placement,
+                 settings: EngineSettings, folder: Path):
         self.models = models
         self.tokenizer = tokenizer
-        self.codec = codec
+        self._codec = codec  # None: loaded when first needed
         self.placement = placement
         self.settings = settings
         self.folder = folder
@@ -99,8 +100,12 @@ class Engine:
     # ------------------------------------------------------------------ loading
 
     @classmethod
-    def load(cls, settings: EngineSettings = EngineSettings(), on_progress: Optional[LoadProgress] = None) -> "Engine":
-        """Resolve, (download,) read and place the weights. Raises sources.WeightsNotFound with advice."""
+    def load(cls, settings: EngineSettings = EngineSettings(), on_progress: Optional[LoadProgress] = None,
+             load_codec: bool = True) -> "Engine":
+        """Resolve, (download,) read and place the weights. Raises sources.WeightsNotFound with advice.
+
+        ``load_codec=False`` leaves EnCodec until audio is first decoded (tokens-only work never needs it).
+        """
         report = on_progress or (lambda message, fraction: None)
         place = placement_mod.resolve(settings.device, settings.dtype, settings.placement,  # CPU "auto": measured once, cached
                                       cache_dir=Path(settings.cache_dir) if settings.cache_dir else None,
@@ -124,10 +129,20 @@ class Engine:
         folder = next(iter(folders.values()))  # tokenizer, codec and presets are the same in both sizes
         report("Loading the tokenizer and codec", 0.9)
         tokenizer = TextTokenizer.from_spec(settings.tokenizer, models_folder=folder, offline=settings.offline, cache_dir=settings.cache_dir)
-        codec_device = place.home if place.device.type != "mps" else torch.device("cpu")
-        codec = load_codec(folder, settings.codec, offline=settings.offline, cache_dir=settings.cache_dir, device=codec_device)
+        engine = cls(models, tokenizer, None, place, settings, Path(folder))
+        if load_codec:
+            engine.codec  # noqa: B018 - load it now, so a missing codec is said at load time
         report("Ready", 1.0)
-        return cls(models, tokenizer, codec, place, settings, Path(folder))
+        return engine
+
+    @property
+    def codec(self) -> Codec:
+        """EnCodec, loaded on first use."""
+        if self._codec is None:
+            device = self.placement.home if self.placement.device.type != "mps" else torch.device("cpu")
+            s = self.settings
+            self._codec = load_codec(self.folder, s.codec, offline=s.offline, cache_dir=s.cache_dir, device=device)
+        return self._codec
 
     # ------------------------------------------------------------------ text and voices
 
