@@ -9,7 +9,8 @@ This module is the public API; the web UI imports only what is listed in ``__all
 
 from . import settings
 from .checkpoints import STAGES
-from .engine import Engine, EngineSettings, free_accelerator_memory
+from .cloning import CloneResult, CloneSettings, VoiceCloner, check_recording, pick_window, read_audio
+from .engine import Engine, EngineBusy, EngineSettings, free_accelerator_memory
 from .placement import (
     available_devices,
     cpu_has_native_bf16,
@@ -33,8 +34,8 @@ from .types import (
 from .voices import PresetInfo, load_voice_npz, preset_catalog, save_voice
 
 __all__ = [
-    "Engine", "EngineSettings", "Generation", "GenerationCancelled", "GenerationRequest", "GPUOutOfMemory",
+    "Engine", "EngineBusy", "EngineSettings", "Generation", "GenerationCancelled", "GenerationRequest", "GPUOutOfMemory",
     "MAX_SEED", "MAX_TAKES", "PresetInfo", "Progress", "SETTINGS", "Setting", "Take", "Voice", "WeightsNotFound",
-    "STAGES", "available_devices", "download_weights", "free_accelerator_memory", "cpu_has_native_bf16", "cuda_total_memory", "estimate_gpu_memory", "load_voice_npz",
+    "CloneResult", "CloneSettings", "STAGES", "VoiceCloner", "check_recording", "pick_window", "read_audio", "available_devices", "download_weights", "free_accelerator_memory", "cpu_has_native_bf16", "cuda_total_memory", "estimate_gpu_memory", "load_voice_npz",
     "precision_warning", "preset_catalog", "recommend", "save_voice", "settings",
 ]

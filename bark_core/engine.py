@@ -15,6 +15,7 @@ import contextlib
 import gc
 import logging
 import secrets
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -44,6 +45,10 @@ from .types import (
 )
 
 log = logging.getLogger(__name__)
+
+class EngineBusy(ValueError):
+    """Another generation is running on this engine; jobs never run side by side."""
+
 
 SegmentCallback = Callable[[int, int, list], None]
 LoadProgress = Callable[[str, float], None]
@@ -91,6 +96,7 @@ class Engine:
         self.models = models
         self.tokenizer = tokenizer
         self._codec = codec  # None: loaded when first needed
+        self._busy = threading.Lock()  # one generation at a time, whoever calls
         self.placement = placement
         self.settings = settings
         self.folder = folder
@@ -290,6 +296,8 @@ class Engine:
         Raises ValueError (bad request), GenerationCancelled (should_stop), GPUOutOfMemory.
         """
         request.validate()
+        if not self._busy.acquire(blocking=False):
+            raise EngineBusy("The engine is busy with another generation; wait for it to finish and try again.")
         try:
             return self._generate(request, on_progress, should_stop, on_segment)
         except torch.cuda.OutOfMemoryError as e:
@@ -304,6 +312,7 @@ class Engine:
                 "stage-by-stage placement (--offload) or bfloat16/float16 precision."
             ) from e
         finally:
+            self._busy.release()
             if self.placement.device.type == "cuda":
                 torch.cuda.empty_cache()
 

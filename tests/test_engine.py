@@ -305,3 +305,27 @@ def test_model_size_per_stage(tmp_path):
     assert engine.generate(GenerationRequest(text="Mixed sizes.", seed=1, **SHORT)).takes[0].audio.size > 0
     with pytest.raises(ValueError, match="Unknown stage"):
         Engine.load(EngineSettings(models=str(both), small_stages=("codec",), device="cpu"))
+
+
+def test_the_engine_refuses_a_second_job_while_one_runs(tiny_native):
+    """Even called from two threads at once (a route that skipped the queue), jobs never run side by side."""
+    import threading
+
+    from bark_core import EngineBusy
+
+    engine = Engine.load(EngineSettings(models=str(tiny_native), offline=True, device="cpu"))
+    started, release = threading.Event(), threading.Event()
+
+    def hold(progress):
+        started.set()
+        release.wait(10)
+
+    first = threading.Thread(target=engine.generate, args=(GenerationRequest(text="One.", max_seconds=0.1, seed=1),),
+                             kwargs=dict(on_progress=hold))
+    first.start()
+    assert started.wait(30)
+    with pytest.raises(EngineBusy, match="busy"):
+        engine.generate(GenerationRequest(text="Two.", max_seconds=0.1, seed=2))
+    release.set()
+    first.join(30)
+    assert engine.generate(GenerationRequest(text="Three.", max_seconds=0.1, seed=3)).takes  # free again

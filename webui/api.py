@@ -15,6 +15,7 @@ from typing import Any, Iterator, Optional
 
 import gradio as gr
 
+import bark_core
 from bark_core import settings as table
 
 from .studio import HISTORY_LIMIT, Studio, user_error
@@ -85,6 +86,23 @@ def api_history(studio: Studio, limit: Any, request: gr.Request) -> dict:
                          takes=[dict(seconds=t.seconds, file_index=len(files) + i) for i, t in enumerate(r.takes)]))
         files += [str(t.wav) for t in r.takes]
     return {"history": rows, "history_files": files}
+
+
+def api_clone(studio: Studio, audio_file: Any, name: str, request: gr.Request) -> dict:
+    """Clone a voice from a recording (WAV, FLAC, OGG or MP3). Returns the voice to pass as ``voice=`` to /generate."""
+    from .tab_clone import MAX_CLONE_BYTES
+
+    path = getattr(audio_file, "path", None) or (audio_file.get("path") if isinstance(audio_file, dict) else audio_file)
+    if not path:
+        raise ValueError("Send a recording of a few seconds of clear speech.")
+    key = session_key(request)
+    if not key:
+        raise ValueError("Cloning needs a session (use gradio_client.Client) so the voice can be yours.")
+    bark_core.read_audio(path, max_bytes=MAX_CLONE_BYTES)
+    result = studio.cloner().clone_file(path, name=name or "")
+    rec = studio.add_voice(f"api:{key}", (name or "").strip() or "My cloned voice", result.voice, "clone")
+    return {"voice": {"voice": f"user:{rec.id}", "name": rec.name, "warnings": result.warnings,
+                      "window": [round(x, 2) for x in result.window]}}
 
 
 def api_components() -> dict[str, Any]:

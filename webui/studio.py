@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 from bark_core import (
+    CloneSettings,
     GenerationCancelled,
     GenerationRequest,
     PresetInfo,
     Voice,
+    VoiceCloner,
+    WeightsNotFound,
     load_voice_npz,
     preset_catalog,
     save_voice,
@@ -121,6 +124,7 @@ class Studio:
         self.request_defaults = dict(request_defaults or {})
         self._stream = gpu_wrap(stream_generation) if gpu_wrap else stream_generation
         self.forget_files: Callable[[list[Path]], None] = lambda paths: None  # drop served copies (set by the app)
+        self._cloner: Optional[tuple[Any, Any]] = None  # (engine, cloner)
         self.catalog: list[PresetInfo] = []
         self.catalog_by_name: dict[str, PresetInfo] = {}
         self.refresh_catalog()
@@ -130,6 +134,16 @@ class Studio:
         if self.holder.engine is None:
             raise ValueError("The model is not loaded yet. Open the setup panel at the top to download or load it.")
         return self.holder.engine
+
+    def cloner(self) -> Any:
+        """The voice cloner for the current engine (HuBERT + quantizer + the engine's codec), loaded on first use."""
+        engine = self.engine()
+        if self._cloner is None or self._cloner[0] is not engine:
+            try:
+                self._cloner = (engine, VoiceCloner.load(CloneSettings.from_engine(engine), codec=engine.codec))
+            except WeightsNotFound as e:
+                raise ValueError(str(e)) from None
+        return self._cloner[1]
 
     def refresh_catalog(self) -> None:
         """Re-read the preset catalog (after a model load)."""

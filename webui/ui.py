@@ -18,7 +18,7 @@ import gradio as gr
 
 from bark_core import MAX_TAKES, settings as table
 
-from . import api, tab_generate, tab_history, tab_models, tab_voices
+from . import api, tab_clone, tab_generate, tab_history, tab_models, tab_voices
 from .engine_holder import STAGES, EngineHolder
 from .model_settings import first_run_text, model_defaults
 from .store import Store
@@ -210,6 +210,26 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                                 b["delete_voice_btn"] = gr.Button("Delete voice", size="sm", variant="stop",
                                                              elem_id="delete-voice-btn")
                             c["voice_msg"] = gr.Markdown(elem_id="voice-msg")
+                        with gr.Accordion("Clone a voice from a recording", open=False, elem_id="clone-panel"):
+                            gr.Markdown("<span class='muted'>5–10 s of one person speaking clearly, ending at the end "
+                                        "of a sentence, works best. Only the window below is used.</span>")
+                            c["clone_audio"] = gr.Audio(sources=["upload", "microphone"], type="filepath",
+                                                        label="Recording", elem_id="clone-audio")
+                            with gr.Row():
+                                c["clone_start"] = gr.Number(None, label="Window start (s)", minimum=0,
+                                                             elem_id="clone-start")
+                                c["clone_seconds"] = gr.Number(None, label="Window length (s)", minimum=0,
+                                                               maximum=30, elem_id="clone-seconds")
+                            c["clone_name"] = gr.Textbox(label="Name", placeholder="e.g. Grandpa reading",
+                                                         elem_id="clone-name")
+                            with gr.Row():
+                                b["clone_preview_btn"] = gr.Button("▶ Hear the clone", size="sm",
+                                                                   elem_id="clone-preview-btn")
+                                b["clone_save_btn"] = gr.Button("Save to My voices", size="sm", variant="primary",
+                                                                elem_id="clone-save-btn")
+                            c["clone_preview"] = gr.Audio(label="The clone says a test sentence", interactive=False,
+                                                          elem_id="clone-preview")
+                            c["clone_msg"] = gr.Markdown(elem_id="clone-msg")
 
                 with gr.Column(elem_id="results"):
                     c["results_title"] = gr.Markdown("### Results\n<span class='muted'>Your takes will appear here.</span>")
@@ -260,13 +280,17 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             a["files"] = gr.File(file_count="multiple")
             a["history"] = gr.JSON()
             a["history_files"] = gr.File(file_count="multiple")
+            a["clone_file"] = gr.File()
+            a["clone_name"] = gr.Textbox("")
+            a["clone_result"] = gr.JSON()
             b["api_btn"] = gr.Button()
             b["api_hist_btn"] = gr.Button()
+            b["api_clone_btn"] = gr.Button()
 
         _wire(demo, studio, c, a, b)
 
-    for fn in demo.fns.values():  # only the two documented endpoints are callable by API clients
-        if fn.api_name not in ("generate", "history"):
+    for fn in demo.fns.values():  # only the documented endpoints are callable by API clients
+        if fn.api_name not in ("generate", "history", "clone"):
             fn.api_visibility = "private"
     demo.queue(max_size=queue_size, default_concurrency_limit=4)
     demo.studio = studio  # for tests and app.py
@@ -301,6 +325,9 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
     on(b["api_hist_btn"].click, api.api_history, {"limit": a["limit"]},
        {"history": a["history"], "history_files": a["history_files"]}, api=True, defaults={"limit": 20},
        api_name="history")
+
+    on(b["api_clone_btn"].click, api.api_clone, {"audio_file": a["clone_file"], "name": a["clone_name"]},
+       {"voice": a["clone_result"]}, api=True, defaults={"name": ""}, api_name="clone", **ENGINE)
 
     # page load: an owner for this browser, then what it owns and what is loaded
     def on_load(owner: Optional[str]) -> dict[str, Any]:
@@ -356,6 +383,16 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
     on(b["rename_btn"].click, tab_voices.rename_voice,
        {**pick("owner", "voice"), "new_name": c["rename_box"], **filters}, {**voice_outputs, **pick("rename_box")})
     on(b["delete_voice_btn"].click, tab_voices.delete_voice, {**pick("owner", "voice"), **filters}, voice_outputs)
+
+    # cloning
+    clone_window = pick("clone_audio", "clone_start", "clone_seconds")
+    on(c["clone_audio"].change, tab_clone.inspect_recording, pick("clone_audio"),
+       pick("clone_start", "clone_seconds", "clone_msg"), **QUICK)
+    on(b["clone_preview_btn"].click, tab_clone.preview_clone, clone_window, pick("clone_preview", "clone_msg"),
+       api_visibility="private", **ENGINE)
+    on(b["clone_save_btn"].click, tab_clone.save_clone, {"owner": c["owner"], **clone_window, **pick("clone_name"),
+                                                         **filters},
+       {**pick("voice", "voice_md", "clone_msg"), **list_outputs}, api_visibility="private", **ENGINE)
 
     # history
     history_in = {"owner": c["owner"], "starred_only": c["starred_only"], "search": c["history_search"]}

@@ -1,0 +1,75 @@
+"""Clone a voice from a recording: pick the window, hear a test sentence in the clone, save it to My voices.
+
+The cloner (HuBERT + quantizer, sharing the engine's codec) is loaded on the first clone and kept
+by the Studio; the recording never leaves the server's temp folder.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import gradio as gr
+
+import bark_core
+
+from .formatting import plain
+from .studio import SAMPLE_RATE, Studio
+from .tab_generate import session_key
+from .tab_voices import voice_details, voice_list
+
+TEST_SENTENCE = "Hello! This is my cloned voice. How does it sound?"
+MAX_CLONE_BYTES = 32 * 1024 * 1024
+
+
+def _audio(path: Optional[str]) -> tuple[Any, int]:
+    if not path:
+        raise ValueError("Upload or record a few seconds of clear speech first.")
+    return bark_core.read_audio(path, max_bytes=MAX_CLONE_BYTES)
+
+
+def inspect_recording(studio: Studio, clone_audio: Optional[str]) -> dict[str, Any]:
+    """On upload: the automatic window (up to ~10 s of speech ending at a pause) and what to watch out for."""
+    if not clone_audio:
+        return {"clone_msg": ""}
+    audio, sr = _audio(clone_audio)
+    start, end = bark_core.pick_window(audio, sr)
+    warnings, speech = bark_core.check_recording(audio, sr, (start, end))
+    lines = [f"{len(audio) / sr:.1f} s recording · window {start:.1f}–{end:.1f} s · {speech:.1f} s of speech"]
+    lines += [f"⚠ {plain(w)}" for w in warnings]
+    return {"clone_start": round(start, 2), "clone_seconds": round(end - start, 2), "clone_msg": "  \n".join(lines)}
+
+
+def _clone(studio: Studio, clone_audio: Optional[str], clone_start: Any, clone_seconds: Any, name: str = ""):
+    start = float(clone_start) if clone_start not in (None, "") else None
+    seconds = float(clone_seconds) if clone_seconds not in (None, "") and float(clone_seconds) > 0 else None
+    _audio(clone_audio)  # the same sentences as on upload for a bad file
+    return studio.cloner().clone_file(clone_audio, start=start, seconds=seconds, name=name)
+
+
+def preview_clone(studio: Studio, clone_audio: Optional[str], clone_start: Any, clone_seconds: Any,
+                  request: gr.Request) -> dict[str, Any]:
+    """Clone and speak a test sentence with it (nothing is saved)."""
+    result = _clone(studio, clone_audio, clone_start, clone_seconds)
+    key = session_key(request)
+    stop = studio.cancels.event(key).is_set if key else (lambda: False)
+    req = studio.make_request(TEST_SENTENCE, result.voice, {"seed": 0})
+    gen = studio.run_blocking(req, stop)
+    notes = [f"⚠ {plain(w)}" for w in result.warnings]
+    return {"clone_preview": (SAMPLE_RATE, gen.takes[0].audio),
+            "clone_msg": "  \n".join([f"Window {result.window[0]:.1f}–{result.window[1]:.1f} s. "
+                                      "This is the clone speaking a test sentence.", *notes])}
+
+
+def save_clone(studio: Studio, owner: str, clone_audio: Optional[str], clone_start: Any, clone_seconds: Any,
+               clone_name: str, f_language: str, f_gender: str, f_version: str, f_query: str) -> dict[str, Any]:
+    """Clone and add the voice to the owner's voices; it becomes the selected voice."""
+    if not owner:
+        raise ValueError("Your browser session is not ready yet; reload the page.")
+    name = (clone_name or "").strip() or "My cloned voice"
+    result = _clone(studio, clone_audio, clone_start, clone_seconds, name)
+    rec = studio.add_voice(owner, name, result.voice, "clone")
+    ref = f"user:{rec.id}"
+    gr.Info("Voice saved. It is selected now, under ★ in the voice list.")
+    return {"voice": ref, "voice_md": voice_details(studio, owner, ref),
+            **voice_list(studio, owner, ref, f_language, f_gender, f_version, f_query),
+            "clone_msg": f"✓ Saved as **{plain(rec.name)}** and selected."}
