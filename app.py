@@ -105,9 +105,9 @@ def build(args: argparse.Namespace, environ: Optional[dict[str, str]] = None):
     demo = webui.build_demo(engine, data_dir=dep["data_dir"], settings=settings, load_error=error,
                             allow_model_changes=not dep["on_space"], queue_size=args.queue_size,
                             request_defaults=defaults, gpu_wrap=gpu_wrapper())
-    kwargs = webui.launch_options(dep["data_dir"])
-    kwargs.update(server_name=dep["host"], server_port=args.port, share=args.share,
-                  max_file_size=int(args.max_upload_mb * 1024 * 1024))
+    kwargs = webui.launch_options(dep["data_dir"], max_upload_bytes=int(args.max_upload_mb * 2**20),
+                                  auth_required=bool(args.auth), cross_site=dep["on_space"])
+    kwargs.update(server_name=dep["host"], server_port=args.port, share=args.share)
     if args.auth:
         user, sep, password = args.auth.partition(":")
         if not sep or not user or not password:

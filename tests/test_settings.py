@@ -95,3 +95,8 @@ def test_pip_install_makes_the_packages_importable_from_anywhere(tmp_path):
                          text=True, check=True)
     assert out.stdout.strip() == "261"
     assert (target / "bin" / "bark-studio").is_file()
+
+
+def test_a_lone_surrogate_is_refused_before_generating():
+    with pytest.raises(ValueError, match="invalid character"):
+        GenerationRequest(text="Hello \ud800 world").validate()

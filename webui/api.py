@@ -1,8 +1,9 @@
 """The API for scripts (gradio_client): ``/generate`` and ``/history``.
 
 ``/generate``'s keyword parameters are the settings table's (``bark_core.settings``), with the
-table's defaults. Each caller's history is its own: a gradio_client ``Client`` has its own session;
-a caller without a session gets a fresh owner for that one call, so no two callers ever share one.
+table's defaults. Each caller's history is its own: a gradio_client ``Client`` keeps its own owner cookie
+(``webui.http_guard``); a caller without one gets a fresh owner for that one call, so no two
+callers ever share one.
 """
 
 from __future__ import annotations
@@ -19,15 +20,15 @@ import bark_core
 from bark_core import settings as table
 
 from .studio import HISTORY_LIMIT, Studio, user_error
+from .http_guard import owner_from_request
 from .tab_generate import session_key
 
 API_SETTINGS = [s for s in table.SETTINGS if s.api]
 
 
-def api_owner(request: Optional[gr.Request]) -> str:
-    """``api:<session>`` for a client with a session, else a one-off owner nobody else can reach."""
-    key = session_key(request)
-    return f"api:{key}" if key else f"api:once:{secrets.token_urlsafe(16)}"
+def api_owner(request: Optional[gr.Request]) -> Optional[str]:
+    """The client's own owner (its bark_owner cookie: each gradio_client.Client keeps its own), or None."""
+    return owner_from_request(request)
 
 
 def voice_ref(voice: Any) -> str:
@@ -40,7 +41,7 @@ def voice_ref(voice: Any) -> str:
 
 def api_generate(studio: Studio, text: str, voice: str, request: gr.Request, **values: Any) -> Iterator[dict]:
     """Generate audio. Returns a list of WAV files, one per take (24 kHz mono). Stopping the job stops the engine."""
-    owner = api_owner(request)
+    owner = api_owner(request) or f"once:{secrets.token_urlsafe(32)}"  # no cookie: saved where nobody can look
     ref = voice_ref(voice)
     req = studio.make_request(text, studio.resolve_voice(owner, ref), values)
     key = session_key(request) or owner
@@ -76,8 +77,8 @@ def history_limit(limit: Any) -> int:
 def api_history(studio: Studio, limit: Any, request: gr.Request) -> dict:
     """The caller's own history, newest first: rows (JSON) and their audio files (flattened, in row order)."""
     n = history_limit(limit)
-    key = session_key(request)
-    recs = studio.history(f"api:{key}", limit=n) if key else []
+    owner = api_owner(request)
+    recs = studio.history(owner, limit=n) if owner else []
     rows, files = [], []
     for r in recs:
         rows.append(dict(id=r.id, created=_dt.datetime.fromtimestamp(r.created).isoformat(timespec="seconds"),
@@ -95,12 +96,13 @@ def api_clone(studio: Studio, audio_file: Any, name: str, request: gr.Request) -
     path = getattr(audio_file, "path", None) or (audio_file.get("path") if isinstance(audio_file, dict) else audio_file)
     if not path:
         raise ValueError("Send a recording of a few seconds of clear speech.")
-    key = session_key(request)
-    if not key:
-        raise ValueError("Cloning needs a session (use gradio_client.Client) so the voice can be yours.")
+    owner = api_owner(request)
+    if not owner:
+        raise ValueError("Cloning needs a client that keeps cookies (gradio_client.Client does), so the voice "
+                         "can be yours.")
     bark_core.read_audio(path, max_bytes=MAX_CLONE_BYTES)
     result = studio.cloner().clone_file(path, name=name or "")
-    rec = studio.add_voice(f"api:{key}", (name or "").strip() or "My cloned voice", result.voice, "clone")
+    rec = studio.add_voice(owner, (name or "").strip() or "My cloned voice", result.voice, "clone")
     return {"voice": {"voice": f"user:{rec.id}", "name": rec.name, "warnings": result.warnings,
                       "window": [round(x, 2) for x in result.window]}}
 

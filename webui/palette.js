@@ -16,14 +16,18 @@
   var ATTACHED = ["...", "—"]; // pause marks written straight after a word
   var CLOSING = ".,!?;:";
   // The spacing rule, in Python, is webui/tags.py (insert_at); tests check that both agree:
-  // - a space before the tag when the text before it does not end in whitespace, except for the
-  //   pause marks, which attach to what comes before;
-  // - a space after it when the text after it starts with neither whitespace nor closing punctuation.
+  // - a space before the tag when the text before it does not end in whitespace, except for a pause
+  //   mark straight after a word ("Hello..."); after punctuation it gets one ("Bark. ...", never "Bark....");
+  // - a space after it when the text after it starts with neither whitespace nor closing punctuation,
+  //   or when a tag ending in "." meets a "." (never four dots).
   function spaced(before, after, tag) {
     var text = tag;
+    var prev = before.slice(-1);
+    var next = after.charAt(0);
     var attached = ATTACHED.indexOf(tag) >= 0;
-    if (before && !/\s$/.test(before) && !attached) text = " " + text;
-    if (after && !/^\s/.test(after) && CLOSING.indexOf(after.charAt(0)) < 0) text = text + " ";
+    if (before && !/\s$/.test(before) && (!attached || CLOSING.indexOf(prev) >= 0)) text = " " + text;
+    if (after && !/^\s/.test(after) &&
+        (CLOSING.indexOf(next) < 0 || (tag.slice(-1) === "." && next === "."))) text = text + " ";
     return text;
   }
   function insertAtCaret(box, tag) {

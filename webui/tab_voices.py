@@ -49,6 +49,10 @@ def voice_details(studio: Studio, owner: str, ref: str) -> str:
     return f"**Selected voice:** {label}"
 
 
+def show_voice(studio: Studio, owner: str, voice: str) -> dict[str, Any]:
+    return {"voice_md": voice_details(studio, owner, voice)}
+
+
 def pick_voice(studio: Studio, owner: str, picked: Optional[str], voice: str) -> dict[str, Any]:
     """A click in the voice list selects that voice (a list refresh that drops the selection changes nothing)."""
     if picked is None:
@@ -64,18 +68,18 @@ def preview(studio: Studio, owner: str, voice: str, request: gr.Request) -> dict
     return {"preview_audio": gr.update(value=studio.preview(owner or "", voice, stop), visible=True)}
 
 
-def add_uploaded(studio: Studio, owner: str, path: Optional[str], name: str, f_language: str, f_gender: str,
+def add_uploaded(studio: Studio, owner: str, upload: Optional[str], upload_name: str, f_language: str, f_gender: str,
                  f_version: str, f_query: str) -> dict[str, Any]:
     """Validate an uploaded .npz and add it to the owner's voices."""
     if not owner:
         raise ValueError("Your browser session is not ready yet; reload the page.")
-    if not path:
+    if not upload:
         raise ValueError("Choose a .npz voice file first.")
-    p = Path(path)
+    p = Path(upload)
     if p.stat().st_size > VOICE_UPLOAD_MAX_BYTES:
         raise ValueError("That file is too big to be a Bark voice (limit 4 MB).")
     voice = load_voice_npz(p, max_bytes=VOICE_UPLOAD_MAX_BYTES)
-    rec = studio.add_voice(owner, name or p.stem, voice, "upload")
+    rec = studio.add_voice(owner, upload_name or p.stem, voice, "upload")
     ref = f"user:{rec.id}"
     return {"voice": ref, "voice_md": voice_details(studio, owner, ref),
             **voice_list(studio, owner, ref, f_language, f_gender, f_version, f_query),

@@ -5,9 +5,10 @@ a caret) with ``tag`` and returns the new text and the caret after the insertion
 words apart without doubling spaces:
 
 - a space goes before the tag when the text before it is non-empty and does not end in
-  whitespace, except for the pause marks ``...`` and ``—``, which attach to the word before;
+  whitespace, except for the pause marks ``...`` and ``—`` straight after a word, which attach
+  to it ("Hello..."); after one of ``.,!?;:`` they get the space too ("Bark. ...", never "Bark....");
 - a space goes after the tag when the text after it is non-empty and starts with neither
-  whitespace nor one of ``.,!?;:``.
+  whitespace nor one of ``.,!?;:``, or when a tag ending in ``.`` meets a ``.`` (never four dots).
 
 Indices are code points here; the browser counts UTF-16 units, and tests convert between them.
 Whitespace is JavaScript's ``\\s`` (not Python's ``str.isspace``, which differs on a few characters).
@@ -31,9 +32,10 @@ def insert_at(text: str, start: int, end: int, tag: str) -> tuple[str, int]:
     end = min(max(start, int(end)), n)
     before, after = text[:start], text[end:]
     piece = tag
-    if before and before[-1] not in JS_WHITESPACE and tag not in ATTACHED:
+    if before and before[-1] not in JS_WHITESPACE and (tag not in ATTACHED or before[-1] in CLOSING_PUNCTUATION):
         piece = " " + piece
-    if after and after[0] not in JS_WHITESPACE and after[0] not in CLOSING_PUNCTUATION:
+    if after and after[0] not in JS_WHITESPACE and (
+            after[0] not in CLOSING_PUNCTUATION or (tag.endswith(".") and after[0] == ".")):
         piece = piece + " "
     return before + piece + after, len(before) + len(piece)
 

@@ -10,7 +10,6 @@ through the one queue, and the ones that use the engine share one concurrency sl
 from __future__ import annotations
 
 import html
-import secrets
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -24,6 +23,7 @@ from .model_settings import first_run_text, model_defaults
 from .store import Store
 from .studio import MAX_TEXT_CHARS, NO_VOICE, Studio
 from .tags import TAGS
+from .http_guard import forget_served_copies, guard_launch_kwargs
 from .wiring import bind, connect
 
 HERE = Path(__file__).resolve().parent
@@ -44,38 +44,28 @@ SIZE_HINT = ("A small fine or coarse model saves memory with little quality loss
 HISTORY_HEADERS = ["★", "When", "Prompt", "Voice", "Takes", "Length", "Seed"]
 
 
-def launch_options(data_dir: str | Path) -> dict[str, Any]:
-    """Keyword arguments for ``demo.launch``: styling, the page script, and safe file serving.
+def launch_options(data_dir: str | Path, *, max_upload_bytes: int = 8 * 2**20, auth_required: bool = False,
+                   cross_site: bool = False) -> dict[str, Any]:
+    """Keyword arguments for ``demo.launch``: styling, the page script, safe file serving and the HTTP guard.
 
-    Only the audio and preview folders are served; the database and secrets beside them are not.
+    Only the audio and preview folders are served; the database beside them is not. The guard
+    (``webui.http_guard``) caps whole requests, closes Gradio's queue-skipping routes, requires the
+    login on every route with ``auth_required`` and gives each browser its owner cookie.
     """
     store_root = Path(data_dir).resolve()
     return dict(
+        **guard_launch_kwargs(max_request_bytes=max_upload_bytes + 64 * 1024, auth_required=auth_required,
+                              cross_site=cross_site),
         css_paths=[HERE / "style.css"],
         head=f"<script>{(HERE / 'palette.js').read_text(encoding='utf-8')}</script>",
         allowed_paths=[str(store_root / "audio"), str(store_root / "previews")],
-        blocked_paths=[str(store_root / "studio.sqlite3"), str(store_root / "browser-secret")],
+        blocked_paths=[str(store_root / "studio.sqlite3")],
         show_error=False,
-        max_file_size="8mb",
+        max_file_size=max_upload_bytes,
         theme=gr.themes.Soft(primary_hue="violet", secondary_hue="indigo", neutral_hue="slate",
                              font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "sans-serif"],
                              font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"]),
     )
-
-
-def _browser_secret(root: Path) -> str:
-    """A persistent secret so the owner id in localStorage survives a server restart."""
-    path = root / "browser-secret"
-    if path.is_file():
-        value = path.read_text().strip()
-        if len(value) >= 16:
-            return value
-    value = secrets.token_urlsafe(32)
-    tmp = path.with_name(".browser-secret.tmp")
-    tmp.write_text(value)
-    tmp.chmod(0o600)
-    tmp.replace(path)
-    return value
 
 
 def setting_widget(s: table.Setting, **kwargs: Any) -> Any:
@@ -131,7 +121,6 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
     b: dict[str, Any] = {}  # buttons and take slots, which only trigger events
 
     with gr.Blocks(title=title, fill_width=False) as demo:
-        c["owner"] = gr.BrowserState(None, storage_key="bark-studio-owner", secret=_browser_secret(store.root))
         c["voice"] = gr.State(NO_VOICE)
         c["current_gen"] = gr.State(None)
         c["history_ids"] = gr.State([])
@@ -289,6 +278,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
 
         _wire(demo, studio, c, a, b)
 
+    studio.forget_files = forget_served_copies
     for fn in demo.fns.values():  # only the documented endpoints are callable by API clients
         if fn.api_name not in ("generate", "history", "clone"):
             fn.api_visibility = "private"
@@ -329,19 +319,16 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
     on(b["api_clone_btn"].click, api.api_clone, {"audio_file": a["clone_file"], "name": a["clone_name"]},
        {"voice": a["clone_result"]}, api=True, defaults={"name": ""}, api_name="clone", **ENGINE)
 
-    # page load: an owner for this browser, then what it owns and what is loaded
+    # page load: what this browser owns (its bark_owner cookie) and what is loaded
     def on_load(owner: Optional[str]) -> dict[str, Any]:
-        if not isinstance(owner, str) or len(owner) < 16:
-            owner = secrets.token_urlsafe(24)
-        return {"owner": owner, "engine_badge": tab_models.header_html(studio),
+        return {"engine_badge": tab_models.header_html(studio),
                 "setup_panel": gr.update(visible=not studio.holder.ready), "setup_md": first_run_text(studio.holder),
                 "models_info": tab_models.models_md(studio), **tab_models.loaded_controls(studio),
                 **tab_history.list_history(studio, owner, False),
                 **tab_voices.voice_list(studio, owner, NO_VOICE, **tab_voices.default_filters(studio))}
 
-    connect(demo.load, on_load, pick("owner"),
-            {**pick("owner", "setup_md"), **load_outputs, **history_outputs}, **QUICK) \
-        .then(bind(tab_models.estimate_memory), [*model_controls.values()], c["m_estimate"], **QUICK)
+    loaded = connect(demo.load, on_load, {}, {**pick("setup_md"), **load_outputs, **history_outputs}, **QUICK)
+    connect(loaded.then, tab_models.estimate_memory, model_controls, pick("m_estimate"), **QUICK)
 
     # prompt and generation
     on(c["text"].change, tab_generate.estimate_prompt, pick("text"), pick("estimate"), trigger_mode="always_last",
@@ -349,7 +336,7 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
     gen_outputs = {**pick("status", "results_title", "current_gen"), **history_outputs, **take_outputs}
     arm_event = on(b["gen_btn"].click, tab_generate.arm, {}, {}, **QUICK)
     connect(arm_event.then, bind(tab_generate.generate, studio=studio),
-            {**pick("owner", "text", "voice"), **ui_settings}, gen_outputs, show_progress_on=[c["results_title"]],
+            {**pick("text", "voice"), **ui_settings}, gen_outputs, show_progress_on=[c["results_title"]],
             api_visibility="private", **ENGINE)
     on(b["stop_btn"].click, tab_generate.stop, {}, {}, **QUICK)
 
@@ -357,32 +344,31 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
     reuse_outputs = {**pick("text", "voice", "tabs", "status"), **ui_settings}
     for slot_list, gen_state in ((b["result_slots"], "current_gen"), (b["history_slots"], "selected_gen")):
         for i, s in enumerate(slot_list):
-            on(s["reuse"].click, tab_generate.reuse, {"owner": c["owner"], "gen_id": c[gen_state]}, reuse_outputs,
+            on(s["reuse"].click, tab_generate.reuse, {"gen_id": c[gen_state]}, reuse_outputs,
                **QUICK)
             save = bind(tab_generate.save_take_as_voice, studio=studio, index=i)
-            connect(s["save"].click, save, {"owner": c["owner"], "gen_id": c[gen_state]}, pick("voice", "status"),
+            connect(s["save"].click, save, {"gen_id": c[gen_state]}, pick("voice", "status"),
                     **QUICK)
-    on(b["reuse_hist_btn"].click, tab_generate.reuse, {"owner": c["owner"], "gen_id": c["selected_gen"]},
+    on(b["reuse_hist_btn"].click, tab_generate.reuse, {"gen_id": c["selected_gen"]},
        reuse_outputs, **QUICK)
-    c["voice"].change(lambda o, v: tab_voices.voice_details(studio, o, v), [c["owner"], c["voice"]], c["voice_md"],
-                      show_progress="hidden")
+    on(c["voice"].change, tab_voices.show_voice, pick("voice"), pick("voice_md"), **QUICK)
 
     # voices
     list_outputs = pick("voice_radio", "voice_note")
     for f in ("f_language", "f_gender", "f_version", "f_query"):
-        on(c[f].change, tab_voices.voice_list, {**pick("owner", "voice"), **filters}, list_outputs,
+        on(c[f].change, tab_voices.voice_list, {**pick("voice"), **filters}, list_outputs,
            trigger_mode="always_last", **QUICK)
-    on(c["voice_radio"].change, tab_voices.pick_voice, {**pick("owner", "voice"), "picked": c["voice_radio"]},
+    on(c["voice_radio"].change, tab_voices.pick_voice, {**pick("voice"), "picked": c["voice_radio"]},
        pick("voice", "voice_md", "preview_audio"), **QUICK)
     preview_arm = on(b["preview_btn"].click, tab_generate.arm, {}, {}, **QUICK)
-    connect(preview_arm.then, bind(tab_voices.preview, studio=studio), pick("owner", "voice"), pick("preview_audio"),
+    connect(preview_arm.then, bind(tab_voices.preview, studio=studio), pick("voice"), pick("preview_audio"),
             api_visibility="private", **ENGINE)
     voice_outputs = {**pick("voice", "voice_md", "voice_msg"), **list_outputs}
-    on(b["upload_btn"].click, tab_voices.add_uploaded, {**pick("owner", "upload", "upload_name"), **filters},
+    on(b["upload_btn"].click, tab_voices.add_uploaded, {**pick("upload", "upload_name"), **filters},
        {**voice_outputs, **pick("upload", "upload_name")})
     on(b["rename_btn"].click, tab_voices.rename_voice,
-       {**pick("owner", "voice"), "new_name": c["rename_box"], **filters}, {**voice_outputs, **pick("rename_box")})
-    on(b["delete_voice_btn"].click, tab_voices.delete_voice, {**pick("owner", "voice"), **filters}, voice_outputs)
+       {**pick("voice"), "new_name": c["rename_box"], **filters}, {**voice_outputs, **pick("rename_box")})
+    on(b["delete_voice_btn"].click, tab_voices.delete_voice, {**pick("voice"), **filters}, voice_outputs)
 
     # cloning
     clone_window = pick("clone_audio", "clone_start", "clone_seconds")
@@ -390,16 +376,16 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
        pick("clone_start", "clone_seconds", "clone_msg"), **QUICK)
     on(b["clone_preview_btn"].click, tab_clone.preview_clone, clone_window, pick("clone_preview", "clone_msg"),
        api_visibility="private", **ENGINE)
-    on(b["clone_save_btn"].click, tab_clone.save_clone, {"owner": c["owner"], **clone_window, **pick("clone_name"),
+    on(b["clone_save_btn"].click, tab_clone.save_clone, {**clone_window, **pick("clone_name"),
                                                          **filters},
        {**pick("voice", "voice_md", "clone_msg"), **list_outputs}, api_visibility="private", **ENGINE)
 
     # history
-    history_in = {"owner": c["owner"], "starred_only": c["starred_only"], "search": c["history_search"]}
+    history_in = {"starred_only": c["starred_only"], "search": c["history_search"]}
     for trigger in (b["refresh_btn"].click, c["starred_only"].change, c["history_search"].submit):
         on(trigger, tab_history.list_history, history_in, history_outputs, **QUICK)
-    on(c["history_table"].select, tab_history.select_row, pick("owner", "history_ids"), detail_outputs, **QUICK)
-    selected = {"owner": c["owner"], "selected_gen": c["selected_gen"], "starred_only": c["starred_only"],
+    on(c["history_table"].select, tab_history.select_row, pick("history_ids"), detail_outputs, **QUICK)
+    selected = {"selected_gen": c["selected_gen"], "starred_only": c["starred_only"],
                 "search": c["history_search"]}
     on(c["star_btn"].click, tab_history.toggle_star, selected, {**history_outputs, **detail_outputs}, **QUICK)
     on(b["delete_gen_btn"].click, tab_history.delete_generation, selected, {**history_outputs, **detail_outputs})
@@ -407,7 +393,7 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
     # models
     for comp in model_controls.values():
         connect(comp.change, tab_models.estimate_memory, model_controls, pick("m_estimate"), **QUICK)
-    on(b["reload_btn"].click, tab_models.reload_model, {"owner": c["owner"], **model_controls, **filters},
+    on(b["reload_btn"].click, tab_models.reload_model, {**model_controls, **filters},
        {**load_outputs, **pick("m_status")}, api_visibility="private", **ENGINE)
-    on(b["download_btn"].click, tab_models.download_model, {"owner": c["owner"], **filters},
+    on(b["download_btn"].click, tab_models.download_model, {**filters},
        {**load_outputs, **pick("setup_status")}, api_visibility="private", **ENGINE)

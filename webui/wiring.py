@@ -18,6 +18,8 @@ from typing import Any, Callable, Mapping
 
 import gradio as gr
 
+from .http_guard import owner_from_request
+
 log = logging.getLogger(__name__)
 
 # Parameters Gradio fills in itself, recognised by name in a handler's signature.
@@ -33,12 +35,16 @@ def connect(trigger: Callable, fn: Callable, inputs: Mapping[str, Any], outputs:
             api: bool = False, defaults: Mapping[str, Any] = {}, **event_kwargs: Any):
     """``trigger(fn', [inputs], [outputs], **event_kwargs)`` with ``fn`` called by input name.
 
-    ``api=True`` turns a ValueError into ``gr.Error`` (the API client's error); otherwise it is a
+    A handler parameter ``owner`` that is not an input gets the caller's owner token (its cookie;
+    None without one). ``api=True`` turns a ValueError into ``gr.Error`` (the API client's error); otherwise it is a
     warning toast and no output changes. ``defaults`` are the parameters' defaults API clients see.
     """
     names = list(inputs)
     out_names = list(outputs)
-    specials = [p for p in inspect.signature(fn).parameters if p in SPECIAL]
+    wanted = inspect.signature(fn).parameters
+    # ``owner`` is never an input the page sends: it is the caller's bark_owner cookie (webui.http_guard)
+    derive_owner = "owner" in wanted and "owner" not in inputs
+    specials = [p for p in SPECIAL if p in wanted or (p == "request" and derive_owner)]
 
     def to_components(result: Any) -> Any:
         """Named results -> values in output order; an output left out is skipped (not updated)."""
@@ -61,6 +67,10 @@ def connect(trigger: Callable, fn: Callable, inputs: Mapping[str, Any], outputs:
         # Gradio passes the inputs, then the special parameters, all by position
         values = dict(zip(names + specials, args))
         values.update(kwargs)
+        if derive_owner:
+            values["owner"] = owner_from_request(values.get("request"))
+            if "request" not in wanted:
+                values.pop("request", None)
         return values
 
     if inspect.isgeneratorfunction(fn):

@@ -24,28 +24,35 @@ def session() -> str:
     return uuid.uuid4().hex[:11]
 
 
-def predict(url: str, index: int, data: list[Any], session_hash: Optional[str] = None, timeout: float = 30) -> dict:
+def predict(url: str, index: int, data: list[Any], session_hash: Optional[str] = None, timeout: float = 30,
+            owner: Optional[str] = None) -> dict:
     """A non-queued event (queue=False), as the browser calls it: returns the JSON reply and status."""
     body = json.dumps({"data": data, "fn_index": index, "session_hash": session_hash or session(),
                        "event_data": None, "trigger_id": None}, allow_nan=True)
     r = httpx.post(f"{url.rstrip('/')}/gradio_api/run/predict", content=body,
-                   headers={"content-type": "application/json"}, timeout=timeout)
+                   headers={"content-type": "application/json"}, timeout=timeout, cookies=_cookies(owner))
     return {"status": r.status_code, **(r.json() if r.headers.get("content-type", "").startswith("application/json") else {"text": r.text})}
 
 
+def _cookies(owner: Optional[str]) -> dict[str, str]:
+    """The owner cookie a browser would send (32-128 characters of [A-Za-z0-9_-])."""
+    return {"bark_owner": owner} if owner else {}
+
+
 def queued(url: str, index: int, data: list[Any], session_hash: Optional[str] = None, timeout: float = 60,
-           on_message=None) -> dict:
+           on_message=None, owner: Optional[str] = None) -> dict:
     """A queued event: join, then read the event stream until the job completes.
 
     Returns the ``process_completed`` message (``success``, ``output``), or a dict with ``status``
     when the join itself is refused (e.g. 503 queue full). ``on_message(msg)`` sees every message.
+    ``owner`` is sent as the caller's owner cookie.
     """
     sh = session_hash or session()
     base = url.rstrip("/")
     body = json.dumps({"data": data, "fn_index": index, "session_hash": sh, "event_data": None,
                        "trigger_id": None}, allow_nan=True)
     warnings: list[str] = []  # toasts: how UI events refuse bad input
-    with httpx.Client(timeout=timeout) as c:
+    with httpx.Client(timeout=timeout, cookies=_cookies(owner)) as c:
         r = c.post(f"{base}/gradio_api/queue/join", content=body, headers={"content-type": "application/json"})
         if r.status_code != 200:
             return {"status": r.status_code, "detail": r.text}

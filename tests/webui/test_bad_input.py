@@ -108,9 +108,9 @@ def test_unusual_text_generates_and_is_kept_exactly(app, label, text, spoken):
 def test_text_cap_is_said_in_the_prompt_estimate(app):
     """Pasting a book does not split 100 000 characters on every keystroke; the estimate says the limit."""
     t0 = time.monotonic()
-    out = rawhttp.predict(app.url, rawhttp.fn_index(app.demo, "estimate"), ["word " * 20_000])
+    out = rawhttp.queued(app.url, rawhttp.fn_index(app.demo, "estimate_prompt"), ["word " * 20_000])
     assert time.monotonic() - t0 < 2
-    assert "at most 5,000" in out["data"][0]
+    assert "at most 5,000" in out["output"]["data"][0]
 
 
 # -------------------------------------------------------------------------------------- numbers
@@ -148,11 +148,11 @@ def test_bad_numbers_through_the_api_get_a_sentence(app, label, index, value, me
 
 
 # The studio's own Generate event (what the browser sends): top-k and top-p live only there.
-def _ui_generate_data(owner, **changes):
+def _ui_generate_data(**changes):
     v = dict(text="UI numbers.", ref=None, st=0.7, ct=0.7, ft=0.5, tk=0, tp=1.0, eos=0.2, seed=1, takes=1,
              pause=0.25, early=True, max_s=0.05)
     v.update(changes)
-    return [owner, v["text"], v["ref"], v["st"], v["ct"], v["ft"], v["tk"], v["tp"], v["eos"], v["seed"],
+    return [v["text"], v["ref"], v["st"], v["ct"], v["ft"], v["tk"], v["tp"], v["eos"], v["seed"],
             v["takes"], v["pause"], v["early"], v["max_s"]]
 
 
@@ -167,8 +167,8 @@ UI_NUMBERS = [
 
 @pytest.mark.parametrize("label, changes, message", UI_NUMBERS, ids=[r[0] for r in UI_NUMBERS])
 def test_bad_numbers_through_the_ui_event_get_a_sentence(app, label, changes, message):
-    owner = "owner-" + rawhttp.session() * 2
-    reply = rawhttp.queued(app.url, rawhttp.fn_index(app.demo, "generate"), _ui_generate_data(owner, **changes))
+    owner = "owner-" + rawhttp.session() * 3
+    reply = rawhttp.queued(app.url, rawhttp.fn_index(app.demo, "generate"), _ui_generate_data(**changes), owner=owner)
     assert reply.get("success") is False, reply
     _assert_sentence(rawhttp.error_text(reply), message)
     assert app.demo.studio.store.list_generations(owner) == []
@@ -176,8 +176,9 @@ def test_bad_numbers_through_the_ui_event_get_a_sentence(app, label, changes, me
 
 
 def test_top_k_zero_means_off_in_the_ui(app):
-    owner = "owner-" + rawhttp.session() * 2
-    reply = rawhttp.queued(app.url, rawhttp.fn_index(app.demo, "generate"), _ui_generate_data(owner, tk=0, tp=1.0))
+    owner = "owner-" + rawhttp.session() * 3
+    reply = rawhttp.queued(app.url, rawhttp.fn_index(app.demo, "generate"), _ui_generate_data(tk=0, tp=1.0),
+                           owner=owner)
     assert reply.get("success") is True, reply
     (rec,) = app.demo.studio.store.list_generations(owner)
     assert rec.settings["top_k"] is None and rec.settings["top_p"] is None
@@ -290,13 +291,13 @@ def _upload(app, name: str, data: bytes) -> dict:
 
 def _add_uploaded(app, owner, file_data, name=""):
     return rawhttp.queued(app.url, rawhttp.fn_index(app.demo, "add_uploaded"),
-                          [owner, file_data, name, "English", "Any", "v2", ""])
+                          [file_data, name, "English", "Any", "v2", ""], owner=owner)
 
 
 def test_bad_voice_uploads_through_the_ui_are_refused_and_nothing_runs(app, tmp_path):
     sentinel = tmp_path / "PWNED"
     store = app.demo.studio.store
-    owner = "uploader-" + "u" * 20
+    owner = "uploader-" + "u" * 30
     for label, data, message in _upload_rows(sentinel):
         files_before = sorted(p.name for p in store.voices_dir.iterdir())
         reply = _add_uploaded(app, owner, _upload(app, f"{label.replace(' ', '_')}.npz", data))
@@ -310,7 +311,7 @@ def test_bad_voice_uploads_through_the_ui_are_refused_and_nothing_runs(app, tmp_
 
 def test_upload_named_with_dotdot_stays_a_name(app):
     s, c, f = _good_arrays(t=20, n=30)
-    owner = "uploader-" + "d" * 20
+    owner = "uploader-" + "d" * 30
     reply = _add_uploaded(app, owner, _upload(app, "../../../evil.npz", _npz(semantic_prompt=s, coarse_prompt=c,
                                                                             fine_prompt=f)), name="../../etc/passwd")
     assert reply.get("success") is True, reply

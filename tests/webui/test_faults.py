@@ -66,7 +66,7 @@ def pausing(tiny_engine, tmp_path_factory):
     r = Running(eng, tmp_path_factory.mktemp("faults"), request_defaults={"max_seconds": 0.3})
     r.engine = eng
     # Warm up once so lazily built buffers do not count as a leak.
-    assert rawhttp.queued(r.url, rawhttp.fn_index(r.demo, "generate"), _ui_generate("warm-" + "w" * 16, "Warm."))["success"]
+    assert rawhttp.queued(r.url, rawhttp.fn_index(r.demo, "generate"), _ui_generate("Warm."), owner="warm-" + "w" * 32)["success"]
     yield r
     r.close()
 
@@ -78,14 +78,14 @@ def _live_tensors() -> int:
         return sum(1 for o in gc.get_objects() if isinstance(o, torch.Tensor))
 
 
-def _ui_generate(owner, text, takes=2):
-    return [owner, text, None, 0.7, 0.7, 0.5, 0, 1.0, 0.2, 1, takes, 0.25, False, 0.3]
+def _ui_generate(text, takes=2):
+    return [text, None, 0.7, 0.7, 0.5, 0, 1.0, 0.2, 1, takes, 0.25, False, 0.3]
 
 
 @pytest.mark.parametrize("stage", ["semantic", "coarse", "fine", "decode"])
 def test_stop_in_each_stage_ends_within_a_second_and_leaves_nothing(pausing, stage):
     st = pausing.demo.studio
-    owner = f"stopper-{stage}-" + "s" * 16
+    owner = f"stopper-{stage}-" + "s" * 32
     gen_i, stop_i = rawhttp.fn_index(pausing.demo, "generate"), rawhttp.fn_index(pausing.demo, "stop")
     pausing.engine.stage = None
     rss0, tensors0 = psutil.Process().memory_info().rss, _live_tensors()
@@ -96,14 +96,15 @@ def test_stop_in_each_stage_ends_within_a_second_and_leaves_nothing(pausing, sta
     result: dict = {}
 
     def run():
-        result["reply"] = rawhttp.queued(pausing.url, gen_i, _ui_generate(owner, "Stop me, please."), session_hash=sh)
+        result["reply"] = rawhttp.queued(pausing.url, gen_i, _ui_generate("Stop me, please."), session_hash=sh,
+                                           owner=owner)
         result["done"] = time.monotonic()
 
     worker = threading.Thread(target=run)
     worker.start()
     assert pausing.engine.reached.wait(30), f"never reached the {stage} stage"
     pressed = time.monotonic()
-    assert rawhttp.predict(pausing.url, stop_i, [], session_hash=sh)["status"] == 200  # the Stop button
+    assert rawhttp.queued(pausing.url, stop_i, [], session_hash=sh)["success"]  # the Stop button
     worker.join(10)
     assert not worker.is_alive()
     assert result["done"] - pressed < 1.0, f"took {result['done'] - pressed:.2f} s after Stop"
@@ -115,7 +116,7 @@ def test_stop_in_each_stage_ends_within_a_second_and_leaves_nothing(pausing, sta
     assert psutil.Process().memory_info().rss - rss0 < 64 * 2**20
     # The next job runs.
     pausing.engine.stage = None
-    assert rawhttp.queued(pausing.url, gen_i, _ui_generate(owner, "Next one.", takes=1))["success"]
+    assert rawhttp.queued(pausing.url, gen_i, _ui_generate("Next one.", takes=1), owner=owner)["success"]
     assert len(st.store.list_generations(owner)) == 1
 
 

@@ -194,16 +194,11 @@ def test_ctrl_or_cmd_enter_in_the_prompt_generates(browser, studio):
 
 # ---- defect 12 (first part): the palette's pause marks ---------------------------------------------
 
-# The rule changes in palette.js and in webui/tags.py (which tests/webui/test_tags.py checks palette.js
-# against) together; until then the cases that need it are expected to fail.
-_NEW_RULE = pytest.mark.xfail(strict=True, reason="needs the pause-mark rule in palette.js and webui/tags.py")
-
-
 @pytest.mark.parametrize("text, caret, tag, want", [
-    pytest.param("Bark.", 5, "...", "Bark. ...", marks=_NEW_RULE),  # never four dots
-    ("Hello", 5, "...", "Hello..."),                                 # straight after a word, as written
-    pytest.param("Hello.", 5, "...", "Hello... .", marks=_NEW_RULE),  # before a full stop: still no four dots
-    pytest.param("Bark!", 5, "—", "Bark! —", marks=_NEW_RULE),
+    ("Bark.", 5, "...", "Bark. ..."),          # never four dots
+    ("Hello", 5, "...", "Hello..."),           # straight after a word, as written
+    ("Hello.", 5, "...", "Hello... ."),        # before a full stop: still no four dots
+    ("Bark!", 5, "—", "Bark! —"),
     ("Bark.", 5, "[laughs]", "Bark. [laughs]"),
     ("Hello world", 5, "[laughs]", "Hello [laughs] world"),
 ])

@@ -7,8 +7,9 @@ import re
 import pytest
 import torch
 
+import bark_core
+
 FILTERS = ["English", "Any", "v2", ""]
-OWNER = "o" * 24
 
 
 def _fn(demo, name):
@@ -43,18 +44,18 @@ def test_reload_with_mixed_sizes_builds_small_stages(studio_with_loader):
     reload_model = _fn(demo, "reload_model")
     quiet = lambda *a, **k: None  # noqa: E731  (gr.Progress outside an event)
 
-    out = reload_model(OWNER, "large", "small", "small", "cpu", "float32", "cpu", *FILTERS, progress=quiet)
+    out = reload_model("large", "small", "small", "cpu", "float32", "cpu", *FILTERS, progress=quiet)
     assert out[-1] == "✓ Loaded."
     s = asked[-1]
     assert s.small is False and s.small_stages == ("coarse", "fine")
     assert (s.device, s.dtype, s.placement) == ("cpu", "float32", "cpu")
     assert s.models == demo.studio.holder.settings.models  # a local folder is kept
 
-    reload_model(OWNER, "small", "small", "small", "cpu", "float32", "cpu", *FILTERS, progress=quiet)
+    reload_model("small", "small", "small", "cpu", "float32", "cpu", *FILTERS, progress=quiet)
     assert asked[-1].small is True and asked[-1].small_stages == ()
-    reload_model(OWNER, "large", "large", "large", "cpu", "float32", "cpu", *FILTERS, progress=quiet)
+    reload_model("large", "large", "large", "cpu", "float32", "cpu", *FILTERS, progress=quiet)
     assert asked[-1].small is False and asked[-1].small_stages == ()
-    reload_model(OWNER, "small", "large", "large", "cpu", "float32", "cpu", *FILTERS, progress=quiet)
+    reload_model("small", "large", "large", "cpu", "float32", "cpu", *FILTERS, progress=quiet)
     assert asked[-1].small is False and asked[-1].small_stages == ("semantic",)
 
 
@@ -124,7 +125,7 @@ def test_first_run_download_fetches_both_sizes_for_mixed_settings(monkeypatch):
     from webui.engine_holder import EngineHolder
 
     calls = []
-    monkeypatch.setattr(sources, "download", lambda small, **kw: calls.append(small))
+    monkeypatch.setattr(bark_core, "download_weights", lambda small, **kw: calls.append(small))
     EngineHolder(settings=EngineSettings(small_stages=("fine",))).download(lambda m, f: None)
     assert calls == [False, True]
     calls.clear()

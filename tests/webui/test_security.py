@@ -29,8 +29,8 @@ def alice(studio):
     from bark_core.voices import save_voice
 
     st = studio.demo.studio
-    data = [ALICE, "Alice's secret line.", None, 0.7, 0.7, 0.5, 0, 1.0, 0.2, 11, 1, 0.25, True, 0.3]
-    assert rawhttp.queued(studio.url, rawhttp.fn_index(studio.demo, "generate"), data)["success"]
+    data = ["Alice's secret line.", None, 0.7, 0.7, 0.5, 0, 1.0, 0.2, 11, 1, 0.25, True, 0.3]
+    assert rawhttp.queued(studio.url, rawhttp.fn_index(studio.demo, "generate"), data, owner=ALICE)["success"]
     (rec,) = st.store.list_generations(ALICE)
     voice = st.store.add_voice(ALICE, "Alice's voice", st.holder.engine.load_voice("v2/en_speaker_2"), "upload",
                                save_voice)
@@ -73,8 +73,8 @@ def test_a_failure_never_shows_a_traceback_or_server_details(studio, monkeypatch
 
     with monkeypatch.context() as m:
         m.setattr(store, "list_generations", db_down)
-        reply = rawhttp.predict(studio.url, rawhttp.fn_index(studio.demo, "list_history"), [ALICE, False])
-    assert reply["status"] == 500
+        reply = rawhttp.queued(studio.url, rawhttp.fn_index(studio.demo, "list_history"), [False, ""], owner=ALICE)
+    assert reply.get("success") is False
     assert "secret" not in str(reply) and "Traceback" not in str(reply) and "sqlite" not in str(reply).lower()
 
 
@@ -97,23 +97,22 @@ def test_guessed_ids_in_ui_events_reach_nothing(studio, alice):
     st = studio.demo.studio
     url, demo = studio.url, studio.demo
 
-    def call(name, data, queued=False):
-        i = rawhttp.fn_index(demo, name)
-        return (rawhttp.queued if queued else rawhttp.predict)(url, i, data)
+    def call(name, owner, data):
+        return rawhttp.queued(url, rawhttp.fn_index(demo, name), data, owner=owner)
 
     # Alice's row id where the browser would send the selected row (session state), and as the owner.
     for owner in (MALLORY, rec.id):
-        call("delete_generation", [owner, rec.id, False, ""])
-        call("toggle_star", [owner, rec.id, False, ""])
-        reply = call("reuse", [owner, rec.id])
+        call("delete_generation", owner, [rec.id, False, ""])
+        call("toggle_star", owner, [rec.id, False, ""])
+        reply = call("reuse", owner, [rec.id])
         assert "Alice's secret line." not in str(reply)
-        reply = call("save_take_as_voice", [owner, rec.id])
+        reply = call("save_take_as_voice", owner, [rec.id])
         assert "Alice" not in str(reply)
-        history = call("list_history", [owner, False, ""])
+        history = call("list_history", owner, [False, ""])
         assert "Alice" not in str(history)
-        call("rename_voice", [owner, f"user:{voice.id}", "stolen", *FILTERS], queued=True)
-        call("delete_voice", [owner, f"user:{voice.id}", *FILTERS], queued=True)
-    loaded = call("on_load", [MALLORY])
+        call("rename_voice", owner, [f"user:{voice.id}", "stolen", *FILTERS])
+        call("delete_voice", owner, [f"user:{voice.id}", *FILTERS])
+    loaded = call("on_load", MALLORY, [])
     assert "Alice" not in str(loaded) and rec.id not in str(loaded) and voice.id not in str(loaded)
 
     again = st.store.get_generation(ALICE, rec.id)

@@ -32,10 +32,13 @@ def test_insert_keeps_the_text_and_spaces_words_apart(case):
     before, after = text[:a], text[b:]
     assert out.startswith(before) and out.endswith(after)
     middle = out[len(before): len(out) - len(after)]
-    space_before = bool(before and before[-1] not in JS_WHITESPACE and tag not in ATTACHED)
-    space_after = bool(after and after[0] not in JS_WHITESPACE and after[0] not in CLOSING_PUNCTUATION)
+    space_before = bool(before and before[-1] not in JS_WHITESPACE
+                        and (tag not in ATTACHED or before[-1] in CLOSING_PUNCTUATION))
+    space_after = bool(after and after[0] not in JS_WHITESPACE
+                       and (after[0] not in CLOSING_PUNCTUATION or (tag.endswith(".") and after[0] == ".")))
     assert middle == " " * space_before + tag + " " * space_after  # only the tag and the spaces it needs
     assert caret == len(before) + len(middle)  # the caret lands after the tag (and its space)
+    assert "...." not in out or "...." in text  # an ellipsis never runs into a full stop
 
 
 @given(TEXT, st.sampled_from(TAG_NAMES))
@@ -51,6 +54,9 @@ def test_examples():
     assert insert_at("Hello world", 5, 5, "[laughs]") == ("Hello [laughs] world", 14)
     assert insert_at("Helloworld", 5, 5, "[laughs]") == ("Hello [laughs] world", 15)
     assert insert_at("Hello", 5, 5, "...") == ("Hello...", 8)
+    assert insert_at("Bark.", 5, 5, "...") == ("Bark. ...", 9)  # not "Bark...."
+    assert insert_at("Hello.", 5, 5, "...") == ("Hello... .", 9)
+    assert insert_at("Wait!", 5, 5, "—") == ("Wait! —", 7)
     assert insert_at("Hello.", 5, 5, "[sighs]") == ("Hello [sighs].", 13)
     assert insert_at("Hi there", 3, 8, "[music]") == ("Hi [music]", 10)
     assert insert_at("", 0, 0, "♪") == ("♪", 1)

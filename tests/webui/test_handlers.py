@@ -1,0 +1,88 @@
+"""Tab handlers and the Studio object called directly, without building the Blocks or a server."""
+
+from __future__ import annotations
+
+import sqlite3
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from bark_core import GenerationRequest, Voice
+from webui import tab_generate, tab_voices
+from webui.engine_holder import EngineHolder
+from webui.formatting import plain
+from webui.store import Store
+from webui.studio import StorageError, Studio
+
+OWNER = "handler-owner-" + "h" * 24
+
+
+@pytest.fixture
+def studio(tmp_path):
+    return Studio(EngineHolder(None, error="no weights"), Store(tmp_path / "data"))
+
+
+def _generation():
+    voice = Voice(semantic=np.arange(40) % 100, coarse=np.zeros((2, 60), np.int64), fine=np.zeros((8, 60), np.int64))
+    take = SimpleNamespace(audio=np.zeros(2400, np.float32), voice=voice)
+    return SimpleNamespace(takes=[take], seed=5, timings={"total": 1.0}, warnings=[], sample_rate=24_000)
+
+
+def test_a_full_disk_at_each_write_is_a_sentence_and_saves_nothing(studio, monkeypatch):
+    req = GenerationRequest(text="Disk full.")
+
+    def no_space(*a, **k):
+        raise sf.LibsndfileError(0, prefix="System error. ")
+
+    with monkeypatch.context() as m:  # the audio write
+        m.setattr("webui.store.sf.write", no_space)
+        with pytest.raises(StorageError, match="data folder"):
+            studio.save_generation(OWNER, req, "", _generation())
+
+    def full(self):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    with monkeypatch.context() as m:  # the row insert
+        m.setattr(Store, "_conn", full)
+        with pytest.raises(StorageError, match="disk may be full"):
+            studio.save_generation(OWNER, req, "", _generation())
+    assert studio.history(OWNER) == []
+    assert [p for p in studio.store.audio_dir.iterdir()] == []
+
+
+def test_voice_filters_list_what_exists_and_say_when_nothing_matches(studio):
+    v2 = [v for _, v in studio.voice_choices(OWNER, "All", "Any", "v2", "")]
+    assert "preset:announcer" not in v2 and "preset:announcer" in [
+        v for _, v in studio.voice_choices(OWNER, "All", "Any", "v1", "")]
+    empty = tab_voices.voice_list(studio, OWNER, "", "English", "Female", "v1", "")
+    assert "No presets match" in empty["voice_note"]
+    german = [v for _, v in studio.voice_choices(OWNER, "All", "Any", "v2", "german")][1:]  # after "no voice"
+    assert german and all(v.startswith("preset:v2/de_") for v in german)
+    assert tab_voices.SEARCH_HINT  # the placeholder's words all find something
+    for word in tab_voices.SEARCH_HINT.removeprefix("e.g. ").split(", "):
+        version = "v1" if word in ("v1", "announcer") else "v2"
+        assert len(studio.voice_choices(OWNER, "All", "Any", version, word)) > 1, word
+
+
+def test_two_saved_voices_with_one_name_can_be_told_apart(studio):
+    voice = _generation().takes[0].voice
+    a = studio.add_voice(OWNER, "Take", voice, "upload")
+    b = studio.add_voice(OWNER, "Take", voice, "upload")
+    assert (a.name, b.name) == ("Take", "Take (2)")
+
+
+def test_user_text_is_inert_markdown():
+    shown = plain("![t](http://127.0.0.1:9/track.png) <img src=x onerror=alert(1)> **bold**")
+    assert "![" not in shown and "](" not in shown and "<img" not in shown and "**" not in shown
+
+
+def test_generate_without_weights_ends_with_a_status_not_a_spinner(studio):
+    request = SimpleNamespace(session_hash="s" * 11)
+    steps = tab_generate.generate(studio, OWNER, "Hello.", "", request, progress=lambda *a, **k: None,
+                                  **{n: None for n in tab_generate.UI_SETTINGS})
+    with pytest.raises(ValueError, match="not loaded"):
+        for update in steps:
+            last = update
+    assert last["status"].startswith("✗") and "Generating" not in last["results_title"]
