@@ -1,0 +1,297 @@
+"""Per-owner long-form timelines and their rendered versions: SQLite (WAL) plus files in the data directory.
+
+Layout (beside the history's ``studio.sqlite3`` and ``audio/``)::
+
+    studio.sqlite3                       tables ``timelines`` and ``timeline_versions`` (own connection, WAL)
+    timelines/<id>/draft.npz             the timeline being edited: its JSON and every segment's audio and tokens
+    timelines/<id>/v<k>/timeline.npz     what version k was rendered from (same format, never rewritten)
+    timelines/<id>/v<k>/joined.wav       version k's joined audio (float WAV, 24 kHz)
+
+Every row carries an owner: the SHA-256 of the owner's token (``webui.store.owner_key``); every
+read and write filters by it, so a timeline id alone opens nothing. Files are written under a
+temporary name and renamed into place; a version folder is created once and never replaced (a
+rename onto an existing version fails), so rendering again always adds a version.
+
+An ``.npz`` holds the timeline's ``to_dict`` JSON as UTF-8 bytes under ``__timeline__`` and its
+arrays (``<segment id>.audio``, ``.semantic``, ``.coarse``, ``.fine``) beside it; it is read with
+``allow_pickle=False`` and every field is checked by ``bark_core.timeline.from_dict``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import soundfile as sf
+
+from bark_core import timeline as T
+
+from .store import owner_key
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS timelines (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    title TEXT NOT NULL,
+    segments INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS timelines_owner ON timelines(owner, updated DESC);
+CREATE TABLE IF NOT EXISTS timeline_versions (
+    timeline_id TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    created REAL NOT NULL,
+    seconds REAL NOT NULL,
+    segments INTEGER NOT NULL,
+    pause_ms REAL NOT NULL,
+    crossfade_ms REAL NOT NULL,
+    PRIMARY KEY (timeline_id, number)
+);
+"""
+
+JSON_KEY = "__timeline__"
+TITLE_CHARS = 60
+MAX_NPZ_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class TimelineRecord:
+    id: str
+    created: float
+    updated: float
+    title: str
+    segments: int
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    timeline_id: str
+    number: int
+    created: float
+    seconds: float
+    segments: int
+    pause_ms: float
+    crossfade_ms: float
+    wav: Path
+    npz: Path
+
+
+def _is_id(name: str) -> bool:
+    return isinstance(name, str) and len(name) == 32 and all(c in "0123456789abcdef" for c in name)
+
+
+def timeline_bytes(tl: T.Timeline) -> bytes:
+    """The timeline as one uncompressed ``.npz`` (JSON + arrays)."""
+    arrays: dict[str, np.ndarray] = {}
+    d = T.to_dict(tl, arrays=arrays)
+    buf = io.BytesIO()
+    np.savez(buf, **{JSON_KEY: np.frombuffer(json.dumps(d).encode("utf-8"), dtype=np.uint8)}, **arrays)
+    return buf.getvalue()
+
+
+def read_timeline(path: Path) -> T.Timeline:
+    """A timeline written by ``timeline_bytes`` (ValueError with a sentence when it is unreadable)."""
+    try:
+        if path.stat().st_size > MAX_NPZ_BYTES:
+            raise ValueError("The saved timeline is too large to open.")
+        with np.load(path, allow_pickle=False) as z:
+            if JSON_KEY not in z.files:
+                raise ValueError("The saved timeline is unreadable.")
+            d = json.loads(bytes(z[JSON_KEY].astype(np.uint8)).decode("utf-8"))
+            arrays = {k: z[k] for k in z.files if k != JSON_KEY}
+    except (OSError, EOFError, json.JSONDecodeError, UnicodeDecodeError, KeyError) as e:
+        raise ValueError(f"The saved timeline could not be read ({type(e).__name__}).") from None
+    return T.from_dict(d, arrays=arrays)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _title(tl: T.Timeline) -> str:
+    text = " ".join(" ".join(s.text for s in tl.segments[:3]).split())
+    return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1] + "…"
+
+
+class TimelineStore:
+    """Timelines (a draft each) and their numbered versions, for every owner, under ``<data_dir>/timelines``."""
+
+    def __init__(self, data_dir: str | Path):
+        self.root = Path(data_dir).resolve()
+        self.dir = self.root / "timelines"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / "studio.sqlite3"
+        self._local = threading.local()
+        self._lock = threading.Lock()  # version numbers are handed out one at a time
+        with self._conn() as c:
+            c.execute("PRAGMA journal_mode=WAL")
+            c.executescript(SCHEMA)
+        self._sweep_temp()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.db_path, timeout=30)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    def _sweep_temp(self) -> None:
+        """Remove leftovers of writes that never finished (names starting with a dot)."""
+        for d in self.dir.iterdir():
+            if d.name.startswith("."):
+                shutil.rmtree(d, ignore_errors=True) if d.is_dir() else d.unlink(missing_ok=True)
+            elif d.is_dir():
+                for p in d.iterdir():
+                    if p.name.startswith("."):
+                        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+    # -- timelines --------------------------------------------------------------------
+    def create(self, owner: str, tl: T.Timeline) -> str:
+        """Store a new timeline (its draft) for ``owner``; its id."""
+        tl_id = uuid.uuid4().hex
+        folder = self.dir / tl_id
+        folder.mkdir()
+        try:
+            _write_atomic(folder / "draft.npz", timeline_bytes(tl))
+            now = time.time()
+            with self._conn() as c:
+                c.execute("INSERT INTO timelines (id, owner, created, updated, title, segments) VALUES (?,?,?,?,?,?)",
+                          (tl_id, owner_key(owner), now, now, _title(tl), len(tl.segments)))
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return tl_id
+
+    def _row(self, owner: str, tl_id: Any) -> Optional[sqlite3.Row]:
+        if not owner or not _is_id(tl_id):
+            return None
+        return self._conn().execute("SELECT * FROM timelines WHERE owner=? AND id=?",
+                                    (owner_key(owner), tl_id)).fetchone()
+
+    def get(self, owner: str, tl_id: Any) -> Optional[TimelineRecord]:
+        r = self._row(owner, tl_id)
+        return None if r is None else TimelineRecord(r["id"], r["created"], r["updated"], r["title"], r["segments"])
+
+    def list(self, owner: str, limit: int = 100) -> list[TimelineRecord]:
+        if not owner:
+            return []
+        rows = self._conn().execute("SELECT * FROM timelines WHERE owner=? ORDER BY updated DESC LIMIT ?",
+                                    (owner_key(owner), int(limit))).fetchall()
+        return [TimelineRecord(r["id"], r["created"], r["updated"], r["title"], r["segments"]) for r in rows]
+
+    def load(self, owner: str, tl_id: Any) -> T.Timeline:
+        """The owner's draft of timeline ``tl_id``; ValueError when it is not theirs or gone."""
+        if self._row(owner, tl_id) is None:
+            raise ValueError("That timeline is not in your studio (it may have been deleted); create a new one.")
+        return read_timeline(self.dir / tl_id / "draft.npz")
+
+    def save(self, owner: str, tl_id: Any, tl: T.Timeline) -> None:
+        """Replace the draft (the versions stay as they were)."""
+        if self._row(owner, tl_id) is None:
+            raise ValueError("That timeline is not in your studio (it may have been deleted); create a new one.")
+        _write_atomic(self.dir / tl_id / "draft.npz", timeline_bytes(tl))
+        with self._conn() as c:
+            c.execute("UPDATE timelines SET updated=?, title=?, segments=? WHERE owner=? AND id=?",
+                      (time.time(), _title(tl), len(tl.segments), owner_key(owner), tl_id))
+
+    def delete(self, owner: str, tl_id: Any) -> bool:
+        if self._row(owner, tl_id) is None:
+            return False
+        with self._conn() as c:
+            c.execute("DELETE FROM timeline_versions WHERE owner=? AND timeline_id=?", (owner_key(owner), tl_id))
+            c.execute("DELETE FROM timelines WHERE owner=? AND id=?", (owner_key(owner), tl_id))
+        shutil.rmtree(self.dir / tl_id, ignore_errors=True)
+        return True
+
+    # -- versions ---------------------------------------------------------------------
+    def add_version(self, owner: str, tl_id: Any, tl: T.Timeline, audio: np.ndarray) -> VersionRecord:
+        """Store a render as the next version: what it was made from and its joined audio. Never overwrites."""
+        if self._row(owner, tl_id) is None:
+            raise ValueError("That timeline is not in your studio (it may have been deleted); create a new one.")
+        data = timeline_bytes(tl)
+        with self._lock:
+            row = self._conn().execute("SELECT MAX(number) AS n FROM timeline_versions WHERE timeline_id=?",
+                                       (tl_id,)).fetchone()
+            number = int(row["n"] or 0) + 1
+            final = self.dir / tl_id / f"v{number}"
+            tmp = self.dir / tl_id / f".v{number}.{uuid.uuid4().hex}.tmp"
+            tmp.mkdir()
+            try:
+                (tmp / "timeline.npz").write_bytes(data)
+                sf.write(str(tmp / "joined.wav"), np.asarray(audio, np.float32), tl.sample_rate, format="WAV",
+                         subtype="FLOAT")
+                os.rename(tmp, final)  # fails if v<number> exists: a version is never replaced
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            try:
+                with self._conn() as c:
+                    c.execute("INSERT INTO timeline_versions (timeline_id, owner, number, created, seconds, segments,"
+                              " pause_ms, crossfade_ms) VALUES (?,?,?,?,?,?,?,?)",
+                              (tl_id, owner_key(owner), number, time.time(), round(len(audio) / tl.sample_rate, 3),
+                               len(tl.segments), float(tl.pause_ms), float(tl.crossfade_ms)))
+                    c.execute("UPDATE timelines SET updated=? WHERE id=?", (time.time(), tl_id))
+            except BaseException:
+                shutil.rmtree(final, ignore_errors=True)
+                raise
+        return self.get_version(owner, tl_id, number)  # type: ignore[return-value]
+
+    def _version(self, r: sqlite3.Row) -> VersionRecord:
+        folder = self.dir / r["timeline_id"] / f"v{r['number']}"
+        return VersionRecord(r["timeline_id"], r["number"], r["created"], r["seconds"], r["segments"], r["pause_ms"],
+                             r["crossfade_ms"], folder / "joined.wav", folder / "timeline.npz")
+
+    def versions(self, owner: str, tl_id: Any) -> list[VersionRecord]:
+        """The owner's versions of a timeline, newest first."""
+        if self._row(owner, tl_id) is None:
+            return []
+        rows = self._conn().execute("SELECT * FROM timeline_versions WHERE owner=? AND timeline_id=? "
+                                    "ORDER BY number DESC", (owner_key(owner), tl_id)).fetchall()
+        return [self._version(r) for r in rows]
+
+    def get_version(self, owner: str, tl_id: Any, number: Any) -> Optional[VersionRecord]:
+        if self._row(owner, tl_id) is None or isinstance(number, bool):
+            return None
+        try:
+            number = int(number)
+        except (TypeError, ValueError):
+            return None
+        r = self._conn().execute("SELECT * FROM timeline_versions WHERE owner=? AND timeline_id=? AND number=?",
+                                 (owner_key(owner), tl_id, number)).fetchone()
+        return None if r is None else self._version(r)
+
+    def version_audio(self, owner: str, tl_id: Any, number: Any) -> tuple[int, np.ndarray]:
+        """``(sample_rate, joined audio)`` of a version; ValueError when it is not the owner's."""
+        v = self.get_version(owner, tl_id, number)
+        if v is None:
+            raise ValueError("That version is not in your studio; pick one from the list.")
+        audio, sr = sf.read(str(v.wav), dtype="float32", always_2d=False)
+        return int(sr), audio
+
+    def version_timeline(self, owner: str, tl_id: Any, number: Any) -> T.Timeline:
+        v = self.get_version(owner, tl_id, number)
+        if v is None:
+            raise ValueError("That version is not in your studio; pick one from the list.")
+        return read_timeline(v.npz)
