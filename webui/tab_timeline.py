@@ -66,6 +66,11 @@ class StudioEngine:
         raise ValueError("Voices are resolved by the studio.")
 
 
+def playable(sample_rate: int, audio: np.ndarray) -> tuple[int, np.ndarray]:
+    """Audio for a ``gr.Audio(type="numpy")`` output: 16-bit PCM (what Gradio would convert float to, with a warning)."""
+    return sample_rate, (np.clip(np.asarray(audio, np.float32), -1.0, 1.0) * 32767.0).astype(np.int16)
+
+
 def request_options(studio: Studio) -> dict[str, Any]:
     """The studio's request defaults (e.g. ``--max-seconds``) that apply to every segment."""
     return {k: v for k, v in studio.request_defaults.items() if k in T.REQUEST_OPTIONS and v is not None}
@@ -246,9 +251,9 @@ def editor(studio: Studio, owner: str, tl: T.Timeline, k: int) -> dict[str, Any]
     return {"seg_no": k + 1, "seg_text": seg.text,
             "seg_voice": gr.update(choices=voice_choices(studio, owner, CONTINUE_LABEL, seg.voice),
                                    value=seg.voice or NO_VOICE),
-            "seg_seed": seg.seed, "seg_semantic": seg.semantic_temp, "seg_coarse": seg.coarse_temp,
+            "seg_seed": "" if seg.seed is None else str(seg.seed), "seg_semantic": seg.semantic_temp, "seg_coarse": seg.coarse_temp,
             "seg_fine": seg.fine_temp, "seg_info": info,
-            "seg_audio": (tl.sample_rate, take.audio) if take is not None else None}
+            "seg_audio": playable(tl.sample_rate, take.audio) if take is not None else None}
 
 
 def view(studio: Studio, owner: str, tl_id: str, tl: T.Timeline, k: Optional[int] = None) -> dict[str, Any]:
@@ -498,7 +503,7 @@ def render_version(studio: Studio, tstore: TimelineStore, owner: Optional[str], 
     stale = [k for k in range(len(tl.segments)) if T.segment_state(tl, k) != "fresh"]
     note = (f"  \n⚠ {_numbers(stale).capitalize()} {'is' if len(stale) == 1 else 'are'} stale and went in with "
             "the audio they have.") if stale else ""
-    return {**versions_view(tstore, owner, tl_id), "tl_joined": (tl.sample_rate, audio), "sel_version": v.number,
+    return {**versions_view(tstore, owner, tl_id), "tl_joined": playable(tl.sample_rate, audio), "sel_version": v.number,
             "tl_status": f"✓ Version v{v.number} saved: {v.seconds:.1f} s, {v.segments} segment(s), pause "
                          f"{tl.pause_ms:g} ms, crossfade {tl.crossfade_ms:g} ms.{note}"}
 
@@ -510,7 +515,7 @@ def select_version(studio: Studio, tstore: TimelineStore, owner: Optional[str], 
     if number is None or not owner or not tl_id:
         raise ValueError("That version is not in your studio; pick one from the list.")
     sr, audio = tstore.version_audio(owner, tl_id, number)
-    return {"sel_version": number, "tl_joined": (sr, audio), "tl_status": f"Playing version v{number}."}
+    return {"sel_version": number, "tl_joined": playable(sr, audio), "tl_status": f"Playing version v{number}."}
 
 
 def export_dir() -> Path:
@@ -585,8 +590,9 @@ def build_timeline_tab(studio: Studio) -> None:
                                             label="Voice", elem_id="tl-voice")
                 c["tl_speakers"] = gr.Textbox(label="Dialogue voices (NAME = voice)", lines=2,
                                               placeholder=SPEAKERS_HINT, elem_id="tl-speakers")
-                c["tl_seed"] = gr.Number(None, label="Seed (empty = random; segment k gets seed + k)", precision=0,
-                                         minimum=0, maximum=table.MAX_SEED, elem_id="tl-seed")
+                # Textboxes, not gr.Number, for values that may be empty: a Number sends 0 for "empty"
+                c["tl_seed"] = gr.Textbox("", label="Seed (empty = random; segment k gets seed + k)",
+                                          elem_id="tl-seed")
         with gr.Row():
             b["create_btn"] = gr.Button("Create timeline", variant="primary", elem_id="tl-create")
             c["timeline_pick"] = gr.Dropdown([], value=None, label="Your timelines", elem_id="tl-pick", scale=3)
@@ -609,8 +615,7 @@ def build_timeline_tab(studio: Studio) -> None:
             with gr.Row():
                 c["seg_voice"] = gr.Dropdown(voice_choices(studio, None, CONTINUE_LABEL), value=NO_VOICE,
                                              label="Voice", elem_id="tl-seg-voice")
-                c["seg_seed"] = gr.Number(None, label="Seed (empty = random)", precision=0, minimum=0,
-                                          maximum=table.MAX_SEED, elem_id="tl-seg-seed")
+                c["seg_seed"] = gr.Textbox("", label="Seed (empty = random)", elem_id="tl-seg-seed")
             with gr.Row():
                 c["seg_semantic"] = _temp_slider("semantic_temp", "tl-seg-semantic")
                 c["seg_coarse"] = _temp_slider("coarse_temp", "tl-seg-coarse")
@@ -639,13 +644,13 @@ def build_timeline_tab(studio: Studio) -> None:
             with gr.Row():
                 c["ex_format"] = gr.Dropdown(FORMAT_CHOICES, value="wav", label="Format", elem_id="tl-ex-format")
                 c["ex_trim"] = gr.Checkbox(False, label="Trim leading and trailing silence", elem_id="tl-ex-trim")
-                c["ex_lufs"] = gr.Number(None, label="Normalise to LUFS (empty = off; e.g. -16)", maximum=0,
-                                         elem_id="tl-ex-lufs")
+                c["ex_lufs"] = gr.Textbox("", label="Normalise to LUFS (empty = off; e.g. -16)",
+                                          elem_id="tl-ex-lufs")
             with gr.Row():
                 c["ex_fade_in"] = gr.Number(0, label="Fade in (ms)", minimum=0, elem_id="tl-ex-fade-in")
                 c["ex_fade_out"] = gr.Number(0, label="Fade out (ms)", minimum=0, elem_id="tl-ex-fade-out")
-                c["ex_limit"] = gr.Number(None, label="Limit peaks at dBFS (empty = off)", maximum=0,
-                                          elem_id="tl-ex-limit")
+                c["ex_limit"] = gr.Textbox("", label="Limit peaks at dBFS (empty = off; e.g. -1)",
+                                           elem_id="tl-ex-limit")
             with gr.Row():
                 b["export_btn"] = gr.Button("Prepare download", elem_id="tl-ex-prepare")
                 c["ex_download"] = gr.DownloadButton("⬇ Download", visible=False, elem_id="tl-ex-download")

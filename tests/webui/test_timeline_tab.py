@@ -40,7 +40,7 @@ def _request(name: str = "s") -> SimpleNamespace:
 
 
 def _create(studio, tstore, text=THREE, owner=OWNER, **kw):
-    args = dict(tl_mode="line", tl_max_chars=200, tl_voice="", tl_speakers="", tl_seed=7, tl_pause=100,
+    args = dict(tl_mode="line", tl_max_chars=200, tl_voice="", tl_speakers="", tl_seed="7", tl_pause=100,
                 tl_crossfade=0)
     args.update(kw)
     return tt.create_timeline(studio, tstore, owner, text, **args)
@@ -56,7 +56,7 @@ def _audio(tstore, tl_id, owner=OWNER):
 
 def _edits(tl, k, **changes):
     seg = tl.segments[k]
-    d = dict(seg_text=seg.text, seg_voice=seg.voice or "", seg_seed=seg.seed, seg_semantic=seg.semantic_temp,
+    d = dict(seg_text=seg.text, seg_voice=seg.voice or "", seg_seed="" if seg.seed is None else str(seg.seed), seg_semantic=seg.semantic_temp,
              seg_coarse=seg.coarse_temp, seg_fine=seg.fine_temp)
     d.update(changes)
     return d
@@ -91,7 +91,7 @@ def test_regenerating_one_segment_leaves_the_others_byte_identical_and_marks_its
     before = _audio(tstore, tl_id)
     tl = tstore.load(OWNER, tl_id)
     out = tt.regenerate(studio, tstore, OWNER, tl_id, 2, request=_request(), progress=QUIET,
-                        **_edits(tl, 1, seg_seed=1234, seg_text="A different second sentence."))
+                        **_edits(tl, 1, seg_seed="1234", seg_text="A different second sentence."))
     after = _audio(tstore, tl_id)
     assert after[0] == before[0] and after[2] == before[2]
     assert after[1] != before[1]
@@ -119,7 +119,7 @@ def test_a_segment_with_its_own_voice_makes_no_follower_stale(studio, tstore, ge
                   **_edits(tl, 2))
     before = _audio(tstore, tl_id)
     out = tt.regenerate(studio, tstore, OWNER, tl_id, 2, request=_request(), progress=QUIET,
-                        **_edits(tstore.load(OWNER, tl_id), 1, seg_seed=99))
+                        **_edits(tstore.load(OWNER, tl_id), 1, seg_seed="99"))
     assert "No other segment changed" in out["tl_status"]
     after = _audio(tstore, tl_id)
     assert after[0] == before[0] and after[2] == before[2] and after[1] != before[1]
@@ -131,6 +131,7 @@ def test_versions_are_new_files_every_time_and_belong_to_their_owner(studio, tst
     v1 = tt.render_version(studio, tstore, OWNER, tl_id, 100, 0)
     assert v1["sel_version"] == 1 and "Version v1 saved" in v1["tl_status"]
     sr, joined = v1["tl_joined"]
+    assert joined.dtype == np.int16
     tl = tstore.load(OWNER, tl_id)
     assert sr == 24_000 and len(joined) == sum(len(s.take.audio) for s in tl.segments) + 2 * 2400
     folder = tstore.dir / tl_id
@@ -169,14 +170,20 @@ def test_export_applies_the_audio_tools_in_each_format(studio, tstore, generated
     tl_id, _ = generated
     tt.render_version(studio, tstore, OWNER, tl_id, 300, 0)
     for fmt in ("wav24", "flac", "mp3"):
-        out = tt.export_version(studio, tstore, OWNER, tl_id, None, fmt, True, -20, 10, 10, -1)
+        out = tt.export_version(studio, tstore, OWNER, tl_id, None, fmt, True, "-20", 10, 10, "-1")
         path = Path(out["ex_download"]["value"])
         assert path.name.startswith("timeline-v1") and path.is_file()
         audio, sr = sf.read(str(path), dtype="float32")
         assert sr == 24_000 and audio.ndim == 1 and len(audio) > 0
         assert "v1 as" in out["ex_msg"]
+    plain = tt.export_version(studio, tstore, OWNER, tl_id, 1, "wav32f", False, "", 0, 0, "")  # every tool off
+    audio, _ = sf.read(plain["ex_download"]["value"], dtype="float32")
+    stored, _ = sf.read(str(tstore.get_version(OWNER, tl_id, 1).wav), dtype="float32")
+    assert np.array_equal(audio, stored)
     with pytest.raises(ValueError, match="LUFS"):
-        tt.export_version(studio, tstore, OWNER, tl_id, None, "wav", False, 12, 0, 0, None)
+        tt.export_version(studio, tstore, OWNER, tl_id, None, "wav", False, "12", 0, 0, "")
+    with pytest.raises(ValueError, match="must be a number"):
+        tt.export_version(studio, tstore, OWNER, tl_id, None, "wav", False, "loud", 0, 0, "")
     with pytest.raises(ValueError, match="format"):
         tt.export_version(studio, tstore, OWNER, tl_id, None, "aiff", False, None, 0, 0, None)
 
@@ -225,7 +232,7 @@ def test_bad_input_is_a_sentence(studio, tstore):
     refused("not in the voice list", _create, studio, tstore, THREE, tl_voice="preset:v9/nobody")
     refused("has no '='", _create, studio, tstore, "A: hi.", tl_mode="dialogue", tl_speakers="A v2/en_speaker_1")
     refused("neither a voice preset", _create, studio, tstore, "A: hi.", tl_mode="dialogue", tl_speakers="A = Zed")
-    refused("Seed must be|seed must be", _create, studio, tstore, THREE, tl_seed=-1)
+    refused("Seed must be|seed must be", _create, studio, tstore, THREE, tl_seed="-1")
     refused("pause", _create, studio, tstore, THREE, tl_pause=-5)
     refused("maximum segment length", _create, studio, tstore, THREE, tl_mode="length", tl_max_chars=5)
     refused("Create a timeline first", tt.render_version, studio, tstore, OWNER, None, 100, 0)
@@ -238,7 +245,7 @@ def test_bad_input_is_a_sentence(studio, tstore):
     refused("Pick a segment", tt.apply_edit, studio, tstore, OWNER, tl_id, None, **_edits(tl, 0))
     refused("needs some text", tt.apply_edit, studio, tstore, OWNER, tl_id, 1, **_edits(tl, 0, seg_text=" "))
     refused("temperature", tt.apply_edit, studio, tstore, OWNER, tl_id, 1, **_edits(tl, 0, seg_semantic=9.0))
-    refused("whole number", tt.apply_edit, studio, tstore, OWNER, tl_id, 1, **_edits(tl, 0, seg_seed=1.5))
+    refused("whole number", tt.apply_edit, studio, tstore, OWNER, tl_id, 1, **_edits(tl, 0, seg_seed="1.5"))
     refused("already first", tt.move_segment, studio, tstore, OWNER, tl_id, 1, step=-1)
     refused("already last", tt.move_segment, studio, tstore, OWNER, tl_id, 3, step=1)
     refused("new segment's text", tt.insert_after, studio, tstore, OWNER, tl_id, 1, "")
@@ -307,9 +314,11 @@ def test_browser_edit_one_segment_and_render_a_second_version(browser, launch, t
         page.locator("#tl-segments [role=gridcell]:visible", has_text="The second one follows it").first.click()
         page.wait_for_function("document.querySelector('#tl-seg-info').innerText.includes('Segment 2 of 3')")
         page.locator("#tl-seg-text textarea").fill("A brand new second sentence.")
+        page.locator("#tl-seg-seed textarea, #tl-seg-seed input").first.fill("4321")  # a new seed: new tokens even on a tiny random model
         page.click("#tl-regen")
-        status_has("Segment 2 regenerated")
-        assert "Segment 3 continues segment 2" in page.locator("#tl-stale").inner_text()
+        status_has("Segment 2 regenerated (")
+        assert "seed 4321" in page.locator("#tl-status").inner_text()
+        page.wait_for_function("document.querySelector('#tl-stale').innerText.includes('Segment 3 continues segment 2')")
         page.click("#tl-render")
         status_has("Version v2 saved")
         page.wait_for_function("document.querySelector('#tl-versions').innerText.includes('v2')")
