@@ -177,6 +177,15 @@ def _load(tstore: TimelineStore, owner: Optional[str], tl_id: Optional[str]) -> 
     return tstore.load(owner, tl_id)
 
 
+def _editable(tstore: TimelineStore, owner: Optional[str], tl_id: Optional[str]) -> T.Timeline:
+    """The draft, for a change made by hand; refused while an engine job is saving segments into it."""
+    tl = _load(tstore, owner, tl_id)
+    if tstore.is_busy(tl_id):
+        raise ValueError("This timeline is being generated right now; wait for it to finish (or press Stop), "
+                         "then make the change.")
+    return tl
+
+
 def _numbers(ks: list[int]) -> str:
     ks = [k + 1 for k in ks]
     if len(ks) == 1:
@@ -272,7 +281,7 @@ def versions_view(tstore: TimelineStore, owner: str, tl_id: Optional[str]) -> di
 # --------------------------------------------------------------------------- handlers
 
 
-def refresh(studio: Studio, tstore: TimelineStore, owner: Optional[str], tl_voice: Optional[str] = None) -> dict[str, Any]:
+def tab_opened(studio: Studio, tstore: TimelineStore, owner: Optional[str], tl_voice: Optional[str] = None) -> dict[str, Any]:
     """When the tab opens: the owner's timelines and voices."""
     return {"timeline_pick": gr.update(choices=timeline_choices(tstore, owner)),
             "tl_voice": gr.update(choices=voice_choices(studio, owner, NO_VOICE_LABEL, tl_voice))}
@@ -358,7 +367,7 @@ def apply_edit(studio: Studio, tstore: TimelineStore, owner: Optional[str], tl_i
                seg_text: Any, seg_voice: Any, seg_seed: Any, seg_semantic: Any, seg_coarse: Any,
                seg_fine: Any) -> dict[str, Any]:
     """Save the editor's values to the segment (its audio stays until it is regenerated)."""
-    tl = _load(tstore, owner, tl_id)
+    tl = _editable(tstore, owner, tl_id)
     k = _index(tl, seg_no)
     new = _edited(studio, owner, tl, k, seg_text, seg_voice, seg_seed, seg_semantic, seg_coarse, seg_fine)
     if new is tl:
@@ -374,6 +383,14 @@ def regenerate(studio: Studio, tstore: TimelineStore, owner: Optional[str], tl_i
                request: gr.Request, progress=gr.Progress()) -> dict[str, Any]:
     """Apply the editor's values and generate this one segment again; every other segment keeps its audio."""
     tl = _load(tstore, owner, tl_id)
+    with tstore.working(tl_id):
+        return _regenerate_one(studio, tstore, owner, tl_id, tl, seg_no, seg_text, seg_voice, seg_seed, seg_semantic,
+                               seg_coarse, seg_fine, request, progress)
+
+
+def _regenerate_one(studio: Studio, tstore: TimelineStore, owner: str, tl_id: str, tl: T.Timeline, seg_no: Any,
+                    seg_text: Any, seg_voice: Any, seg_seed: Any, seg_semantic: Any, seg_coarse: Any, seg_fine: Any,
+                    request: Any, progress: Any) -> dict[str, Any]:
     k = _index(tl, seg_no)
     tl = _edited(studio, owner, tl, k, seg_text, seg_voice, seg_seed, seg_semantic, seg_coarse, seg_fine)
     tstore.save(owner, tl_id, tl)  # the edit is kept even if the generation fails or is stopped
@@ -408,6 +425,12 @@ def generate_all(studio: Studio, tstore: TimelineStore, owner: Optional[str], tl
                  request: gr.Request, progress=gr.Progress()) -> Iterator[dict[str, Any]]:
     """Generate, in order, every segment that has no audio or is stale; each is playable as it finishes."""
     tl = _load(tstore, owner, tl_id)
+    with tstore.working(tl_id):
+        yield from _generate_missing(studio, tstore, owner, tl_id, tl, request, progress)
+
+
+def _generate_missing(studio: Studio, tstore: TimelineStore, owner: str, tl_id: str, tl: T.Timeline, request: Any,
+                      progress: Any) -> Iterator[dict[str, Any]]:
     todo = [k for k in range(len(tl.segments)) if T.segment_state(tl, k) != "fresh"]
     if not todo:
         yield {"tl_status": "Every segment is up to date; nothing to generate."}
@@ -459,7 +482,7 @@ def _structural(studio: Studio, tstore: TimelineStore, owner: str, tl_id: str, o
 
 def delete_segment(studio: Studio, tstore: TimelineStore, owner: Optional[str], tl_id: Optional[str],
                    seg_no: Any) -> dict[str, Any]:
-    tl = _load(tstore, owner, tl_id)
+    tl = _editable(tstore, owner, tl_id)
     k = _index(tl, seg_no)
     if len(tl.segments) == 1:
         raise ValueError("This is the timeline's only segment; edit its text instead, or create a new timeline.")
@@ -468,7 +491,7 @@ def delete_segment(studio: Studio, tstore: TimelineStore, owner: Optional[str], 
 
 def insert_after(studio: Studio, tstore: TimelineStore, owner: Optional[str], tl_id: Optional[str], seg_no: Any,
                  insert_text: Any) -> dict[str, Any]:
-    tl = _load(tstore, owner, tl_id)
+    tl = _editable(tstore, owner, tl_id)
     k = _index(tl, seg_no)
     if not isinstance(insert_text, str) or not insert_text.strip():
         raise ValueError("Write the new segment's text in the box beside Insert after.")
@@ -482,7 +505,7 @@ def insert_after(studio: Studio, tstore: TimelineStore, owner: Optional[str], tl
 
 def move_segment(studio: Studio, tstore: TimelineStore, owner: Optional[str], tl_id: Optional[str], seg_no: Any,
                  step: int) -> dict[str, Any]:
-    tl = _load(tstore, owner, tl_id)
+    tl = _editable(tstore, owner, tl_id)
     k = _index(tl, seg_no)
     to = k + step
     if not 0 <= to < len(tl.segments):
@@ -494,7 +517,7 @@ def move_segment(studio: Studio, tstore: TimelineStore, owner: Optional[str], tl
 def render_version(studio: Studio, tstore: TimelineStore, owner: Optional[str], tl_id: Optional[str], tl_pause: Any,
                    tl_crossfade: Any) -> dict[str, Any]:
     """Join every segment with these pause and crossfade settings and save it as a new version."""
-    tl = _load(tstore, owner, tl_id)
+    tl = _editable(tstore, owner, tl_id)
     tl = T.set_joins(tl, pause_ms=_number(tl_pause, "The pause", tl.pause_ms),
                      crossfade_ms=_number(tl_crossfade, "The crossfade", tl.crossfade_ms))
     audio = T.render(tl)  # a sentence when a segment has no audio
@@ -671,7 +694,7 @@ def _wire(studio: Studio, tstore: TimelineStore, tab: Any, c: dict[str, Any], b:
     versions = pick("tl_versions", "version_ids")
     current = pick("tl_id", "seg_no")
 
-    on(tab.select, refresh, pick("tl_voice"), pick("timeline_pick", "tl_voice"), **QUICK)
+    on(tab.select, tab_opened, pick("tl_voice"), pick("timeline_pick", "tl_voice"), **QUICK)
     on(b["create_btn"].click, create_timeline,
        pick("tl_text", "tl_mode", "tl_max_chars", "tl_voice", "tl_speakers", "tl_seed", "tl_pause", "tl_crossfade"),
        {**out, **versions, **pick("timeline_pick", "tl_joined")}, **QUICK)

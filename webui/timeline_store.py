@@ -29,7 +29,8 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional
 
 import numpy as np
 import soundfile as sf
@@ -142,6 +143,7 @@ class TimelineStore:
         self.db_path = self.root / "studio.sqlite3"
         self._local = threading.local()
         self._lock = threading.Lock()  # version numbers are handed out one at a time
+        self._busy: set[str] = set()  # timelines an engine job is writing (edits wait for it)
         with self._conn() as c:
             c.execute("PRAGMA journal_mode=WAL")
             c.executescript(SCHEMA)
@@ -166,6 +168,24 @@ class TimelineStore:
                 for p in d.iterdir():
                     if p.name.startswith("."):
                         shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+    # -- jobs -------------------------------------------------------------------------
+    @contextmanager
+    def working(self, tl_id: str) -> Iterator[None]:
+        """Mark ``tl_id`` as being generated for the duration (``is_busy``), so edits do not race the job's saves."""
+        with self._lock:
+            if tl_id in self._busy:
+                raise ValueError("This timeline is already being generated; wait for it to finish or press Stop.")
+            self._busy.add(tl_id)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy.discard(tl_id)
+
+    def is_busy(self, tl_id: Any) -> bool:
+        with self._lock:
+            return tl_id in self._busy
 
     # -- timelines --------------------------------------------------------------------
     def create(self, owner: str, tl: T.Timeline) -> str:

@@ -149,7 +149,7 @@ def test_versions_are_new_files_every_time_and_belong_to_their_owner(studio, tst
 
     # another owner sees and opens nothing, even knowing the id
     assert tstore.list(OTHER) == [] and tstore.versions(OTHER, tl_id) == []
-    assert tt.refresh(studio, tstore, OTHER)["timeline_pick"]["choices"] == []
+    assert tt.tab_opened(studio, tstore, OTHER)["timeline_pick"]["choices"] == []
     for call in (lambda: tt.open_timeline(studio, tstore, OTHER, tl_id),
                  lambda: tt.render_version(studio, tstore, OTHER, tl_id, 100, 0),
                  lambda: tt.select_version(studio, tstore, OTHER, tl_id, [1], SimpleNamespace(index=[0, 0])),
@@ -263,11 +263,21 @@ def test_stop_keeps_the_segments_already_finished(studio, tstore):
     steps = tt.generate_all(studio, tstore, OWNER, tl_id, _request("x"), progress=QUIET)
     first = next(steps)
     assert first["seg_no"] == 1
+    # while the job runs, hand edits of that timeline wait (they would race its saves), and a second job is refused
+    tl = tstore.load(OWNER, tl_id)
+    with pytest.raises(ValueError, match="being generated"):
+        tt.apply_edit(studio, tstore, OWNER, tl_id, 3, **_edits(tl, 2, seg_text="Too soon."))
+    with pytest.raises(ValueError, match="being generated"):
+        tt.render_version(studio, tstore, OWNER, tl_id, 100, 0)
+    with pytest.raises(ValueError, match="already being generated"):
+        _generate_all(studio, tstore, tl_id)
     studio.cancels.stop("x" * 11)  # Stop pressed while segment 2 would start
     rest = list(steps)
     assert "Stopped after 1 segment" in rest[-1]["tl_status"]
     tl = tstore.load(OWNER, tl_id)
     assert [T.segment_state(tl, k) for k in range(3)] == ["fresh", "missing", "missing"]
+    assert not tstore.is_busy(tl_id)
+    tt.apply_edit(studio, tstore, OWNER, tl_id, 3, **_edits(tl, 2, seg_text="Now it is fine."))
 
 
 def test_the_tab_builds_and_runs_engine_work_in_the_shared_slot(studio):
