@@ -5,7 +5,9 @@ Three checks, all offline, with models that ship inside their wheels:
 - **on_script** (``alignment``): PocketSphinx forced alignment of the take to the prompt's words
   (tags like ``[laughs]``, ``♪`` and punctuation removed). ``on_script`` is the fraction of the
   prompt's words that the alignment placed with an acceptable acoustic fit (goodness of
-  pronunciation against a free phone loop at least ``alignment.GOP_FLOOR``); words the English
+  pronunciation, per frame against the best-fitting sounds, at least ``alignment.GOP_FLOOR``);
+  if the whole text cannot be aligned, the longest prefix that can is scored and the rest is
+  missing. Words the English
   dictionary does not know are left out of the fraction and listed in ``details``. A right take
   typically scores 0.85-1.0; a take saying something else scores far lower (0.1-0.6 measured).
   Only English can be checked: for other languages ``on_script`` is None and ``issues`` says

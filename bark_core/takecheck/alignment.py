@@ -7,9 +7,11 @@ phone language model inside its wheel, so nothing is downloaded. For each take:
    reaches the end of the text) when the audio does not say the text.
 2. When it fails, the longest prefix of the text that does align is searched for (a few tries,
    halving), so a take that stopped early or wandered off half-way still gets a graded score.
-3. A second pass (``set_alignment``) gives each aligned word its acoustic score, which is compared
-   with a free phone loop over the same frames (goodness of pronunciation, GOP: log-likelihood per
-   frame of the expected word minus that of the best phone sequence). A word whose GOP is below
+3. A second pass (``set_alignment``) gives each aligned word its acoustic score. PocketSphinx
+   normalises every frame's scores to that frame's best-scoring senone, so a word's score per frame
+   is a goodness of pronunciation (GOP): how much worse the expected sounds fit than the best-fitting
+   sounds of the model, frame by frame (a free phone loop over the same frames scored within 0.05
+   per frame of that best, so it adds nothing and is not run). A word whose GOP is below
    ``GOP_FLOOR`` counts as not found: it was squeezed into audio that says something else.
 
 Words the dictionary does not know are aligned as generic speech (PocketSphinx's ``+SPN+``) and
@@ -76,7 +78,7 @@ class SphinxAligner:
 
     def __init__(self) -> None:
         try:
-            from pocketsphinx import Decoder, get_model_path
+            from pocketsphinx import Decoder
         except ImportError as e:
             raise AlignerUnavailable(
                 "The on-script check needs PocketSphinx: pip install pocketsphinx==5.1.1."
@@ -85,7 +87,6 @@ class SphinxAligner:
             lm=None, loglevel="FATAL", samprate=SAMPLE_RATE, cmn="batch", bestpath=False,
             beam=1e-100, pbeam=1e-100, wbeam=1e-80,
         )
-        self._decoder.add_allphone_file("phones", get_model_path("en-us/en-us-phone.lm.bin"))
         self._decoder.add_word(_UNKNOWN, "+SPN+", update=True)
 
     def known(self, word: str) -> bool:
@@ -97,18 +98,6 @@ class SphinxAligner:
         d.start_utt()
         d.process_raw(pcm, full_utt=True)
         d.end_utt()
-
-    def _free_scores(self, pcm: bytes) -> np.ndarray:
-        """Acoustic score per frame of the best unconstrained phone sequence."""
-        d = self._decoder
-        d.activate_search("phones")
-        self._run(pcm)
-        free = np.zeros(max(d.n_frames(), 1), dtype=np.float64)
-        for s in d.seg():
-            n = s.end_frame - s.start_frame + 1
-            if n > 0:
-                free[s.start_frame:s.end_frame + 1] = s.ascore / n
-        return free
 
     def _align(self, pcm: bytes, tokens: list[str]) -> Optional[list]:
         """Word alignments (name, start frame, frames, score) of ``tokens``, or None if they do not fit."""
@@ -151,7 +140,6 @@ class SphinxAligner:
                 else:
                     hi = mid
             n_aligned = lo
-        free = self._free_scores(pcm) if aligned else np.zeros(1)
 
         fits: list[WordFit] = []
         found = [False] * len(words)
@@ -165,8 +153,7 @@ class SphinxAligner:
             if tokens[i] == _UNKNOWN:
                 fits.append(WordFit(word, start_s, end_s, None, False))
                 continue
-            ref = float(free[start:start + dur].sum()) if dur > 0 else 0.0
-            gop = (score - ref) / max(dur, 1)
+            gop = score / max(dur, 1)
             ok = dur > 0 and gop >= GOP_FLOOR
             found[i] = ok
             fits.append(WordFit(word, round(start_s, 2), round(end_s, 2), round(gop, 1), ok))
