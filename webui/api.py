@@ -19,9 +19,9 @@ import gradio as gr
 import bark_core
 from bark_core import settings as table
 
-from .studio import HISTORY_LIMIT, Studio, user_error
+from .studio import HISTORY_LIMIT, Studio, session_key, user_error
+from .tab_clone import MAX_CLONE_BYTES
 from .http_guard import owner_from_request
-from .tab_generate import session_key
 
 API_SETTINGS = [s for s in table.SETTINGS if s.api]
 
@@ -91,8 +91,6 @@ def api_history(studio: Studio, limit: Any, request: gr.Request) -> dict:
 
 def api_clone(studio: Studio, audio_file: Any, name: str, request: gr.Request) -> dict:
     """Clone a voice from a recording (WAV, FLAC, OGG or MP3). Returns the voice to pass as ``voice=`` to /generate."""
-    from .tab_clone import MAX_CLONE_BYTES
-
     path = getattr(audio_file, "path", None) or (audio_file.get("path") if isinstance(audio_file, dict) else audio_file)
     if not path:
         raise ValueError("Send a recording of a few seconds of clear speech.")

@@ -62,6 +62,11 @@ class StorageError(ValueError):
     """The data folder could not be written (disk full, read-only); nothing was saved."""
 
 
+def session_key(request: Any) -> Optional[str]:
+    """The caller's Gradio session (one per browser tab or API client), or None."""
+    return getattr(request, "session_hash", None) or None
+
+
 def preset_label(p: PresetInfo) -> str:
     if p.name == "announcer":
         return "Announcer (English, v1)"

@@ -13,8 +13,7 @@ import gradio as gr
 import bark_core
 
 from .formatting import plain
-from .studio import SAMPLE_RATE, Studio
-from .tab_generate import session_key
+from .studio import SAMPLE_RATE, Studio, session_key
 from .tab_voices import voice_details, voice_list
 
 TEST_SENTENCE = "Hello! This is my cloned voice. How does it sound?"

@@ -11,20 +11,16 @@ from typing import Any, Iterator, Optional
 
 import gradio as gr
 
-from bark_core import MAX_TAKES, GenerationCancelled, settings as table
+from bark_core import MAX_TAKES, GenerationCancelled, load_voice_npz, settings as table
 
 from .formatting import history_rows, plain, short, take_info
-from .studio import NO_VOICE, SAMPLE_RATE, Studio, text_too_long, user_error
+from .studio import NO_VOICE, SAMPLE_RATE, Studio, session_key, text_too_long, user_error
+from .tab_voices import voice_list
 
 STAGE_LABEL = {"semantic": "Semantic tokens (text → meaning)", "coarse": "Coarse audio tokens",
                "fine": "Fine audio tokens", "decode": "Decoding audio"}
 UI_SETTINGS = [s.name for s in table.SETTINGS if s.widget != "none"]
 PROMPT_HINT = "Tip: CAPITALS add emphasis. Tags insert at the cursor. Ctrl+Enter generates."
-
-
-def session_key(request: Optional[gr.Request]) -> Optional[str]:
-    """The caller's Gradio session (one per browser tab or API client), or None."""
-    return getattr(request, "session_hash", None) or None
 
 
 def slot_updates(prefix: str, takes: list[Any], seed: int, total: Optional[float]) -> dict[str, Any]:
@@ -173,7 +169,8 @@ def reuse(studio: Studio, owner: str, gen_id: Optional[str]) -> dict[str, Any]:
             "status": f"Settings of that generation restored (seed {rec.seed})."}
 
 
-def save_take_as_voice(studio: Studio, owner: str, gen_id: Optional[str], index: int) -> dict[str, Any]:
+def save_take_as_voice(studio: Studio, owner: str, gen_id: Optional[str], index: int, f_language: str = "All",
+                       f_gender: str = "Any", f_version: str = "v2", f_query: str = "") -> dict[str, Any]:
     """Save take ``index`` of a generation as one of the owner's voices and select it."""
     rec = studio.generation(owner, gen_id)
     if rec is None or index >= len(rec.takes):
@@ -181,12 +178,12 @@ def save_take_as_voice(studio: Studio, owner: str, gen_id: Optional[str], index:
     src = rec.takes[index].wav.with_suffix(".npz")
     if not src.is_file():
         raise ValueError("That take is too short to be used as a voice; pick a longer take.")
-    from bark_core import load_voice_npz
-
     name = f"{short(rec.prompt, 40)} (take {index + 1})"
     try:
         v = studio.add_voice(owner, name, load_voice_npz(src), f"generation:{gen_id}:{index}")
     except ValueError as e:
         raise ValueError(f"Could not save the voice: {e}") from None
     gr.Info(f"Saved take {index + 1} as a voice. It is selected now, under ★ in the voice list.")
-    return {"voice": f"user:{v.id}", "status": f"✓ Take {index + 1} saved as the voice “{plain(v.name)}”."}
+    ref = f"user:{v.id}"
+    return {"voice": ref, "status": f"✓ Take {index + 1} saved as the voice “{plain(v.name)}”.",
+            **voice_list(studio, owner, ref, f_language, f_gender, f_version, f_query)}

@@ -514,6 +514,34 @@ def move_segment(studio: Studio, tstore: TimelineStore, owner: Optional[str], tl
                        f"Segment {k + 1} moved {'up' if step < 0 else 'down'} to {to + 1}")
 
 
+def save_segment_voice(studio: Studio, tstore: TimelineStore, owner: Optional[str], tl_id: Optional[str],
+                       seg_no: Any) -> dict[str, Any]:
+    """Save a segment's tokens as one of the owner's voices (for the Studio tab or other segments)."""
+    tl = _load(tstore, owner, tl_id)
+    k = _index(tl, seg_no)
+    seg = tl.segments[k]
+    if seg.take is None:
+        raise ValueError(f"Segment {k + 1} has no audio yet; generate it first.")
+    try:
+        v = studio.add_voice(owner, f"{short(seg.text, 40)} (segment {k + 1})", seg.take.tokens,
+                             f"timeline:{tl_id}:{seg.id}")
+    except ValueError as e:
+        raise ValueError(f"Could not save segment {k + 1} as a voice: {e}") from None
+    return {"tl_status": f"✓ Segment {k + 1} saved as the voice “{plain(v.name)}” (under ★ in every voice list).",
+            "seg_voice": gr.update(choices=voice_choices(studio, owner, CONTINUE_LABEL, seg.voice)),
+            "tl_voice": gr.update(choices=voice_choices(studio, owner, NO_VOICE_LABEL))}
+
+
+def delete_timeline(studio: Studio, tstore: TimelineStore, owner: Optional[str], tl_id: Optional[str]) -> dict[str, Any]:
+    """Delete the open timeline with every version of it."""
+    _editable(tstore, owner, tl_id)
+    tstore.delete(owner, tl_id)
+    return {"tl_id": None, "tl_table": [], "tl_stale": "", "seg_no": None, "seg_text": "", "seg_audio": None,
+            "seg_info": "", "tl_versions": [], "version_ids": [], "sel_version": None, "tl_joined": None,
+            "timeline_pick": gr.update(choices=timeline_choices(tstore, owner), value=None),
+            "tl_status": "✓ Timeline deleted, with all its versions."}
+
+
 def render_version(studio: Studio, tstore: TimelineStore, owner: Optional[str], tl_id: Optional[str], tl_pause: Any,
                    tl_crossfade: Any) -> dict[str, Any]:
     """Join every segment with these pause and crossfade settings and save it as a new version."""
@@ -620,6 +648,8 @@ def build_timeline_tab(studio: Studio) -> None:
             b["create_btn"] = gr.Button("Create timeline", variant="primary", elem_id="tl-create")
             c["timeline_pick"] = gr.Dropdown([], value=None, label="Your timelines", elem_id="tl-pick", scale=3)
             b["open_btn"] = gr.Button("Open", size="sm", elem_id="tl-open", scale=0, min_width=80)
+            b["delete_tl_btn"] = gr.Button("Delete timeline", size="sm", variant="stop", elem_id="tl-delete-timeline",
+                                           scale=0, min_width=130)
         with gr.Row():
             b["gen_all_btn"] = gr.Button("Generate missing and stale", variant="primary", elem_id="tl-generate")
             b["stop_btn"] = gr.Button("Stop", variant="stop", elem_id="tl-stop")
@@ -649,6 +679,7 @@ def build_timeline_tab(studio: Studio) -> None:
                 b["apply_btn"] = gr.Button("Save edits", size="sm", elem_id="tl-apply")
                 b["up_btn"] = gr.Button("↑ Move up", size="sm", elem_id="tl-up")
                 b["down_btn"] = gr.Button("↓ Move down", size="sm", elem_id="tl-down")
+                b["save_voice_btn"] = gr.Button("Save as voice", size="sm", elem_id="tl-save-voice")
                 b["delete_btn"] = gr.Button("Delete", size="sm", variant="stop", elem_id="tl-delete")
             with gr.Row():
                 c["insert_text"] = gr.Textbox(label="New segment's text", lines=1, elem_id="tl-insert-text", scale=4)
@@ -704,6 +735,9 @@ def _wire(studio: Studio, tstore: TimelineStore, tab: Any, c: dict[str, Any], b:
     on(c["seg_no"].submit, show_segment, current, out, **QUICK)
     on(b["apply_btn"].click, apply_edit, {**current, **edit_fields}, out, **QUICK)
     on(b["delete_btn"].click, delete_segment, current, out, **QUICK)
+    on(b["save_voice_btn"].click, save_segment_voice, current, pick("tl_status", "seg_voice", "tl_voice"), **QUICK)
+    on(b["delete_tl_btn"].click, delete_timeline, pick("tl_id"),
+       {**out, **versions, **pick("sel_version", "tl_joined", "timeline_pick")}, **QUICK)
     on(b["insert_btn"].click, insert_after, {**current, **pick("insert_text")}, out, **QUICK)
     connect(b["up_btn"].click, bind(move_segment, studio=studio, tstore=tstore, step=-1), current, out, **QUICK)
     connect(b["down_btn"].click, bind(move_segment, studio=studio, tstore=tstore, step=1), current, out, **QUICK)

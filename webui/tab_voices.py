@@ -10,8 +10,7 @@ import gradio as gr
 from bark_core import load_voice_npz
 
 from .formatting import plain
-from .studio import NO_VOICE, Studio
-from .tab_generate import session_key
+from .studio import NO_VOICE, Studio, session_key
 
 VOICE_UPLOAD_MAX_BYTES = 4 * 1024 * 1024
 SEARCH_HINT = "e.g. female, male, German, v1, announcer"

@@ -294,6 +294,7 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
 
     ui_settings = pick(*tab_generate.UI_SETTINGS)
     filters = pick("f_language", "f_gender", "f_version", "f_query")
+    list_outputs = pick("voice_radio", "voice_note")
     sizes = {f"size_{s}": c[f"size_{s}"] for s in STAGES}
     model_controls = {**sizes, **pick("m_device", "m_dtype", "m_place")}
     slots = {k: v for k, v in c.items() if k.startswith(("take", "hist")) and "_" in k}
@@ -338,7 +339,7 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
     connect(arm_event.then, bind(tab_generate.generate, studio=studio),
             {**pick("text", "voice"), **ui_settings}, gen_outputs, show_progress_on=[c["results_title"]],
             api_visibility="private", **ENGINE)
-    on(b["stop_btn"].click, tab_generate.stop, {}, {}, **QUICK)
+    on(b["stop_btn"].click, tab_generate.stop, {}, {}, queue=False)  # never waits behind the job it stops
 
     # reuse, save as voice
     reuse_outputs = {**pick("text", "voice", "tabs", "status"), **ui_settings}
@@ -347,14 +348,13 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
             on(s["reuse"].click, tab_generate.reuse, {"gen_id": c[gen_state]}, reuse_outputs,
                **QUICK)
             save = bind(tab_generate.save_take_as_voice, studio=studio, index=i)
-            connect(s["save"].click, save, {"gen_id": c[gen_state]}, pick("voice", "status"),
-                    **QUICK)
+            connect(s["save"].click, save, {"gen_id": c[gen_state], **filters},
+                    {**pick("voice", "status"), **list_outputs}, **QUICK)
     on(b["reuse_hist_btn"].click, tab_generate.reuse, {"gen_id": c["selected_gen"]},
        reuse_outputs, **QUICK)
     on(c["voice"].change, tab_voices.show_voice, pick("voice"), pick("voice_md"), **QUICK)
 
     # voices
-    list_outputs = pick("voice_radio", "voice_note")
     for f in ("f_language", "f_gender", "f_version", "f_query"):
         on(c[f].change, tab_voices.voice_list, {**pick("voice"), **filters}, list_outputs,
            trigger_mode="always_last", **QUICK)

@@ -75,6 +75,11 @@ def queued(url: str, index: int, data: list[Any], session_hash: Optional[str] = 
     raise RuntimeError("the event stream ended without a result")
 
 
+def refused(reply: dict) -> bool:
+    """Whether an event refused its input: a failed event, or (UI events) a warning toast."""
+    return reply.get("success") is False or bool(reply.get("warnings"))
+
+
 def error_text(reply: dict) -> str:
     """The message the browser would show for a refused or failed event ('' when it succeeded).
 
