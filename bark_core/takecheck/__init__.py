@@ -19,6 +19,11 @@ Three checks, all offline, with models that ship inside their wheels:
   early) or far longer than its text needs, level too low or too high.
 
 Scores are deterministic: the same audio and text give the same numbers.
+
+Dependencies (nothing is downloaded at run time): ``pocketsphinx`` 5.1.1 (BSD, CMU; model files in
+the wheel) with its ``sounddevice`` (MIT; never imported here); ``webrtcvad-wheels`` (MIT; prebuilt
+WebRTC voice activity detector); ``scipy`` (BSD-3; resampling); ``resemblyzer`` 0.1.4 (Apache-2.0),
+installed with ``--no-deps``, of which only the ``pretrained.pt`` weights are read.
 """
 
 from __future__ import annotations
