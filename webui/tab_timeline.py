@@ -26,8 +26,8 @@ from bark_core.audiotools import PostProcess, process
 from bark_core.export import FORMAT_CHOICES, export_file, get_format
 
 from .formatting import plain, short
-from .studio import NO_VOICE, SAMPLE_RATE, Studio, echo, text_too_long, user_error
-from .tab_generate import STAGE_LABEL, arm, session_key, stop
+from .studio import NO_VOICE, Studio, echo, session_key, text_too_long, user_error
+from .tab_generate import STAGE_LABEL, arm, stop
 from .timeline_store import TimelineStore
 from .wiring import bind, connect
 
@@ -746,7 +746,7 @@ def _wire(studio: Studio, tstore: TimelineStore, tab: Any, c: dict[str, Any], b:
     on(armed.then, regenerate, {**current, **edit_fields}, out, show_progress_on=[c["tl_status"]], **ENGINE)
     armed_all = connect(b["gen_all_btn"].click, bind(arm, studio=studio), {}, {}, **QUICK)
     on(armed_all.then, generate_all, pick("tl_id"), out, show_progress_on=[c["tl_status"]], **ENGINE)
-    connect(b["stop_btn"].click, bind(stop, studio=studio), {}, {}, **QUICK)
+    connect(b["stop_btn"].click, bind(stop, studio=studio), {}, {}, queue=False)  # never waits behind the job it stops
 
     on(b["render_btn"].click, render_version, pick("tl_id", "tl_pause", "tl_crossfade"),
        {**versions, **pick("tl_joined", "sel_version", "tl_status")}, show_progress_on=[c["tl_joined"]])
