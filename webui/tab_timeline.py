@@ -201,14 +201,14 @@ def voice_text(studio: Studio, owner: str, tl: T.Timeline, k: int) -> str:
     if seg.voice is not None:
         return short(studio.voice_label(owner, seg.voice), 32)
     j = T.chain_source(tl, k)
-    return "random speaker" if j is None else f"↳ continues {j + 1}"
+    return "random" if j is None else f"↳ continues {j + 1}"
 
 
 def segment_rows(studio: Studio, owner: str, tl: T.Timeline) -> list[list[Any]]:
     rows = []
     for k, seg in enumerate(tl.segments):
         take = seg.take
-        seed = str(seg.seed) if seg.seed is not None else (f"random ({take.seed})" if take else "random")
+        seed = str(seg.seed) if seg.seed is not None else (str(take.seed) if take else "random")
         rows.append([k + 1, seg.speaker, voice_text(studio, owner, tl, k), short(seg.text, 120), seed,
                      f"{take.seconds:.1f} s" if take else "", STATE_LABEL[T.segment_state(tl, k)]])
     return rows
