@@ -31,11 +31,12 @@ from .types import (
     Take,
     Voice,
 )
+from .voices import DEFAULT_MAX_VOICE_BYTES as MAX_VOICE_BYTES
 from .voices import PresetInfo, load_voice_npz, preset_catalog, save_voice
 
 __all__ = [
     "Engine", "EngineBusy", "EngineSettings", "Generation", "GenerationCancelled", "GenerationRequest", "GPUOutOfMemory",
-    "MAX_SEED", "MAX_TAKES", "PresetInfo", "Progress", "SETTINGS", "Setting", "Take", "Voice", "WeightsNotFound",
+    "MAX_SEED", "MAX_TAKES", "MAX_VOICE_BYTES", "PresetInfo", "Progress", "SETTINGS", "Setting", "Take", "Voice", "WeightsNotFound",
     "CloneResult", "CloneSettings", "STAGES", "VoiceCloner", "check_recording", "pick_window", "read_audio", "available_devices", "download_weights", "free_accelerator_memory", "cpu_has_native_bf16", "cuda_total_memory", "estimate_gpu_memory", "load_voice_npz",
     "precision_warning", "preset_catalog", "recommend", "save_voice", "settings",
 ]

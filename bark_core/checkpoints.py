@@ -393,19 +393,6 @@ def read_stage(folder: str | os.PathLike, stage: str, small: bool | None = None,
     raise ValueError(f"Unknown checkpoint format {fmt!r}; expected one of {FORMATS}.")
 
 
-def stage_configs(folder: str | os.PathLike, small: bool | None = None) -> dict[str, GPTConfig]:
-    """The GPTConfig of every stage, read without building any model."""
-    folder = Path(folder)
-    fmt = detect_format(folder, small)
-    if fmt == "transformers":
-        data = read_hf_config(folder)
-        return {s: hf_stage_config(s, data.get(HF_CONFIG_KEY[s]) or {}) for s in STAGES}
-    if fmt == "native":
-        meta = read_native_meta(folder)
-        return {s: GPTConfig.from_model_args(meta["stages"][s]) for s in STAGES}
-    return {s: read_stage(folder, s, small, fmt).config for s in STAGES}
-
-
 # --------------------------------------------------------------------------- building models
 
 

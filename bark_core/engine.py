@@ -31,10 +31,11 @@ from .checkpoints import STAGES
 from .constants import MAX_TEXT_TOKENS, SAMPLE_RATE
 from .decoding import GraphDecoders, eager_decoders
 from .generation import StepHooks
+from .model import size_name
 from .sampling import Sampling
 from .tokenizer import TextTokenizer
+from .settings import MAX_SEED
 from .types import (
-    MAX_SEED,
     Generation,
     GenerationRequest,
     GPUOutOfMemory,
@@ -52,7 +53,6 @@ class EngineBusy(ValueError):
 
 SegmentCallback = Callable[[int, int, list], None]
 LoadProgress = Callable[[str, float], None]
-DEFAULT_MAX_VOICE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class EngineSettings:
     offline: bool = False
     cache_dir: Optional[str] = None  # Hub cache and the fast-loading converted copies
     convert_cache: bool = True  # convert .pt / pytorch_model.bin sources once into the native format
-    max_voice_bytes: int = DEFAULT_MAX_VOICE_BYTES
+    max_voice_bytes: int = voices.DEFAULT_MAX_VOICE_BYTES
     cuda_graphs: bool = True  # replay each decode step as a CUDA graph (resident placement on CUDA)
 
 
@@ -179,15 +179,12 @@ class Engine:
 
     def info(self) -> dict:
         """What is loaded and where, for the UI's models panel."""
-        sizes = {
-            stage: {1024: "large", 768: "small"}.get(m.config.n_embd, f"custom ({m.config.n_embd} wide)")
-            for stage, m in self.models.items()
-        }
+        sizes = {stage: size_name(m.config) for stage, m in self.models.items()}
         kinds = set(sizes.values())
         size = kinds.pop() if len(kinds) == 1 else "mixed"
         dtype = placement_mod.dtype_name(self.placement.dtype)
         params = {stage: sum(p.numel() for p in set(m.parameters())) for stage, m in self.models.items()}
-        known = all(s in placement_mod.SHAPES for s in sizes.values())
+        known = all(s in ("large", "small") for s in sizes.values())
         estimate = placement_mod.estimate_gpu_memory(sizes, dtype, self.placement.placement) if known else None
         on_cpu = self.placement.device.type == "cpu"
         return dict(

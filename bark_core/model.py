@@ -14,6 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import constants as C
+
 MERGED_CONTEXT = 256  # text ids and semantic history are summed position by position
 
 
@@ -49,6 +51,36 @@ class GPTConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+
+# Bark's model shapes, the one table (placement estimates, test weights and engine.info read it).
+SHAPES = {
+    "tiny": dict(n_layer=2, n_head=2, n_embd=32),  # random test models only
+    "small": dict(n_layer=12, n_head=12, n_embd=768),
+    "large": dict(n_layer=24, n_head=16, n_embd=1024),
+}
+STAGE_VOCABS = {  # (input, output) vocabulary of each stage
+    "semantic": (C.TEXT_INPUT_VOCAB, C.TEXT_OUTPUT_VOCAB),
+    "coarse": (C.COARSE_VOCAB, C.COARSE_VOCAB),
+    "fine": (C.FINE_VOCAB, C.FINE_VOCAB),
+}
+
+
+def bark_config(stage: str, size: str) -> GPTConfig:
+    """Bark's config of ``stage`` at ``size`` ("tiny", "small" or "large"); linears without biases."""
+    if size not in SHAPES:
+        raise ValueError(f"Unknown model size {size!r}; expected one of {', '.join(SHAPES)}.")
+    vin, vout = STAGE_VOCABS[stage]
+    return GPTConfig(input_vocab_size=vin, output_vocab_size=vout, block_size=1024, bias=False, **SHAPES[size])
+
+
+def size_name(config: GPTConfig) -> str:
+    """"large", "small" (or "tiny") when ``config`` has one of Bark's shapes, else "custom (N wide)"."""
+    for name, shape in SHAPES.items():
+        if all(getattr(config, k) == v for k, v in shape.items()):
+            return name
+    return f"custom ({config.n_embd} wide)"
 
 
 class LayerNorm(nn.Module):

@@ -17,9 +17,8 @@ from typing import Iterator, Optional
 
 import torch
 
-from . import constants as C
 from . import precision
-from .model import GPTConfig
+from .model import GPTConfig, bark_config
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +26,6 @@ PLACEMENTS = ("resident", "offload", "cpu")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 GiB = 1024**3
 
-SHAPES = {"large": dict(n_layer=24, n_head=16, n_embd=1024), "small": dict(n_layer=12, n_head=12, n_embd=768)}
-STAGE_VOCABS = {
-    "semantic": (C.TEXT_INPUT_VOCAB, C.TEXT_OUTPUT_VOCAB),
-    "coarse": (C.COARSE_VOCAB, C.COARSE_VOCAB),
-    "fine": (C.FINE_VOCAB, C.FINE_VOCAB),
-}
 CODEC_BYTES = 60 * 1024**2  # EnCodec 24 kHz, float32 (~15M parameters)
 CUDA_CONTEXT_BYTES = 400 * 1024**2  # allocator slack and kernels' workspace
 
@@ -185,10 +178,7 @@ def count_params(config: GPTConfig, stage: str) -> int:
 
 
 def stage_config(size: str, stage: str) -> GPTConfig:
-    if size not in SHAPES:
-        raise ValueError(f"Unknown model size {size!r}: use large or small.")
-    vin, vout = STAGE_VOCABS[stage]
-    return GPTConfig(input_vocab_size=vin, output_vocab_size=vout, **SHAPES[size])
+    return bark_config(stage, size)
 
 
 def working_memory(config: GPTConfig, stage: str, dtype_bytes: int, takes: int = 1) -> int:

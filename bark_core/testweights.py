@@ -31,34 +31,17 @@ from .checkpoints import (
 from .constants import (
     CODEBOOK_SIZE,
     COARSE_RATE_HZ,
-    COARSE_VOCAB,
-    FINE_VOCAB,
     LANGUAGES,
     SEMANTIC_RATE_HZ,
     SEMANTIC_VOCAB_SIZE,
-    TEXT_INPUT_VOCAB,
-    TEXT_OUTPUT_VOCAB,
 )
-from .model import GPTConfig, build_model
+from .model import GPTConfig, bark_config, build_model
 
 logger = logging.getLogger(__name__)
 
-SIZES = {"tiny": (2, 2, 32), "small": (12, 12, 768), "large": (24, 16, 1024)}  # n_layer, n_head, n_embd
-VOCABS = {
-    "semantic": (TEXT_INPUT_VOCAB, TEXT_OUTPUT_VOCAB),
-    "coarse": (COARSE_VOCAB, COARSE_VOCAB),
-    "fine": (FINE_VOCAB, FINE_VOCAB),
-}
-
-
 def stage_config(stage: str, size: str = "tiny") -> GPTConfig:
     """Bark's config of ``stage`` at ``size`` ("tiny", "small" or "large")."""
-    if size not in SIZES:
-        raise ValueError(f"Unknown size {size!r}; expected one of {sorted(SIZES)}.")
-    n_layer, n_head, n_embd = SIZES[size]
-    vin, vout = VOCABS[stage]
-    return GPTConfig(input_vocab_size=vin, output_vocab_size=vout, n_layer=n_layer, n_head=n_head,
-                     n_embd=n_embd, block_size=1024, bias=False)
+    return bark_config(stage, size)
 
 
 def random_state_dict(stage: str, config: GPTConfig, seed: int) -> dict[str, torch.Tensor]:

@@ -33,7 +33,8 @@ import numpy as np
 from . import longform
 from .audiotools import fade_curve
 from .constants import CODEBOOK_SIZE, MAX_TEXT_TOKENS, SAMPLE_RATE, SEMANTIC_VOCAB_SIZE
-from .types import MAX_SEED, GenerationRequest, Progress, Voice
+from .settings import MAX_SEED
+from .types import GenerationRequest, Progress, Voice
 
 SPLIT_MODES = ("sentence", "line", "length", "dialogue")
 # For a dropdown: (label, mode).

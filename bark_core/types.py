@@ -9,7 +9,7 @@ import numpy as np
 
 from .constants import SAMPLE_RATE
 from .sampling import Sampling
-from .settings import BY_NAME, MAX_SEED, MAX_TAKES, SETTINGS
+from .settings import BY_NAME, SETTINGS
 from .settings import validate as validate_settings
 
 STAGES = ("semantic", "coarse", "fine", "decode")  # progress stages: the three models, then the codec

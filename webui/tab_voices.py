@@ -7,12 +7,13 @@ from typing import Any, Optional
 
 import gradio as gr
 
+import bark_core
 from bark_core import load_voice_npz
 
 from .formatting import plain
 from .studio import NO_VOICE, Studio, session_key
 
-VOICE_UPLOAD_MAX_BYTES = 4 * 1024 * 1024
+VOICE_UPLOAD_MAX_BYTES = bark_core.MAX_VOICE_BYTES
 SEARCH_HINT = "e.g. female, male, German, v1, announcer"
 
 

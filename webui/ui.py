@@ -17,7 +17,7 @@ import gradio as gr
 
 from bark_core import MAX_TAKES, settings as table
 
-from . import api, tab_clone, tab_generate, tab_history, tab_models, tab_voices
+from . import api, tab_clone, tab_generate, tab_history, tab_models, tab_timeline, tab_voices
 from .engine_holder import STAGES, EngineHolder
 from .model_settings import first_run_text, model_defaults
 from .store import Store
@@ -239,6 +239,8 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                         c["star_btn"] = gr.Button("☆ Star", size="sm", elem_id="history-star")
                         b["delete_gen_btn"] = gr.Button("Delete", size="sm", variant="stop", elem_id="history-delete")
                     b["history_slots"] = [take_slot(i, "hist", c) for i in range(MAX_TAKES)]
+
+            tab_timeline.build_timeline_tab(studio)
 
             with gr.Tab("Models & memory", id="models", elem_id="tab-models"):
                 c["models_info"] = gr.Markdown(elem_id="models-info")

@@ -128,7 +128,6 @@ def test_models_tab_has_a_size_per_stage(browser, launch, tiny_engine, tmp_path,
     # (per-stage GPU estimates are checked in test_models_tab.py).
     import bark_core
 
-    estimate = page.locator("#memory-estimate")
     page.locator("#m-device input").click()
     offered = page.get_by_role("option").all_inner_texts()
     assert [o.replace("✓", "").strip() for o in offered] == ["auto", *bark_core.available_devices()]

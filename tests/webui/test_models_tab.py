@@ -120,7 +120,6 @@ def test_defaults_come_from_the_loaded_engine_then_the_settings():
 
 
 def test_first_run_download_fetches_both_sizes_for_mixed_settings(monkeypatch):
-    from bark_core import sources
     from bark_core.engine import EngineSettings
     from webui.engine_holder import EngineHolder
 
