@@ -30,6 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--voice", metavar="NAME_OR_NPZ", help="preset (v2/en_speaker_6) or a voice .npz")
     add_setting_arguments(gen)
     add_post_arguments(gen.add_argument_group("audio tools (applied to each take before it is written)"))
+    check = gen.add_argument_group("take check")
+    check.add_argument("--rank", action="store_true", help="score every take (on script, same speaker, signal) and "
+                       "write them best-first")
+    check.add_argument("--retake", type=int, default=0, metavar="N",
+                       help="when no take passes the check, make up to N more takes, one at a time (default 0)")
+    check.add_argument("--language", default="en", help="language of the text for the on-script check (default en)")
     gen.add_argument("--format", metavar="FORMAT", help="audio format or subtype (wav, wav24, wav32f, flac, flac24, "
                      "ogg, opus, mp3); default: from the output's suffix")
     gen.add_argument("--save-tokens", metavar="OUT.npz", help="also save the tokens as a voice .npz")
@@ -85,6 +91,10 @@ def cmd_generate(args) -> int:
     request = GenerationRequest(text=args.text, decode=not args.tokens_only, **setting_values(args))
     post = post_from_args(args)  # bad audio-tool values are refused before the (slow) load
     request.validate()  # before the (slow) load
+    if (args.rank or args.retake) and args.tokens_only:
+        raise ValueError("--rank and --retake listen to the takes; they cannot be used with --tokens-only.")
+    if not 0 <= args.retake <= 20:
+        raise ValueError("--retake must be between 0 and 20 extra takes.")
     engine = Engine.load(engine_settings(args), load_codec=not args.tokens_only)
     slow = engine.info()["precision_warning"]
     if slow:
@@ -95,12 +105,15 @@ def cmd_generate(args) -> int:
     )
     if sys.stderr.isatty():
         sys.stderr.write("\n")
+    takes, seeds = list(gen.takes), [gen.seed] * len(gen.takes)
+    if args.rank or args.retake:
+        takes, seeds = _checked_takes(engine, request, voice, gen, args)
     for w in gen.warnings:
         print(f"warning: {w}", file=sys.stderr)
     out = Path(args.output)
     tokens = Path(args.save_tokens) if args.save_tokens else (out.with_suffix(".npz") if args.tokens_only else None)
-    many = len(gen.takes) > 1
-    for k, take in enumerate(gen.takes, start=1):
+    many = len(takes) > 1
+    for k, take in enumerate(takes, start=1):
         if take.audio is not None:
             path = export_file(take.audio, gen.sample_rate, _numbered(out, k) if many else out, fmt=args.format,
                                post=post)
@@ -116,6 +129,43 @@ def cmd_generate(args) -> int:
     timing = ", ".join(f"{k} {v:.2f}s" for k, v in gen.timings.items())
     print(f"seed {gen.seed}; {timing}", file=sys.stderr)
     return 0
+
+
+def _checked_takes(engine, request, voice, gen, args) -> tuple[list, list[int]]:
+    """Score each take, retake (one at a time, new seeds) until one passes or ``--retake`` is spent, rank."""
+    from .settings import MAX_SEED
+    from .takecheck import TakeChecker, rank
+
+    checker = TakeChecker()
+    reference = None
+    if voice is not None:
+        try:
+            reference = checker.reference(engine.decode(voice.fine), gen.sample_rate)
+        except ValueError as e:
+            print(f"warning: no same-speaker check: {e}", file=sys.stderr)
+
+    def score(take):
+        return checker.score(take.audio, gen.sample_rate, request.text, language=args.language, reference=reference)
+
+    takes, seeds = list(gen.takes), [gen.seed] * len(gen.takes)
+    scores = [score(t) for t in takes]
+    for extra in range(1, args.retake + 1):
+        if any(checker.passes(s) for s in scores):
+            break
+        seed = (gen.seed + extra) % (MAX_SEED + 1)
+        again = engine.generate(GenerationRequest(**{**request.__dict__, "voice": voice, "takes": 1, "seed": seed}))
+        takes.append(again.takes[0])
+        seeds.append(seed)
+        scores.append(score(again.takes[0]))
+        print(f"retake {extra}: seed {seed}", file=sys.stderr)
+    order = rank(scores) if args.rank else list(range(len(takes)))
+    for place, i in enumerate(order, start=1):
+        s = scores[i]
+        on = "not checked" if s.on_script is None else f"{s.on_script:.2f}"
+        same = "" if s.speaker_similarity is None else f", same voice {s.speaker_similarity:.2f}"
+        verdict = "passes" if checker.passes(s) else "; ".join(s.issues) or "fails"
+        print(f"take {place}: seed {seeds[i]}, on script {on}{same}: {verdict}", file=sys.stderr)
+    return [takes[i] for i in order], [seeds[i] for i in order]
 
 
 def cmd_make_test_weights(args) -> int:

@@ -35,3 +35,16 @@ def test_generate_writes_the_format_and_applies_the_audio_tools(tiny_native, tmp
     assert sr == 24_000 and sf.info(out).format == "FLAC"
     assert np.max(np.abs(audio)) <= 10 ** (-6 / 20) + 1e-3
     assert abs(audio[0]) < 1e-3  # faded in
+
+
+def test_rank_and_retake_score_every_take_and_write_them_best_first(tiny_native, tmp_path, capsys):
+    out = tmp_path / "take.wav"
+    assert main(["generate", "Hello there.", "--models", str(tiny_native), "--offline", "--device", "cpu",
+                 "--max-seconds", "0.2", "--seed", "3", "--takes", "2", "--rank", "--retake", "2", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("take ")]
+    # random weights make noise: no take passes, so both retakes run; four takes, ranked, four files
+    assert len(lines) == 4 and "retake 2: seed 5" in err
+    assert all("on script" in line for line in lines)
+    assert sorted(p.name for p in tmp_path.glob("take-*.wav")) == [f"take-{k}.wav" for k in range(1, 5)]
+    assert main(["generate", "x", "--models", str(tiny_native), "--tokens-only", "--rank", "-o", str(out)]) == 1

@@ -56,7 +56,7 @@ def api_generate(studio: Studio, text: str, voice: str, request: gr.Request, **v
                 raise ValueError("Generation stopped; nothing was saved.") if type(payload).__name__ == \
                     "GenerationCancelled" else user_error(payload)
             elif kind == "done":
-                rec = studio.save_generation(owner, req, ref, payload)
+                rec = studio.save_generation(owner, req, ref, payload, studio.score_takes(req, ref, payload))
                 yield {"files": [str(t.wav) for t in rec.takes]}
                 return
     finally:
@@ -84,7 +84,8 @@ def api_history(studio: Studio, limit: Any, request: gr.Request) -> dict:
         rows.append(dict(id=r.id, created=_dt.datetime.fromtimestamp(r.created).isoformat(timespec="seconds"),
                          prompt=r.prompt, voice=r.voice, settings=r.settings, seed=r.seed, starred=r.starred,
                          timings=r.timings, warnings=r.warnings,
-                         takes=[dict(seconds=t.seconds, file_index=len(files) + i) for i, t in enumerate(r.takes)]))
+                         takes=[dict(seconds=t.seconds, file_index=len(files) + i, scores=t.scores)
+                                for i, t in enumerate(r.takes)]))
         files += [str(t.wav) for t in r.takes]
     return {"history": rows, "history_files": files}
 

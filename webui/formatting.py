@@ -42,11 +42,27 @@ def history_rows(records: list[GenerationRecord]) -> list[list[Any]]:
              len(r.takes), f"{r.seconds:.1f} s", r.seed] for r in records]
 
 
-def take_info(i: int, seconds: float, seed: int, total: Optional[float]) -> str:
+def take_info(i: int, seconds: float, seed: int, total: Optional[float],
+              scores: Optional[dict[str, Any]] = None) -> str:
     parts = [f"**Take {i + 1}**", f"{seconds:.1f} s", f"seed {seed}"]
     if total is not None:
         parts.append(f"made in {total:.1f} s")
-    return " · ".join(parts)
+    badge = score_badge(scores)
+    return " · ".join(parts) + (f"  \n{badge}" if badge else "")
+
+
+def score_badge(scores: Optional[dict[str, Any]]) -> str:
+    """A take's check as a compact badge; the issues are its tooltip."""
+    if not scores:
+        return ""
+    on_script, similar = scores.get("on_script"), scores.get("speaker_similarity")
+    bits = ["on script " + ("not checked" if on_script is None else f"{on_script:.2f}")]
+    if similar is not None:
+        bits.append(f"same voice {similar:.2f}")
+    passed = scores.get("passed", scores.get("details", {}).get("passed"))
+    mark, cls = ("✓", "badge-pass") if passed else ("⚠", "badge-warn")
+    tip = html.escape("; ".join(scores.get("issues") or ["no issues"]), quote=True)
+    return f"<span class='take-score {cls}' title=\"{tip}\">{mark} {html.escape(' · '.join(bits))}</span>"
 
 
 def details_md(rec: GenerationRecord) -> str:

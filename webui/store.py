@@ -76,6 +76,7 @@ def owner_key(token: str) -> str:
 class TakeRecord:
     wav: Path
     seconds: float
+    scores: Optional[dict[str, Any]] = None  # the take check's (bark_core.takecheck), None if not scored
 
 
 @dataclass
@@ -178,6 +179,7 @@ class Store:
         warnings: list[str],
         take_voices: Optional[list[Any]] = None,
         save_voice_fn=None,
+        take_scores: Optional[list[Optional[dict[str, Any]]]] = None,
     ) -> GenerationRecord:
         gen_id = uuid.uuid4().hex
         tmp_dir = self.audio_dir / f".{gen_id}.tmp"
@@ -190,7 +192,10 @@ class Store:
                          format="WAV", subtype="FLOAT")
                 if take_voices is not None and save_voice_fn is not None:
                     save_voice_fn(take_voices[i], tmp_dir / f"take{i + 1}.npz")
-                takes_meta.append({"file": f"take{i + 1}", "seconds": round(len(audio) / sample_rate, 3)})
+                meta = {"file": f"take{i + 1}", "seconds": round(len(audio) / sample_rate, 3)}
+                if take_scores is not None and take_scores[i] is not None:
+                    meta["scores"] = take_scores[i]
+                takes_meta.append(meta)
             os.replace(tmp_dir, final_dir)
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -211,7 +216,7 @@ class Store:
 
     def _record(self, row: sqlite3.Row) -> GenerationRecord:
         d = self.audio_dir / row["id"]
-        takes = [TakeRecord(d / f"{t['file']}.wav", float(t["seconds"]))
+        takes = [TakeRecord(d / f"{t['file']}.wav", float(t["seconds"]), t.get("scores"))
                  for t in json.loads(row["takes"])]
         return GenerationRecord(
             id=row["id"], created=row["created"], prompt=row["prompt"], voice=row["voice"],

@@ -25,6 +25,8 @@ from bark_core import (
     settings as table,
 )
 
+from bark_core.takecheck import TakeChecker
+
 from .engine_holder import EngineHolder
 from .jobs import CancelRegistry
 from .runner import stream_generation
@@ -130,6 +132,7 @@ class Studio:
         self._stream = gpu_wrap(stream_generation) if gpu_wrap else stream_generation
         self.forget_files: Callable[[list[Path]], None] = lambda paths: None  # drop served copies (set by the app)
         self._cloner: Optional[tuple[Any, Any]] = None  # (engine, cloner)
+        self._checker: Optional[TakeChecker] = None
         self.catalog: list[PresetInfo] = []
         self.catalog_by_name: dict[str, PresetInfo] = {}
         self.refresh_catalog()
@@ -261,7 +264,38 @@ class Studio:
                 raise user_error(payload)
         raise ValueError("Generation ended without a result.")
 
-    def save_generation(self, owner: str, req: GenerationRequest, voice_ref: str, gen: Any) -> GenerationRecord:
+    def checker(self) -> TakeChecker:
+        """The take checker (PocketSphinx aligner, speaker encoder), loaded on first use."""
+        if self._checker is None:
+            self._checker = TakeChecker()
+        return self._checker
+
+    def score_takes(self, req: GenerationRequest, voice_ref: str, gen: Any) -> list[Optional[dict[str, Any]]]:
+        """Each take's on-script and same-speaker scores (None where scoring failed; the takes are kept)."""
+        kind, _, key = voice_ref.partition(":")
+        preset = self.catalog_by_name.get(key) if kind == "preset" else None
+        text = req.text
+        ascii_share = sum(ch.isascii() for ch in text if ch.isalpha()) / max(1, sum(ch.isalpha() for ch in text))
+        language = preset.language if preset else ("en" if ascii_share > 0.9 else "unknown")
+        checker = self.checker()
+        reference = None
+        if req.voice is not None:
+            try:
+                reference = checker.reference(self.engine().decode(req.voice.fine), SAMPLE_RATE)
+            except ValueError as e:  # a voice whose audio holds no speech: no similarity, said per take
+                log.info("no speaker reference: %s", e)
+        scores: list[Optional[dict[str, Any]]] = []
+        for take in gen.takes:
+            try:
+                scores.append(checker.score(take.audio, SAMPLE_RATE, text, language=language,
+                                            reference=reference).to_dict())
+            except Exception as e:  # scoring must never lose a generation
+                log.warning("take check failed: %s", type(e).__name__)
+                scores.append(None)
+        return scores
+
+    def save_generation(self, owner: str, req: GenerationRequest, voice_ref: str, gen: Any,
+                        scores: Optional[list[Optional[dict[str, Any]]]] = None) -> GenerationRecord:
         """Store a finished generation; StorageError (nothing stored) when the data folder cannot be written."""
 
         def save_take_voice(voice: Any, path: Path) -> None:
@@ -279,7 +313,7 @@ class Studio:
                 seed=int(gen.seed), audios=[t.audio for t in gen.takes],
                 sample_rate=getattr(gen, "sample_rate", SAMPLE_RATE),
                 timings={k: round(float(v), 3) for k, v in gen.timings.items()}, warnings=list(gen.warnings),
-                take_voices=[t.voice for t in gen.takes], save_voice_fn=save_take_voice,
+                take_voices=[t.voice for t in gen.takes], save_voice_fn=save_take_voice, take_scores=scores,
             )
         except Exception as e:  # OSError, soundfile's LibsndfileError, sqlite3's "database or disk is full"
             if isinstance(e, OSError) or type(e).__name__ in ("LibsndfileError", "OperationalError"):

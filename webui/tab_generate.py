@@ -30,7 +30,7 @@ def slot_updates(prefix: str, takes: list[Any], seed: int, total: Optional[float
         if i < len(takes):
             t = takes[i]
             out.update({f"{prefix}{i}_group": gr.update(visible=True), f"{prefix}{i}_audio": str(t.wav),
-                        f"{prefix}{i}_info": take_info(i, t.seconds, seed, total),
+                        f"{prefix}{i}_info": take_info(i, t.seconds, seed, total, t.scores),
                         f"{prefix}{i}_download": gr.update(value=str(t.wav))})
         else:
             out.update({f"{prefix}{i}_group": gr.update(visible=False), f"{prefix}{i}_audio": None})
@@ -121,7 +121,7 @@ def segment_update(index: int, n_segments: int, per_take: list) -> dict[str, Any
 
 def finished(studio: Studio, owner: str, req: Any, voice: str, gen: Any) -> dict[str, Any]:
     """Save a finished generation and show it."""
-    rec = studio.save_generation(owner, req, voice, gen)
+    rec = studio.save_generation(owner, req, voice, gen, studio.score_takes(req, voice, gen))
     total = rec.timings.get("total")
     warn = ("  \n⚠ " + plain(" ".join(rec.warnings))) if rec.warnings else ""
     recs = studio.history(owner)

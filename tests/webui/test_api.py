@@ -104,3 +104,16 @@ def test_app_build_with_missing_weights(tmp_path):
     assert demo.studio.holder.engine is None and demo.studio.holder.error
     assert kwargs["server_name"] == "127.0.0.1" and kwargs["show_error"] is False
     assert str(tmp_path / "d") not in kwargs["allowed_paths"]  # never the folder holding the database
+
+
+def test_history_carries_each_takes_check(studio):
+    """Every saved take is scored (on script, same speaker, signal); random weights make noise, so the
+    scores themselves are judged in tests/test_takecheck.py on real speech."""
+    c = _client(studio.url)
+    c.predict(text="Checking this take.", voice="v2/en_speaker_1", seed=5, takes=2, api_name="/generate")
+    rows, _ = c.predict(api_name="/history")
+    for take in rows[0]["takes"]:
+        s = take["scores"]
+        assert set(s) >= {"on_script", "speaker_similarity", "issues", "passed"}
+        assert s["on_script"] is None or 0.0 <= s["on_script"] <= 1.0
+        assert isinstance(s["issues"], list)
