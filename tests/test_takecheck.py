@@ -18,7 +18,7 @@ import pytest
 import soundfile as sf
 
 from bark_core.takecheck import (
-    SpeakerReference, TakeChecker, TakeScore, Thresholds, prompt_words, rank, voice_reference_audio,
+    TakeChecker, TakeScore, Thresholds, prompt_words, rank, voice_reference_audio,
 )
 from bark_core.takecheck.signal import measure
 from bark_core.takecheck.speaker import SpeakerEncoder, cosine, mel_spectrogram
