@@ -7,13 +7,12 @@
 This module is the public API; the web UI imports only what is listed in ``__all__``.
 """
 
-from . import settings
+from . import audiotools, export, settings, takecheck, timeline
 from .checkpoints import STAGES
 from .cloning import CloneResult, CloneSettings, VoiceCloner, check_recording, pick_window, read_audio
 from .engine import Engine, EngineBusy, EngineSettings, free_accelerator_memory
 from .placement import (
     available_devices,
-    cpu_has_native_bf16,
     cuda_total_memory,
     estimate_gpu_memory,
     precision_warning,
@@ -35,8 +34,16 @@ from .voices import DEFAULT_MAX_VOICE_BYTES as MAX_VOICE_BYTES
 from .voices import PresetInfo, load_voice_npz, preset_catalog, save_voice
 
 __all__ = [
-    "Engine", "EngineBusy", "EngineSettings", "Generation", "GenerationCancelled", "GenerationRequest", "GPUOutOfMemory",
-    "MAX_SEED", "MAX_TAKES", "MAX_VOICE_BYTES", "PresetInfo", "Progress", "SETTINGS", "Setting", "Take", "Voice", "WeightsNotFound",
-    "CloneResult", "CloneSettings", "STAGES", "VoiceCloner", "check_recording", "pick_window", "read_audio", "available_devices", "download_weights", "free_accelerator_memory", "cpu_has_native_bf16", "cuda_total_memory", "estimate_gpu_memory", "load_voice_npz",
-    "precision_warning", "preset_catalog", "recommend", "save_voice", "settings",
+    # engine and requests
+    "Engine", "EngineBusy", "EngineSettings", "Generation", "GenerationCancelled", "GenerationRequest",
+    "GPUOutOfMemory", "Progress", "Take", "STAGES", "WeightsNotFound", "download_weights", "free_accelerator_memory",
+    # the settings table
+    "MAX_SEED", "MAX_TAKES", "SETTINGS", "Setting", "settings",
+    # voices and cloning
+    "MAX_VOICE_BYTES", "PresetInfo", "Voice", "load_voice_npz", "preset_catalog", "save_voice",
+    "CloneResult", "CloneSettings", "VoiceCloner", "check_recording", "pick_window", "read_audio",
+    # hardware and memory
+    "available_devices", "cuda_total_memory", "estimate_gpu_memory", "precision_warning", "recommend",
+    # take check, audio tools, export, long-form timeline (modules)
+    "audiotools", "export", "takecheck", "timeline",
 ]

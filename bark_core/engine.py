@@ -143,12 +143,16 @@ class Engine:
 
     @property
     def codec(self) -> Codec:
-        """EnCodec, loaded on first use."""
+        """EnCodec, loaded on first use (or set, e.g. by a benchmark that shares one)."""
         if self._codec is None:
             device = self.placement.home if self.placement.device.type != "mps" else torch.device("cpu")
             s = self.settings
             self._codec = load_codec(self.folder, s.codec, offline=s.offline, cache_dir=s.cache_dir, device=device)
         return self._codec
+
+    @codec.setter
+    def codec(self, codec: Codec) -> None:
+        self._codec = codec
 
     # ------------------------------------------------------------------ text and voices
 

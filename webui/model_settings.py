@@ -78,7 +78,8 @@ def model_defaults(settings: Any, engine: Any = None) -> dict[str, Any]:
     """What the Models tab shows first: the hardware's recommendation, then the settings, then the loaded engine."""
     d: dict[str, Any] = dict(size="large", device="auto", dtype="float32", placement="resident")
     try:
-        d.update(bark_core.recommend(bark_core.cuda_total_memory(), bark_core.cpu_has_native_bf16()))
+        # On a CPU: float32 (exact); the loaded engine's measured choice replaces it on page load.
+        d.update(bark_core.recommend(bark_core.cuda_total_memory(), cpu_bf16=False))
     except Exception:
         log.debug("no hardware recommendation", exc_info=True)
     size = d.pop("size", "large")
