@@ -117,3 +117,27 @@ def test_history_carries_each_takes_check(studio):
         assert set(s) >= {"on_script", "speaker_similarity", "issues", "passed"}
         assert s["on_script"] is None or 0.0 <= s["on_script"] <= 1.0
         assert isinstance(s["issues"], list)
+
+
+def test_cancelling_an_api_job_stops_the_engine_and_saves_nothing(launch, tiny_engine, tmp_path):
+    """gradio_client's job.cancel(): the engine stops within seconds, the job is not saved, the next one runs."""
+    import time
+
+    r = launch(tiny_engine, tmp_path, request_defaults={})
+    c = _client(r.url)
+    job = c.submit(text="A long line that keeps the engine busy for a while. " * 3, max_seconds=12, seed=3,
+                   api_name="/generate")
+    deadline = time.monotonic() + 30
+    while not tiny_engine._busy.locked() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert tiny_engine._busy.locked(), "the job never started"
+    time.sleep(1.5)
+    job.cancel()
+    deadline = time.monotonic() + 10
+    while tiny_engine._busy.locked() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not tiny_engine._busy.locked(), "the engine kept running after the job was cancelled"
+    time.sleep(0.5)
+    rows, _ = c.predict(api_name="/history")
+    assert rows == []
+    assert len(c.predict(text="Next.", max_seconds=0.2, api_name="/generate")) == 1
