@@ -59,7 +59,7 @@ def connect(trigger: Callable, fn: Callable, inputs: Mapping[str, Any], outputs:
 
     def refuse(e: Exception) -> Any:
         if api:  # an API client gets the sentence as text
-            raise gr.Error(str(e)) from None
+            raise gr.Error(str(e), print_exception=False) from None  # a user's mistake is no traceback
         gr.Warning(toast_text(e))
         return to_components({})
 
