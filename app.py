@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -94,12 +96,29 @@ def load_engine(settings) -> tuple[Any, Optional[str]]:
     return engine, None
 
 
+HUB_ADDRESS = ("huggingface.co", 443)
+
+
+def hub_reachable(timeout: float = 1.5) -> bool:
+    """Whether the Hugging Face Hub accepts a connection within ``timeout`` seconds (no request is sent)."""
+    try:
+        socket.create_connection(HUB_ADDRESS, timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
 def build(args: argparse.Namespace, environ: Optional[dict[str, str]] = None):
     """Everything but launching: returns (demo, launch keyword arguments)."""
     import webui
 
     dep = resolve_deployment(args, environ)
     settings = engine_settings(args)
+    env = os.environ if environ is None else environ
+    if not settings.offline and not env.get("HF_HUB_OFFLINE") and not hub_reachable():
+        # Detected at once, instead of ~24 s of Hub retries before the first page (and on every Download).
+        log.warning("The Hugging Face Hub cannot be reached: running offline (local folders and the Hub cache only).")
+        settings = replace(settings, offline=True)
     engine, error = load_engine(settings)
     defaults = {"max_seconds": args.max_seconds} if args.max_seconds else None
     demo = webui.build_demo(engine, data_dir=dep["data_dir"], settings=settings, load_error=error,

@@ -49,6 +49,10 @@ class EngineHolder:
     def download(self, on_progress: LoadProgress) -> None:
         """Fetch the weights the current settings ask for (first run)."""
         s = self.settings
+        if getattr(s, "offline", False):
+            raise ValueError("The studio is offline (--offline, or the Hugging Face Hub could not be reached), so it "
+                             "cannot download. On a machine with internet run `python -m bark_core download`, "
+                             "copy the folder here and start with `python app.py --models FOLDER`.")
         for small in needed_sizes(s):  # mixed sizes need both checkpoints
             bark_core.download_weights(small=small, cache_dir=getattr(s, "cache_dir", None),
                              on_progress=lambda message: on_progress(message, None), spec=getattr(s, "models", None))

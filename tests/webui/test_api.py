@@ -141,3 +141,20 @@ def test_cancelling_an_api_job_stops_the_engine_and_saves_nothing(launch, tiny_e
     rows, _ = c.predict(api_name="/history")
     assert rows == []
     assert len(c.predict(text="Next.", max_seconds=0.2, api_name="/generate")) == 1
+
+
+def test_an_unreachable_hub_means_offline_at_once(tmp_path, monkeypatch):
+    """No network: the first-run page comes at once, and Download says why it cannot, instead of retrying."""
+    import time
+
+    import app
+
+    monkeypatch.setattr(app, "hub_reachable", lambda timeout=1.5: False)
+    args = app.parse_args(["--data-dir", str(tmp_path / "data"), "--cache-dir", str(tmp_path / "cache")])
+    demo, _ = app.build(args, environ={})
+    holder = demo.studio.holder
+    assert holder.settings.offline and holder.engine is None and holder.error
+    t0 = time.monotonic()
+    with pytest.raises(ValueError, match="offline"):
+        holder.download(lambda message, fraction: None)
+    assert time.monotonic() - t0 < 1
