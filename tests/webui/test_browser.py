@@ -174,3 +174,26 @@ def test_first_run_panel_when_weights_are_missing(browser, launch, tmp_path, art
     assert "Model not loaded" in page.locator("#engine-badge").inner_text()
     page.screenshot(path=str(artifacts / "first-run-1280x800.png"))
     ctx.close()
+
+
+def test_closing_the_tab_mid_run_stops_the_job_and_saves_nothing(browser, launch, tiny_engine, tmp_path):
+    """Leaving stops the engine (as Stop does) and nothing is saved for a page nobody is looking at."""
+    import time
+
+    app = launch(tiny_engine, tmp_path, request_defaults={})
+    ctx, page = _open(browser, app.url)
+    page.locator("#prompt textarea").fill("A long line that keeps the engine busy for quite a while. " * 3)
+    page.locator("#advanced").get_by_text("Advanced").first.click()
+    page.locator("#max-seconds input").fill("12")
+    page.locator("#generate-btn").click()
+    deadline = time.monotonic() + 60
+    while not tiny_engine._busy.locked() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert tiny_engine._busy.locked(), "the job never started"
+    ctx.close()
+    deadline = time.monotonic() + 20
+    while tiny_engine._busy.locked() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not tiny_engine._busy.locked(), "the job ran on after its page was closed"
+    time.sleep(1)
+    assert not any(app.demo.studio.store.audio_dir.iterdir())
