@@ -102,7 +102,7 @@ def storage_error(e: BaseException) -> StorageError:
 def user_error(e: BaseException) -> ValueError:
     """What the browser sees for a failed generation: our sentence, never a traceback."""
     if type(e).__name__ == "GPUOutOfMemory":
-        return ValueError(f"{e} In the studio: Models & memory → Small or Stage-by-stage offload, or fewer Takes.")
+        return ValueError(f"{e} In the studio: Models → Small or Stage-by-stage offload, or fewer Takes.")
     if isinstance(e, ValueError):
         return e
     log.error("generation failed", exc_info=e)

@@ -242,7 +242,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
 
             tab_timeline.build_timeline_tab(studio)
 
-            with gr.Tab("Models & memory", id="models", elem_id="tab-models"):
+            with gr.Tab("Models", id="models", elem_id="tab-models"):
                 c["models_info"] = gr.Markdown(elem_id="models-info")
                 defaults = model_defaults(holder.settings, holder.engine)
                 with gr.Row(elem_id="model-sizes"):  # three abreast on a laptop, stacked on a phone

@@ -106,7 +106,7 @@ def _no_horizontal_overflow(page) -> bool:
 def test_models_tab_has_a_size_per_stage(browser, launch, tiny_engine, tmp_path, artifacts, width, height):
     app = launch(tiny_engine, tmp_path)
     ctx, page = _open(browser, app.url, width, height)
-    page.get_by_role("tab", name="Models & memory").click()
+    page.get_by_role("tab", name="Models").click()
     page.wait_for_function("document.querySelector('#memory-estimate') && "
                            "document.querySelector('#memory-estimate').innerText.length > 0")
     for stage in ("Semantic", "Coarse", "Fine"):

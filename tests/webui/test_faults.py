@@ -132,7 +132,7 @@ def test_gpu_out_of_memory_says_what_to_change_and_the_next_job_runs(studio, mon
         with pytest.raises(AppError) as e:
             c.predict(text="Too big for the card.", takes=4, api_name="/generate")
     msg = str(e.value)
-    for hint in ("out of memory", "fewer takes", "small", "offload", "Models & memory"):
+    for hint in ("out of memory", "fewer takes", "small", "offload", "Models →"):
         assert hint.lower() in msg.lower(), msg
     assert "Traceback" not in msg and "2.00 GiB" not in msg
     assert c.predict(api_name="/history")[0] == []

@@ -10,7 +10,7 @@ import pytest
 
 TIMEOUT = 60_000
 SIZES = [(1280, 800), (390, 844)]
-TABS = ["Studio", "History", "Models & memory"]
+TABS = ["Studio", "History", "Timeline", "Models"]
 
 
 def _open(browser, url, width=1280, height=800):
