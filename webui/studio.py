@@ -282,7 +282,7 @@ class Studio:
         if req.voice is not None:
             try:
                 reference = checker.reference(self.engine().decode(req.voice.fine), SAMPLE_RATE)
-            except ValueError as e:  # a voice whose audio holds no speech: no similarity, said per take
+            except (ValueError, RuntimeError) as e:  # no speech in the voice, or no speaker encoder installed
                 log.info("no speaker reference: %s", e)
         scores: list[Optional[dict[str, Any]]] = []
         for take in gen.takes:
