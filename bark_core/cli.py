@@ -141,7 +141,7 @@ def _checked_takes(engine, request, voice, gen, args) -> tuple[list, list[int]]:
     if voice is not None:
         try:
             reference = checker.reference(engine.decode(voice.fine), gen.sample_rate)
-        except ValueError as e:
+        except (ValueError, RuntimeError) as e:  # no speech in the voice, or no speaker encoder installed
             print(f"warning: no same-speaker check: {e}", file=sys.stderr)
 
     def score(take):
