@@ -8,8 +8,11 @@ owner. The tab handlers (``webui/tab_*.py``) and the API (``webui/api.py``) use 
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
+
+import soundfile as sf
 
 from bark_core import (
     CloneSettings,
@@ -19,12 +22,12 @@ from bark_core import (
     Voice,
     VoiceCloner,
     WeightsNotFound,
+    export,
     load_voice_npz,
     preset_catalog,
     save_voice,
     settings as table,
 )
-
 from bark_core.takecheck import TakeChecker
 
 from .engine_holder import EngineHolder
@@ -325,6 +328,21 @@ class Studio:
 
     def generation(self, owner: str, gen_id: Optional[str]) -> Optional[GenerationRecord]:
         return self.store.get_generation(owner, gen_id) if owner and gen_id else None
+
+    def export_zip(self, rec: GenerationRecord) -> str:
+        """A zip of a history row (audio, voices, settings JSON) in a private temp file; its path."""
+        audios, voices = [], []
+        for take in rec.takes:
+            audio, rate = sf.read(take.wav, dtype="float32")
+            audios.append(audio)
+            npz = take.wav.with_suffix(".npz")
+            voices.append(load_voice_npz(npz) if npz.is_file() else None)
+        data = export.zip_generation(audios, rate, {**rec.settings, "seed": rec.seed, "created": rec.created},
+                                     voices=voices, stem=f"bark-{rec.id[:8]}")
+        folder = Path(tempfile.mkdtemp(prefix="bark-export-"))
+        path = folder / f"bark-{rec.id[:8]}.zip"
+        path.write_bytes(data)
+        return str(path)
 
     def delete_generation(self, owner: str, gen_id: str) -> bool:
         """Delete a generation and everything served from it; False when it is not the owner's."""

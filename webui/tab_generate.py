@@ -31,7 +31,9 @@ def slot_updates(prefix: str, takes: list[Any], seed: int, total: Optional[float
             t = takes[i]
             out.update({f"{prefix}{i}_group": gr.update(visible=True), f"{prefix}{i}_audio": str(t.wav),
                         f"{prefix}{i}_info": take_info(i, t.seconds, seed, total, t.scores),
-                        f"{prefix}{i}_download": gr.update(value=str(t.wav))})
+                        f"{prefix}{i}_download": gr.update(value=str(t.wav)),
+                        f"{prefix}{i}_voice_download": gr.update(value=str(t.wav.with_suffix(".npz")),
+                                                                 visible=t.wav.with_suffix(".npz").is_file())})
         else:
             out.update({f"{prefix}{i}_group": gr.update(visible=False), f"{prefix}{i}_audio": None})
     return out
@@ -167,6 +169,17 @@ def reuse(studio: Studio, owner: str, gen_id: Optional[str]) -> dict[str, Any]:
     widgets = table.to_widgets({**s, "seed": rec.seed})
     return {**out, **widgets, "text": s.get("text", rec.prompt), "voice": ref, "tabs": gr.Tabs(selected="studio"),
             "status": f"Settings of that generation restored (seed {rec.seed})."}
+
+
+def star_result(studio: Studio, owner: str, gen_id: Optional[str]) -> dict[str, Any]:
+    """Star (or unstar) the generation on show in Results; it is marked ★ in History."""
+    rec = studio.generation(owner, gen_id)
+    if rec is None:
+        raise ValueError("That generation is no longer in your history.")
+    studio.store.set_star(owner, rec.id, not rec.starred)
+    recs = studio.history(owner)
+    return {"status": "★ Starred: find it under Starred only in History." if not rec.starred else "Star removed.",
+            "history_table": history_rows(recs), "history_ids": [r.id for r in recs]}
 
 
 def save_take_as_voice(studio: Studio, owner: str, gen_id: Optional[str], index: int, f_language: str = "All",

@@ -23,8 +23,10 @@ def list_history(studio: Studio, owner: str, starred_only: bool, search: str = "
 def show_detail(studio: Studio, owner: str, gen_id: Optional[str]) -> dict[str, Any]:
     rec = studio.generation(owner or "", gen_id)
     if rec is None:
-        return {"selected_gen": None, "detail_group": gr.update(visible=False), "detail_md": "", **hidden_slots("hist")}
+        return {"selected_gen": None, "detail_group": gr.update(visible=False), "detail_md": "",
+                "export_file": gr.update(visible=False, value=None), **hidden_slots("hist")}
     return {"selected_gen": rec.id, "detail_group": gr.update(visible=True), "detail_md": details_md(rec),
+            "export_file": gr.update(visible=False, value=None),
             "star_btn": "★ Starred" if rec.starred else "☆ Star",
             **slot_updates("hist", rec.takes, rec.seed, rec.timings.get("total"))}
 
@@ -33,6 +35,14 @@ def select_row(studio: Studio, owner: str, history_ids: list, evt: gr.SelectData
     row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
     gen_id = history_ids[row] if isinstance(row, int) and 0 <= row < len(history_ids) else None
     return show_detail(studio, owner, gen_id)
+
+
+def export_zip(studio: Studio, owner: str, selected_gen: Optional[str]) -> dict[str, Any]:
+    """The selected row as a zip: each take's WAV and voice .npz, and settings.json."""
+    rec = studio.generation(owner or "", selected_gen)
+    if rec is None:
+        raise ValueError("Select a generation in the table first.")
+    return {"export_file": gr.update(value=studio.export_zip(rec), visible=True)}
 
 
 def toggle_star(studio: Studio, owner: str, selected_gen: Optional[str], starred_only: bool,

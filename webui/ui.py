@@ -89,11 +89,13 @@ def take_slot(i: int, prefix: str, outputs: dict[str, Any]) -> dict[str, Any]:
                          buttons=["download"])
         with gr.Row(elem_classes=["take-actions"]):
             download = gr.DownloadButton("⬇ WAV", size="sm", elem_id=f"{prefix}-{i + 1}-download")
+            voice_download = gr.DownloadButton("⬇ Voice .npz", size="sm", elem_id=f"{prefix}-{i + 1}-voice-download")
             save = gr.Button("Save as voice", size="sm", elem_id=f"{prefix}-{i + 1}-save")
             reuse = gr.Button("Reuse settings", size="sm", elem_id=f"{prefix}-{i + 1}-reuse")
-    parts = dict(group=group, info=info, audio=audio, download=download)
+            star = gr.Button("☆ Star", size="sm", elem_id=f"{prefix}-{i + 1}-star") if prefix == "take" else None
+    parts = dict(group=group, info=info, audio=audio, download=download, voice_download=voice_download)
     outputs.update({f"{prefix}{i}_{k}": v for k, v in parts.items()})
-    return dict(parts, save=save, reuse=reuse)
+    return dict(parts, save=save, reuse=reuse, star=star)
 
 
 def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings: Any = None,
@@ -237,7 +239,10 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                     with gr.Row():
                         b["reuse_hist_btn"] = gr.Button("Reuse settings", size="sm", elem_id="history-reuse")
                         c["star_btn"] = gr.Button("☆ Star", size="sm", elem_id="history-star")
+                        b["export_zip_btn"] = gr.Button("⬇ Export (zip)", size="sm", elem_id="history-export")
                         b["delete_gen_btn"] = gr.Button("Delete", size="sm", variant="stop", elem_id="history-delete")
+                    c["export_file"] = gr.File(label="Export: audio, voices and settings", visible=False,
+                                               interactive=False, elem_id="history-export-file")
                     b["history_slots"] = [take_slot(i, "hist", c) for i in range(MAX_TAKES)]
 
             tab_timeline.build_timeline_tab(studio)
@@ -302,7 +307,7 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
     slots = {k: v for k, v in c.items() if k.startswith(("take", "hist")) and "_" in k}
     take_outputs = {k: v for k, v in slots.items() if k.startswith("take")}
     history_outputs = pick("history_table", "history_ids")
-    detail_outputs = {**pick("selected_gen", "detail_group", "detail_md", "star_btn"),
+    detail_outputs = {**pick("selected_gen", "detail_group", "detail_md", "star_btn", "export_file"),
                       **{k: v for k, v in slots.items() if k.startswith("hist")}}
     load_outputs = {**pick("engine_badge", "setup_panel", "models_info", "voice", "voice_radio", "voice_note"),
                     **model_controls}
@@ -352,6 +357,9 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
             save = bind(tab_generate.save_take_as_voice, studio=studio, index=i)
             connect(s["save"].click, save, {"gen_id": c[gen_state], **filters},
                     {**pick("voice", "status"), **list_outputs}, **QUICK)
+    for s in b["result_slots"]:
+        on(s["star"].click, tab_generate.star_result, {"gen_id": c["current_gen"]},
+           {**pick("status"), **history_outputs}, **QUICK)
     on(b["reuse_hist_btn"].click, tab_generate.reuse, {"gen_id": c["selected_gen"]},
        reuse_outputs, **QUICK)
     on(c["voice"].change, tab_voices.show_voice, pick("voice"), pick("voice_md"), **QUICK)
@@ -389,6 +397,8 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
     on(c["history_table"].select, tab_history.select_row, pick("history_ids"), detail_outputs, **QUICK)
     selected = {"selected_gen": c["selected_gen"], "starred_only": c["starred_only"],
                 "search": c["history_search"]}
+    on(b["export_zip_btn"].click, tab_history.export_zip, {"selected_gen": c["selected_gen"]},
+       pick("export_file"), **QUICK)
     on(c["star_btn"].click, tab_history.toggle_star, selected, {**history_outputs, **detail_outputs}, **QUICK)
     on(b["delete_gen_btn"].click, tab_history.delete_generation, selected, {**history_outputs, **detail_outputs})
 

@@ -197,3 +197,27 @@ def test_closing_the_tab_mid_run_stops_the_job_and_saves_nothing(browser, launch
     assert not tiny_engine._busy.locked(), "the job ran on after its page was closed"
     time.sleep(1)
     assert not any(app.demo.studio.store.audio_dir.iterdir())
+
+
+def test_star_from_results_and_export_a_row_as_zip(browser, launch, tiny_engine, tmp_path, artifacts):
+    import zipfile
+
+    app = launch(tiny_engine, tmp_path)
+    ctx, page = _open(browser, app.url)
+    page.locator("#prompt textarea").fill("Keep this one.")
+    page.locator("#generate-btn").click()
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Done')")
+    assert page.locator("#take-1-voice-download").is_visible()
+    page.locator("#take-1-star").click()
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Starred')")
+    assert "★" in _history_text(page)
+    page.locator("#history-table [role=gridcell]:visible", has_text="Keep this one.").first.click()
+    page.locator("#history-export").click()
+    link = page.locator("#history-export-file a").first
+    link.wait_for()
+    with page.expect_download() as info:
+        link.click()
+    with zipfile.ZipFile(info.value.path()) as z:
+        assert "settings.json" in z.namelist() and any(n.endswith(".wav") for n in z.namelist())
+    page.screenshot(path=str(artifacts / "history-export-1280x800.png"), full_page=True)
+    ctx.close()

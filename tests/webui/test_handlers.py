@@ -86,3 +86,23 @@ def test_generate_without_weights_ends_with_a_status_not_a_spinner(studio):
         for update in steps:
             last = update
     assert last["status"].startswith("✗") and "Generating" not in last["results_title"]
+
+
+def test_results_star_voice_download_and_history_zip(studio, tmp_path):
+    import zipfile
+
+    from webui import tab_history
+
+    rec = studio.save_generation(OWNER, GenerationRequest(text="Keep me.", seed=5), "", _generation())
+    starred = tab_generate.star_result(studio, OWNER, rec.id)
+    assert "Starred" in starred["status"] and starred["history_table"][0][0] == "★"
+    assert studio.generation(OWNER, rec.id).starred
+    slots = tab_generate.slot_updates("take", studio.generation(OWNER, rec.id).takes, 5, None)
+    assert slots["take0_voice_download"]["value"].endswith("take1.npz")
+    path = tab_history.export_zip(studio, OWNER, rec.id)["export_file"]["value"]
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+        settings = __import__("json").loads(z.read("settings.json"))
+    assert any(n.endswith(".wav") for n in names) and settings["text"] == "Keep me." and settings["seed"] == 5
+    with pytest.raises(ValueError, match="Select a generation"):
+        tab_history.export_zip(studio, "someone-else-" + "x" * 24, rec.id)
