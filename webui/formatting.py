@@ -11,17 +11,17 @@ from bark_core import settings as table
 from .store import GenerationRecord
 
 
-MARKDOWN_PUNCTUATION = "\\`*_{}[]()#+-.!|~"
+MARKDOWN_PUNCTUATION = set("\\`*_{}[]()#+-.!|~:")
 
 
 def plain(text: Any) -> str:
-    """User text made inert inside Markdown: HTML escaped and Markdown punctuation backslash-escaped.
+    """User text made inert inside Markdown: HTML-escaped, Markdown punctuation written as character references.
 
-    So a prompt or a voice name like ``![t](http://host/x.png)`` shows as those characters and
-    the browser fetches nothing.
+    So a prompt or a voice name like ``![t](http://host/x.png)`` shows as exactly those characters
+    and the browser fetches nothing (a backslash escape would show its backslash inside a URL).
     """
-    escaped = "".join("\\" + ch if ch in MARKDOWN_PUNCTUATION else ch for ch in str(text))
-    return html.escape(escaped, quote=False)
+    return "".join(html.escape(ch) if ch in "&<>\"'" else f"&#{ord(ch)};" if ch in MARKDOWN_PUNCTUATION else ch
+                   for ch in str(text))
 
 
 def fmt_bytes(n: int) -> str:

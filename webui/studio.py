@@ -349,7 +349,7 @@ class Studio:
         rec = self.generation(owner, gen_id)
         if rec is None:
             return False
-        self.forget_files([t.wav for t in rec.takes])
+        self.forget_files([p for t in rec.takes for p in (t.wav, t.wav.with_suffix(".npz"))])
         return self.store.delete_generation(owner, gen_id)
 
     # -- previews ---------------------------------------------------------------------

@@ -15,7 +15,7 @@ from bark_core import MAX_TAKES, GenerationCancelled, load_voice_npz, settings a
 
 from .formatting import history_rows, plain, short, take_info
 from .studio import NO_VOICE, SAMPLE_RATE, Studio, session_key, text_too_long, user_error
-from .tab_voices import voice_list
+from .tab_voices import voice_details, voice_list
 
 STAGE_LABEL = {"semantic": "Semantic tokens (text → meaning)", "coarse": "Coarse audio tokens",
                "fine": "Fine audio tokens", "decode": "Decoding audio"}
@@ -198,5 +198,6 @@ def save_take_as_voice(studio: Studio, owner: str, gen_id: Optional[str], index:
         raise ValueError(f"Could not save the voice: {e}") from None
     gr.Info(f"Saved take {index + 1} as a voice. It is selected now, under ★ in the voice list.")
     ref = f"user:{v.id}"
-    return {"voice": ref, "status": f"✓ Take {index + 1} saved as the voice “{plain(v.name)}”.",
+    return {"voice": ref, "voice_md": voice_details(studio, owner, ref),
+            "status": f"✓ Take {index + 1} saved as the voice “{plain(v.name)}”.",
             **voice_list(studio, owner, ref, f_language, f_gender, f_version, f_query)}

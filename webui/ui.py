@@ -356,7 +356,7 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
                **QUICK)
             save = bind(tab_generate.save_take_as_voice, studio=studio, index=i)
             connect(s["save"].click, save, {"gen_id": c[gen_state], **filters},
-                    {**pick("voice", "status"), **list_outputs}, **QUICK)
+                    {**pick("voice", "voice_md", "status"), **list_outputs}, **QUICK)
     for s in b["result_slots"]:
         on(s["star"].click, tab_generate.star_result, {"gen_id": c["current_gen"]},
            {**pick("status"), **history_outputs}, **QUICK)

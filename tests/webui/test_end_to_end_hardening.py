@@ -28,7 +28,7 @@ def test_deleting_a_row_makes_every_url_of_it_404(launch, tiny_engine, tmp_path)
                            owner=OWNER, session_hash=session)
     assert reply["success"], reply
     urls = _urls(reply["output"]["data"])
-    assert len(urls) == 2  # one cached copy per take (player and download button share it)
+    assert len(urls) == 4  # per take: the audio (player and download share one copy) and its voice .npz
     with httpx.Client(cookies={"bark_owner": OWNER}, timeout=10) as c:
         assert all(c.get(u).status_code == 200 for u in urls)
         (rec,) = app.demo.studio.history(OWNER)
@@ -54,3 +54,50 @@ def test_html_in_npz_member_names_stays_text_in_the_toast(launch, tiny_engine, t
     assert "&lt;img src=x onerror=alert(1)&gt;" in toast and "&lt;a href=" in toast  # shown, as text
     assert toast.rstrip().endswith("fine_prompt).")  # the advice after the names is not cut off
     assert app.demo.studio.store.list_voices(OWNER) == []
+
+
+def test_markdown_in_a_prompt_or_voice_name_makes_the_browser_fetch_nothing(browser, launch, tiny_engine, tmp_path):
+    """A local listener counts requests: an image link in a prompt and in a saved voice's name is shown as
+    text in Results, the voice details and History, and never fetched."""
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Count(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            hits.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Count)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    trap = f"![t](http://127.0.0.1:{server.server_port}/track.png)"
+    try:
+        app = launch(tiny_engine, tmp_path)
+        ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = ctx.new_page()
+        page.set_default_timeout(90_000)
+        page.goto(app.url)
+        page.wait_for_function("document.querySelector('#engine-badge') && "
+                               "document.querySelector('#engine-badge').innerText.length > 0")
+        page.locator("#prompt textarea").fill(f"Hello {trap} there.")
+        page.locator("#generate-btn").click()
+        page.wait_for_function("document.querySelector('#status').innerText.includes('Done')")
+        page.locator("#take-1-save").click()  # the voice is named after the prompt
+        page.wait_for_function("document.querySelector('#voice-details').innerText.includes('](http://127.0.0.1')")
+        page.get_by_role("tab", name="History").click()
+        page.locator("#history-table [role=gridcell]:visible", has_text="Hello").first.click()
+        page.wait_for_function("document.querySelector('#detail-md') && "
+                               "document.querySelector('#detail-md').innerText.includes('track.png')")
+        page.wait_for_timeout(1000)
+        page.get_by_role("tab", name="Studio").click()
+        assert "track.png" in page.locator("#results").inner_text()  # shown as text
+        assert page.locator("#detail-md img, #voice-details img, #results img").count() == 0
+        ctx.close()
+    finally:
+        server.shutdown()
+    assert hits == []
