@@ -108,16 +108,12 @@
     });
     return out;
   }
-  function seedLocked() {
-    var lock = document.querySelector("#lock-seed input[type=checkbox]");
-    return !!(lock && lock.checked);
-  }
   function collect() {
     var values = {};
     var inputs = settingInputs();
     Object.keys(inputs).forEach(function (label) {
       var input = inputs[label];
-      if (input.closest("#seed")) return; // handled below: a seed is kept only when locked
+      if (input.closest("#seed")) return; // a seed is per run: kept, it would pin every later run to it
       values[label] = input.type === "checkbox" ? input.checked : input.value;
     });
     return values;
@@ -126,11 +122,6 @@
     if (!restored || restoring) return;
     var data = load();
     var values = Object.assign({}, data.values || {}, collect());
-    var seedBox = document.querySelector("#seed input");
-    if (seedBox && document.querySelector("#lock-seed input")) {
-      if (seedLocked() && seedBox.value !== "") values.__seed = seedBox.value;
-      else delete values.__seed;
-    }
     data.values = values;
     var voice = document.querySelector("#voice-gallery input[type=radio]:checked");
     if (voice) data.voice = voice.value;
@@ -145,7 +136,7 @@
   }
   function watched(target) {
     return target && target.closest && (target.closest("#controls") || target.closest("#advanced") ||
-                                         target.closest("#voice-gallery") || target.closest("#lock-seed"));
+                                         target.closest("#voice-gallery"));
   }
   document.addEventListener("input", function (e) { if (watched(e.target)) saveSoon(); }, true);
   document.addEventListener("change", function (e) { if (watched(e.target)) saveSoon(); }, true);
@@ -183,7 +174,7 @@
     var changed = { any: false, advanced: false };
     Object.keys(values).forEach(function (label) {
       var input = inputs[label];
-      if (!input || label === "__seed") return;
+      if (!input) return;
       var did = input.type === "checkbox" ? setCheck(input, values[label]) : setBox(input, values[label]);
       if (did) {
         changed.any = true;
@@ -196,9 +187,9 @@
     return document.querySelector("#advanced > button.label-wrap, #advanced button.label-wrap");
   }
   async function restoreSettings(values) {
-    var missing = Object.keys(values).filter(function (l) { return l !== "__seed" && !settingInputs()[l]; });
+    var missing = Object.keys(values).filter(function (l) { return !settingInputs()[l]; });
     var opened = false;
-    if (missing.length || values.__seed != null) {
+    if (missing.length) {
       var button = accordionButton();
       if (button && !button.classList.contains("open")) {
         button.click();
@@ -208,14 +199,6 @@
       }
     }
     var changed = apply(values);
-    if (values.__seed != null) {
-      var lock = document.querySelector("#lock-seed input[type=checkbox]");
-      var seedBox = document.querySelector("#seed input");
-      if (lock && seedBox) {
-        if (setCheck(lock, true)) changed.advanced = true;
-        if (setBox(seedBox, values.__seed)) changed.advanced = true;
-      }
-    }
     if (opened && !changed.advanced) {
       var again = accordionButton();
       if (again && again.classList.contains("open")) again.click();
