@@ -328,14 +328,7 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
        {"voice": a["clone_result"]}, api=True, defaults={"name": ""}, api_name="clone", **ENGINE)
 
     # page load: what this browser owns (its bark_owner cookie) and what is loaded
-    def on_load(owner: Optional[str]) -> dict[str, Any]:
-        return {"engine_badge": tab_models.header_html(studio),
-                "setup_panel": gr.update(visible=not studio.holder.ready), "setup_md": first_run_text(studio.holder),
-                "models_info": tab_models.models_md(studio), **tab_models.loaded_controls(studio),
-                **tab_history.list_history(studio, owner, False),
-                **tab_voices.voice_list(studio, owner, NO_VOICE, **tab_voices.default_filters(studio))}
-
-    loaded = connect(demo.load, on_load, {}, {**pick("setup_md"), **load_outputs, **history_outputs}, **QUICK)
+    loaded = on(demo.load, tab_models.on_load, {}, {**pick("setup_md"), **load_outputs, **history_outputs}, **QUICK)
     connect(loaded.then, tab_models.estimate_memory, model_controls, pick("m_estimate"), **QUICK)
 
     # prompt and generation
