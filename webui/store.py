@@ -63,6 +63,31 @@ CREATE INDEX IF NOT EXISTS voices_owner ON voices(owner, created DESC);
 """
 
 MAX_NAME = 60
+DB_NAME = "studio.sqlite3"
+
+
+class Database:
+    """The studio's SQLite file: one connection per thread (WAL, 30 s busy timeout), ``schema`` applied once.
+
+    Stores that keep their own tables in the same file (history, voices, timelines) each open one.
+    """
+
+    def __init__(self, path: Path, schema: str):
+        self.path = path
+        self._local = threading.local()
+        with self.conn() as c:
+            c.execute("PRAGMA journal_mode=WAL")
+            c.executescript(schema)
+
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
 
 
 def owner_key(token: str) -> str:
@@ -128,23 +153,13 @@ class Store:
         self.previews_dir = self.root / "previews"
         for d in (self.root, self.audio_dir, self.voices_dir, self.previews_dir):
             d.mkdir(parents=True, exist_ok=True)
-        self.db_path = self.root / "studio.sqlite3"
-        self._local = threading.local()
-        with self._conn() as c:
-            c.execute("PRAGMA journal_mode=WAL")
-            c.executescript(SCHEMA)
+        self.db_path = self.root / DB_NAME
+        self._db = Database(self.db_path, SCHEMA)
         self._sweep_temp()
 
     # -- plumbing ---------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.db_path, timeout=30)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        return conn
+        return self._db.conn()
 
     def _sweep_temp(self) -> None:
         """Remove leftovers of writes that never finished (crash mid-write), and files no row points at."""

@@ -37,7 +37,7 @@ import soundfile as sf
 
 from bark_core import timeline as T
 
-from .store import owner_key
+from .store import DB_NAME, Database, owner_key
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS timelines (
@@ -140,24 +140,14 @@ class TimelineStore:
         self.root = Path(data_dir).resolve()
         self.dir = self.root / "timelines"
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.db_path = self.root / "studio.sqlite3"
-        self._local = threading.local()
+        self.db_path = self.root / DB_NAME
+        self._db = Database(self.db_path, SCHEMA)
         self._lock = threading.Lock()  # version numbers are handed out one at a time
         self._busy: set[str] = set()  # timelines an engine job is writing (edits wait for it)
-        with self._conn() as c:
-            c.execute("PRAGMA journal_mode=WAL")
-            c.executescript(SCHEMA)
         self._sweep_temp()
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.db_path, timeout=30)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        return conn
+        return self._db.conn()
 
     def _sweep_temp(self) -> None:
         """Remove leftovers of writes that never finished (names starting with a dot)."""
