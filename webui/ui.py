@@ -27,7 +27,7 @@ from .http_guard import forget_served_copies, guard_launch_kwargs
 from .wiring import bind, connect
 
 HERE = Path(__file__).resolve().parent
-ENGINE = dict(concurrency_limit=1, concurrency_id="engine")  # one job on the engine at a time
+ENGINE = dict(concurrency_limit=1, concurrency_id="engine")  # engine jobs share one limit: build_demo(engine_concurrency=)
 QUICK = dict(show_progress="hidden")
 
 EXAMPLES = [
@@ -103,14 +103,19 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                request_defaults: Optional[dict[str, Any]] = None,
                gpu_wrap: Optional[Callable[[Callable], Callable]] = None,
                loader: Optional[Callable[[Any, Callable[[str, float], None]], Any]] = None,
-               title: str = "Bark Studio", max_text_chars: int = MAX_TEXT_CHARS) -> gr.Blocks:
+               title: str = "Bark Studio", max_text_chars: int = MAX_TEXT_CHARS,
+               engine_concurrency: int = 1) -> gr.Blocks:
     """Build the studio around an engine (or an :class:`EngineHolder`, or ``None`` when weights are missing).
 
     ``settings`` are the ``EngineSettings`` the engine was (or would be) loaded with; ``load_error``
     the message to show when it could not be loaded. ``gpu_wrap`` wraps the function that drives the
     engine (``spaces.GPU`` on ZeroGPU). ``request_defaults`` fill ``GenerationRequest`` fields the
     user left unset (e.g. ``max_seconds`` from ``--max-seconds``; tests use it to keep audio short).
+    ``engine_concurrency`` is how many engine jobs (every event of concurrency id "engine") may be in
+    flight at once: 1 runs them one by one; more lets an engine that batches across requests fill a batch.
     """
+    if not isinstance(engine_concurrency, int) or isinstance(engine_concurrency, bool) or engine_concurrency < 1:
+        raise ValueError(f"engine_concurrency must be a whole number of at least 1, got {engine_concurrency!r}.")
     if isinstance(engine_or_holder, EngineHolder):
         holder = engine_or_holder
     else:
@@ -286,6 +291,9 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
         _wire(demo, studio, c, a, b)
 
     studio.forget_files = forget_served_copies
+    for fn in demo.fns.values():  # every tab's engine events share one limit (Gradio keeps a group's lowest)
+        if fn.concurrency_id == "engine":
+            fn.concurrency_limit = engine_concurrency
     for fn in demo.fns.values():  # only the documented endpoints are callable by API clients
         if fn.api_name not in ("generate", "history", "clone"):
             fn.api_visibility = "private"

@@ -291,3 +291,17 @@ def _close_palette_page():
         if not page.is_closed():
             page.close()
     _PAGES.clear()
+
+
+# ---- the page as built (no browser) -------------------------------------------------------------
+
+def test_engine_events_share_one_concurrency_limit_that_build_demo_sets(tmp_path):
+    import webui
+
+    for n in (1, 3):
+        demo = webui.build_demo(None, data_dir=tmp_path / f"d{n}", load_error="no weights", engine_concurrency=n)
+        engine_fns = [fn for fn in demo.fns.values() if fn.concurrency_id == "engine"]
+        assert len(engine_fns) >= 5  # generate (UI and API), clone, preview, reload, download, timeline
+        assert {fn.concurrency_limit for fn in engine_fns} == {n}
+    with pytest.raises(ValueError, match="engine_concurrency"):
+        webui.build_demo(None, data_dir=tmp_path / "bad", engine_concurrency=0)
