@@ -7,6 +7,8 @@
     tl = regenerate_segment(engine, tl, 2)             # only segment 2 is generated again
     stale_segments(tl)                                 # {3: "Segment 4 continues segment 3's voice, ..."}
     audio = render(set_joins(tl, pause_ms=300, crossfade_ms=20))
+    tl = from_generation(request, gen.takes[0], voice="preset:v2/en_speaker_6")  # a finished long-form take
+
 
 Timelines are immutable: every operation returns a new one and shares the untouched segments
 (their audio arrays are the same objects), so regenerating segment k cannot change any other
@@ -16,6 +18,10 @@ Bark's chaining: a segment with no voice of its own continues from the tokens of
 segment of the same speaker (in the engine's long-form, segment k continues segment k-1 when no
 voice is given). When that earlier segment's audio changes, is deleted or moved, the later one is
 *stale*: it still has its audio, but regenerating it would continue the new voice.
+
+A finished long-form generation (``Take.segments``) becomes a timeline with ``from_generation``:
+every segment keeps its exact audio and tokens (nothing is generated), and rendering it with the
+imported joins gives back the take's joined audio sample for sample.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import math
 import re
 import secrets
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -51,6 +57,8 @@ FORMAT_VERSION = 1
 # Request fields a caller may set for every segment; the segment itself sets the rest.
 REQUEST_OPTIONS = frozenset({"top_k", "top_p", "min_eos_p", "early_stop", "max_seconds", "max_coarse_history", "sliding_window_len"})
 EDITABLE = ("text", "speaker", "voice", "seed", "semantic_temp", "coarse_temp", "fine_temp")
+# What a segment's take may carry from a take check (None: not checked), and how many tries it took.
+SCORE_KEYS = ("on_script", "similarity_to_first")
 
 # "ALICE: Hello", "Dr. Who: hi", "Mary-Jane (whispering): ..." but not "http://x" or "10:30".
 _NAME_LINE = re.compile(r"^\s*([^\W\d_][\w .'’\-()]{0,39}?)\s*:(?!//)\s*(.*)$")
@@ -72,6 +80,8 @@ class SegmentTake:
     recipe: tuple  # the segment's text, speaker, voice and temperatures when it was made
     prompt: str  # which history prompt it continued: "none", "voice:<ref>" or "chain:<hash of tokens>"
     warnings: tuple[str, ...] = ()
+    scores: Mapping[str, Optional[float]] = field(default_factory=dict)  # SCORE_KEYS -> 0..1 (or None: not checked)
+    tries: int = 1  # how many tries the segment took (a segment retaken until it passed a check)
 
     @property
     def token_hash(self) -> str:
@@ -110,6 +120,7 @@ class Timeline:
     sample_rate: int = SAMPLE_RATE
     split_mode: str = "sentence"
     speakers: Mapping[str, Optional[str]] = field(default_factory=dict)  # dialogue NAME -> voice reference
+    options: Mapping[str, Any] = field(default_factory=dict)  # REQUEST_OPTIONS every segment is generated with
 
     def __len__(self) -> int:
         return len(self.segments)
@@ -471,11 +482,16 @@ def _check_options(options: Mapping) -> dict:
 
 
 def segment_request(tl: Timeline, k: int, voice: Optional[Voice], **options) -> GenerationRequest:
-    """The request that generates segment ``k`` alone with history prompt ``voice``."""
+    """The request that generates segment ``k`` alone with history prompt ``voice``.
+
+    ``options`` are the caller's defaults; the timeline's own ``options`` (those of the request an
+    imported generation was made with) take their place where they are set.
+    """
     seg = tl.segments[_check_index(tl, k)]
+    merged = {**_check_options(options), **{name: v for name, v in _check_options(tl.options).items() if v is not None}}
     return GenerationRequest(
         text=seg.text, voice=voice, seed=seg.seed, semantic_temp=seg.semantic_temp, coarse_temp=seg.coarse_temp,
-        fine_temp=seg.fine_temp, long_form=False, takes=1, decode=True, **_check_options(options),
+        fine_temp=seg.fine_temp, long_form=False, takes=1, decode=True, **merged,
     )
 
 
@@ -603,7 +619,9 @@ def join_segments(chunks: Sequence[np.ndarray], sample_rate: int = SAMPLE_RATE, 
             a[:x_in] *= fade_curve(x_in)
         if x_out:
             a[len(a) - x_out:] *= (1.0 - fade_curve(x_out)) if overlap else fade_curve(x_out)[::-1]
-        out[start: start + len(a)] += a
+        shared = x_in if overlap else 0  # samples that overlap the previous segment's faded tail
+        out[start: start + shared] += a[:shared]
+        out[start + shared: start + len(a)] = a[shared:]  # assigned, so a lone sample keeps its exact bits (-0.0 too)
     return out
 
 
@@ -623,6 +641,137 @@ def segment_spans(tl: Timeline) -> list[tuple[int, int]]:
     lengths = [0 if s.take is None else len(s.take.audio) for s in tl.segments]
     starts, _, _ = join_plan(lengths, tl.sample_rate, tl.pause_ms, tl.crossfade_ms)
     return [(a, a + n) for a, n in zip(starts, lengths)]
+
+
+# --------------------------------------------------------------------------- importing a finished generation
+
+
+def _gaps(spans: Sequence[tuple[int, int]]) -> list[int]:
+    return [spans[i + 1][0] - spans[i][1] for i in range(len(spans) - 1)]
+
+
+def from_segments(
+    audio: np.ndarray,
+    segments: Sequence[Any],
+    *,
+    seed: int,
+    voice: Optional[str] = None,
+    pause_ms: Optional[float] = None,
+    semantic_temp: float = 0.7,
+    coarse_temp: float = 0.7,
+    fine_temp: float = 0.5,
+    options: Optional[Mapping[str, Any]] = None,
+    scores: Optional[Sequence[Optional[Mapping[str, Any]]]] = None,
+    sample_rate: int = SAMPLE_RATE,
+) -> Timeline:
+    """A timeline of already generated segments: each one's audio is its slice of ``audio``, nothing is generated.
+
+    ``segments``: objects with ``text``, ``tokens`` (a Voice: that segment's own tokens), ``start``
+    and ``end`` (its sample range in ``audio``, pauses excluded) and optionally ``tries`` (what
+    ``Take.segments`` holds). ``voice``: the reference every segment was made with (None: segment 1
+    a random speaker, each later one continuing the one before, as the engine's long-form does).
+    ``pause_ms``: None reads the pause off the gaps between the segments, so ``render`` gives back
+    ``audio`` sample for sample. ``seed``: the take's seed, recorded on every segment's take; the
+    segments themselves get no fixed seed, so regenerating one draws a new one. ``options``: the
+    request's REQUEST_OPTIONS, used again when a segment is regenerated. ``scores[k]``: segment k's
+    take check (``on_script``, ``similarity_to_first``), or None.
+    """
+    a = np.asarray(audio)
+    if a.ndim != 1 or a.dtype.kind != "f" or not np.isfinite(a).all():
+        raise ValueError("The take's audio must be a 1-D array of finite float samples.")
+    if not segments:
+        raise ValueError("The take has no segments to import.")
+    if len(segments) > MAX_SEGMENTS:
+        raise ValueError(f"A timeline holds at most {MAX_SEGMENTS} segments; the take has {len(segments)}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= MAX_SEED:
+        raise ValueError(f"The take's seed must be a whole number in 0..{MAX_SEED}, got {seed!r}.")
+    if scores is not None and len(scores) != len(segments):
+        raise ValueError(f"There are {len(scores)} segment scores for {len(segments)} segments.")
+    spans = []
+    for k, seg in enumerate(segments):
+        start, end = getattr(seg, "start", None), getattr(seg, "end", None)
+        ok = all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in (start, end))
+        if not ok or not 0 <= start <= end <= len(a) or (spans and start < spans[-1][1]):
+            raise ValueError(f"Segment {k + 1}'s place in the take ({start!r} to {end!r}) is not inside the take's "
+                             f"{len(a)} samples, after the segment before it.")
+        spans.append((int(start), int(end)))
+    if pause_ms is None:
+        gaps = set(_gaps(spans))
+        if len(gaps) > 1:
+            raise ValueError("The take's segments are not evenly spaced; give the pause between them.")
+        pause_ms = (gaps.pop() if gaps else 0) * 1000.0 / sample_rate
+    _check_joins(pause_ms, 0.0)
+    opts = {k: v for k, v in _check_options(options or {}).items()}
+    timeline = Timeline(segments=(), pause_ms=float(pause_ms), crossfade_ms=0.0, sample_rate=sample_rate,
+                        split_mode="sentence", options=opts)
+    out: list[Segment] = []
+    for k, (seg, (start, end)) in enumerate(zip(segments, spans)):
+        label = f"Segment {k + 1}"
+        text = longform.normalize_text(getattr(seg, "text", None) if isinstance(getattr(seg, "text", None), str) else "")
+        tokens = getattr(seg, "tokens", None)
+        if not isinstance(tokens, Voice):
+            raise ValueError(f"{label} of the take has no tokens.")
+        tokens = _check_tokens(np.asarray(tokens.semantic), np.asarray(tokens.coarse), np.asarray(tokens.fine), label)
+        tries = getattr(seg, "tries", 1)
+        tries = int(tries) if isinstance(tries, (int, np.integer)) and not isinstance(tries, bool) and tries >= 1 else 1
+        new = Segment(text=text, voice=voice, seed=None, semantic_temp=float(semantic_temp),
+                      coarse_temp=float(coarse_temp), fine_temp=float(fine_temp))
+        _check_segment_fields(new, label)
+        out.append(new)
+        timeline = replace(timeline, segments=tuple(out))
+        take = SegmentTake(audio=a[start:end].astype(np.float32, copy=True), tokens=tokens, seed=int(seed),
+                           recipe=new.recipe(), prompt=_prompt_key(timeline, k),
+                           scores=_check_scores(scores[k] if scores is not None else None, label), tries=tries)
+        out[k] = replace(new, take=take)
+        timeline = replace(timeline, segments=tuple(out))
+    return timeline
+
+
+def from_generation(request: GenerationRequest, take: Any, *, voice: Optional[str] = None,
+                    scores: Optional[Sequence[Optional[Mapping[str, Any]]]] = None, seed: Optional[int] = None) -> Timeline:
+    """The timeline of one finished take of ``request`` (``take.segments``, ``take.audio``, ``take.seed``).
+
+    ``voice`` is the reference of ``request.voice`` (a preset or saved voice name; the request holds
+    only its tokens). Temperatures and the other sampling settings come from ``request``; the joins
+    from the take itself (``request.segment_pause_s`` when there is one segment or they disagree);
+    ``seed`` is recorded when the take carries none (``Generation.seed``).
+    """
+    segments = list(getattr(take, "segments", None) or [])
+    if getattr(take, "audio", None) is None:
+        raise ValueError("The take has no audio (it was generated as tokens only); nothing to import.")
+    if not segments:
+        raise ValueError("This take has no segment data; only long-form takes made by this version can be "
+                         "opened as timelines.")
+    if request.voice is not None and not voice:
+        raise ValueError("Say which voice the take was made with; its segments need it to be regenerated.")
+    take_seed = getattr(take, "seed", None)
+    take_seed = seed if take_seed is None else take_seed
+    spans = [(getattr(s, "start", 0), getattr(s, "end", 0)) for s in segments]
+    pause = None  # read off the gaps, so that rendering gives back the take
+    if len(set(_gaps(spans))) != 1:  # one segment, or uneven gaps: the request's pause
+        pause = float(request.segment_pause_s) * 1000.0
+    return from_segments(
+        take.audio, segments, seed=take_seed, voice=(voice or None) if request.voice is not None else None, pause_ms=pause,
+        semantic_temp=request.semantic_temp, coarse_temp=request.coarse_temp, fine_temp=request.fine_temp,
+        options={k: getattr(request, k) for k in REQUEST_OPTIONS}, scores=scores,
+    )
+
+
+def _check_scores(d: Any, label: str) -> dict[str, Optional[float]]:
+    """A take check's numbers for one segment: SCORE_KEYS -> a number in [-1, 1] or None (other keys are ignored)."""
+    if d is None:
+        return {}
+    if not isinstance(d, Mapping):
+        raise ValueError(f"{label}'s scores are unreadable.")
+    out: dict[str, Optional[float]] = {}
+    for key in SCORE_KEYS:
+        v = d.get(key)
+        if v is None:
+            continue
+        if not _finite(v) or not -1.0 <= v <= 1.0:
+            raise ValueError(f"{label}'s {key.replace('_', ' ')} score must be a number in [-1, 1], got {v!r}.")
+        out[key] = float(v)
+    return out
 
 
 # --------------------------------------------------------------------------- storage
@@ -691,10 +840,11 @@ def to_dict(tl: Timeline, arrays: Optional[dict] = None) -> dict:
                 coarse=_encode_array(t.tokens.coarse, f"{s.id}.coarse", arrays),
                 fine=_encode_array(t.tokens.fine, f"{s.id}.fine", arrays),
                 seed=t.seed, recipe=list(t.recipe), prompt=t.prompt, warnings=list(t.warnings),
+                scores=dict(t.scores), tries=t.tries,
             )
         segs.append(d)
     return dict(version=FORMAT_VERSION, pause_ms=tl.pause_ms, crossfade_ms=tl.crossfade_ms, sample_rate=tl.sample_rate,
-                split_mode=tl.split_mode, speakers=dict(tl.speakers), segments=segs)
+                split_mode=tl.split_mode, speakers=dict(tl.speakers), options=dict(tl.options), segments=segs)
 
 
 def from_dict(d: Mapping, arrays: Optional[Mapping[str, np.ndarray]] = None) -> Timeline:
@@ -713,6 +863,10 @@ def from_dict(d: Mapping, arrays: Optional[Mapping[str, np.ndarray]] = None) -> 
     speakers = d.get("speakers") or {}
     if not isinstance(speakers, Mapping) or not all(isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in speakers.items()):
         raise ValueError("The saved timeline's speakers are unreadable.")
+    options = d.get("options") or {}
+    if (not isinstance(options, Mapping) or set(options) - REQUEST_OPTIONS
+            or not all(v is None or isinstance(v, bool) or _finite(v) for v in options.values())):
+        raise ValueError("The saved timeline's generation settings are unreadable.")
     segments = []
     for i, s in enumerate(raw_segments):
         label = f"Saved segment {i + 1}"
@@ -735,14 +889,18 @@ def from_dict(d: Mapping, arrays: Optional[Mapping[str, np.ndarray]] = None) -> 
                     or len(recipe) != 6 or not isinstance(prompt, str) or not isinstance(warns, list)
                     or not all(isinstance(w, str) for w in warns)):
                 raise ValueError(f"{label}'s record of how it was made is unreadable.")
+            tries = t.get("tries", 1)
+            if isinstance(tries, bool) or not isinstance(tries, int) or not 1 <= tries <= 1000:
+                raise ValueError(f"{label}'s number of tries is unreadable.")
             take = SegmentTake(audio=audio.astype(np.float32), tokens=tokens, seed=seed, recipe=tuple(recipe),
-                               prompt=prompt, warnings=tuple(warns))
+                               prompt=prompt, warnings=tuple(warns), scores=_check_scores(t.get("scores"), label),
+                               tries=tries)
         seg = Segment(text=s.get("text"), speaker=s.get("speaker", ""), voice=s.get("voice"), seed=s.get("seed"),
                       semantic_temp=s.get("semantic_temp"), coarse_temp=s.get("coarse_temp"), fine_temp=s.get("fine_temp"),
                       id=seg_id, take=take)
         _check_segment_fields(seg, label)
         segments.append(seg)
     tl = Timeline(segments=tuple(segments), pause_ms=d.get("pause_ms"), crossfade_ms=d.get("crossfade_ms"),
-                  sample_rate=SAMPLE_RATE, split_mode=mode, speakers=dict(speakers))
+                  sample_rate=SAMPLE_RATE, split_mode=mode, speakers=dict(speakers), options=dict(options))
     _check_joins(tl.pause_ms, tl.crossfade_ms)
     return replace(tl, pause_ms=float(tl.pause_ms), crossfade_ms=float(tl.crossfade_ms))

@@ -384,3 +384,135 @@ def test_regenerating_segment_k_with_the_engine_leaves_the_others_byte_identical
     assert T.stale_segments(tl2).keys() == {2}  # it continued segment 2's old tokens
     a, _ = T.segment_spans(tl2)[k]
     np.testing.assert_array_equal(T.render(tl2)[:a], rendered[:a])
+
+
+# --------------------------------------------------------------------------- importing a finished long-form take
+
+
+class _Seg:
+    """What ``Take.segments`` holds for one segment (bark_core.types.SegmentTake's fields)."""
+
+    def __init__(self, text, tokens, start, end, tries=1):
+        self.text, self.tokens, self.start, self.end, self.tries = text, tokens, start, end, tries
+
+
+def fake_long_form(texts, voice=None, pause_s=0.25, seed=11, fake=None):
+    """A take made as the engine's long-form makes one: segment k continues k-1's tokens (no voice), joined with pauses."""
+    fake = fake or FakeEngine()
+    parts, segs, prompt, pos = [], [], voice, 0
+    gap = int(round(pause_s * SR))
+    for k, text in enumerate(texts):
+        from bark_core.types import GenerationRequest
+
+        gen = fake.generate(GenerationRequest(text=text, voice=prompt, seed=seed + 100 * k))
+        take = gen.takes[0]
+        if k:
+            pos += gap
+        segs.append(_Seg(text, take.voice, pos, pos + len(take.audio), tries=1 + k % 2))
+        pos += len(take.audio)
+        parts.append(take.audio)
+        if voice is None:
+            prompt = take.voice
+    audio = longform.join_audio(parts, pause_s)
+    full = Take(audio=audio, voice=segs[-1].tokens)
+    full.segments, full.seed = segs, seed
+    return full
+
+
+TEXTS = ["The first part is here.", "Then the second part follows.", "And the third one ends it."]
+
+
+def test_an_imported_take_keeps_every_segments_audio_and_tokens_and_renders_back_exactly():
+    from bark_core.types import GenerationRequest
+
+    take = fake_long_form(TEXTS, pause_s=0.3)
+    req = GenerationRequest(text=" ".join(TEXTS), semantic_temp=0.8, coarse_temp=0.6, fine_temp=0.4, top_k=40,
+                            segment_pause_s=0.3, seed=11)
+    tl = T.from_generation(req, take, scores=[{"on_script": 0.9}, {"on_script": 0.5, "similarity_to_first": 0.8}, None])
+    assert [s.text for s in tl.segments] == TEXTS and len(tl) == 3
+    for seg, src in zip(tl.segments, take.segments):
+        assert seg.take.audio.tobytes() == take.audio[src.start:src.end].tobytes()  # byte for byte
+        assert seg.take.token_hash == T._token_hash(src.tokens)
+        assert seg.voice is None and seg.seed is None and seg.take.seed == 11
+        assert (seg.semantic_temp, seg.coarse_temp, seg.fine_temp) == (0.8, 0.6, 0.4)
+    assert [s.take.tries for s in tl.segments] == [1, 2, 1]
+    assert [dict(s.take.scores) for s in tl.segments] == [{"on_script": 0.9}, {"on_script": 0.5, "similarity_to_first": 0.8}, {}]
+    assert tl.pause_ms == 300.0 and tl.crossfade_ms == 0.0 and tl.options["top_k"] == 40
+    assert T.stale_segments(tl) == {}  # nothing to generate: every segment is fresh, chained as the engine chained it
+    assert [T.chain_source(tl, k) for k in range(3)] == [None, 0, 1]
+    rendered = T.render(tl)
+    assert rendered.tobytes() == take.audio.tobytes()  # the same joins give back the take, sample for sample
+    assert T.segment_spans(tl) == [(s.start, s.end) for s in take.segments]
+
+    # storage keeps scores, tries and the request's settings
+    back = T.from_dict(json.loads(json.dumps(T.to_dict(tl))))
+    assert [dict(s.take.scores) for s in back.segments] == [dict(s.take.scores) for s in tl.segments]
+    assert [s.take.tries for s in back.segments] == [1, 2, 1] and dict(back.options) == dict(tl.options)
+    assert T.stale_segments(back) == {}
+
+
+def test_regenerating_an_imported_segment_keeps_the_others_and_uses_the_requests_settings():
+    from bark_core.types import GenerationRequest
+
+    fake = FakeEngine()
+    take = fake_long_form(TEXTS, fake=fake)
+    req = GenerationRequest(text=" ".join(TEXTS), top_k=40, top_p=0.9, min_eos_p=0.3, max_seconds=3.0)
+    tl = T.from_generation(req, take)
+    before = snapshot(tl)
+    tl2 = T.regenerate_segment(fake, tl, 1, max_seconds=0.5, top_k=5)
+    sent = fake.requests[-1]
+    assert (sent.top_k, sent.top_p, sent.min_eos_p, sent.max_seconds) == (40, 0.9, 0.3, 3.0)  # the take's own settings
+    assert sent.text == TEXTS[1] and T._token_hash(sent.voice) == T._token_hash(take.segments[0].tokens)
+    after = snapshot(tl2)
+    assert after[0] == before[0] and after[2] == before[2] and after[1] != before[1]
+    assert T.stale_segments(tl2).keys() == {2}
+
+
+def test_an_imported_take_with_a_voice_gives_every_segment_that_voice():
+    from bark_core.types import GenerationRequest
+
+    voice = _voice_from("v2/en_speaker_6")
+    take = fake_long_form(TEXTS, voice=voice)
+    req = GenerationRequest(text=" ".join(TEXTS), voice=voice)
+    tl = T.from_generation(req, take, voice="v2/en_speaker_6")
+    assert [s.voice for s in tl.segments] == ["v2/en_speaker_6"] * 3 and T.stale_segments(tl) == {}
+    with pytest.raises(ValueError, match="which voice"):
+        T.from_generation(req, take)
+    fake = FakeEngine()
+    tl2 = T.regenerate_segment(fake, tl, 2)
+    assert T._token_hash(fake.requests[-1].voice) == T._token_hash(voice)
+    assert snapshot(tl2)[:2] == snapshot(tl)[:2]
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda t: setattr(t, "segments", []), "no segment data"),
+    (lambda t: setattr(t.segments[1], "start", t.segments[0].end - 10), "not inside the take"),
+    (lambda t: setattr(t.segments[2], "end", len(t.audio) + 1), "not inside the take"),
+    (lambda t: setattr(t.segments[1], "tokens", None), "no tokens"),
+    (lambda t: setattr(t.segments[1], "text", "   "), "no text"),
+    (lambda t: setattr(t, "audio", None), "no audio"),
+])
+def test_a_take_that_cannot_be_imported_is_a_sentence(change, match):
+    from bark_core.types import GenerationRequest
+
+    take = fake_long_form(TEXTS)
+    change(take)
+    with pytest.raises(ValueError, match=match):
+        T.from_generation(GenerationRequest(text="x"), take)
+
+
+def test_uneven_gaps_take_the_requests_pause_and_bad_scores_are_refused():
+    from bark_core.types import GenerationRequest
+
+    take = fake_long_form(TEXTS, pause_s=0.1)
+    take.segments[2].start += 5
+    take.segments[2].end += 5
+    take.audio = np.concatenate([take.audio, np.zeros(5, np.float32)])
+    tl = T.from_generation(GenerationRequest(text="x", segment_pause_s=0.5), take)
+    assert tl.pause_ms == 500.0
+    with pytest.raises(ValueError, match="evenly spaced"):
+        T.from_segments(take.audio, take.segments, seed=1)
+    with pytest.raises(ValueError, match="on script score"):
+        T.from_generation(GenerationRequest(text="x"), fake_long_form(TEXTS), scores=[{"on_script": 7}, None, None])
+    with pytest.raises(ValueError, match="3 segments"):
+        T.from_generation(GenerationRequest(text="x"), fake_long_form(TEXTS), scores=[None])

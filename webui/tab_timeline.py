@@ -10,18 +10,24 @@ shared engine slot; the engine model is ``bark_core.timeline`` (its ``to_dict`` 
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
+import threading
 import time
 import uuid
+import weakref
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from types import SimpleNamespace
+from typing import Any, Iterator, Optional, Sequence
 
 import gradio as gr
 import numpy as np
+import soundfile as sf
 
-from bark_core import GenerationCancelled, settings as table
-from bark_core import timeline as T
+from bark_core import GenerationCancelled, Voice, load_voice_npz, settings as table
+from bark_core import longform, timeline as T
 from bark_core.audiotools import PostProcess, process
 from bark_core.export import FORMAT_CHOICES, export_file, get_format
 
@@ -31,9 +37,11 @@ from .tab_generate import STAGE_LABEL, arm, stop
 from .timeline_store import TimelineStore
 from .wiring import bind, connect
 
+log = logging.getLogger(__name__)
+
 ENGINE = dict(concurrency_limit=1, concurrency_id="engine", api_visibility="private")
 QUICK = dict(show_progress="hidden")
-SEGMENT_HEADERS = ["#", "Speaker", "Voice", "Text", "Seed", "Length", "State"]
+SEGMENT_HEADERS = ["#", "Speaker", "Voice", "Text", "Seed", "Length", "Check", "State"]
 VERSION_HEADERS = ["Version", "Made", "Segments", "Length", "Pause", "Crossfade"]
 CONTINUE_LABEL = "Continue the previous segment (random for the first)"
 NO_VOICE_LABEL = "No voice (a random speaker, continued)"
@@ -204,13 +212,28 @@ def voice_text(studio: Studio, owner: str, tl: T.Timeline, k: int) -> str:
     return "random" if j is None else f"↳ continues {j + 1}"
 
 
+def check_text(take: Optional[T.SegmentTake], long: bool = False) -> str:
+    """A segment take's check: on-script, same speaker as segment 1 (drift), tries; "" when it has none."""
+    if take is None:
+        return ""
+    bits = []
+    on_script, similar = take.scores.get("on_script"), take.scores.get("similarity_to_first")
+    if on_script is not None:
+        bits.append(f"on script {on_script:.2f}" if long else f"script {on_script:.2f}")
+    if similar is not None:
+        bits.append(f"same speaker as segment 1: {similar:.2f}" if long else f"voice {similar:.2f}")
+    if take.tries > 1:
+        bits.append(f"took {take.tries} tries" if long else f"{take.tries} tries")
+    return " · ".join(bits)
+
+
 def segment_rows(studio: Studio, owner: str, tl: T.Timeline) -> list[list[Any]]:
     rows = []
     for k, seg in enumerate(tl.segments):
         take = seg.take
         seed = str(seg.seed) if seg.seed is not None else (str(take.seed) if take else "random")
         rows.append([k + 1, seg.speaker, voice_text(studio, owner, tl, k), short(seg.text, 120), seed,
-                     f"{take.seconds:.1f} s" if take else "", STATE_LABEL[T.segment_state(tl, k)]])
+                     f"{take.seconds:.1f} s" if take else "", check_text(take), STATE_LABEL[T.segment_state(tl, k)]])
     return rows
 
 
@@ -252,6 +275,9 @@ def editor(studio: Studio, owner: str, tl: T.Timeline, k: int) -> dict[str, Any]
         parts += [f"{take.seconds:.1f} s", f"seed {take.seed}"]
     parts.append(STATE_LABEL[state])
     info = " · ".join(parts)
+    checked = check_text(take, long=True)
+    if checked:
+        info += f"  \nCheck: {checked}"
     stale = T.stale_segments(tl).get(k)
     if stale and state != "missing":
         info += f"  \n⚠ {stale}"
@@ -278,12 +304,236 @@ def versions_view(tstore: TimelineStore, owner: str, tl_id: Optional[str]) -> di
     return {"tl_versions": version_rows(versions), "version_ids": [v.number for v in versions]}
 
 
+# --------------------------------------------------------------------------- importing from Results and History
+
+_STORES: "weakref.WeakKeyDictionary[Studio, TimelineStore]" = weakref.WeakKeyDictionary()
+_STORES_LOCK = threading.Lock()
+OLD_ROW = ("This generation was saved before the studio kept each segment of a long-form take, so it cannot be "
+           "opened as a timeline (only newer long-form generations can). Its text is in the box above: press "
+           "**Create timeline** to split it and generate it again, segment by segment.")
+
+
+def timeline_store(studio: Studio) -> TimelineStore:
+    """The studio's one TimelineStore (the tab, the imports and every handler share it)."""
+    with _STORES_LOCK:
+        tstore = _STORES.get(studio)
+        if tstore is None:
+            tstore = _STORES[studio] = TimelineStore(studio.store.root)
+        return tstore
+
+
+def _language(studio: Studio, voice_ref: Optional[str], text: str) -> str:
+    """The language the take check reads the text in (as ``Studio.score_takes`` decides it)."""
+    kind, _, key = (voice_ref or "").partition(":")
+    preset = studio.catalog_by_name.get(key) if kind == "preset" else None
+    if preset is not None:
+        return preset.language
+    letters = [ch for ch in text if ch.isalpha()]
+    return "en" if sum(ch.isascii() for ch in letters) / max(1, len(letters)) > 0.9 else "unknown"
+
+
+def score_segments(studio: Studio, tl: T.Timeline, ks: Optional[Sequence[int]] = None,
+                   voice_ref: Optional[str] = None) -> T.Timeline:
+    """Segments ``ks`` (default all with audio) scored by the take check: on-script, and same speaker as segment 1.
+
+    A check that cannot run leaves that number out (the segment keeps its audio); never raises for it.
+    """
+    ks = [k for k in (range(len(tl.segments)) if ks is None else ks) if tl.segments[k].take is not None]
+    if not ks:
+        return tl
+    try:
+        checker = studio.checker()
+    except Exception as e:  # no aligner or encoder installed: nothing is scored
+        log.info("take check unavailable: %s", type(e).__name__)
+        return tl
+    first = tl.segments[0].take
+    reference = None
+    if first is not None and any(k > 0 for k in ks):
+        try:
+            reference = checker.reference(first.audio, tl.sample_rate)
+        except Exception as e:  # no speech in segment 1, or no speaker encoder
+            log.info("no speaker reference for the timeline: %s", type(e).__name__)
+    segments = list(tl.segments)
+    for k in ks:
+        seg = segments[k]
+        try:
+            score = checker.score(seg.take.audio, tl.sample_rate, seg.text,
+                                  language=_language(studio, seg.voice or voice_ref, seg.text),
+                                  reference=reference if k > 0 else None)
+        except Exception as e:  # scoring never loses a segment
+            log.warning("segment check failed: %s", type(e).__name__)
+            continue
+        scores = {"on_script": score.on_script, "similarity_to_first": score.speaker_similarity}
+        segments[k] = replace(seg, take=replace(seg.take, scores={k2: v for k2, v in scores.items() if v is not None}))
+    return replace(tl, segments=tuple(segments))
+
+
+def rescore(studio: Studio, tl: T.Timeline, k: int) -> T.Timeline:
+    """After segment ``k`` is regenerated: score it too when the timeline's other segments carry scores."""
+    if any(j != k and seg.take is not None and seg.take.scores for j, seg in enumerate(tl.segments)):
+        return score_segments(studio, tl, [k])
+    return tl
+
+
+def _record_segment_scores(rec: Any, take_index: int, n: int) -> Optional[list[Optional[dict]]]:
+    """Per-segment scores the studio saved with the take (``scores["segments"]``), when they fit ``n`` segments."""
+    try:
+        found = rec.takes[take_index].scores.get("segments")
+    except (AttributeError, IndexError, TypeError):
+        return None
+    if isinstance(found, list) and len(found) == n and all(x is None or isinstance(x, dict) for x in found):
+        return found
+    return None
+
+
+def import_generation(studio: Studio, owner: str, gen_id: str, request: Any, generation: Any, take_index: int, *,
+                      voice_ref: Optional[str] = None, scores: Optional[Sequence[Optional[dict]]] = None,
+                      score: bool = True) -> str:
+    """Take ``take_index`` of a finished generation as the owner's timeline (made once, then reused); its id.
+
+    Every segment keeps its exact audio and tokens (``Take.segments``), so nothing is generated;
+    the joins come from the take, the voice, temperatures and other settings from ``request``
+    (``voice_ref``: the voice list's reference of ``request.voice``; default: the history row's).
+    ``scores[k]``: segment k's check (``on_script``, ``similarity_to_first``); default: what the
+    history row saved, else (``score=True``) the take check scores each segment now.
+    Call it when the generation is saved (``gen_id`` is its history id). ValueError with a sentence
+    when the take cannot be imported (no segments, not the owner's, ...).
+    """
+    if not owner:
+        raise ValueError("Your browser session is not ready yet; reload the page.")
+    tstore = timeline_store(studio)
+    if isinstance(take_index, bool) or not isinstance(take_index, int) or not 0 <= take_index < len(generation.takes):
+        raise ValueError(f"There is no take {take_index!r} in that generation.")
+    found = tstore.project_for_generation(owner, gen_id, take_index)
+    if found is not None:
+        return found
+    rec = studio.generation(owner, gen_id)
+    if rec is None:
+        raise ValueError("That generation is not in your history (it may have been deleted).")
+    if voice_ref is None:
+        voice_ref = rec.settings.get("voice") or rec.voice or ""
+    take = generation.takes[take_index]
+    n = len(getattr(take, "segments", None) or [])
+    if scores is None:
+        scores = _record_segment_scores(rec, take_index, n)
+    tl = T.from_generation(request, take, voice=voice_ref or None, scores=scores, seed=int(generation.seed))
+    if scores is None and score:
+        tl = score_segments(studio, tl, voice_ref=voice_ref)
+    tl_id, _ = tstore.create_for_generation(owner, gen_id, take_index, tl)
+    return tl_id
+
+
+def import_long_form(studio: Studio, owner: str, gen_id: str, request: Any, generation: Any, *,
+                     score: bool = True) -> list[Optional[str]]:
+    """Import every take of ``generation`` that has more than one segment (see ``import_generation``).
+
+    For the generate handler, right after the generation is saved: the timeline id of each take
+    (None for a take of one segment, or one that could not be imported; the reason is logged).
+    Never raises: a generation is never lost because its timeline could not be made.
+    """
+    ids: list[Optional[str]] = []
+    for i, take in enumerate(getattr(generation, "takes", []) or []):
+        if len(getattr(take, "segments", None) or []) < 2:
+            ids.append(None)
+            continue
+        try:
+            ids.append(import_generation(studio, owner, gen_id, request, generation, i, score=score))
+        except Exception as e:
+            log.warning("take %d could not be imported as a timeline: %s", i + 1, e)
+            ids.append(None)
+    return ids
+
+
+def _from_record(studio: Studio, rec: Any, take_index: int) -> Optional[T.Timeline]:
+    """A one-segment timeline of a saved take whose text made a single segment; None when it made several."""
+    settings = rec.settings or {}
+    text = settings.get("text") or rec.prompt
+    engine = studio.engine()
+    segments, _ = engine.plan_segments(text, bool(settings.get("long_form", True)))
+    if len(segments) != 1:
+        return None
+    take = rec.takes[take_index]
+    audio, sr = sf.read(str(take.wav), dtype="float32", always_2d=False)
+    if sr != T.SAMPLE_RATE or audio.ndim != 1:
+        raise ValueError("That take's audio is not 24 kHz mono; it cannot be opened as a timeline.")
+    npz = take.wav.with_suffix(".npz")
+    if npz.is_file():
+        tokens = load_voice_npz(npz)
+    else:  # a take too short to be a voice: its segment continues nothing
+        tokens = Voice(semantic=np.zeros(0, np.int64), coarse=np.zeros((2, 0), np.int64), fine=np.zeros((8, 0), np.int64))
+    ref = settings.get("voice") or rec.voice or None
+    seg = SimpleNamespace(text=segments[0], tokens=tokens, start=0, end=len(audio))
+    score = take.scores or {}
+    known = {"on_script": score.get("on_script")}  # a single segment is its own first: no drift to show
+    temps = {name: settings.get(name, table.BY_NAME[name].default) for name in ("semantic_temp", "coarse_temp", "fine_temp")}
+    seed = take.seed if getattr(take, "seed", None) is not None else rec.seed
+    return T.from_segments(audio, [seg], seed=int(seed), voice=ref, pause_ms=float(settings.get("segment_pause_s", 0.25)) * 1000.0,
+                           options={k: settings.get(k) for k in T.REQUEST_OPTIONS if k in settings},
+                           scores=[known], **temps)
+
+
+def open_generation(studio: Studio, tstore: TimelineStore, owner: Optional[str], gen_id: Optional[str],
+                    take_index: int, tabs: bool = True) -> dict[str, Any]:
+    """Open take ``take_index`` of a history row in the Timeline tab: its timeline, made on first open.
+
+    A long-form take saved with its segments was imported when it was saved; a take of one segment
+    becomes a one-segment timeline now; an older long-form row puts its text in the box and says why.
+    """
+    if not owner:
+        raise ValueError("Your browser session is not ready yet; reload the page.")
+    rec = studio.generation(owner, gen_id)
+    if rec is None:
+        raise ValueError("That generation is no longer in your history; pick one in History first.")
+    if isinstance(take_index, bool) or not isinstance(take_index, int) or not 0 <= take_index < len(rec.takes):
+        raise ValueError(f"That generation has no take {take_index + 1 if isinstance(take_index, int) else '?'}.")
+    switch = {"tabs": gr.Tabs(selected="timeline")} if tabs else {}
+    tl_id = tstore.project_for_generation(owner, rec.id, take_index)
+    if tl_id is None:
+        tl = _from_record(studio, rec, take_index)
+        if tl is None:
+            return {**switch, "tl_text": rec.settings.get("text") or rec.prompt, "tl_status": f"⚠ {OLD_ROW}"}
+        tl_id, _ = tstore.create_for_generation(owner, rec.id, take_index, tl)
+    tl = tstore.load(owner, tl_id)
+    what = f"Take {take_index + 1} of “{plain(short(rec.prompt, 60))}”"
+    hint = ("Edit or regenerate any segment (the others keep their audio), then **Render new version**."
+            if len(tl.segments) > 1 else "Edit and regenerate it, or insert segments after it.")
+    status = f"✓ {what} is open as a timeline of {len(tl.segments)} segment(s). {hint}"
+    return {**switch, **view(studio, owner, tl_id, tl, 0), **versions_view(tstore, owner, tl_id),
+            "tl_pause": tl.pause_ms, "tl_crossfade": tl.crossfade_ms, "tl_joined": None,
+            "timeline_pick": gr.update(choices=timeline_choices(tstore, owner), value=tl_id), "tl_status": status}
+
+
+def history_choices(studio: Studio, tstore: TimelineStore, owner: Optional[str], limit: int = 50) -> list[tuple[str, str]]:
+    """The owner's recent takes for the "From your history" list: ``(label, "<generation id>:<take index>")``."""
+    if not owner:
+        return []
+    linked = tstore.generations_with_projects(owner)
+    out = []
+    for rec in studio.history(owner, limit=limit):
+        when = time.strftime("%m-%d %H:%M", time.localtime(rec.created))
+        for i, take in enumerate(rec.takes):
+            mark = " · ✓ timeline" if (rec.id, i) in linked else ""
+            label = f"{when} · take {i + 1} · {take.seconds:.1f} s{mark} · {short(' '.join(rec.prompt.split()), 70)}"
+            out.append((label, f"{rec.id}:{i}"))
+    return out
+
+
+def open_from_history(studio: Studio, tstore: TimelineStore, owner: Optional[str], history_pick: Optional[str]) -> dict[str, Any]:
+    """The "Open" beside the history list: that take as a timeline (see ``open_generation``)."""
+    gen_id, _, index = (history_pick or "").rpartition(":")
+    if not gen_id or not index.isdigit():
+        raise ValueError("Pick one of your generations in the list first.")
+    out = open_generation(studio, tstore, owner, gen_id, int(index), tabs=False)
+    return {**out, "history_pick": gr.update(choices=history_choices(studio, tstore, owner), value=history_pick)}
+
+
 # --------------------------------------------------------------------------- handlers
 
 
 def tab_opened(studio: Studio, tstore: TimelineStore, owner: Optional[str], tl_voice: Optional[str] = None) -> dict[str, Any]:
-    """When the tab opens: the owner's timelines and voices."""
+    """When the tab opens: the owner's timelines, recent takes and voices."""
     return {"timeline_pick": gr.update(choices=timeline_choices(tstore, owner)),
+            "history_pick": gr.update(choices=history_choices(studio, tstore, owner)),
             "tl_voice": gr.update(choices=voice_choices(studio, owner, NO_VOICE_LABEL, tl_voice))}
 
 
@@ -411,6 +661,7 @@ def _regenerate_one(studio: Studio, tstore: TimelineStore, owner: str, tl_id: st
         raise user_error(e) from None
     finally:
         studio.cancels.forget(key)
+    tl = rescore(studio, tl, k)
     tstore.save(owner, tl_id, tl)
     later = [j for j in T.affected_by(tl, k) if T.segment_state(tl, j) == "upstream"]
     stale = (f" {_numbers(later).capitalize()} continue{'s' if len(later) == 1 else ''} its voice and "
@@ -455,6 +706,7 @@ def _generate_missing(studio: Studio, tstore: TimelineStore, owner: str, tl_id: 
 
             tl = T.regenerate_segment(engine, tl, k, resolve_voice=lambda ref: studio.resolve_voice(owner, ref),
                                       on_progress=report, should_stop=cancel.is_set, **options)
+            tl = rescore(studio, tl, k)
             tstore.save(owner, tl_id, tl)
             finished += 1
             left = sum(1 for j in range(k + 1, len(tl.segments)) if T.segment_state(tl, j) != "fresh")
@@ -618,9 +870,38 @@ def _temp_slider(name: str, elem_id: str) -> gr.Slider:
     return gr.Slider(s.minimum, s.maximum, s.default, step=s.step, label=s.label, elem_id=elem_id)
 
 
-def build_timeline_tab(studio: Studio) -> None:
-    """The Timeline tab; call inside ``gr.Tabs`` (after History)."""
-    tstore = TimelineStore(studio.store.root)
+class TimelineTab:
+    """What ``build_timeline_tab`` returns: its components, and ``wire_open`` for "Open in timeline" buttons elsewhere."""
+
+    def __init__(self, studio: Studio, tstore: TimelineStore, tab: Any, components: dict[str, Any],
+                 buttons: dict[str, Any]):
+        self.studio, self.tstore, self.tab = studio, tstore, tab
+        self.components, self.buttons = components, buttons
+
+    def open_outputs(self) -> dict[str, Any]:
+        """Every component ``open_generation`` updates."""
+        c = self.components
+        names = ("tl_id", "tl_table", "tl_stale", "tl_status", "seg_no", "seg_audio", "seg_info", "insert_text",
+                 "seg_text", "seg_voice", "seg_seed", "seg_semantic", "seg_coarse", "seg_fine", "tl_versions",
+                 "version_ids", "tl_pause", "tl_crossfade", "tl_joined", "timeline_pick", "tl_text")
+        return {n: c[n] for n in names}
+
+    def wire_open(self, trigger: Any, gen_id_component: Any, take_index: int, tabs_component: Any = None) -> Any:
+        """``trigger`` (e.g. a take card's button ``.click``) opens take ``take_index`` of the generation whose id
+        ``gen_id_component`` (a ``gr.State``) holds in this tab: imported or reused, loaded, and the tab selected
+        (``tabs_component``: the ``gr.Tabs`` this tab is in, whose id for it is ``"timeline"``). Call inside the Blocks.
+        """
+        outputs = self.open_outputs()
+        if tabs_component is not None:
+            outputs["tabs"] = tabs_component
+        fn = bind(open_generation, studio=self.studio, tstore=self.tstore, take_index=int(take_index),
+                  tabs=tabs_component is not None)
+        return connect(trigger, fn, {"gen_id": gen_id_component}, outputs, **QUICK)
+
+
+def build_timeline_tab(studio: Studio) -> TimelineTab:
+    """The Timeline tab; call inside ``gr.Tabs`` (after History). Keep what it returns to wire "Open in timeline"."""
+    tstore = timeline_store(studio)
     c: dict[str, Any] = {}
     b: dict[str, Any] = {}
     with gr.Tab("Timeline", id="timeline", elem_id="tab-timeline") as tab:
@@ -651,13 +932,19 @@ def build_timeline_tab(studio: Studio) -> None:
             b["delete_tl_btn"] = gr.Button("Delete timeline", size="sm", variant="stop", elem_id="tl-delete-timeline",
                                            scale=0, min_width=130)
         with gr.Row():
+            c["history_pick"] = gr.Dropdown([], value=None, label="Or open a take from your history",
+                                            info="A long-form take opens with its segments as they were made.",
+                                            elem_id="tl-history-pick", scale=3)
+            b["open_history_btn"] = gr.Button("Open as timeline", size="sm", elem_id="tl-open-history", scale=0,
+                                              min_width=150)
+        with gr.Row():
             b["gen_all_btn"] = gr.Button("Generate missing and stale", variant="primary", elem_id="tl-generate")
             b["stop_btn"] = gr.Button("Stop", variant="stop", elem_id="tl-stop")
         c["tl_status"] = gr.Markdown(elem_id="tl-status")
         c["tl_stale"] = gr.Markdown(elem_id="tl-stale")
         c["tl_table"] = gr.Dataframe(headers=SEGMENT_HEADERS, value=[], interactive=False, wrap=True,
                                      elem_id="tl-segments",
-                                     column_widths=["5%", "10%", "15%", "40%", "10%", "8%", "12%"])
+                                     column_widths=["5%", "9%", "13%", "35%", "9%", "7%", "10%", "12%"])
         with gr.Group(elem_id="tl-editor"):
             c["seg_info"] = gr.Markdown(elem_id="tl-seg-info")
             c["seg_audio"] = gr.Audio(type="numpy", interactive=False, show_label=False, elem_id="tl-seg-audio")
@@ -710,6 +997,7 @@ def build_timeline_tab(studio: Studio) -> None:
                 c["ex_download"] = gr.DownloadButton("⬇ Download", visible=False, elem_id="tl-ex-download")
             c["ex_msg"] = gr.Markdown(elem_id="tl-ex-msg")
     _wire(studio, tstore, tab, c, b)
+    return TimelineTab(studio, tstore, tab, c, b)
 
 
 def _wire(studio: Studio, tstore: TimelineStore, tab: Any, c: dict[str, Any], b: dict[str, Any]) -> None:
@@ -725,7 +1013,10 @@ def _wire(studio: Studio, tstore: TimelineStore, tab: Any, c: dict[str, Any], b:
     versions = pick("tl_versions", "version_ids")
     current = pick("tl_id", "seg_no")
 
-    on(tab.select, tab_opened, pick("tl_voice"), pick("timeline_pick", "tl_voice"), **QUICK)
+    on(tab.select, tab_opened, pick("tl_voice"), pick("timeline_pick", "history_pick", "tl_voice"), **QUICK)
+    on(b["open_history_btn"].click, open_from_history, pick("history_pick"),
+       {**out, **versions, **pick("tl_pause", "tl_crossfade", "tl_joined", "timeline_pick", "history_pick", "tl_text")},
+       **QUICK)
     on(b["create_btn"].click, create_timeline,
        pick("tl_text", "tl_mode", "tl_max_chars", "tl_voice", "tl_speakers", "tl_seed", "tl_pause", "tl_crossfade"),
        {**out, **versions, **pick("timeline_pick", "tl_joined")}, **QUICK)
@@ -757,4 +1048,5 @@ def _wire(studio: Studio, tstore: TimelineStore, tab: Any, c: dict[str, Any], b:
        pick("ex_download", "ex_msg"), show_progress_on=[c["ex_msg"]])
 
 
-__all__ = ["build_timeline_tab", "TimelineStore"]
+__all__ = ["build_timeline_tab", "import_generation", "import_long_form", "open_generation", "TimelineStore",
+           "TimelineTab", "timeline_store"]

@@ -7,6 +7,9 @@ Layout (beside the history's ``studio.sqlite3`` and ``audio/``)::
     timelines/<id>/v<k>/timeline.npz     what version k was rendered from (same format, never rewritten)
     timelines/<id>/v<k>/joined.wav       version k's joined audio (float WAV, 24 kHz)
 
+``timeline_sources`` links a take of a history generation (owner, generation id, take index) to the
+timeline imported from it, so opening that take again reopens the same timeline.
+
 Every row carries an owner: the SHA-256 of the owner's token (``webui.store.owner_key``); every
 read and write filters by it, so a timeline id alone opens nothing. Files are written under a
 temporary name and renamed into place; a version folder is created once and never replaced (a
@@ -60,6 +63,14 @@ CREATE TABLE IF NOT EXISTS timeline_versions (
     crossfade_ms REAL NOT NULL,
     PRIMARY KEY (timeline_id, number)
 );
+CREATE TABLE IF NOT EXISTS timeline_sources (
+    owner TEXT NOT NULL,
+    generation_id TEXT NOT NULL,
+    take_index INTEGER NOT NULL,
+    timeline_id TEXT NOT NULL,
+    PRIMARY KEY (owner, generation_id, take_index)
+);
+CREATE INDEX IF NOT EXISTS timeline_sources_timeline ON timeline_sources(timeline_id);
 """
 
 JSON_KEY = "__timeline__"
@@ -143,6 +154,7 @@ class TimelineStore:
         self.db_path = self.root / DB_NAME
         self._db = Database(self.db_path, SCHEMA)
         self._lock = threading.Lock()  # version numbers are handed out one at a time
+        self._import_lock = threading.Lock()  # one import per take: opening it twice at once makes one timeline
         self._busy: set[str] = set()  # timelines an engine job is writing (edits wait for it)
         self._sweep_temp()
 
@@ -230,10 +242,59 @@ class TimelineStore:
         if self._row(owner, tl_id) is None:
             return False
         with self._conn() as c:
+            c.execute("DELETE FROM timeline_sources WHERE owner=? AND timeline_id=?", (owner_key(owner), tl_id))
             c.execute("DELETE FROM timeline_versions WHERE owner=? AND timeline_id=?", (owner_key(owner), tl_id))
             c.execute("DELETE FROM timelines WHERE owner=? AND id=?", (owner_key(owner), tl_id))
         shutil.rmtree(self.dir / tl_id, ignore_errors=True)
         return True
+
+    # -- timelines imported from history ---------------------------------------------
+    def project_for_generation(self, owner: str, gen_id: Any, take_index: Any) -> Optional[str]:
+        """The owner's timeline imported from take ``take_index`` of generation ``gen_id``, or None."""
+        if not owner or not isinstance(gen_id, str) or not gen_id or isinstance(take_index, bool) \
+                or not isinstance(take_index, int):
+            return None
+        r = self._conn().execute(
+            "SELECT s.timeline_id FROM timeline_sources s JOIN timelines t ON t.id = s.timeline_id AND t.owner = s.owner"
+            " WHERE s.owner=? AND s.generation_id=? AND s.take_index=?",
+            (owner_key(owner), gen_id, take_index)).fetchone()
+        return None if r is None else r["timeline_id"]
+
+    def generations_with_projects(self, owner: str) -> set[tuple[str, int]]:
+        """Every (generation id, take index) of the owner's that has a timeline."""
+        if not owner:
+            return set()
+        rows = self._conn().execute(
+            "SELECT s.generation_id, s.take_index FROM timeline_sources s JOIN timelines t ON t.id = s.timeline_id "
+            "AND t.owner = s.owner WHERE s.owner=?", (owner_key(owner),)).fetchall()
+        return {(r["generation_id"], r["take_index"]) for r in rows}
+
+    def create_for_generation(self, owner: str, gen_id: str, take_index: int, tl: T.Timeline) -> tuple[str, bool]:
+        """The timeline of that take: the one stored already (``(id, False)``), else ``tl`` stored now (``(id, True)``)."""
+        if not owner or not isinstance(gen_id, str) or not gen_id or isinstance(take_index, bool) \
+                or not isinstance(take_index, int) or take_index < 0:
+            raise ValueError("That take is not in your history.")
+        with self._import_lock:
+            found = self.project_for_generation(owner, gen_id, take_index)
+            if found is not None:
+                return found, False
+            tl_id = self.create(owner, tl)
+            try:
+                with self._conn() as c:
+                    c.execute("INSERT OR REPLACE INTO timeline_sources (owner, generation_id, take_index, timeline_id) "
+                              "VALUES (?,?,?,?)", (owner_key(owner), gen_id, take_index, tl_id))
+            except BaseException:
+                self.delete(owner, tl_id)
+                raise
+            return tl_id, True
+
+    def source_of(self, owner: str, tl_id: Any) -> Optional[tuple[str, int]]:
+        """(generation id, take index) the owner's timeline was imported from, or None."""
+        if self._row(owner, tl_id) is None:
+            return None
+        r = self._conn().execute("SELECT generation_id, take_index FROM timeline_sources WHERE owner=? AND "
+                                 "timeline_id=?", (owner_key(owner), tl_id)).fetchone()
+        return None if r is None else (r["generation_id"], r["take_index"])
 
     # -- versions ---------------------------------------------------------------------
     def add_version(self, owner: str, tl_id: Any, tl: T.Timeline, audio: np.ndarray) -> VersionRecord:
