@@ -1,4 +1,4 @@
-"""The API for scripts (gradio_client): ``/generate`` and ``/history``.
+"""The API for scripts (gradio_client): ``/generate``, ``/history``, ``/clone`` and ``/export``.
 
 ``/generate``'s keyword parameters are the settings table's (``bark_core.settings``), with the
 table's defaults. Each caller's history is its own: a gradio_client ``Client`` keeps its own owner cookie
@@ -39,8 +39,21 @@ def voice_ref(voice: Any) -> str:
     return v if v.startswith(("preset:", "user:")) else f"preset:{v}"
 
 
+def take_scores(rec: Any) -> list[dict[str, Any]]:
+    """Each take of a stored generation as JSON: its file (name and index in the files list), seed and check."""
+    out = []
+    for i, t in enumerate(rec.takes):
+        s = t.scores or {}
+        out.append({"file": t.wav.name, "file_index": i, "seed": t.seed if t.seed is not None else rec.seed,
+                    "seconds": t.seconds, "on_script": s.get("on_script"),
+                    "speaker_similarity": s.get("speaker_similarity"), "issues": list(s.get("issues") or []),
+                    "passed": s.get("passed")})
+    return out
+
+
 def api_generate(studio: Studio, text: str, voice: str, request: gr.Request, **values: Any) -> Iterator[dict]:
-    """Generate audio. Returns a list of WAV files, one per take (24 kHz mono). Stopping the job stops the engine."""
+    """Generate audio. Returns (files, scores): a list of WAV files, one per take (24 kHz mono), and a JSON list
+    with each take's file, seed, on_script, speaker_similarity, issues and passed. Stopping the job stops the engine."""
     owner = api_owner(request) or f"once:{secrets.token_urlsafe(32)}"  # no cookie: saved where nobody can look
     ref = voice_ref(voice)
     req = studio.make_request(text, studio.resolve_voice(owner, ref), values)
@@ -57,7 +70,7 @@ def api_generate(studio: Studio, text: str, voice: str, request: gr.Request, **v
                     "GenerationCancelled" else user_error(payload)
             elif kind == "done":
                 rec = studio.save_generation(owner, req, ref, payload, studio.score_takes(req, ref, payload))
-                yield {"files": [str(t.wav) for t in rec.takes]}
+                yield {"files": [str(t.wav) for t in rec.takes], "scores": take_scores(rec)}
                 return
     finally:
         studio.cancels.forget(key)
@@ -84,7 +97,8 @@ def api_history(studio: Studio, limit: Any, request: gr.Request) -> dict:
         rows.append(dict(id=r.id, created=_dt.datetime.fromtimestamp(r.created).isoformat(timespec="seconds"),
                          prompt=r.prompt, voice=r.voice, settings=r.settings, seed=r.seed, starred=r.starred,
                          timings=r.timings, warnings=r.warnings,
-                         takes=[dict(seconds=t.seconds, file_index=len(files) + i, scores=t.scores)
+                         takes=[dict(seconds=t.seconds, file_index=len(files) + i, scores=t.scores,
+                                     seed=t.seed if t.seed is not None else r.seed)
                                 for i, t in enumerate(r.takes)]))
         files += [str(t.wav) for t in r.takes]
     return {"history": rows, "history_files": files}

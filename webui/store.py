@@ -102,6 +102,7 @@ class TakeRecord:
     wav: Path
     seconds: float
     scores: Optional[dict[str, Any]] = None  # the take check's (bark_core.takecheck), None if not scored
+    seed: Optional[int] = None  # the take's own seed (regenerating it alone gives it again); None: older rows
 
 
 @dataclass
@@ -195,6 +196,7 @@ class Store:
         take_voices: Optional[list[Any]] = None,
         save_voice_fn=None,
         take_scores: Optional[list[Optional[dict[str, Any]]]] = None,
+        take_seeds: Optional[list[Optional[int]]] = None,
     ) -> GenerationRecord:
         gen_id = uuid.uuid4().hex
         tmp_dir = self.audio_dir / f".{gen_id}.tmp"
@@ -210,6 +212,8 @@ class Store:
                 meta = {"file": f"take{i + 1}", "seconds": round(len(audio) / sample_rate, 3)}
                 if take_scores is not None and take_scores[i] is not None:
                     meta["scores"] = take_scores[i]
+                if take_seeds is not None and take_seeds[i] is not None:
+                    meta["seed"] = int(take_seeds[i])
                 takes_meta.append(meta)
             os.replace(tmp_dir, final_dir)
         except BaseException:
@@ -231,7 +235,7 @@ class Store:
 
     def _record(self, row: sqlite3.Row) -> GenerationRecord:
         d = self.audio_dir / row["id"]
-        takes = [TakeRecord(d / f"{t['file']}.wav", float(t["seconds"]), t.get("scores"))
+        takes = [TakeRecord(d / f"{t['file']}.wav", float(t["seconds"]), t.get("scores"), t.get("seed"))
                  for t in json.loads(row["takes"])]
         return GenerationRecord(
             id=row["id"], created=row["created"], prompt=row["prompt"], voice=row["voice"],

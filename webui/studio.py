@@ -112,6 +112,13 @@ def user_error(e: BaseException) -> ValueError:
     return ValueError(f"Generation failed ({type(e).__name__}). The server log has the details.")
 
 
+def take_seed(gen: Any, index: int) -> Optional[int]:
+    """The seed that makes take ``index`` of a generation again alone (``Take.seed``); None when the engine
+    does not say (then the takes of one batch share the generation's seed and cannot be remade one by one)."""
+    seed = getattr(gen.takes[index], "seed", None)
+    return None if seed is None else int(seed)
+
+
 def _catalog(engine: Any) -> list[PresetInfo]:
     try:
         return list(engine.presets()) if engine is not None else list(preset_catalog())
@@ -317,6 +324,7 @@ class Studio:
                 sample_rate=getattr(gen, "sample_rate", SAMPLE_RATE),
                 timings={k: round(float(v), 3) for k, v in gen.timings.items()}, warnings=list(gen.warnings),
                 take_voices=[t.voice for t in gen.takes], save_voice_fn=save_take_voice, take_scores=scores,
+                take_seeds=[take_seed(gen, i) for i in range(len(gen.takes))],
             )
         except Exception as e:  # OSError, soundfile's LibsndfileError, sqlite3's "database or disk is full"
             if isinstance(e, OSError) or type(e).__name__ in ("LibsndfileError", "OperationalError"):

@@ -279,6 +279,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             a = api.api_components()
             a["limit"] = gr.Number(20)
             a["files"] = gr.File(file_count="multiple")
+            a["scores"] = gr.JSON()
             a["history"] = gr.JSON()
             a["history_files"] = gr.File(file_count="multiple")
             a["clone_file"] = gr.File()
@@ -326,7 +327,8 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
     # the API first, so its endpoints get their names before any UI event could take them
     api_defaults = {"voice": "", **{s.name: s.default for s in api.API_SETTINGS}}
     api_inputs = {k: v for k, v in a.items() if k in ("text", "voice") or k in api_defaults}
-    on(b["api_btn"].click, api.api_generate, api_inputs, {"files": a["files"]}, api=True, defaults=api_defaults,
+    on(b["api_btn"].click, api.api_generate, api_inputs, {"files": a["files"], "scores": a["scores"]}, api=True,
+       defaults=api_defaults,
        api_name="generate", **ENGINE)
     on(b["api_hist_btn"].click, api.api_history, {"limit": a["limit"]},
        {"history": a["history"], "history_files": a["history_files"]}, api=True, defaults={"limit": 20},

@@ -14,7 +14,7 @@ def _client(url):
     return gradio_client.Client(url, verbose=False)
 
 
-def test_api_lists_only_generate_and_history(studio):
+def test_api_lists_only_the_documented_endpoints(studio):
     info = _client(studio.url).view_api(return_format="dict", print_info=False)
     assert set(info["named_endpoints"]) == {"/generate", "/history", "/clone"}
     from bark_core import SETTINGS
@@ -28,8 +28,14 @@ def test_api_lists_only_generate_and_history(studio):
 
 def test_generate_returns_one_wav_per_take_and_history_is_private(studio):
     alice, bob = _client(studio.url), _client(studio.url)
-    files = alice.predict(text="Hello [laughs] world", voice="v2/en_speaker_6", seed=42, takes=2, api_name="/generate")
-    assert len(files) == 2
+    files, scores = alice.predict(text="Hello [laughs] world", voice="v2/en_speaker_6", seed=42, takes=2,
+                                  api_name="/generate")
+    assert len(files) == 2 and [s["file_index"] for s in scores] == [0, 1]
+    assert [s["file"] for s in scores] == ["take1.wav", "take2.wav"]
+    for s in scores:  # random weights make noise: the numbers are judged in tests/test_takecheck.py on speech
+        assert set(s) >= {"file", "seed", "on_script", "speaker_similarity", "issues", "passed"}
+        assert isinstance(s["seed"], int) and isinstance(s["issues"], list)
+        assert s["on_script"] is None or 0.0 <= s["on_script"] <= 1.0
     for f in files:
         audio, sr = sf.read(f, dtype="float32")
         assert sr == 24_000 and audio.ndim == 1 and len(audio) > 0 and np.isfinite(audio).all()
@@ -39,6 +45,7 @@ def test_generate_returns_one_wav_per_take_and_history_is_private(studio):
     assert [r["prompt"] for r in rows] == ["Hello [laughs] world"]
     r = rows[0]
     assert r["seed"] == 42 and r["voice"] == "preset:v2/en_speaker_6" and r["settings"]["takes"] == 2
+    assert [t["seed"] for t in r["takes"]] == [s["seed"] for s in scores]
     assert r["settings"]["semantic_temp"] == 0.7 and "total" in r["timings"]
     assert len(hist_files) == 2 and [t["file_index"] for t in r["takes"]] == [0, 1]
     rows_b, _ = bob.predict(api_name="/history")
@@ -49,8 +56,8 @@ def test_generate_returns_one_wav_per_take_and_history_is_private(studio):
 
 def test_same_seed_same_audio(studio):
     c = _client(studio.url)
-    a = c.predict(text="Same seed", seed=7, api_name="/generate")
-    b = c.predict(text="Same seed", seed=7, api_name="/generate")
+    a, _ = c.predict(text="Same seed", seed=7, api_name="/generate")
+    b, _ = c.predict(text="Same seed", seed=7, api_name="/generate")
     np.testing.assert_array_equal(sf.read(a[0])[0], sf.read(b[0])[0])
 
 
@@ -140,7 +147,7 @@ def test_cancelling_an_api_job_stops_the_engine_and_saves_nothing(launch, tiny_e
     time.sleep(0.5)
     rows, _ = c.predict(api_name="/history")
     assert rows == []
-    assert len(c.predict(text="Next.", max_seconds=0.2, api_name="/generate")) == 1
+    assert len(c.predict(text="Next.", max_seconds=0.2, api_name="/generate")[0]) == 1
 
 
 def test_an_unreachable_hub_means_offline_at_once(tmp_path, monkeypatch):

@@ -34,7 +34,7 @@ def app(tiny_engine, tmp_path_factory):
 
     r = Running(tiny_engine, tmp_path_factory.mktemp("bad-input"), request_defaults=FAST)
     r.witness = gradio_client.Client(r.url, verbose=False)  # an earlier user whose work must survive
-    r.witness_files = r.witness.predict(text="Earlier work.", seed=5, api_name="/generate")
+    r.witness_files, _ = r.witness.predict(text="Earlier work.", seed=5, api_name="/generate")
     yield r
     r.close()
 
@@ -47,7 +47,7 @@ def _still_serving(app, client=None) -> None:
     """A good request right after a bad one succeeds, and nobody's earlier work was touched."""
     c = client or _client(app)
     before = len(c.predict(api_name="/history")[0])
-    files = c.predict(text="Still here.", seed=1, api_name="/generate")
+    files, _ = c.predict(text="Still here.", seed=1, api_name="/generate")
     audio, sr = sf.read(files[0], dtype="float32")
     assert sr == 24_000 and len(audio) > 0 and np.isfinite(audio).all()
     assert len(c.predict(api_name="/history")[0]) == before + 1
@@ -96,7 +96,7 @@ TEXT_ACCEPTED = [
 @pytest.mark.parametrize("label, text, spoken", TEXT_ACCEPTED, ids=[r[0] for r in TEXT_ACCEPTED])
 def test_unusual_text_generates_and_is_kept_exactly(app, label, text, spoken):
     c = _client(app)
-    files = c.predict(text=text, seed=3, api_name="/generate")
+    files, _ = c.predict(text=text, seed=3, api_name="/generate")
     assert len(sf.read(files[0])[0]) > 0
     rows, _ = c.predict(api_name="/history")
     assert [r["prompt"] for r in rows] == [text]  # the history keeps what was typed, byte for byte
