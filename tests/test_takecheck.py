@@ -271,6 +271,17 @@ def test_rank_puts_passing_takes_first_then_by_score():
     assert rank([]) == []
 
 
+def test_rank_dicts_ranks_stored_scores_and_puts_unscored_takes_last():
+    from bark_core.takecheck import rank_dicts
+
+    scores = [_fake(0.7, 0.9), _fake(0.95, 0.8), _fake(1.0, 0.9, passed_signal=False), _fake(0.95, 0.85), _fake(0.9, 0.9)]
+    stored = [s.to_dict() for s in scores]
+    assert TakeScore.from_dict(stored[1]) == scores[1]
+    assert rank_dicts(stored) == rank(scores)
+    assert rank_dicts([None, *stored[:2]]) == [2, 1, 0]
+    assert rank_dicts([]) == []
+
+
 def test_passes_follows_thresholds(checker):
     s = _fake(0.85, 0.7)
     assert not checker.passes(s)

@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "CHECKED_LANGUAGES", "SpeakerReference", "TakeChecker", "TakeScore", "Thresholds",
-    "prompt_words", "rank", "voice_reference_audio",
+    "prompt_words", "rank", "rank_dicts", "voice_reference_audio",
 ]
 
 CHECKED_LANGUAGES = frozenset({"en"})  # PocketSphinx's wheel carries a US-English model only
@@ -108,6 +108,12 @@ class TakeScore:
             "passed": self.details.get("passed"),
             "details": self.details,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TakeScore":
+        """Back from ``to_dict``'s JSON shape (e.g. a score kept in the studio's history)."""
+        return cls(d.get("on_script"), list(d.get("missing_words") or []), d.get("speaker_similarity"),
+                   list(d.get("issues") or []), dict(d.get("details") or {}))
 
 
 def _failures(on_script: Optional[float], similarity: Optional[float], details: dict, t: Thresholds) -> list[str]:
@@ -313,6 +319,13 @@ def rank(scores: Sequence[TakeScore], thresholds: Optional[Thresholds] = None) -
         )
 
     return sorted(range(len(scores)), key=key)
+
+
+def rank_dicts(scores: Sequence[Optional[dict[str, Any]]], thresholds: Optional[Thresholds] = None) -> list[int]:
+    """``rank`` for scores in their JSON shape (``TakeScore.to_dict``); a take that was not scored (None) comes last."""
+    scored = [i for i, s in enumerate(scores) if s]
+    order = rank([TakeScore.from_dict(scores[i]) for i in scored], thresholds)  # type: ignore[arg-type]
+    return [scored[k] for k in order] + [i for i, s in enumerate(scores) if not s]
 
 
 def voice_reference_audio(voice, codec) -> np.ndarray:
