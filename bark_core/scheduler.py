@@ -1,0 +1,256 @@
+"""Cross-request batching: many callers' generations gathered into one ``Engine.generate_batch``.
+
+    engine = BatchingEngine(Engine.load(settings), max_batch=4, max_wait_s=0.05)
+    gen = engine.generate(request, on_progress=..., should_stop=..., on_segment=...)  # from any thread
+
+``BatchingEngine`` has the engine's surface. Its ``generate`` queues the request and blocks the
+calling thread until that request's own result (or exception) is ready. One worker thread takes
+the first waiting job, gathers the jobs waiting with it (at most ``max_batch`` rows, each request
+counting its takes, within ``max_wait_s`` of the first) and runs them together. Each job keeps its
+own callbacks: its Stop reaches the engine through its ``BatchJob`` and stops that job alone.
+An engine without ``generate_batch`` runs the gathered jobs one after another.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[Any], None]
+StopCallback = Callable[[], bool]
+SegmentCallback = Callable[[int, int, list], None]
+
+
+class EngineClosed(ValueError):
+    """The batching engine was closed (the studio is shutting down or the model was reloaded)."""
+
+
+@dataclass(eq=False)
+class _Job:
+    request: Any
+    on_progress: Optional[ProgressCallback]
+    should_stop: Optional[StopCallback]
+    on_segment: Optional[SegmentCallback]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: Optional[BaseException] = None
+
+    @property
+    def rows(self) -> int:
+        return max(1, int(getattr(self.request, "takes", 1) or 1))
+
+    def stopped(self) -> bool:
+        try:
+            return bool(self.should_stop and self.should_stop())
+        except Exception:  # a broken callback must not take the batch down
+            log.exception("should_stop failed")
+            return False
+
+    def finish(self, result: Any = None, error: Optional[BaseException] = None) -> None:
+        self.result, self.error = result, error
+        self.done.set()
+
+
+_CLOSE = object()
+
+
+class _Worker:
+    """The queue and the one thread that runs batches. Holds the engine; the BatchingEngine holds this."""
+
+    def __init__(self, engine: Any, max_batch: int, max_wait_s: float):
+        self.engine = engine
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self.queue: queue.Queue = queue.Queue()
+        self.closed = False
+        self.lock = threading.Lock()
+        self.batches = 0  # batches run so far (for tests and the load bench)
+        self.carry: Optional[_Job] = None  # a job that did not fit the last batch: first in the next
+        self.thread = threading.Thread(target=self.loop, name="bark-batcher", daemon=True)
+        self.thread.start()
+
+    def submit(self, job: _Job) -> None:
+        with self.lock:
+            if self.closed:
+                raise EngineClosed("The engine was closed (the studio is restarting or reloading the model); "
+                                   "try again in a moment.")
+            self.queue.put(job)
+
+    def close(self) -> None:
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            self.queue.put(_CLOSE)
+
+    def gather(self, first: _Job) -> tuple[list[_Job], bool]:
+        """``first`` plus the jobs that fit with it; (batch, whether a close was seen)."""
+        batch, rows = [first], first.rows
+        deadline = time.monotonic() + self.max_wait_s
+        while rows < self.max_batch:
+            try:
+                remaining = deadline - time.monotonic()
+                item = self.queue.get(timeout=remaining) if remaining > 0 else self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _CLOSE:
+                return batch, True
+            if rows + item.rows > self.max_batch:
+                self.carry = item
+                break
+            batch.append(item)
+            rows += item.rows
+        return batch, False
+
+    def loop(self) -> None:
+        closing = False
+        while True:
+            if self.carry is not None:
+                first, self.carry = self.carry, None
+            elif closing:
+                try:
+                    first = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+            else:
+                first = self.queue.get()
+            if first is _CLOSE:
+                closing = True
+                continue
+            batch, saw_close = self.gather(first)
+            closing = closing or saw_close
+            self.run(batch)
+        self.engine = None  # let the models go once the last job is answered
+
+    def run(self, batch: list[_Job]) -> None:
+        from .types import GenerationCancelled
+
+        live = []
+        for job in batch:
+            if job.stopped():  # stopped while it waited: it never enters the engine
+                job.finish(error=GenerationCancelled("Generation stopped."))
+            else:
+                live.append(job)
+        if not live:
+            return
+        self.batches += 1
+        engine = self.engine
+        batched = getattr(engine, "generate_batch", None)
+        if batched is None:
+            for job in live:
+                try:
+                    job.finish(engine.generate(job.request, on_progress=job.on_progress,
+                                               should_stop=job.should_stop, on_segment=job.on_segment))
+                except BaseException as e:  # handed to the waiting caller
+                    job.finish(error=e)
+            return
+        batch_job = _batch_job_class()
+
+        log.debug("running a batch of %d jobs (%d rows)", len(live), sum(j.rows for j in live))
+        try:
+            results = batched([batch_job(j.request, on_progress=j.on_progress, should_stop=j.should_stop,
+                                        on_segment=j.on_segment) for j in live])
+        except BaseException as e:  # the whole batch failed (e.g. out of memory): every job hears why
+            for job in live:
+                job.finish(error=e)
+            return
+        for job, result in zip(live, results):
+            if isinstance(result, BaseException):
+                job.finish(error=result)
+            else:
+                job.finish(result)
+        for job in live[len(results):]:  # never leave a caller waiting
+            job.finish(error=RuntimeError("The engine returned no result for this job."))
+
+
+@dataclass(frozen=True)
+class _PlainBatchJob:
+    """The shape of ``bark_core.BatchJob``, for engines that take any object with these fields."""
+
+    request: Any
+    on_progress: Optional[ProgressCallback] = None
+    should_stop: Optional[StopCallback] = None
+    on_segment: Optional[SegmentCallback] = None
+
+
+def _batch_job_class() -> Any:
+    try:
+        from . import BatchJob  # exported next to Engine; imported here to keep this module light
+    except ImportError:
+        return _PlainBatchJob
+    return BatchJob
+
+
+class BatchingEngine:
+    """An engine whose ``generate`` calls from many threads are run together as batches.
+
+    ``max_batch`` is the most rows (takes, summed over requests) in one batch; a request with more
+    takes runs alone. ``max_wait_s`` is how long the first waiting job waits for company.
+    Every other attribute (``info``, ``presets``, ``load_voice``, ``count_tokens``, ``decode``, ``codec``...)
+    is the wrapped engine's. ``close()`` answers the queued jobs, then stops the worker; it also runs
+    when the object is garbage-collected (e.g. replaced by a model reload).
+    """
+
+    def __init__(self, engine: Any, max_batch: int = 4, max_wait_s: float = 0.05):
+        if not isinstance(max_batch, int) or isinstance(max_batch, bool) or max_batch < 1:
+            raise ValueError(f"The batch size must be a whole number of at least 1, got {max_batch!r}.")
+        if not (0 <= float(max_wait_s) <= 10):
+            raise ValueError(f"The batch wait must be between 0 and 10 seconds, got {max_wait_s!r}.")
+        self.engine = engine
+        self.max_batch = max_batch
+        self.max_wait_s = float(max_wait_s)
+        self._worker = _Worker(engine, max_batch, self.max_wait_s)
+        self._finalizer = weakref.finalize(self, self._worker.close)
+
+    def __getattr__(self, name: str) -> Any:  # only called for names this class does not define
+        if name.startswith("__") or name in ("engine", "_worker", "_finalizer"):
+            raise AttributeError(name)
+        return getattr(self.engine, name)
+
+    @property
+    def codec(self) -> Any:
+        return self.engine.codec
+
+    @codec.setter
+    def codec(self, codec: Any) -> None:
+        self.engine.codec = codec
+
+    @property
+    def batches_run(self) -> int:
+        """How many batches the worker has run (a batch of one counts)."""
+        return self._worker.batches
+
+    def info(self) -> dict:
+        info = dict(self.engine.info())
+        info["max_batch"] = self.max_batch
+        return info
+
+    def generate(self, request: Any, on_progress: Optional[ProgressCallback] = None,
+                 should_stop: Optional[StopCallback] = None, on_segment: Optional[SegmentCallback] = None) -> Any:
+        """Queue ``request``, wait for its turn in a batch, return its Generation (or raise its error)."""
+        request.validate()  # a bad request is refused at once, in the caller's thread
+        job = _Job(request, on_progress, should_stop, on_segment)
+        self._worker.submit(job)
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def close(self, timeout: Optional[float] = 30.0) -> None:
+        """Answer the jobs already queued, then stop the worker (new calls raise EngineClosed)."""
+        self._worker.close()
+        if threading.current_thread() is not self._worker.thread:
+            self._worker.thread.join(timeout)
+
+    def __enter__(self) -> "BatchingEngine":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
