@@ -43,8 +43,9 @@ def history_rows(records: list[GenerationRecord]) -> list[list[Any]]:
 
 
 def take_info(i: int, seconds: float, seed: int, total: Optional[float],
-              scores: Optional[dict[str, Any]] = None) -> str:
-    parts = [f"**Take {i + 1}**", f"{seconds:.1f} s", f"seed {seed}"]
+              scores: Optional[dict[str, Any]] = None, label: Optional[str] = None) -> str:
+    """A take card's caption: its name (``label``, default "Take i+1"), length, own seed, time and check badge."""
+    parts = [f"**{plain(label) if label else f'Take {i + 1}'}**", f"{seconds:.1f} s", f"seed {seed}"]
     if total is not None:
         parts.append(f"made in {total:.1f} s")
     badge = score_badge(scores)

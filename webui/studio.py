@@ -7,7 +7,9 @@ owner. The tab handlers (``webui/tab_*.py``) and the API (``webui/api.py``) use 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -15,6 +17,7 @@ from typing import Any, Callable, Iterator, Optional
 import soundfile as sf
 
 from bark_core import (
+    MAX_SEED,
     CloneSettings,
     GenerationCancelled,
     GenerationRequest,
@@ -28,7 +31,7 @@ from bark_core import (
     save_voice,
     settings as table,
 )
-from bark_core.takecheck import TakeChecker
+from bark_core.takecheck import SpeakerReference, TakeChecker, Thresholds
 
 from .engine_holder import EngineHolder
 from .jobs import CancelRegistry
@@ -61,6 +64,8 @@ PREVIEW_TEXT = {
 }
 PREVIEW_MAX_SECONDS = 5.0
 NO_VOICE = ""
+MAX_RETAKES = 20  # extra tries "Retake until it passes" may spend on one generation
+MAX_RETAKE_SECONDS = 3600.0
 
 
 class StorageError(ValueError):
@@ -274,31 +279,81 @@ class Studio:
                 raise user_error(payload)
         raise ValueError("Generation ended without a result.")
 
+    # -- take check and retakes ------------------------------------------------------
+    @staticmethod
+    def thresholds(min_on_script: Any = None, min_same_voice: Any = None) -> Thresholds:
+        """The user's take-check thresholds (None: the default); ValueError with a sentence when out of range."""
+        base = Thresholds()
+        values = {}
+        for name, value, label in (("min_on_script", min_on_script, "on-script minimum"),
+                                   ("min_speaker_similarity", min_same_voice, "same-speaker minimum")):
+            if value is None or value == "":
+                values[name] = getattr(base, name)
+                continue
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                v = math.nan
+            if not 0.0 <= v <= 1.0:  # NaN fails too
+                raise ValueError(f"The {label} must be a number from 0 to 1.")
+            values[name] = v
+        return dataclasses.replace(base, **values)
+
+    @staticmethod
+    def retake_budget(tries: Any, seconds: Any) -> tuple[int, float]:
+        """(extra tries, seconds; 0 = no time limit) for "Retake until it passes"; ValueError when out of range."""
+        try:
+            n = float(tries or 0)
+            secs = float(seconds or 0)
+        except (TypeError, ValueError):
+            n = secs = math.nan
+        if not (0 <= n <= MAX_RETAKES and n == int(n)):
+            raise ValueError(f"Retakes must be a whole number from 0 to {MAX_RETAKES}.")
+        if not 0 <= secs <= MAX_RETAKE_SECONDS:
+            raise ValueError(f"The retake time budget must be from 0 (no limit) to {MAX_RETAKE_SECONDS:.0f} seconds.")
+        return int(n), secs
+
+    @staticmethod
+    def retake_request(req: GenerationRequest, base_seed: int, n_takes: int, extra: int) -> GenerationRequest:
+        """Retake ``extra`` (1-based): one take with the next seed after the batch's (take b has seed + b)."""
+        return dataclasses.replace(req, takes=1, seed=(int(base_seed) + n_takes + extra - 1) % (MAX_SEED + 1))
+
+    def speaker_reference(self, req: GenerationRequest) -> Optional[SpeakerReference]:
+        """The voice's own audio as a speaker reference (None without a voice, speech or speaker encoder)."""
+        if req.voice is None:
+            return None
+        try:
+            return self.checker().reference(self.engine().decode(req.voice.fine), SAMPLE_RATE)
+        except (ValueError, RuntimeError) as e:  # no speech in the voice, or no speaker encoder installed
+            log.info("no speaker reference: %s", e)
+            return None
+
     def checker(self) -> TakeChecker:
         """The take checker (PocketSphinx aligner, speaker encoder), loaded on first use."""
         if self._checker is None:
             self._checker = TakeChecker()
         return self._checker
 
-    def score_takes(self, req: GenerationRequest, voice_ref: str, gen: Any) -> list[Optional[dict[str, Any]]]:
-        """Each take's on-script and same-speaker scores (None where scoring failed; the takes are kept)."""
+    def score_takes(self, req: GenerationRequest, voice_ref: str, gen: Any, thresholds: Optional[Thresholds] = None,
+                    reference: Any = "voice") -> list[Optional[dict[str, Any]]]:
+        """Each take's on-script and same-speaker scores (None where scoring failed; the takes are kept).
+
+        ``thresholds`` decide each take's ``passed`` (default ``Thresholds()``); ``reference`` is a
+        ``speaker_reference(req)`` already made (the default makes it from the request's voice).
+        """
         kind, _, key = voice_ref.partition(":")
         preset = self.catalog_by_name.get(key) if kind == "preset" else None
         text = req.text
         ascii_share = sum(ch.isascii() for ch in text if ch.isalpha()) / max(1, sum(ch.isalpha() for ch in text))
         language = preset.language if preset else ("en" if ascii_share > 0.9 else "unknown")
         checker = self.checker()
-        reference = None
-        if req.voice is not None:
-            try:
-                reference = checker.reference(self.engine().decode(req.voice.fine), SAMPLE_RATE)
-            except (ValueError, RuntimeError) as e:  # no speech in the voice, or no speaker encoder installed
-                log.info("no speaker reference: %s", e)
+        if isinstance(reference, str):
+            reference = self.speaker_reference(req)
         scores: list[Optional[dict[str, Any]]] = []
         for take in gen.takes:
             try:
                 scores.append(checker.score(take.audio, SAMPLE_RATE, text, language=language,
-                                            reference=reference).to_dict())
+                                            reference=reference, thresholds=thresholds).to_dict())
             except Exception as e:  # scoring must never lose a generation
                 log.warning("take check failed: %s", type(e).__name__)
                 scores.append(None)

@@ -13,6 +13,8 @@ import gradio as gr
 
 from bark_core import MAX_TAKES, GenerationCancelled, load_voice_npz, settings as table
 
+from bark_core.takecheck import rank_dicts
+
 from .formatting import history_rows, plain, short, take_info
 from .studio import NO_VOICE, SAMPLE_RATE, Studio, session_key, text_too_long, user_error
 from .tab_voices import voice_details, voice_list
@@ -23,14 +25,20 @@ UI_SETTINGS = [s.name for s in table.SETTINGS if s.widget != "none"]
 PROMPT_HINT = "Tip: CAPITALS add emphasis. Tags insert at the cursor. Ctrl+Enter generates."
 
 
-def slot_updates(prefix: str, takes: list[Any], seed: int, total: Optional[float]) -> dict[str, Any]:
-    """Outputs that show a record's takes in the slots named ``{prefix}{i}_*`` and hide the rest."""
+def slot_updates(prefix: str, takes: list[Any], seed: int, total: Optional[float],
+                 labels: Optional[list[str]] = None) -> dict[str, Any]:
+    """Outputs that show takes in the slots named ``{prefix}{i}_*`` and hide the rest.
+
+    Each take shows its own seed (``TakeRecord.seed``; ``seed`` for rows stored without one).
+    """
     out: dict[str, Any] = {}
     for i in range(MAX_TAKES):
         if i < len(takes):
             t = takes[i]
+            own_seed = t.seed if getattr(t, "seed", None) is not None else seed
+            label = labels[i] if labels else None
             out.update({f"{prefix}{i}_group": gr.update(visible=True), f"{prefix}{i}_audio": str(t.wav),
-                        f"{prefix}{i}_info": take_info(i, t.seconds, seed, total, t.scores),
+                        f"{prefix}{i}_info": take_info(i, t.seconds, own_seed, total, t.scores, label),
                         f"{prefix}{i}_download": gr.update(value=str(t.wav)),
                         f"{prefix}{i}_voice_download": gr.update(value=str(t.wav.with_suffix(".npz")),
                                                                  visible=t.wav.with_suffix(".npz").is_file())})
@@ -60,8 +68,14 @@ def stop(studio: Studio, request: gr.Request) -> dict:
 
 
 def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Request, progress=gr.Progress(),
-             **values: Any) -> Iterator[dict[str, Any]]:
-    """Generate takes for the prompt; segments are playable as they finish; the result goes to history."""
+             best_first: bool = False, min_on_script: Any = None, min_same_voice: Any = None, retake_tries: Any = 0,
+             retake_seconds: Any = 0, **values: Any) -> Iterator[dict[str, Any]]:
+    """Generate takes for the prompt; segments are playable as they finish; the result goes to history.
+
+    "Retake until it passes": while no take clears the user's thresholds, one more take is made
+    (a new seed) until one does or the budget is spent: ``retake_tries`` extra tries, and no retake
+    starts once the job has run ``retake_seconds`` (0 = no time limit). Every try is saved in history with its scores.
+    """
     if not owner:
         raise ValueError("Your browser session is not ready yet; reload the page.")
     key = session_key(request) or owner
@@ -69,6 +83,8 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
     idle = {"results_title": "### Results\n<span class='muted'>Your takes will appear here.</span>"}
     try:
         req = studio.make_request(text, studio.resolve_voice(owner, voice), values)
+        thresholds = studio.thresholds(min_on_script, min_same_voice)
+        tries, seconds = studio.retake_budget(retake_tries, retake_seconds)
     except ValueError as e:
         yield {**idle, "status": f"✗ {plain(e)}"}
         raise
@@ -78,34 +94,98 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
     yield {**hidden_slots("take"), "status": "Starting…",
            "results_title": "### Results\n<span class='muted'>Generating…</span>"}
     progress(0.0, desc="Starting")
-    last = 0.0
+    started = time.monotonic()  # the time budget counts from here: no retake starts after it is spent
     try:
-        for kind, payload in studio.stream(req, cancel.is_set):
-            if kind == "progress":
-                now = time.monotonic()
-                if now - last > 0.1 or payload.step == payload.total:
-                    last = now
-                    seg = f"segment {payload.segment} of {payload.segments} · " if payload.segments > 1 else ""
-                    progress(min(1.0, payload.fraction), desc=f"{seg}{STAGE_LABEL.get(payload.stage, payload.stage)}")
-            elif kind == "segment":
-                yield segment_update(*payload)
-            elif kind == "error":
-                if isinstance(payload, GenerationCancelled):
-                    yield {**hidden_slots("take"), "status": "■ Stopped. Nothing was saved.",
-                           "results_title": "### Results\n<span class='muted'>Stopped.</span>"}
-                    return
-                raise user_error(payload)
-            elif kind == "done":
-                if cancel.is_set():
-                    yield {**hidden_slots("take"), "status": "■ Stopped. Nothing was saved.", **idle}
-                    return
-                yield finished(studio, owner, req, voice, payload)
-                return
+        gen = yield from run_one(studio, req, cancel, progress)
+        if gen is None:
+            yield {**hidden_slots("take"), "status": "■ Stopped. Nothing was saved.",
+                   "results_title": "### Results\n<span class='muted'>Stopped.</span>"}
+            return
+        reference = studio.speaker_reference(req)
+        first = studio.save_generation(owner, req, voice, gen, studio.score_takes(req, voice, gen, thresholds,
+                                                                                  reference))
+        refs = [[first.id, i, f"Take {i + 1}"] for i in range(len(first.takes))]
+        records = [first]
+        stopped = False
+        for extra in range(1, tries + 1):
+            if any_passed(records) or (seconds and time.monotonic() - started >= seconds):
+                break
+            again = studio.retake_request(req, first.seed, len(first.takes), extra)
+            yield {**show_results(studio, owner, refs, best_first),
+                   "status": f"No take passed yet: retake {extra} of {tries} (seed {again.seed})…"}
+            gen = yield from run_one(studio, again, cancel, progress, f"retake {extra} of {tries} · ")
+            if gen is None:
+                stopped = True
+                break
+            rec = studio.save_generation(owner, again, voice, gen, studio.score_takes(again, voice, gen, thresholds,
+                                                                                      reference))
+            records.append(rec)
+            refs.append([rec.id, 0, f"Retake {extra}"])
+        yield finished(studio, owner, records, refs, best_first, stopped, tries)
     except ValueError as e:
         yield {**idle, "status": f"✗ {plain(e)}"}
         raise
     finally:
         studio.cancels.forget(key)
+
+
+def run_one(studio: Studio, req: Any, cancel: Any, progress: Any, prefix: str = "") -> Iterator[dict[str, Any]]:
+    """One engine run, shown as it goes (``yield from``); returns the Generation, or None when stopped."""
+    last = 0.0
+    for kind, payload in studio.stream(req, cancel.is_set):
+        if kind == "progress":
+            now = time.monotonic()
+            if now - last > 0.1 or payload.step == payload.total:
+                last = now
+                seg = f"segment {payload.segment} of {payload.segments} · " if payload.segments > 1 else ""
+                progress(min(1.0, payload.fraction),
+                         desc=f"{prefix}{seg}{STAGE_LABEL.get(payload.stage, payload.stage)}")
+        elif kind == "segment":
+            yield segment_update(*payload)
+        elif kind == "error":
+            if isinstance(payload, GenerationCancelled):
+                return None
+            raise user_error(payload)
+        elif kind == "done":
+            return None if cancel.is_set() else payload
+    raise ValueError("Generation ended without a result.")
+
+
+def any_passed(records: list[Any]) -> bool:
+    return any((t.scores or {}).get("passed") for r in records for t in r.takes)
+
+
+def shown_order(studio: Studio, owner: str, refs: list, best_first: bool) -> list:
+    """The refs ``[gen_id, take_index, label]`` in the order Results shows them (best first: takecheck.rank)."""
+    if not best_first:
+        return list(refs)
+    scores = []
+    for gen_id, i, _ in refs:
+        rec = studio.generation(owner, gen_id)
+        scores.append(rec.takes[i].scores if rec is not None and i < len(rec.takes) else None)
+    return [refs[k] for k in rank_dicts(scores)]
+
+
+def show_results(studio: Studio, owner: str, refs: list, best_first: bool) -> dict[str, Any]:
+    """Results' take cards for ``refs`` (the first MAX_TAKES in the shown order) and the ``results`` state."""
+    shown = [r for r in shown_order(studio, owner, refs, bool(best_first))
+             if studio.generation(owner, r[0]) is not None][:MAX_TAKES]
+    takes, labels = [], []
+    for gen_id, i, label in shown:
+        takes.append(studio.generation(owner, gen_id).takes[i])
+        labels.append(label)
+    first = studio.generation(owner, refs[0][0]) if refs else None
+    total = first.timings.get("total") if first else None
+    return {**slot_updates("take", takes, first.seed if first else 0, total, labels),
+            "results": {"refs": refs, "shown": shown}}
+
+
+def result_ref(results: Optional[dict], index: int) -> tuple[Optional[str], int]:
+    """The (generation id, take index) shown in Results' card ``index``."""
+    shown = (results or {}).get("shown") or []
+    if not 0 <= index < len(shown):
+        return None, index
+    return shown[index][0], int(shown[index][1])
 
 
 def segment_update(index: int, n_segments: int, per_take: list) -> dict[str, Any]:
@@ -121,16 +201,41 @@ def segment_update(index: int, n_segments: int, per_take: list) -> dict[str, Any
     return upd
 
 
-def finished(studio: Studio, owner: str, req: Any, voice: str, gen: Any) -> dict[str, Any]:
-    """Save a finished generation and show it."""
-    rec = studio.save_generation(owner, req, voice, gen, studio.score_takes(req, voice, gen))
-    total = rec.timings.get("total")
-    warn = ("  \n⚠ " + plain(" ".join(rec.warnings))) if rec.warnings else ""
+def finished(studio: Studio, owner: str, records: list[Any], refs: list, best_first: bool = False,
+             stopped: bool = False, budget: int = 0) -> dict[str, Any]:
+    """Show a finished generation (and its retakes, already saved) with a status that says how it went."""
+    first = records[0]
+    total = sum(r.timings.get("total", 0.0) for r in records)
+    warn = ("  \n⚠ " + plain(" ".join(first.warnings))) if first.warnings else ""
     recs = studio.history(owner)
-    return {**slot_updates("take", rec.takes, rec.seed, total), "current_gen": rec.id,
-            "status": f"✓ Done in {total or 0:.1f} s · seed {rec.seed}{warn}",
-            "results_title": f"### Results\n<span class='muted'>{plain(short(rec.prompt, 90))}</span>",
+    status = f"✓ Done in {total:.1f} s · seed {first.seed}"
+    if budget or len(records) > 1:
+        n = sum(len(r.takes) for r in records)
+        passed = [label for (gen_id, i, label) in refs
+                  for r in records if r.id == gen_id and (r.takes[i].scores or {}).get("passed")]
+        retakes = len(records) - 1
+        tries = f"{n} tries ({len(first.takes)} take{'s' * (len(first.takes) > 1)} + {retakes} " \
+                f"retake{'s' * (retakes != 1)})" if retakes else f"{n} take{'s' * (n > 1)}"
+        if passed:
+            verdict = f"passed: {', '.join(passed)}"
+        elif stopped:
+            verdict = "stopped before one passed"
+        else:
+            verdict = "none passed; the retake budget is spent" if budget else "none passed"
+        status += f" · {tries}, {verdict}" + (" · every try is in History" if retakes else "")
+    elif stopped:
+        status += " · stopped"
+    return {**show_results(studio, owner, refs, best_first), "status": status + warn,
+            "results_title": f"### Results\n<span class='muted'>{plain(short(first.prompt, 90))}</span>",
             "history_table": history_rows(recs), "history_ids": [r.id for r in recs]}
+
+
+def reorder_results(studio: Studio, owner: str, results: Optional[dict], best_first: bool) -> dict[str, Any]:
+    """"Best first" ticked or unticked: show the same takes in the other order."""
+    refs = (results or {}).get("refs") or []
+    if not refs:
+        return {}
+    return show_results(studio, owner or "", refs, best_first)
 
 
 def estimate_prompt(studio: Studio, text: str) -> dict[str, Any]:
@@ -171,8 +276,9 @@ def reuse(studio: Studio, owner: str, gen_id: Optional[str]) -> dict[str, Any]:
             "status": f"Settings of that generation restored (seed {rec.seed})."}
 
 
-def star_result(studio: Studio, owner: str, gen_id: Optional[str]) -> dict[str, Any]:
-    """Star (or unstar) the generation on show in Results; it is marked ★ in History."""
+def star_result(studio: Studio, owner: str, results: Optional[dict], index: int = 0) -> dict[str, Any]:
+    """Star (or unstar) the generation of Results' card ``index``; it is marked ★ in History."""
+    gen_id, _ = result_ref(results, index)
     rec = studio.generation(owner, gen_id)
     if rec is None:
         raise ValueError("That generation is no longer in your history.")
@@ -180,6 +286,18 @@ def star_result(studio: Studio, owner: str, gen_id: Optional[str]) -> dict[str, 
     recs = studio.history(owner)
     return {"status": "★ Starred: find it under Starred only in History." if not rec.starred else "Star removed.",
             "history_table": history_rows(recs), "history_ids": [r.id for r in recs]}
+
+
+def reuse_result(studio: Studio, owner: str, results: Optional[dict], index: int = 0) -> dict[str, Any]:
+    """"Reuse settings" on Results' card ``index``: its generation's prompt, voice and settings (a retake's seed)."""
+    return reuse(studio, owner, result_ref(results, index)[0])
+
+
+def save_result_as_voice(studio: Studio, owner: str, results: Optional[dict], index: int, f_language: str = "All",
+                         f_gender: str = "Any", f_version: str = "v2", f_query: str = "") -> dict[str, Any]:
+    """"Save as voice" on Results' card ``index``."""
+    gen_id, take = result_ref(results, index)
+    return save_take_as_voice(studio, owner, gen_id, take, f_language, f_gender, f_version, f_query)
 
 
 def save_take_as_voice(studio: Studio, owner: str, gen_id: Optional[str], index: int, f_language: str = "All",

@@ -16,12 +16,13 @@ from typing import Any, Callable, Optional
 import gradio as gr
 
 from bark_core import MAX_TAKES, settings as table
+from bark_core.takecheck import Thresholds
 
 from . import api, tab_clone, tab_generate, tab_history, tab_models, tab_timeline, tab_voices
 from .engine_holder import STAGES, EngineHolder
 from .model_settings import first_run_text, model_defaults
 from .store import Store
-from .studio import MAX_TEXT_CHARS, NO_VOICE, Studio
+from .studio import MAX_RETAKE_SECONDS, MAX_RETAKES, MAX_TEXT_CHARS, NO_VOICE, Studio
 from .tags import TAGS
 from .http_guard import forget_served_copies, guard_launch_kwargs
 from .wiring import bind, connect
@@ -41,6 +42,7 @@ SIZE_CHOICES = [("Large", "large"), ("Small", "small")]
 SIZE_LABEL = {"semantic": "Semantic model", "coarse": "Coarse model", "fine": "Fine model"}
 SIZE_HINT = ("A small fine or coarse model saves memory with little quality loss; "
              "the semantic model matters most for what is said.")
+CHECK_DEFAULTS = Thresholds()
 HISTORY_HEADERS = ["★", "When", "Prompt", "Voice", "Takes", "Length", "Seed"]
 
 
@@ -129,7 +131,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
 
     with gr.Blocks(title=title, fill_width=False) as demo:
         c["voice"] = gr.State(NO_VOICE)
-        c["current_gen"] = gr.State(None)
+        c["results"] = gr.State(None)  # Results' takes: {"refs": [[gen_id, take, label]...], "shown": [...]}
         c["history_ids"] = gr.State([])
         c["selected_gen"] = gr.State(None)
 
@@ -169,6 +171,24 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                                 with gr.Row():
                                     for s in advanced[row:row + 3]:
                                         c[s.name] = setting_widget(s, elem_id=s.name.replace("_", "-"))
+                        with gr.Accordion("Take check: retake until it passes", open=False, elem_id="take-check"):
+                            with gr.Row():
+                                c["min_on_script"] = gr.Slider(
+                                    0, 1, CHECK_DEFAULTS.min_on_script, step=0.05, label="On-script minimum",
+                                    info="Share of the prompt's words found in the take (English only).",
+                                    elem_id="min-on-script")
+                                c["min_same_voice"] = gr.Slider(
+                                    0, 1, CHECK_DEFAULTS.min_speaker_similarity, step=0.05,
+                                    label="Same-speaker minimum", info="Similarity to the chosen voice's own audio.",
+                                    elem_id="min-same-voice")
+                            with gr.Row():
+                                c["retake_tries"] = gr.Slider(
+                                    0, MAX_RETAKES, 0, step=1, label="Retakes",
+                                    info="Extra tries (new seeds) while no take passes; 0 = off.",
+                                    elem_id="retake-tries")
+                                c["retake_seconds"] = gr.Number(
+                                    0, label="Time budget (s)", info="No retake starts once the job has run this long; 0 = no limit.",
+                                    minimum=0, maximum=MAX_RETAKE_SECONDS, elem_id="retake-seconds")
                         with gr.Row(elem_id="run-row"):
                             b["gen_btn"] = gr.Button("Generate", variant="primary", size="lg", elem_id="generate-btn")
                             b["stop_btn"] = gr.Button("Stop", variant="stop", size="lg", elem_id="stop-btn")
@@ -228,7 +248,12 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                             c["clone_msg"] = gr.Markdown(elem_id="clone-msg")
 
                 with gr.Column(elem_id="results"):
-                    c["results_title"] = gr.Markdown("### Results\n<span class='muted'>Your takes will appear here.</span>")
+                    with gr.Row(elem_id="results-head"):
+                        c["results_title"] = gr.Markdown(
+                            "### Results\n<span class='muted'>Your takes will appear here.</span>", elem_id="results-title")
+                        c["best_first"] = gr.Checkbox(False, label="Best first", scale=0, min_width=120,
+                                                      elem_id="best-first",
+                                                      info="Order takes by their check (passing, on script, voice).")
                     b["result_slots"] = [take_slot(i, "take", c) for i in range(MAX_TAKES)]
 
             with gr.Tab("History", id="history", elem_id="tab-history"):
@@ -344,25 +369,30 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
     # prompt and generation
     on(c["text"].change, tab_generate.estimate_prompt, pick("text"), pick("estimate"), trigger_mode="always_last",
        **QUICK)
-    gen_outputs = {**pick("status", "results_title", "current_gen"), **history_outputs, **take_outputs}
+    gen_outputs = {**pick("status", "results_title", "results"), **history_outputs, **take_outputs}
     arm_event = on(b["gen_btn"].click, tab_generate.arm, {}, {}, **QUICK)
+    retake_inputs = pick("best_first", "min_on_script", "min_same_voice", "retake_tries", "retake_seconds")
     connect(arm_event.then, bind(tab_generate.generate, studio=studio),
-            {**pick("text", "voice"), **ui_settings}, gen_outputs, show_progress_on=[c["results_title"]],
-            api_visibility="private", **ENGINE)
+            {**pick("text", "voice"), **ui_settings, **retake_inputs}, gen_outputs,
+            show_progress_on=[c["results_title"]], api_visibility="private", **ENGINE)
+    on(c["best_first"].change, tab_generate.reorder_results, pick("results", "best_first"),
+       {**take_outputs, **pick("results")}, **QUICK)
     on(b["stop_btn"].click, tab_generate.stop, {}, {}, queue=False)  # never waits behind the job it stops
 
     # reuse, save as voice
     reuse_outputs = {**pick("text", "voice", "tabs", "status"), **ui_settings}
-    for slot_list, gen_state in ((b["result_slots"], "current_gen"), (b["history_slots"], "selected_gen")):
-        for i, s in enumerate(slot_list):
-            on(s["reuse"].click, tab_generate.reuse, {"gen_id": c[gen_state]}, reuse_outputs,
-               **QUICK)
-            save = bind(tab_generate.save_take_as_voice, studio=studio, index=i)
-            connect(s["save"].click, save, {"gen_id": c[gen_state], **filters},
-                    {**pick("voice", "voice_md", "status"), **list_outputs}, **QUICK)
-    for s in b["result_slots"]:
-        on(s["star"].click, tab_generate.star_result, {"gen_id": c["current_gen"]},
-           {**pick("status"), **history_outputs}, **QUICK)
+    save_outputs = {**pick("voice", "voice_md", "status"), **list_outputs}
+    for i, s in enumerate(b["result_slots"]):  # Results' card i shows results["shown"][i]
+        connect(s["reuse"].click, bind(tab_generate.reuse_result, studio=studio, index=i), pick("results"),
+                reuse_outputs, **QUICK)
+        connect(s["save"].click, bind(tab_generate.save_result_as_voice, studio=studio, index=i),
+                {**pick("results"), **filters}, save_outputs, **QUICK)
+        connect(s["star"].click, bind(tab_generate.star_result, studio=studio, index=i), pick("results"),
+                {**pick("status"), **history_outputs}, **QUICK)
+    for i, s in enumerate(b["history_slots"]):
+        on(s["reuse"].click, tab_generate.reuse, {"gen_id": c["selected_gen"]}, reuse_outputs, **QUICK)
+        connect(s["save"].click, bind(tab_generate.save_take_as_voice, studio=studio, index=i),
+                {"gen_id": c["selected_gen"], **filters}, save_outputs, **QUICK)
     on(b["reuse_hist_btn"].click, tab_generate.reuse, {"gen_id": c["selected_gen"]},
        reuse_outputs, **QUICK)
     on(c["voice"].change, tab_voices.show_voice, pick("voice"), pick("voice_md"), **QUICK)

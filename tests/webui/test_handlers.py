@@ -94,7 +94,7 @@ def test_results_star_voice_download_and_history_zip(studio, tmp_path):
     from webui import tab_history
 
     rec = studio.save_generation(OWNER, GenerationRequest(text="Keep me.", seed=5), "", _generation())
-    starred = tab_generate.star_result(studio, OWNER, rec.id)
+    starred = tab_generate.star_result(studio, OWNER, {"refs": [[rec.id, 0, "Take 1"]], "shown": [[rec.id, 0, "Take 1"]]})
     assert "Starred" in starred["status"] and starred["history_table"][0][0] == "★"
     assert studio.generation(OWNER, rec.id).starred
     slots = tab_generate.slot_updates("take", studio.generation(OWNER, rec.id).takes, 5, None)

@@ -1,0 +1,90 @@
+"""Take check in the studio, through the handlers on a tiny model: "Retake until it passes" and "Best first".
+
+Random weights make noise, so on-script scores are 0: a minimum of 0 passes at once and a minimum of 1
+spends the whole budget. Every try is a row in history with its own seed and scores.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from webui import tab_generate
+from webui.engine_holder import EngineHolder
+from webui.store import Store
+from webui.studio import Studio
+
+OWNER = "retake-owner-" + "r" * 24
+FAST = {"max_seconds": 0.3}
+
+
+@pytest.fixture
+def studio(tiny_engine, tmp_path):
+    return Studio(EngineHolder(tiny_engine), Store(tmp_path / "data"), request_defaults=FAST)
+
+
+def run(studio, text="Hi.", **kw):
+    values = {n: None for n in tab_generate.UI_SETTINGS}
+    values.update(seed=kw.pop("seed", 11), takes=kw.pop("takes", 1))
+    steps = list(tab_generate.generate(studio, OWNER, text, "", SimpleNamespace(session_hash="r" * 11),
+                                       progress=lambda *a, **k: None, **kw, **values))
+    return steps
+
+
+def test_a_passing_take_needs_no_retake(studio):
+    steps = run(studio, min_on_script=0.0, retake_tries=3)
+    last = steps[-1]
+    assert len(studio.history(OWNER)) == 1
+    assert "1 take, passed: Take 1" in last["status"]
+    assert [r[2] for r in last["results"]["refs"]] == ["Take 1"]
+
+
+def test_retakes_spend_the_budget_and_every_try_is_kept(studio):
+    steps = run(studio, seed=11, min_on_script=1.0, retake_tries=2)
+    last = steps[-1]
+    rows = studio.history(OWNER)
+    assert len(rows) == 3  # the take and two retakes
+    assert sorted(r.seed for r in rows) == [11, 12, 13]  # retake k: the next seed after the batch
+    assert all(r.takes[0].scores and r.takes[0].scores["passed"] is False for r in rows)
+    assert "3 tries (1 take + 2 retakes), none passed; the retake budget is spent" in last["status"]
+    assert [r[2] for r in last["results"]["refs"]] == ["Take 1", "Retake 1", "Retake 2"]
+    assert any("retake 2 of 2" in s.get("status", "") for s in steps)
+    assert last["take2_group"]["visible"] and not last["take3_group"]["visible"]
+
+
+def test_retakes_stop_at_the_first_pass_and_a_time_budget_stops_them(studio):
+    steps = run(studio, seed=3, takes=2, min_on_script=1.0, retake_tries=5, retake_seconds=0.001)
+    assert len(studio.history(OWNER)) == 1  # the time budget was spent before a retake could start
+    assert "2 takes, none passed" in steps[-1]["status"]
+
+
+def test_best_first_orders_results_by_the_check(studio):
+    steps = run(studio, min_on_script=1.0, retake_tries=1)
+    results = steps[-1]["results"]
+    first, retake = (studio.generation(OWNER, r[0]) for r in results["refs"])
+    # Make the retake the better take: it passes, the first does not.
+    studio.store._conn().execute("UPDATE generations SET takes=? WHERE id=?", (
+        __import__("json").dumps([{"file": "take1", "seconds": retake.takes[0].seconds,
+                                   "scores": {**retake.takes[0].scores, "passed": True, "on_script": 1.0,
+                                              "issues": []}}]), retake.id))
+    studio.store._conn().commit()
+    best = tab_generate.reorder_results(studio, OWNER, results, True)
+    assert [r[2] for r in best["results"]["shown"]] == ["Retake 1", "Take 1"]
+    assert tab_generate.result_ref(best["results"], 0) == (retake.id, 0)
+    plain_order = tab_generate.reorder_results(studio, OWNER, best["results"], False)
+    assert [r[2] for r in plain_order["results"]["shown"]] == ["Take 1", "Retake 1"]
+    assert "Retake 1" in best["take0_info"] and "seed" in best["take0_info"]
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(min_on_script=1.5), "on-script minimum"),
+    (dict(min_same_voice=-0.1), "same-speaker minimum"),
+    (dict(retake_tries=21), "Retakes"),
+    (dict(retake_tries=1.5), "Retakes"),
+    (dict(retake_seconds=-1), "time budget"),
+])
+def test_bad_check_settings_are_a_sentence(studio, kw, message):
+    with pytest.raises(ValueError, match=message):
+        run(studio, **kw)
+    assert studio.history(OWNER) == []
