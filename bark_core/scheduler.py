@@ -38,6 +38,7 @@ class _Job:
     on_progress: Optional[ProgressCallback]
     should_stop: Optional[StopCallback]
     on_segment: Optional[SegmentCallback]
+    options: dict = field(default_factory=dict)  # further generate() keywords (accept_segment, segment_retakes)
     done: threading.Event = field(default_factory=threading.Event)
     result: Any = None
     error: Optional[BaseException] = None
@@ -54,8 +55,17 @@ class _Job:
             return False
 
     def finish(self, result: Any = None, error: Optional[BaseException] = None) -> None:
+        if self.done.is_set():  # answered already (the engine's on_done came first)
+            return
         self.result, self.error = result, error
         self.done.set()
+
+    def answer(self, outcome: Any) -> None:
+        """A Generation or an exception, as ``BatchJob.on_done`` and ``generate_batch`` give it."""
+        if isinstance(outcome, BaseException):
+            self.finish(error=outcome)
+        else:
+            self.finish(outcome)
 
 
 _CLOSE = object()
@@ -147,7 +157,7 @@ class _Worker:
             for job in live:
                 try:
                     job.finish(engine.generate(job.request, on_progress=job.on_progress,
-                                               should_stop=job.should_stop, on_segment=job.on_segment))
+                                               should_stop=job.should_stop, on_segment=job.on_segment, **job.options))
                 except BaseException as e:  # handed to the waiting caller
                     job.finish(error=e)
             return
@@ -155,17 +165,20 @@ class _Worker:
 
         log.debug("running a batch of %d jobs (%d rows)", len(live), sum(j.rows for j in live))
         try:
-            results = batched([batch_job(j.request, on_progress=j.on_progress, should_stop=j.should_stop,
-                                        on_segment=j.on_segment) for j in live])
+            entries = []
+            for j in live:
+                extra = dict(j.options)
+                if batch_job is not _PlainBatchJob:
+                    extra["on_done"] = j.answer  # a job that ends early is answered before the batch ends
+                entries.append(batch_job(j.request, on_progress=j.on_progress, should_stop=j.should_stop,
+                                         on_segment=j.on_segment, **extra))
+            results = batched(entries)
         except BaseException as e:  # the whole batch failed (e.g. out of memory): every job hears why
             for job in live:
                 job.finish(error=e)
             return
         for job, result in zip(live, results):
-            if isinstance(result, BaseException):
-                job.finish(error=result)
-            else:
-                job.finish(result)
+            job.answer(result)
         for job in live[len(results):]:  # never leave a caller waiting
             job.finish(error=RuntimeError("The engine returned no result for this job."))
 
@@ -182,7 +195,7 @@ class _PlainBatchJob:
 
 def _batch_job_class() -> Any:
     try:
-        from . import BatchJob  # exported next to Engine; imported here to keep this module light
+        from .types import BatchJob  # imported here: this module stays light for engines of any kind
     except ImportError:
         return _PlainBatchJob
     return BatchJob
@@ -233,10 +246,14 @@ class BatchingEngine:
         return info
 
     def generate(self, request: Any, on_progress: Optional[ProgressCallback] = None,
-                 should_stop: Optional[StopCallback] = None, on_segment: Optional[SegmentCallback] = None) -> Any:
-        """Queue ``request``, wait for its turn in a batch, return its Generation (or raise its error)."""
+                 should_stop: Optional[StopCallback] = None, on_segment: Optional[SegmentCallback] = None,
+                 **options: Any) -> Any:
+        """Queue ``request``, wait for its turn in a batch, return its Generation (or raise its error).
+
+        ``options`` are the engine's further ``generate`` keywords (``accept_segment``, ``segment_retakes``).
+        """
         request.validate()  # a bad request is refused at once, in the caller's thread
-        job = _Job(request, on_progress, should_stop, on_segment)
+        job = _Job(request, on_progress, should_stop, on_segment, dict(options))
         self._worker.submit(job)
         job.done.wait()
         if job.error is not None:

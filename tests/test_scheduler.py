@@ -12,7 +12,7 @@ import pytest
 from bark_core import GenerationCancelled, GenerationRequest
 from bark_core.scheduler import BatchingEngine, EngineClosed
 
-SHORT = dict(max_seconds=0.2)
+SHORT = dict(max_seconds=0.1)
 
 
 class FakeEngine:
@@ -36,10 +36,11 @@ class FakeEngine:
         if self.fail is not None:
             raise self.fail
         time.sleep(self.delay)
-        out = []
         for j in jobs:
             if j.on_progress:
                 j.on_progress(j.request.text)
+        out = []
+        for j in jobs:
             if j.should_stop and j.should_stop():
                 out.append(GenerationCancelled("stopped"))
             else:
