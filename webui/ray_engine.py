@@ -1,0 +1,387 @@
+"""The engine as Ray Serve replicas, and a front-end proxy with the engine's surface.
+
+    python app.py --ray                      # a local Ray: one replica per GPU (or one on CPU)
+    python app.py --ray auto --replicas 2 --gpus-per-replica 1
+    python app.py --ray ray://head:10001 --replicas 4
+
+Each replica (:class:`BarkReplica`) loads the models once and runs its jobs through a
+:class:`bark_core.scheduler.BatchingEngine`, so the requests it receives are batched together.
+The Gradio front end keeps history, auth, the queue limit and per-user isolation; it holds a
+:class:`RayEngine`, whose ``generate`` streams one job through a ``DeploymentHandle``:
+``("started", replica)``, ``("progress", Progress)``, ``("segment", ...)``, then ``("done", Generation)``
+or ``("error", exception)``. Stop cancels the streaming response; the replica's generator is then
+cancelled and stops that job alone. A replica that dies is replaced by Serve; its in-flight jobs fail
+with :data:`REPLICA_LOST` and nothing is saved (the studio saves only finished generations).
+
+The replica class is sent to Ray by value, so replicas need ``bark_core`` (sent along as a
+``py_modules`` entry), torch and ray, but neither gradio nor this ``webui`` package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+log = logging.getLogger(__name__)
+
+REPLICA_LOST = "The engine replica serving this job stopped; try again."
+APP_NAME = "bark-studio"
+DEPLOYMENT_NAME = "BarkEngine"
+READ_ONLY = ("info", "presets", "load_voice", "count_tokens", "split_text", "estimate_seconds", "plan_segments",
+             "tokenize", "decode")
+PROGRESS_EVERY_S = 0.1  # a replica sends at most ~10 progress reports a second per job
+
+
+class ReplicaLost(ValueError):
+    """The replica running a job died or became unreachable; the job produced nothing."""
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """How the engine is served: where Ray is, how many replicas, what each gets."""
+
+    address: Optional[str] = None  # None: start a local Ray; "auto" or "ray://host:10001": join that cluster
+    replicas: int = 1
+    gpus_per_replica: float = 0.0
+    cpus_per_replica: float = 1.0
+    max_batch: int = 4
+    max_wait_s: float = 0.05
+    threads: Optional[int] = None  # torch threads in each replica (None: torch's default)
+    app_name: str = APP_NAME
+
+    def validate(self) -> None:
+        if not isinstance(self.replicas, int) or self.replicas < 1:
+            raise ValueError(f"--replicas must be at least 1, got {self.replicas!r}.")
+        if self.gpus_per_replica < 0 or self.cpus_per_replica < 0:
+            raise ValueError("--gpus-per-replica cannot be negative.")
+        if not isinstance(self.max_batch, int) or self.max_batch < 1:
+            raise ValueError(f"--max-batch must be at least 1, got {self.max_batch!r}.")
+
+
+# ------------------------------------------------------------------------------ the replica (runs inside Ray)
+
+class BarkReplica:
+    """One Serve replica: the engine loaded once, behind a BatchingEngine."""
+
+    def __init__(self, settings: Any, max_batch: int, max_wait_s: float, threads: Optional[int] = None):
+        import torch
+        from ray import serve
+
+        from bark_core import Engine
+        from bark_core.scheduler import BatchingEngine
+
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.engine = BatchingEngine(Engine.load(settings), max_batch=max_batch, max_wait_s=max_wait_s)
+        self.replica = serve.get_replica_context().replica_id.to_full_id_str()
+        self.running = 0  # jobs queued or running on this replica's engine now
+        self.lock = threading.Lock()
+        logging.getLogger(__name__).info("replica %s ready", self.replica)
+
+    async def generate(self, request: Any):
+        """Stream one job's events; cancelling this generator stops the job."""
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue = asyncio.Queue()
+        stop = threading.Event()
+
+        def put(event: tuple) -> None:
+            loop.call_soon_threadsafe(events.put_nowait, event)
+
+        def work() -> None:
+            try:
+                gen = self.engine.generate(request, on_progress=lambda p: put(("progress", p)), should_stop=stop.is_set,
+                                           on_segment=lambda i, n, audio: put(("segment", (i, n, list(audio)))))
+                put(("done", gen))
+            except BaseException as e:  # sent to the front end, which decides what the user sees
+                e.__traceback__ = None
+                put(("error", e))
+            finally:
+                with self.lock:
+                    self.running -= 1
+
+        yield ("started", self.replica)
+        with self.lock:
+            self.running += 1
+        threading.Thread(target=work, name="bark-replica-job", daemon=True).start()
+        try:
+            last_progress = 0.0
+            pending = None
+            while True:
+                if pending is not None:
+                    wait = PROGRESS_EVERY_S - (time.monotonic() - last_progress)
+                    try:
+                        kind, payload = await asyncio.wait_for(events.get(), timeout=max(wait, 0.0))
+                    except asyncio.TimeoutError:
+                        yield pending
+                        pending, last_progress = None, time.monotonic()
+                        continue
+                else:
+                    kind, payload = await events.get()
+                if kind == "progress":
+                    if time.monotonic() - last_progress >= PROGRESS_EVERY_S:
+                        yield kind, payload
+                        pending, last_progress = None, time.monotonic()
+                    else:
+                        pending = (kind, payload)  # coalesced: only the latest is sent
+                    continue
+                if pending is not None:
+                    yield pending
+                    pending = None
+                yield kind, payload
+                if kind in ("done", "error"):
+                    return
+        finally:
+            stop.set()  # finished, or cancelled by the front end (Stop) or its disconnect: stop the job
+
+    def call(self, name: str, *args: Any) -> tuple[str, Any]:
+        """One read-only engine call; ("ok", value) or ("error", ValueError)."""
+        if name not in READ_ONLY:
+            return "error", ValueError(f"{name!r} is not an engine call the front end may make.")
+        try:
+            value = getattr(self.engine, name)(*args)
+        except ValueError as e:
+            e.__traceback__ = None
+            return "error", e
+        if name == "info":
+            value = dict(value, replica=self.replica, running=self.running)
+        return "ok", value
+
+
+# ------------------------------------------------------------------------------ the front end's proxy
+
+class RayEngine:
+    """The engine's surface, served by a Ray Serve deployment (see module docstring)."""
+
+    def __init__(self, handle: Any, settings: Any = None, options: RayOptions = RayOptions(),
+                 poll_s: float = 0.1, call_timeout_s: float = 120.0):
+        self._handle = handle
+        self.settings = settings
+        self.options = options
+        self.poll_s = poll_s
+        self.call_timeout_s = call_timeout_s
+        self._presets: Optional[list] = None
+        self._codec = None
+        self._lock = threading.Lock()
+        self.replica_counts: collections.Counter = collections.Counter()  # jobs started per replica
+        self._active: dict[int, str] = {}  # job number -> replica, while it runs
+        self._jobs = 0
+
+    # -- read-only calls -------------------------------------------------------------
+    def _call(self, name: str, *args: Any) -> Any:
+        try:
+            status, value = self._handle.call.remote(name, *args).result(timeout_s=self.call_timeout_s)
+        except Exception as e:
+            log.warning("engine call %s failed: %s", name, type(e).__name__)
+            raise ReplicaLost("The engine replicas cannot be reached right now; try again in a moment.") from None
+        if status == "error":
+            raise value
+        return value
+
+    def info(self) -> dict:
+        info = dict(self._call("info"))
+        info.update(serving="ray", replicas=self.options.replicas, max_batch=self.options.max_batch)
+        return info
+
+    def presets(self) -> list:
+        if self._presets is None:
+            self._presets = list(self._call("presets"))
+        return self._presets
+
+    def load_voice(self, spec: Any) -> Any:
+        from bark_core import Voice
+
+        if spec is None or isinstance(spec, Voice):
+            return spec
+        if isinstance(spec, Path) or (isinstance(spec, str) and spec.strip().endswith(".npz")):
+            from bark_core import load_voice_npz
+
+            return load_voice_npz(spec)  # a file on the front end's machine
+        return self._call("load_voice", spec)
+
+    def count_tokens(self, text: str) -> int:
+        return self._call("count_tokens", text)
+
+    def tokenize(self, text: str) -> list[int]:
+        return self._call("tokenize", text)
+
+    def split_text(self, text: str) -> tuple[list[str], list[str]]:
+        return self._call("split_text", text)
+
+    def estimate_seconds(self, text: str) -> float:
+        from bark_core import longform
+
+        return longform.estimate_seconds(text)
+
+    def plan_segments(self, text: str, long_form: bool = True) -> tuple[list[str], list[str]]:
+        return self._call("plan_segments", text, long_form)
+
+    def decode(self, fine: Any) -> Any:
+        return self._call("decode", fine)
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.info()["folder"])
+
+    @property
+    def codec(self) -> Any:
+        """A local EnCodec for front-end work (voice cloning); needs the weights on this machine too."""
+        if self._codec is None:
+            from bark_core.codec import load_codec
+
+            s = self.settings
+            self._codec = load_codec(self.folder, getattr(s, "codec", None), offline=getattr(s, "offline", False),
+                                     cache_dir=getattr(s, "cache_dir", None), device="cpu")
+        return self._codec
+
+    @codec.setter
+    def codec(self, codec: Any) -> None:
+        self._codec = codec
+
+    def active_jobs(self) -> dict[int, str]:
+        """Jobs running now: job number -> the replica running it."""
+        with self._lock:
+            return dict(self._active)
+
+    # -- generation ------------------------------------------------------------------
+    def generate(self, request: Any, on_progress: Optional[Callable] = None, should_stop: Optional[Callable] = None,
+                 on_segment: Optional[Callable] = None, accept_segment: Optional[Callable] = None,
+                 segment_retakes: int = 0) -> Any:
+        """Run one job on a replica; the Generation, or the job's own error, GenerationCancelled, ReplicaLost."""
+        from bark_core import GenerationCancelled
+
+        request.validate()
+        if accept_segment is not None:
+            raise ValueError("Checking each segment as it is made is not available when the engine runs on Ray "
+                             "replicas; turn the segment check off, or run the studio without --ray.")
+        with self._lock:
+            self._jobs += 1
+            job = self._jobs
+        try:
+            for attempt in range(2):
+                started, outcome = self._stream(job, request, on_progress, should_stop, on_segment)
+                kind, payload = outcome
+                if kind == "done":
+                    return payload
+                if kind == "error":
+                    raise payload
+                if kind == "cancelled":
+                    raise GenerationCancelled("Generation stopped.")
+                # kind == "lost": the replica died or could not be reached
+                if started or attempt:
+                    log.warning("replica lost during job %d: %s", job, payload)
+                    raise ReplicaLost(REPLICA_LOST)
+                log.info("job %d was not taken by a replica (%s); trying again", job, payload)
+            raise ReplicaLost(REPLICA_LOST)
+        finally:
+            with self._lock:
+                self._active.pop(job, None)
+
+    def _stream(self, job: int, request: Any, on_progress, should_stop, on_segment) -> tuple[bool, tuple[str, Any]]:
+        """(whether a replica took the job, (kind, payload)) with kind done / error / cancelled / lost."""
+        stream = self._handle.options(stream=True).generate.remote(request)
+        cancelled = threading.Event()
+        finished = threading.Event()
+
+        def stopped() -> bool:
+            try:
+                return bool(should_stop and should_stop())
+            except Exception:
+                log.exception("should_stop failed")
+                return False
+
+        def watch() -> None:  # Stop must work even while no event arrives (queued, decoding)
+            while not finished.wait(self.poll_s):
+                if stopped():
+                    cancelled.set()
+                    try:
+                        stream.cancel()
+                    except Exception:  # already finished or never assigned
+                        log.debug("cancel failed", exc_info=True)
+                    return
+
+        watcher = threading.Thread(target=watch, name="bark-ray-stop", daemon=True)
+        watcher.start()
+        started = False
+        try:
+            for kind, payload in stream:
+                if kind == "started":
+                    started = True
+                    with self._lock:
+                        self._active[job] = payload
+                        self.replica_counts[payload] += 1
+                elif kind == "progress":
+                    if on_progress is not None:
+                        on_progress(payload)
+                elif kind == "segment":
+                    if on_segment is not None:
+                        on_segment(*payload)
+                elif kind in ("done", "error"):
+                    return started, (kind, payload)
+                if cancelled.is_set():
+                    return started, ("cancelled", None)
+            return started, ("lost", "the stream ended without a result")
+        except Exception as e:  # Ray's errors: actor died, unavailable, cancelled
+            if cancelled.is_set():
+                return started, ("cancelled", None)
+            return started, ("lost", f"{type(e).__name__}: {e}")
+        finally:
+            finished.set()
+            if not cancelled.is_set() and stopped():
+                cancelled.set()
+
+
+# ------------------------------------------------------------------------------ starting it
+
+def _runtime_env() -> dict:
+    import bark_core
+
+    return {"py_modules": [str(Path(bark_core.__file__).parent)]}
+
+
+def deploy(settings: Any, options: RayOptions = RayOptions()) -> RayEngine:
+    """Connect to (or start) Ray, run the engine deployment, return the front end's proxy.
+
+    Raises ValueError with a sentence when Ray is not installed or cannot be reached.
+    """
+    options.validate()
+    try:
+        import ray
+        from ray import cloudpickle, serve
+    except ImportError:
+        raise ValueError('Serving with --ray needs Ray Serve: pip install "ray[serve]==2.60.0"') from None
+    import sys
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # replicas need no webui (nor gradio)
+    if not ray.is_initialized():
+        try:
+            ray.init(address=options.address, runtime_env=_runtime_env(), include_dashboard=False,
+                     log_to_driver=False, namespace="bark-studio")
+        except (ConnectionError, RuntimeError) as e:
+            raise ValueError(f"Could not connect to the Ray cluster at {options.address!r} ({e}). Start it with "
+                             "`ray start --head`, or leave out the address to start a local one.") from None
+    serve.start(proxy_location="Disabled")
+    deployment = serve.deployment(
+        BarkReplica, name=DEPLOYMENT_NAME, num_replicas=options.replicas,
+        ray_actor_options={"num_cpus": options.cpus_per_replica, "num_gpus": options.gpus_per_replica},
+        max_ongoing_requests=2 * options.max_batch + 8,  # enough for a full batch, the next one, and read-only calls
+        health_check_period_s=2, health_check_timeout_s=30, graceful_shutdown_timeout_s=5,
+    )
+    if options.gpus_per_replica > 0 and getattr(settings, "device", "auto") == "cpu":
+        log.warning("--gpus-per-replica with --device cpu: the replicas will not use their GPUs")
+    app = deployment.bind(settings, options.max_batch, options.max_wait_s, options.threads)
+    handle = serve.run(app, name=options.app_name, route_prefix=None)
+    return RayEngine(handle, settings, options)
+
+
+def shutdown(app_name: str = APP_NAME) -> None:
+    """Delete the deployment (the replicas free their models); Ray itself keeps running."""
+    from ray import serve
+
+    serve.delete(app_name)
+
