@@ -5,9 +5,12 @@
     python app.py --small-stages fine   # large semantic and coarse models, a small fine one
     python app.py --models /path/to/folder --device cpu
     python app.py --host 0.0.0.0 --auth alice:secret --queue-size 32
+    python app.py --max-batch 4         # many users: up to 4 waiting generations run as one batch
+    python app.py --ray --replicas 2 --gpus-per-replica 1 --max-batch 4   # Ray Serve, one replica per GPU
+    python app.py --ray auto --replicas 4   # join the Ray cluster this machine belongs to (ray start ...)
 
-This is the only module that reads environment variables (SPACE_ID, and whether the
-``spaces`` package of Hugging Face ZeroGPU is importable).
+This is the only module that reads environment variables (SPACE_ID, SPACES_ZERO_GPU, and whether
+the ``spaces`` package of Hugging Face ZeroGPU is importable).
 """
 
 from __future__ import annotations
@@ -38,8 +41,30 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     web.add_argument("--max-upload-mb", type=float, default=8, help="largest accepted upload (voice .npz files)")
     web.add_argument("--max-seconds", type=float, default=None,
                      help="default maximum audio length of each segment (Bark's own limit is about 14 s)")
+    serving = p.add_argument_group("serving many users")
+    serving.add_argument("--max-batch", type=int, default=1, metavar="N",
+                         help="run up to N waiting generations (takes counted) as one batch (default 1: one at a time)")
+    serving.add_argument("--batch-wait-ms", type=float, default=50, metavar="MS",
+                         help="how long the first waiting generation waits for others to join its batch (default 50)")
+    serving.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                         help="run the engine as Ray Serve replicas (pip install \"ray[serve]==2.60.0\"); no ADDRESS "
+                              "starts a local Ray, 'auto' joins the cluster this machine belongs to (ray start)")
+    serving.add_argument("--replicas", type=int, default=1, metavar="N", help="engine replicas with --ray (default 1)")
+    serving.add_argument("--gpus-per-replica", type=float, default=None, metavar="F",
+                         help="GPUs each replica reserves (default 1 when this machine has a CUDA GPU, else 0)")
+    serving.add_argument("--cpus-per-replica", type=float, default=1, metavar="F",
+                         help="CPUs each replica reserves (default 1)")
     add_engine_arguments(p)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.max_batch < 1:
+        p.error("--max-batch must be at least 1")
+    if not 0 <= args.batch_wait_ms <= 10_000:
+        p.error("--batch-wait-ms must be between 0 and 10000")
+    if args.replicas < 1:
+        p.error("--replicas must be at least 1")
+    if args.ray is None and (args.replicas != 1 or args.gpus_per_replica is not None):
+        p.error("--replicas and --gpus-per-replica need --ray")
+    return args
 
 
 def _writable(path: Path) -> bool:
@@ -67,6 +92,48 @@ def resolve_deployment(args: argparse.Namespace, environ: Optional[dict[str, str
     else:
         data_dir = Path("data")
     return dict(host=host, data_dir=data_dir.resolve(), on_space=on_space)
+
+
+def zero_gpu(environ: Optional[dict[str, str]] = None) -> bool:
+    """Whether this is a Hugging Face ZeroGPU Space (the GPU is lent per call, in another process)."""
+    env = os.environ if environ is None else environ
+    return env.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
+
+
+def batching(engine: Any, args: argparse.Namespace) -> Any:
+    """The engine, behind a BatchingEngine when --max-batch is above 1."""
+    if engine is None or args.max_batch <= 1:
+        return engine
+    from bark_core.scheduler import BatchingEngine
+
+    return BatchingEngine(engine, max_batch=args.max_batch, max_wait_s=args.batch_wait_ms / 1000)
+
+
+def batching_loader(args: argparse.Namespace):
+    """The holder's loader for Reload in the Models tab: a new engine, wrapped like the first one."""
+    def load(settings, on_progress):
+        from bark_core import Engine
+
+        return batching(Engine.load(settings, on_progress=on_progress), args)
+
+    return load
+
+
+def ray_engine(settings, args: argparse.Namespace):
+    """The Ray Serve deployment's front-end proxy (webui.ray_engine); ValueError with a sentence on failure."""
+    from webui.ray_engine import RayOptions, deploy
+
+    gpus = args.gpus_per_replica
+    if gpus is None:
+        import torch
+
+        gpus = 1.0 if settings.device != "cpu" and torch.cuda.is_available() else 0.0
+    options = RayOptions(address=None if args.ray == "local" else args.ray, replicas=args.replicas,
+                         gpus_per_replica=gpus, cpus_per_replica=args.cpus_per_replica, max_batch=args.max_batch,
+                         max_wait_s=args.batch_wait_ms / 1000)
+    log.info("starting %d engine replica(s) on Ray (%s GPU each, batches of up to %d)", args.replicas, gpus,
+             args.max_batch)
+    return deploy(settings, options)
 
 
 def gpu_wrapper() -> Optional[Any]:
@@ -119,11 +186,28 @@ def build(args: argparse.Namespace, environ: Optional[dict[str, str]] = None):
         # Detected at once, instead of ~24 s of Hub retries before the first page (and on every Download).
         log.warning("The Hugging Face Hub cannot be reached: running offline (local folders and the Hub cache only).")
         settings = replace(settings, offline=True)
-    engine, error = load_engine(settings)
     defaults = {"max_seconds": args.max_seconds} if args.max_seconds else None
+    if args.ray:
+        # The replicas hold the models; the front end keeps history, auth, the queue and per-user state.
+        try:
+            engine = ray_engine(settings, args)
+        except ValueError as e:
+            raise SystemExit(str(e)) from None
+        error, loader, gpu_wrap = None, None, None
+        allow_changes = False  # the replicas were started with these settings; restart to change them
+        concurrency = args.replicas * args.max_batch
+    else:
+        if args.max_batch > 1 and zero_gpu(env):
+            log.warning("--max-batch is ignored on ZeroGPU: each job gets the GPU on its own there.")
+            args = argparse.Namespace(**{**vars(args), "max_batch": 1})
+        engine, error = load_engine(settings)
+        engine = batching(engine, args)
+        loader = batching_loader(args) if args.max_batch > 1 else None
+        gpu_wrap, allow_changes, concurrency = gpu_wrapper(), not dep["on_space"], args.max_batch
     demo = webui.build_demo(engine, data_dir=dep["data_dir"], settings=settings, load_error=error,
-                            allow_model_changes=not dep["on_space"], queue_size=args.queue_size,
-                            request_defaults=defaults, gpu_wrap=gpu_wrapper())
+                            allow_model_changes=allow_changes, queue_size=args.queue_size,
+                            request_defaults=defaults, gpu_wrap=gpu_wrap, loader=loader,
+                            engine_concurrency=concurrency)
     kwargs = webui.launch_options(dep["data_dir"], max_upload_bytes=int(args.max_upload_mb * 2**20),
                                   auth_required=bool(args.auth), cross_site=dep["on_space"])
     kwargs.update(server_name=dep["host"], server_port=args.port, share=args.share)

@@ -9,12 +9,21 @@ files are checked against its own /history rows: same prompt, same seed, same by
 
 Without --url it builds tiny test weights and launches the studio in-process on loopback.
 Prints completed, refused, and p50/p95 of the wait (submit -> result) in seconds.
+
+--throughput measures the engine itself serving many users (issue 15): jobs per minute and the
+wait (submit -> result) p50/p95 for 1, 4 and 8 concurrent users, each sending jobs back to back,
+with batching off (one job at a time, as the studio's queue runs them) and on (BatchingEngine):
+
+    python bench/load_test.py --throughput                               # tiny random weights
+    python bench/load_test.py --throughput --weights small --max-seconds 2   # small-shaped random weights
+    python bench/load_test.py --throughput --models /path/to/bark-small --device cuda
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -121,17 +130,139 @@ def run_load(url: str, clients: int = 20, requests: int = 3, timeout: float = 12
                 p95_wait_s=pct(0.95), wall_s=round(wall, 2), problems=problems, outcomes=out)
 
 
+def machine() -> str:
+    """The CPU (and GPU) this ran on, for the printed figures."""
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    text = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    if torch.cuda.is_available():
+        text += f", GPU {torch.cuda.get_device_name(0)}"
+    return text
+
+
+def _percentile(values: list[float], p: float) -> Optional[float]:
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(p * len(values)))], 3) if values else None
+
+
+def run_throughput(engine, users: int, jobs_per_user: int, make_request) -> dict:
+    """``users`` threads each send ``jobs_per_user`` jobs back to back; jobs/minute and wait percentiles."""
+    waits: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(users)
+
+    def user(u: int) -> None:
+        barrier.wait()
+        for j in range(jobs_per_user):
+            t0 = time.monotonic()
+            try:
+                engine.generate(make_request(u, j))
+            except Exception as e:  # noqa: BLE001 - counted and printed
+                with lock:
+                    errors.append(f"{type(e).__name__}: {e}")
+                continue
+            with lock:
+                waits.append(time.monotonic() - t0)
+
+    threads = [threading.Thread(target=user, args=(u,), daemon=True) for u in range(users)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.monotonic() - t0
+    return dict(users=users, jobs=len(waits), errors=errors, wall_s=round(wall, 2),
+                jobs_per_min=round(60 * len(waits) / wall, 2), p50_wait_s=_percentile(waits, 0.5),
+                p95_wait_s=_percentile(waits, 0.95))
+
+
+def throughput_main(args: argparse.Namespace) -> int:
+    import torch
+
+    from bark_core import GenerationRequest
+    from bark_core.engine import Engine, EngineSettings
+    from bark_core.scheduler import BatchingEngine
+    from bark_core.testweights import write_test_weights
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    models = args.models
+    if models is None:
+        tmp = Path(tempfile.mkdtemp(prefix="bark-throughput-"))
+        models = str(write_test_weights(tmp / "models", size=args.weights, fmt="native", seed=0))
+    engine = Engine.load(EngineSettings(models=models, offline=True, device=args.device, dtype=args.dtype))
+    users_list = [int(u) for u in args.users.split(",")]
+    max_batch = args.max_batch or max(users_list)
+
+    def make_request(u: int, j: int) -> GenerationRequest:
+        return GenerationRequest(text=f"User {u} asks for line {j}, please.", seed=1000 * u + j,
+                                 max_seconds=args.max_seconds, early_stop=False)  # every job the same length
+
+    engine.generate(make_request(0, 0))  # warm up (allocations, kernels)
+    info = engine.info()
+    print(f"machine: {machine()}")
+    print(f"models: {info['size']} ({'random weights' if args.models is None else models}), device {info['device']}, "
+          f"{info['dtype']}; {args.max_seconds} s of audio per job, early stop off; "
+          f"{args.jobs_per_user} jobs per user back to back; batching on = BatchingEngine(max_batch={max_batch}, "
+          f"max_wait={args.batch_wait_ms} ms)")
+    print(f"{'users':>5} {'batching':>8} {'jobs/min':>9} {'p50 wait s':>11} {'p95 wait s':>11} {'wall s':>8}  errors")
+    results = []
+    for users in users_list:
+        row = {}
+        for mode, batch in (("off", 1), ("on", max_batch)):
+            with BatchingEngine(engine, max_batch=batch, max_wait_s=args.batch_wait_ms / 1000) as served:
+                r = run_throughput(served, users, args.jobs_per_user, make_request)
+            r["batching"] = mode
+            row[mode] = r
+            results.append(r)
+            print(f"{users:>5} {mode:>8} {r['jobs_per_min']:>9} {r['p50_wait_s']!s:>11} {r['p95_wait_s']!s:>11} "
+                  f"{r['wall_s']:>8}  {len(r['errors'])}")
+            for e in r["errors"][:3]:
+                print(f"      ! {e}")
+        if row["off"]["jobs_per_min"]:
+            print(f"      batching on / off throughput at {users} users: "
+                  f"{row['on']['jobs_per_min'] / row['off']['jobs_per_min']:.2f}x")
+    if args.json:
+        Path(args.json).write_text(json.dumps(dict(machine=machine(), info=info, results=results), indent=2,
+                                              default=str))
+    return 0 if not any(r["errors"] for r in results) else 1
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    t = p.add_argument_group("--throughput: the engine serving many users, batching off and on")
+    t.add_argument("--throughput", action="store_true", help="measure jobs/minute and waits instead of the studio load")
+    t.add_argument("--users", default="1,4,8", help="concurrent users to measure (default 1,4,8)")
+    t.add_argument("--jobs-per-user", type=int, default=2)
+    t.add_argument("--weights", choices=["tiny", "small", "large"], default="tiny",
+                   help="random weights of this shape when --models is not given (default tiny)")
+    t.add_argument("--max-batch", type=int, default=None, help="rows per batch when on (default: the most users)")
+    t.add_argument("--batch-wait-ms", type=float, default=50)
+    t.add_argument("--device", default="auto")
+    t.add_argument("--dtype", default="auto")
+    t.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--url", help="a running studio; default: launch one on tiny random weights")
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--requests", type=int, default=3, help="requests per client, one after another")
     p.add_argument("--queue-size", type=int, default=5, help="queue size of the launched studio")
-    p.add_argument("--max-seconds", type=float, default=0.3, help="audio length per request (launched studio)")
+    p.add_argument("--max-seconds", type=float, default=0.3, help="audio length per request (launched studio, and each --throughput job)")
     p.add_argument("--timeout", type=float, default=120.0, help="longest wait for one request")
     p.add_argument("--models", help="weights for the launched studio (default: tiny test weights)")
     p.add_argument("--json", help="also write the summary here")
     args = p.parse_args(argv)
+    if args.throughput:
+        return throughput_main(args)
 
     demo = None
     url = args.url

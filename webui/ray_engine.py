@@ -1,8 +1,7 @@
 """The engine as Ray Serve replicas, and a front-end proxy with the engine's surface.
 
-    python app.py --ray                      # a local Ray: one replica per GPU (or one on CPU)
-    python app.py --ray auto --replicas 2 --gpus-per-replica 1
-    python app.py --ray ray://head:10001 --replicas 4
+    python app.py --ray --replicas 2 --gpus-per-replica 1 --max-batch 4   # a local Ray, one replica per GPU
+    python app.py --ray auto --replicas 4    # on a node of a running cluster (`ray start --head` / `--address`)
 
 Each replica (:class:`BarkReplica`) loads the models once and runs its jobs through a
 :class:`bark_core.scheduler.BatchingEngine`, so the requests it receives are batched together.
@@ -46,7 +45,7 @@ class ReplicaLost(ValueError):
 class RayOptions:
     """How the engine is served: where Ray is, how many replicas, what each gets."""
 
-    address: Optional[str] = None  # None: start a local Ray; "auto" or "ray://host:10001": join that cluster
+    address: Optional[str] = None  # None: start a local Ray; "auto" (or a GCS address): join that cluster
     replicas: int = 1
     gpus_per_replica: float = 0.0
     cpus_per_replica: float = 1.0
