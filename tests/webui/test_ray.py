@@ -145,3 +145,24 @@ def test_a_killed_replica_fails_its_job_with_a_sentence_and_the_next_job_runs(se
     assert isinstance(err, ReplicaLost) and str(err) == REPLICA_LOST, outcome
     gen = served.generate(GenerationRequest(text="After the crash.", seed=10, **QUICK))
     assert gen.seed == 10
+
+
+def test_the_studio_runs_on_the_proxy_and_app_wires_ray(served, tmp_path, monkeypatch, launch):
+    """The Gradio front end around the proxy: a generation is saved in its owner's history; app.py --ray wiring."""
+    from gradio_client import Client
+
+    import app
+
+    r = launch(served, tmp_path / "studio", allow_model_changes=False, engine_concurrency=2)
+    client = Client(r.url, verbose=False)
+    files = client.predict(text="Through Ray.", seed=11, max_seconds=0.1, api_name="/generate")[0]
+    assert len(files) == 1
+    rows, _ = client.predict(api_name="/history")
+    assert [(row["prompt"], row["seed"]) for row in rows] == [("Through Ray.", 11)]
+
+    monkeypatch.setattr(app, "ray_engine", lambda settings, args: served)
+    args = app.parse_args(["--ray", "--replicas", "2", "--max-batch", "3", "--data-dir", str(tmp_path / "d"),
+                           "--offline"])
+    demo, _ = app.build(args, environ={})
+    assert demo.studio.holder.engine is served and not demo.studio.allow_model_changes
+    assert {fn.concurrency_limit for fn in demo.fns.values() if fn.concurrency_id == "engine"} == {6}
