@@ -263,6 +263,32 @@ class Studio:
         req.validate()
         return req
 
+    def request_from_record(self, owner: str, rec: GenerationRecord, **overrides: Any) -> GenerationRequest:
+        """The request a history row was made with (its stored settings and voice), with ``overrides``."""
+        stored = rec.settings
+        values = {st.name: stored.get(st.name, st.default) for st in table.SETTINGS}
+        values.update(overrides)
+        req = GenerationRequest(text=stored.get("text", rec.prompt), voice=self.resolve_voice(owner, rec.voice),
+                                **values)
+        req.validate()
+        return req
+
+    def regenerate_request(self, owner: str, gen_id: Optional[str], index: int) -> tuple[GenerationRecord,
+                                                                                           GenerationRequest]:
+        """(row, request) that makes take ``index`` of a history row again, alone: its own seed, one take."""
+        rec = self.generation(owner, gen_id)
+        if rec is None or not 0 <= index < len(rec.takes):
+            raise ValueError("That take is no longer in your history.")
+        seed = rec.takes[index].seed
+        if seed is None:
+            if len(rec.takes) > 1:
+                raise ValueError("This take was made before takes had their own seeds, so it cannot be made again "
+                                 "alone; use Reuse settings to make the whole batch again.")
+            seed = rec.seed
+        if rec.voice.startswith("user:") and self.store.get_voice(owner, rec.voice[5:]) is None:
+            raise ValueError("The voice of that take was deleted, so it cannot be made again.")
+        return rec, self.request_from_record(owner, rec, seed=int(seed), takes=1)
+
     # -- running ----------------------------------------------------------------------
     def stream(self, req: GenerationRequest, should_stop: Callable[[], bool]) -> Iterator[tuple[str, Any]]:
         """Events of one generation on the shared engine: progress, segment, done or error."""

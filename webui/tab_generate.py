@@ -13,7 +13,7 @@ import gradio as gr
 
 from bark_core import MAX_TAKES, GenerationCancelled, load_voice_npz, settings as table
 
-from bark_core.takecheck import rank_dicts
+from bark_core.takecheck import Thresholds, rank_dicts
 
 from .formatting import history_rows, plain, short, take_info
 from .studio import NO_VOICE, SAMPLE_RATE, Studio, session_key, text_too_long, user_error
@@ -127,6 +127,53 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
         raise
     finally:
         studio.cancels.forget(key)
+
+
+def regenerate(studio: Studio, owner: str, gen_id: Optional[str], index: int, request: gr.Request,
+               progress=gr.Progress(), best_first: bool = False) -> Iterator[dict[str, Any]]:
+    """"Regenerate this take": take ``index`` of a history row again, alone (its seed, one take), as a new
+    generation in Results and History. On the exact placement (CPU float32) it is the same audio."""
+    if not owner:
+        raise ValueError("Your browser session is not ready yet; reload the page.")
+    key = session_key(request) or owner
+    cancel = studio.cancels.event(key)
+    try:
+        rec, req = studio.regenerate_request(owner, gen_id, index)
+    except ValueError as e:
+        yield {"status": f"✗ {plain(e)}"}
+        raise
+    if cancel.is_set():
+        yield {"status": "■ Stopped before it started. Nothing was saved."}
+        return
+    label = f"Take {index + 1} again"
+    yield {**hidden_slots("take"), "tabs": gr.Tabs(selected="studio"),
+           "status": f"Making take {index + 1} again alone (seed {req.seed})…",
+           "results_title": "### Results\n<span class='muted'>Generating…</span>"}
+    progress(0.0, desc="Starting")
+    try:
+        gen = yield from run_one(studio, req, cancel, progress)
+        if gen is None:
+            yield {"status": "■ Stopped. Nothing was saved.",
+                   "results_title": "### Results\n<span class='muted'>Stopped.</span>"}
+            return
+        thresholds = Thresholds(**{k: v for k, v in ((rec.takes[index].scores or {}).get("details") or {}).get(
+            "thresholds", {}).items() if k in Thresholds.__dataclass_fields__})
+        again = studio.save_generation(owner, req, rec.voice, gen, studio.score_takes(req, rec.voice, gen, thresholds))
+        out = finished(studio, owner, [again], [[again.id, 0, label]], best_first)
+        out["status"] = out["status"].replace("✓ Done", f"✓ Take {index + 1} made again", 1)
+        yield out
+    except ValueError as e:
+        yield {"status": f"✗ {plain(e)}"}
+        raise
+    finally:
+        studio.cancels.forget(key)
+
+
+def regenerate_result(studio: Studio, owner: str, results: Optional[dict], index: int, request: gr.Request,
+                      progress=gr.Progress(), best_first: bool = False) -> Iterator[dict[str, Any]]:
+    """"Regenerate this take" on Results' card ``index``."""
+    gen_id, take = result_ref(results, index)
+    yield from regenerate(studio, owner, gen_id, take, request, progress, best_first)
 
 
 def run_one(studio: Studio, req: Any, cancel: Any, progress: Any, prefix: str = "") -> Iterator[dict[str, Any]]:

@@ -94,10 +94,11 @@ def take_slot(i: int, prefix: str, outputs: dict[str, Any]) -> dict[str, Any]:
             voice_download = gr.DownloadButton("⬇ Voice .npz", size="sm", elem_id=f"{prefix}-{i + 1}-voice-download")
             save = gr.Button("Save as voice", size="sm", elem_id=f"{prefix}-{i + 1}-save")
             reuse = gr.Button("Reuse settings", size="sm", elem_id=f"{prefix}-{i + 1}-reuse")
+            regen = gr.Button("↻ Regenerate this take", size="sm", elem_id=f"{prefix}-{i + 1}-regen")
             star = gr.Button("☆ Star", size="sm", elem_id=f"{prefix}-{i + 1}-star") if prefix == "take" else None
     parts = dict(group=group, info=info, audio=audio, download=download, voice_download=voice_download)
     outputs.update({f"{prefix}{i}_{k}": v for k, v in parts.items()})
-    return dict(parts, save=save, reuse=reuse, star=star)
+    return dict(parts, save=save, reuse=reuse, star=star, regen=regen)
 
 
 def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings: Any = None,
@@ -389,6 +390,17 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
                 {**pick("results"), **filters}, save_outputs, **QUICK)
         connect(s["star"].click, bind(tab_generate.star_result, studio=studio, index=i), pick("results"),
                 {**pick("status"), **history_outputs}, **QUICK)
+    regen_outputs = {**gen_outputs, **pick("tabs")}
+    for i, s in enumerate(b["result_slots"]):  # the take again, alone (its own seed), as a new generation
+        armed = on(s["regen"].click, tab_generate.arm, {}, {}, **QUICK)
+        connect(armed.then, bind(tab_generate.regenerate_result, studio=studio, index=i),
+                pick("results", "best_first"), regen_outputs, show_progress_on=[c["results_title"]],
+                api_visibility="private", **ENGINE)
+    for i, s in enumerate(b["history_slots"]):
+        armed = on(s["regen"].click, tab_generate.arm, {}, {}, **QUICK)
+        connect(armed.then, bind(tab_generate.regenerate, studio=studio, index=i),
+                {"gen_id": c["selected_gen"], **pick("best_first")}, regen_outputs,
+                show_progress_on=[c["results_title"]], api_visibility="private", **ENGINE)
     for i, s in enumerate(b["history_slots"]):
         on(s["reuse"].click, tab_generate.reuse, {"gen_id": c["selected_gen"]}, reuse_outputs, **QUICK)
         connect(s["save"].click, bind(tab_generate.save_take_as_voice, studio=studio, index=i),
