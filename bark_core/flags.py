@@ -29,8 +29,9 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--codec", metavar="SRC",
                    help="EnCodec folder or Hub id (default: from the models, else facebook/encodec_24khz)")
     g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="(default auto)")
-    g.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
-                   help="(default auto: float32 on a CPU unless another precision is measured clearly faster)")
+    g.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16", "int8"],
+                   help="(default auto: float32 on a CPU unless another precision is measured clearly faster; "
+                        "int8: the fast CPU mode, int8 weights, not exact)")
     g.add_argument("--offload", action="store_true", help="keep one model on the GPU at a time (less memory)")
     g.add_argument("--offline", action="store_true", help="never contact the Hugging Face Hub; use local files only")
     g.add_argument("--cache-dir", metavar="DIR", help="Hugging Face cache and converted weights")

@@ -195,8 +195,16 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(config.n_embd, config.output_vocab_size, bias=False)
 
     def new_cache(self, batch: int, max_len: int | None = None) -> KVCache:
-        p = self.lm_head.weight
+        p = self.transformer.wpe.weight  # float even where the Linears hold int8 weights (quantize.py)
         return KVCache(self.config, batch, max_len or self.config.block_size, p.device, p.dtype)
+
+    def head(self, x: torch.Tensor, rows: tuple[int, int] | None = None) -> torch.Tensor:
+        """The output head on ``x`` (B, C), all rows or only vocabulary ``rows`` [a, b)."""
+        if rows is None:
+            return self.lm_head(x)  # (B, V)
+        if not isinstance(self.lm_head, nn.Linear):  # int8 weights: the head slices itself
+            return self.lm_head(x, rows)
+        return F.linear(x, self.lm_head.weight[rows[0] : rows[1]])  # (B, b - a)
 
     def forward(
         self, idx: torch.Tensor, cache: KVCache | None = None, merge_context: bool = False,
@@ -226,10 +234,7 @@ class GPT(nn.Module):
             x = block(x, cache, i, start)
         if cache is not None:
             cache.length = start + T
-        x = self.transformer.ln_f(x)[:, -1, :]  # (B, C)
-        if rows is None:
-            return self.lm_head(x)  # (B, V)
-        return F.linear(x, self.lm_head.weight[rows[0] : rows[1]])  # (B, b - a)
+        return self.head(self.transformer.ln_f(x)[:, -1, :], rows)  # (B, V) or (B, b - a)
 
     def step(self, idx: torch.Tensor, pos: torch.Tensor, cache: KVCache) -> torch.Tensor:
         """One decode step with static shapes (CUDA-graph friendly): ``idx`` (B, 1) at position ``pos`` (1,).

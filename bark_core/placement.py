@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 PLACEMENTS = ("resident", "offload", "cpu")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+QUANTIZED = ("int8",)  # CPU-only precisions: float32 models whose Linears are then quantized (quantize.py)
+PRECISIONS = ("auto", *DTYPES, *QUANTIZED)  # every --dtype choice
 GiB = 1024**3
 
 CODEC_BYTES = 60 * 1024**2  # EnCodec 24 kHz, float32 (~15M parameters)
@@ -38,6 +40,8 @@ class Placement:
     dtype: torch.dtype
     placement: str  # one of PLACEMENTS
     choice: Optional[precision.Verdict] = field(default=None, compare=False)  # how "auto" chose the CPU precision
+    quantize: Optional[str] = None  # "int8": weight-only int8 Linears (CPU); dtype is then the rest's float32
+    prompt_dtype: torch.dtype = torch.float32  # int8 mode: dtype of many-row products (dequantized weights)
 
     @property
     def home(self) -> torch.device:
@@ -46,8 +50,13 @@ class Placement:
 
     @property
     def exact(self) -> bool:
-        """True where results are bit-identical to the reference (CPU, float32)."""
-        return self.device.type == "cpu" and self.dtype == torch.float32
+        """True where results are bit-identical to the reference (CPU, float32, no quantization)."""
+        return self.device.type == "cpu" and self.dtype == torch.float32 and self.quantize is None
+
+    @property
+    def precision(self) -> str:
+        """The precision's name as the user chose it: "float32", "bfloat16", "float16" or "int8"."""
+        return self.quantize or dtype_name(self.dtype)
 
 
 def cuda_total_memory() -> Optional[int]:
@@ -120,9 +129,28 @@ def resolve_dtype(name: str, device: torch.device, cache_dir: Optional[Path] = N
         if device.type == "mps":
             return torch.float16
         return cpu_auto_choice(cache_dir, size).torch_dtype
+    if name in QUANTIZED:  # the models load in float32; prepare_stage quantizes their Linears
+        _refuse_quantized_off_cpu(name, device)
+        return torch.float32
     if name not in DTYPES:
-        raise ValueError(f"Unknown precision {name!r}: use auto, float32, bfloat16 or float16.")
+        raise ValueError(f"Unknown precision {name!r}: use auto, float32, bfloat16, float16 or int8 (CPU).")
     return DTYPES[name]
+
+
+def _refuse_quantized_off_cpu(name: str, device: torch.device) -> None:
+    if device.type != "cpu":
+        raise ValueError(f"{name} is a CPU-only mode (int8 weights for memory-bound CPU decoding); on "
+                         f"{device.type.upper()} use bfloat16 or float16, or run with --device cpu.")
+
+
+def prompt_dtype_for(choice: Optional[precision.Verdict], threshold: float = precision.THRESHOLD) -> torch.dtype:
+    """int8 mode's dtype for many-row products: bfloat16 where it was measured >= threshold x faster
+    than float32 on prompt-sized products on this CPU (e.g. AMX), else float32."""
+    t = choice.timings_ms if choice is not None else {}
+    f32, bf16 = t.get("float32", {}).get("prompt"), t.get("bfloat16", {}).get("prompt")
+    if precision._valid_ms(f32) and precision._valid_ms(bf16) and f32 / bf16 >= threshold:
+        return torch.bfloat16
+    return torch.float32
 
 
 def resolve(device: str = "auto", dtype: str = "auto", placement: str = "auto", *,
@@ -131,10 +159,18 @@ def resolve(device: str = "auto", dtype: str = "auto", placement: str = "auto", 
 
     A CPU run with dtype "auto" measures the precisions once per machine and caches the
     verdict in ``cache_dir`` (None: ~/.cache/bark-studio), keyed by ``size`` ("large" or "small");
-    the verdict rides along as ``Placement.choice``. An explicit dtype is never measured.
+    the verdict rides along as ``Placement.choice``. An explicit float dtype is never measured; "int8"
+    (CPU only) reads the same cached measurement to pick the dtype of its many-row products.
     """
-    dev = resolve_device(device)
+    dev = resolve_device("cpu" if dtype in QUANTIZED and device == "auto" else device)
     choice = None
+    if dtype in QUANTIZED:
+        if placement not in ("auto", "cpu"):
+            raise ValueError(f"{dtype} runs on the CPU only; its placement is cpu, not {placement}.")
+        _refuse_quantized_off_cpu(dtype, dev)
+        choice = cpu_auto_choice(cache_dir, size)  # the measured timings say which dtype prompts run in
+        return Placement(torch.device("cpu"), torch.float32, "cpu", choice, quantize=dtype,
+                         prompt_dtype=prompt_dtype_for(choice))
     if dtype == "auto" and dev.type == "cpu":
         choice = cpu_auto_choice(cache_dir, size)
         dt = choice.torch_dtype
@@ -222,8 +258,25 @@ def recommend(total_gpu_bytes: Optional[int] = None, cpu_bf16: Optional[bool] = 
     return dict(device="cpu", size="small", dtype="float32", placement="cpu")
 
 
+def prepare_stage(module: torch.nn.Module, placement: Placement) -> torch.nn.Module:
+    """What a stage's model needs right after loading: int8 weights in the int8 mode (in place),
+    pinned memory for offload. Returns the model (the same object)."""
+    if placement.quantize == "int8":
+        from . import quantize  # noqa: PLC0415 - only the int8 mode needs it
+
+        quantize.quantize_model(module, placement.prompt_dtype)
+    elif placement.quantize is not None:
+        raise ValueError(f"Unknown quantization {placement.quantize!r}.")
+    _pin(module, placement)
+    return module
+
+
 def pin_for_offload(module: torch.nn.Module, placement: Placement) -> None:
     """Keep an offloaded model's resting weights in pinned memory, so stage visits copy them fast."""
+    _pin(module, placement)
+
+
+def _pin(module: torch.nn.Module, placement: Placement) -> None:
     if placement.placement == "offload" and placement.device.type == "cuda":
         for p in module.parameters():
             p.data = p.data.pin_memory()

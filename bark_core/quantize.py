@@ -1,0 +1,104 @@
+"""The fast CPU mode ("int8"): weight-only int8 for every transformer Linear and output head.
+
+Not exact: tokens differ from the reference's. Each Linear keeps per-output-channel
+symmetric int8 weights (a quarter of float32's bytes) and one scale per output row.
+A decode step reads every weight once for one row (memory-bound), so it runs on
+``torch._weight_int8pack_mm`` (torch's own CPU kernel: int8 weights, bfloat16
+activations; the kernel gpt-fast uses); a call with more than ``SMALL_ROWS`` rows (a
+prompt, the fine stage: compute-bound) dequantizes the weight for that call and runs a
+plain matrix product in ``prompt_dtype`` (bfloat16 where the CPU's own measurement says
+it is clearly faster than float32 on prompt-sized products, as with AMX; else float32).
+Everything else (embeddings, LayerNorms, attention, the KV cache, the residual stream)
+stays in the model's float32.
+
+Random test weights cannot prove quality on Suno's trained ones: bench/bench_quality.py
+prints teacher-forced agreement and KL against float32 at Bark's shapes.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+SMALL_ROWS = 16  # up to this many rows per call: the int8 kernel (memory-bound); more: dequantize + matmul
+QMAX = 127
+
+
+def quantize_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(int8 weight (N, K), float32 scale (N,)): symmetric, one scale per output channel."""
+    w = weight.detach().float()
+    scale = (w.abs().amax(dim=1) / QMAX).clamp(min=1e-12)
+    q = torch.round(w / scale[:, None]).clamp(-QMAX, QMAX).to(torch.int8).contiguous()
+    return q, scale
+
+
+def int8_available() -> bool:
+    """True where this torch build has the CPU int8 weight-only kernel."""
+    try:
+        q = torch.ones((8, 32), dtype=torch.int8)
+        torch._weight_int8pack_mm(torch.ones((1, 32), dtype=torch.bfloat16), q, torch.ones(8, dtype=torch.bfloat16))
+        return True
+    except (AttributeError, RuntimeError, NotImplementedError):
+        return False
+
+
+class Int8Linear(nn.Module):
+    """A bias-optional Linear whose ``weight`` is int8 (a frozen parameter) with a per-row ``scale``."""
+
+    def __init__(self, linear: nn.Linear, prompt_dtype: torch.dtype = torch.float32):
+        super().__init__()
+        q, scale = quantize_weight(linear.weight)
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.weight = nn.Parameter(q, requires_grad=False)  # named like nn.Linear's: .weight.device works
+        self.register_buffer("scale", scale)  # float32, for the dequantized path
+        self.register_buffer("scale_bf16", scale.to(torch.bfloat16))  # the int8 kernel's scales
+        self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().float(), requires_grad=False)
+        self.prompt_dtype = prompt_dtype
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, int8 weight-only, "
+                f"prompt_dtype={str(self.prompt_dtype).replace('torch.', '')}")
+
+    def forward(self, x: torch.Tensor, rows: Optional[tuple[int, int]] = None) -> torch.Tensor:
+        """``x`` (..., K) -> (..., N) in x's dtype; ``rows`` (a, b) computes only output rows a..b-1."""
+        w, s, s16, bias = self.weight, self.scale, self.scale_bf16, self.bias
+        if rows is not None:
+            a, b = rows
+            w, s, s16 = w[a:b], s[a:b], s16[a:b]
+            bias = None if bias is None else bias[a:b]
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, x.shape[-1])
+        if x2.shape[0] <= SMALL_ROWS:
+            y = torch._weight_int8pack_mm(x2.to(torch.bfloat16).contiguous(), w, s16)
+        else:
+            dt = self.prompt_dtype
+            y = F.linear(x2.to(dt), w.to(dt) * s.to(dt)[:, None])
+        y = y.to(x.dtype)
+        if bias is not None:
+            y = y + bias.to(x.dtype)
+        return y.view(*lead, y.shape[-1])
+
+
+def quantize_model(model: nn.Module, prompt_dtype: torch.dtype = torch.float32) -> nn.Module:
+    """Replace, in place, every Linear of ``model`` (blocks and output heads) by an Int8Linear.
+
+    Embeddings keep their float weights (the fine model's output heads were tied to its
+    embeddings: the embeddings keep the float copy). The model must be on the CPU in float32.
+    """
+    if not int8_available():
+        raise ValueError("This torch build has no CPU int8 kernel (torch._weight_int8pack_mm); use float32.")
+    for mod in list(model.modules()):
+        for name, child in list(mod.named_children()):
+            if isinstance(child, nn.Linear):
+                if child.weight.device.type != "cpu":
+                    raise ValueError("int8 weights are a CPU mode; the model is not on the CPU.")
+                setattr(mod, name, Int8Linear(child, prompt_dtype))
+    model.quantized = "int8"
+    return model
+
+
+def is_quantized(model: nn.Module) -> bool:
+    return getattr(model, "quantized", None) == "int8"

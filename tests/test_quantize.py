@@ -1,0 +1,118 @@
+"""The fast CPU mode (--dtype int8): int8 weight-only Linears, the placement rule, and the engine on tiny weights."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bark_core import placement, precision, quantize
+from bark_core.engine import Engine, EngineSettings
+from bark_core.flags import add_engine_arguments, engine_settings
+from bark_core.model import bark_config, build_model
+from bark_core.types import GenerationRequest
+
+pytestmark = pytest.mark.skipif(not quantize.int8_available(), reason="this torch build lacks the CPU int8 kernel")
+
+XEON = {"float32": {"one_row": 0.244, "prompt": 17.7}, "bfloat16": {"one_row": 0.298, "prompt": 7.5}}  # AMX-like
+ZEN = {"float32": {"one_row": 0.25, "prompt": 17.7}, "bfloat16": {"one_row": 0.2, "prompt": 90.0}}  # emulated bf16
+
+
+@pytest.fixture
+def measured(monkeypatch):
+    """Inject the CPU's precision timings (no second of measuring per test)."""
+    def use(timings):
+        monkeypatch.setattr(precision, "measure", lambda size, candidates, budget_s: timings)
+    use(ZEN)
+    return use
+
+
+def test_int8_linear_is_close_to_its_dequantized_float_weights():
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(64, 96, bias=True)
+    q8 = quantize.Int8Linear(lin)
+    assert q8.weight.dtype == torch.int8 and q8.weight.shape == (96, 64) and not q8.weight.requires_grad
+    deq = q8.weight.float() * q8.scale[:, None]
+    assert (deq - lin.weight).abs().max() <= q8.scale.max() / 2 + 1e-6  # rounding error: half a step
+    for rows in (1, 3, quantize.SMALL_ROWS, quantize.SMALL_ROWS + 1, 40):  # int8 kernel, then dequantized matmul
+        x = torch.randn(2, rows, 64)
+        want = F.linear(x, deq, lin.bias)
+        got = q8(x)
+        assert got.shape == want.shape and got.dtype == torch.float32
+        torch.testing.assert_close(got, want, rtol=2e-2, atol=2e-2)  # bfloat16 activations on the int8 kernel
+    x = torch.randn(1, 64)
+    torch.testing.assert_close(q8(x, rows=(10, 42)), F.linear(x, deq[10:42], lin.bias[10:42]), rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("kind", ["semantic", "coarse", "fine"])
+def test_quantized_models_stay_close_to_float32(kind):
+    torch.manual_seed(1)
+    model = build_model(kind, bark_config(kind, "tiny")).eval()
+    q = build_model(kind, bark_config(kind, "tiny")).eval()
+    q.load_state_dict(model.state_dict())
+    quantize.quantize_model(q)
+    assert quantize.is_quantized(q) and not quantize.is_quantized(model)
+    n_linear = sum(isinstance(m, torch.nn.Linear) for m in q.modules())
+    assert n_linear == 0 and sum(isinstance(m, quantize.Int8Linear) for m in q.modules()) > 0
+    with torch.inference_mode():
+        if kind == "fine":
+            idx = torch.randint(0, 1024, (1, 40, 8))
+            a, b = model(3, idx), q(3, idx)
+            assert q.lm_heads[0].weight.device.type == "cpu"
+            assert q.transformer.wtes[1].weight.dtype == torch.float32  # the embedding keeps the float copy
+        else:
+            idx = torch.randint(0, 1000, (1, 20))
+            cache_a, cache_b = model.new_cache(1, 32), q.new_cache(1, 32)
+            assert cache_b.k.dtype == torch.float32  # the cache stays float
+            a, b = model(idx, cache_a, rows=(0, 500)), q(idx, cache_b, rows=(0, 500))
+            a2, b2 = model(idx[:, :1], cache_a), q(idx[:, :1], cache_b)  # a decode step: the int8 kernel
+            assert torch.nn.functional.cosine_similarity(a2.flatten(), b2.flatten(), dim=0) > 0.99
+            assert q.lm_head.weight.device.type == "cpu"
+    assert a.shape == b.shape
+    assert torch.nn.functional.cosine_similarity(a.flatten(), b.flatten(), dim=0) > 0.99
+
+
+def test_int8_placement_is_cpu_only_inexact_and_picks_its_prompt_dtype(tmp_path, measured):
+    p = placement.resolve("cpu", "int8", "auto", cache_dir=tmp_path / "zen")
+    assert (p.quantize, p.precision, p.placement, p.device.type) == ("int8", "int8", "cpu", "cpu")
+    assert p.dtype == torch.float32 and p.prompt_dtype == torch.float32 and not p.exact
+    assert p.choice is not None and p.choice.timings_ms  # the measured timings ride along, for info()
+    measured(XEON)
+    assert placement.resolve("auto", "int8", cache_dir=tmp_path / "xeon").prompt_dtype == torch.bfloat16
+    assert placement.resolve("cpu", "float32", "cpu", cache_dir=tmp_path / "xeon").precision == "float32"
+    assert placement.resolve("cpu", "float32", "cpu", cache_dir=tmp_path / "xeon").exact
+    with pytest.raises(ValueError, match="CPU-only mode.*bfloat16"):
+        placement._refuse_quantized_off_cpu("int8", torch.device("cuda"))
+    with pytest.raises(ValueError, match="CPU only"):
+        placement.resolve("cpu", "int8", "offload", cache_dir=tmp_path / "xeon")
+    with pytest.raises(ValueError, match="int8"):
+        placement.resolve("cpu", "int4", "cpu", cache_dir=tmp_path / "xeon")
+    assert placement.prompt_dtype_for(None) == torch.float32
+
+
+def test_cli_flag_selects_int8():
+    p = argparse.ArgumentParser()
+    add_engine_arguments(p)
+    assert engine_settings(p.parse_args(["--dtype", "int8"])).dtype == "int8"
+
+
+def test_engine_loads_and_generates_in_int8(tiny_native, tmp_path, measured, monkeypatch):
+    # the engine calls placement.prepare_stage after loading each stage (before the lead wires it:
+    # pin_for_offload, which prepare_stage replaces)
+    monkeypatch.setattr(placement, "pin_for_offload", placement.prepare_stage)
+    engine = Engine.load(EngineSettings(models=str(tiny_native), device="cpu", dtype="int8",
+                                        cache_dir=str(tmp_path / "cache")))
+    assert all(quantize.is_quantized(m) for m in engine.models.values())
+    assert engine.placement.precision == "int8" and not engine.placement.exact
+    req = GenerationRequest(text="Hello [laughs] there.", takes=2, seed=3, max_seconds=0.6)
+    a, b = engine.generate(req), engine.generate(req)
+    assert len(a.takes) == 2 and np.isfinite(a.audio).all() and a.audio.size > 0
+    np.testing.assert_array_equal(a.takes[0].voice.fine, b.takes[0].voice.fine)  # seeded: repeatable
+    info = engine.info()
+    assert info["exact"] is False
+    if info["dtype"] != "int8":
+        pytest.xfail("engine.info() still names placement.dtype; the lead wires placement.precision")
+    assert info["dtype"] == "int8"
