@@ -20,7 +20,7 @@ import weakref
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import gradio as gr
 import numpy as np
@@ -33,7 +33,7 @@ from bark_core.export import FORMAT_CHOICES, export_file, get_format
 
 from .formatting import plain, short
 from .studio import NO_VOICE, Studio, echo, session_key, text_too_long, user_error
-from .tab_generate import STAGE_LABEL, arm, stop
+from . import tab_generate  # attributes read at call time: tab_generate may import this module (import_long_form)
 from .timeline_store import TimelineStore
 from .wiring import bind, connect
 
@@ -500,7 +500,9 @@ def open_generation(studio: Studio, tstore: TimelineStore, owner: Optional[str],
     status = f"✓ {what} is open as a timeline of {len(tl.segments)} segment(s). {hint}"
     return {**switch, **view(studio, owner, tl_id, tl, 0), **versions_view(tstore, owner, tl_id),
             "tl_pause": tl.pause_ms, "tl_crossfade": tl.crossfade_ms, "tl_joined": None,
-            "timeline_pick": gr.update(choices=timeline_choices(tstore, owner), value=tl_id), "tl_status": status}
+            "timeline_pick": gr.update(choices=timeline_choices(tstore, owner), value=tl_id),
+            "history_pick": gr.update(choices=history_choices(studio, tstore, owner), value=f"{rec.id}:{take_index}"),
+            "tl_status": status}
 
 
 def history_choices(studio: Studio, tstore: TimelineStore, owner: Optional[str], limit: int = 50) -> list[tuple[str, str]]:
@@ -523,8 +525,7 @@ def open_from_history(studio: Studio, tstore: TimelineStore, owner: Optional[str
     gen_id, _, index = (history_pick or "").rpartition(":")
     if not gen_id or not index.isdigit():
         raise ValueError("Pick one of your generations in the list first.")
-    out = open_generation(studio, tstore, owner, gen_id, int(index), tabs=False)
-    return {**out, "history_pick": gr.update(choices=history_choices(studio, tstore, owner), value=history_pick)}
+    return open_generation(studio, tstore, owner, gen_id, int(index), tabs=False)
 
 
 # --------------------------------------------------------------------------- handlers
@@ -650,7 +651,7 @@ def _regenerate_one(studio: Studio, tstore: TimelineStore, owner: str, tl_id: st
         return {**view(studio, owner, tl_id, tl, k), "tl_status": "■ Stopped before it started."}
 
     def report(p: Any) -> None:
-        progress(min(1.0, p.fraction), desc=f"Segment {k + 1} · {STAGE_LABEL.get(p.stage, p.stage)}")
+        progress(min(1.0, p.fraction), desc=f"Segment {k + 1} · {tab_generate.STAGE_LABEL.get(p.stage, p.stage)}")
 
     try:
         tl = T.regenerate_segment(StudioEngine(studio), tl, k, resolve_voice=lambda ref: studio.resolve_voice(owner, ref),
@@ -702,7 +703,7 @@ def _generate_missing(studio: Studio, tstore: TimelineStore, owner: str, tl_id: 
 
             def report(p: Any, _k=k, _i=done, _n=total) -> None:
                 progress(min(1.0, (_i - 1 + p.fraction) / _n),
-                         desc=f"Segment {_k + 1} ({_i} of {_n}) · {STAGE_LABEL.get(p.stage, p.stage)}")
+                         desc=f"Segment {_k + 1} ({_i} of {_n}) · {tab_generate.STAGE_LABEL.get(p.stage, p.stage)}")
 
             tl = T.regenerate_segment(engine, tl, k, resolve_voice=lambda ref: studio.resolve_voice(owner, ref),
                                       on_progress=report, should_stop=cancel.is_set, **options)
@@ -883,20 +884,30 @@ class TimelineTab:
         c = self.components
         names = ("tl_id", "tl_table", "tl_stale", "tl_status", "seg_no", "seg_audio", "seg_info", "insert_text",
                  "seg_text", "seg_voice", "seg_seed", "seg_semantic", "seg_coarse", "seg_fine", "tl_versions",
-                 "version_ids", "tl_pause", "tl_crossfade", "tl_joined", "timeline_pick", "tl_text")
+                 "version_ids", "tl_pause", "tl_crossfade", "tl_joined", "timeline_pick", "history_pick", "tl_text")
         return {n: c[n] for n in names}
 
-    def wire_open(self, trigger: Any, gen_id_component: Any, take_index: int, tabs_component: Any = None) -> Any:
-        """``trigger`` (e.g. a take card's button ``.click``) opens take ``take_index`` of the generation whose id
-        ``gen_id_component`` (a ``gr.State``) holds in this tab: imported or reused, loaded, and the tab selected
-        (``tabs_component``: the ``gr.Tabs`` this tab is in, whose id for it is ``"timeline"``). Call inside the Blocks.
+    def wire_open(self, trigger: Any, source: Any, take_index: int, tabs_component: Any = None,
+                  resolve: Optional[Callable[[Any, int], tuple[Optional[str], int]]] = None) -> Any:
+        """Make ``trigger`` (e.g. a take card's button ``.click``) open a take in this tab and select the tab.
+
+        ``source`` is the component whose value names the generation: a ``gr.State`` holding its id
+        (History's ``selected_gen``: take ``take_index`` opens), or anything ``resolve(value,
+        take_index) -> (generation id, take index)`` reads (Results' ``results`` state with
+        ``tab_generate.result_ref``). The take's timeline is imported on first open, then reused.
+        ``tabs_component``: the ``gr.Tabs`` this tab is in (its id for this tab is ``"timeline"``).
+        Call inside the Blocks.
         """
         outputs = self.open_outputs()
         if tabs_component is not None:
             outputs["tabs"] = tabs_component
-        fn = bind(open_generation, studio=self.studio, tstore=self.tstore, take_index=int(take_index),
-                  tabs=tabs_component is not None)
-        return connect(trigger, fn, {"gen_id": gen_id_component}, outputs, **QUICK)
+        studio, tstore, index, tabs = self.studio, self.tstore, int(take_index), tabs_component is not None
+
+        def open_in_timeline(owner: Optional[str], source: Any) -> dict[str, Any]:
+            gen_id, take = resolve(source, index) if resolve is not None else (source, index)
+            return open_generation(studio, tstore, owner, gen_id, take, tabs=tabs)
+
+        return connect(trigger, open_in_timeline, {"source": source}, outputs, **QUICK)
 
 
 def build_timeline_tab(studio: Studio) -> TimelineTab:
@@ -1033,11 +1044,11 @@ def _wire(studio: Studio, tstore: TimelineStore, tab: Any, c: dict[str, Any], b:
     connect(b["up_btn"].click, bind(move_segment, studio=studio, tstore=tstore, step=-1), current, out, **QUICK)
     connect(b["down_btn"].click, bind(move_segment, studio=studio, tstore=tstore, step=1), current, out, **QUICK)
 
-    armed = connect(b["regen_btn"].click, bind(arm, studio=studio), {}, {}, **QUICK)
+    armed = connect(b["regen_btn"].click, bind(tab_generate.arm, studio=studio), {}, {}, **QUICK)
     on(armed.then, regenerate, {**current, **edit_fields}, out, show_progress_on=[c["tl_status"]], **ENGINE)
-    armed_all = connect(b["gen_all_btn"].click, bind(arm, studio=studio), {}, {}, **QUICK)
+    armed_all = connect(b["gen_all_btn"].click, bind(tab_generate.arm, studio=studio), {}, {}, **QUICK)
     on(armed_all.then, generate_all, pick("tl_id"), out, show_progress_on=[c["tl_status"]], **ENGINE)
-    connect(b["stop_btn"].click, bind(stop, studio=studio), {}, {}, queue=False)  # never waits behind the job it stops
+    connect(b["stop_btn"].click, bind(tab_generate.stop, studio=studio), {}, {}, queue=False)  # never waits behind the job it stops
 
     on(b["render_btn"].click, render_version, pick("tl_id", "tl_pause", "tl_crossfade"),
        {**versions, **pick("tl_joined", "sel_version", "tl_status")}, show_progress_on=[c["tl_joined"]])
