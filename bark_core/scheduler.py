@@ -13,13 +13,14 @@ An engine without ``generate_batch`` runs the gathered jobs one after another.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +208,7 @@ class BatchingEngine:
     ``max_batch`` is the most rows (takes, summed over requests) in one batch; a request with more
     takes runs alone. ``max_wait_s`` is how long the first waiting job waits for company.
     Every other attribute (``info``, ``presets``, ``load_voice``, ``count_tokens``, ``decode``, ``codec``...)
-    is the wrapped engine's. ``close()`` answers the queued jobs, then stops the worker; it also runs
+    is the wrapped engine's; ``generate_batch`` and ``regenerate_take`` go through the queue too. ``close()`` answers the queued jobs, then stops the worker; it also runs
     when the object is garbage-collected (e.g. replaced by a model reload).
     """
 
@@ -259,6 +260,36 @@ class BatchingEngine:
         if job.error is not None:
             raise job.error
         return job.result
+
+    def generate_batch(self, jobs: Sequence[Any]) -> list[Any]:
+        """``Engine.generate_batch``'s contract through the queue: each job's Generation or exception."""
+        queued = []
+        for j in jobs:
+            job = _Job(j.request, j.on_progress, j.should_stop, j.on_segment,
+                       {k: getattr(j, k) for k in ("accept_segment", "segment_retakes") if getattr(j, k, None)})
+            try:
+                j.request.validate()
+                self._worker.submit(job)
+            except ValueError as e:
+                job.finish(error=e)
+            queued.append((j, job))
+        out = []
+        for j, job in queued:
+            job.done.wait()
+            outcome = job.error if job.error is not None else job.result
+            on_done = getattr(j, "on_done", None)
+            if on_done is not None:
+                on_done(outcome)
+            out.append(outcome)
+        return out
+
+    def regenerate_take(self, request: Any, generation: Any, index: int, **callbacks: Any) -> Any:
+        """Take ``index`` of ``generation`` again, alone, with its own seed (``Engine.regenerate_take``), queued."""
+        takes = generation.takes
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(takes):
+            raise ValueError(f"There is no take {index!r} to regenerate; this generation has {len(takes)} "
+                             f"(numbered from 0).")
+        return self.generate(dataclasses.replace(request, seed=takes[index].seed, takes=1), **callbacks)
 
     def close(self, timeout: Optional[float] = 30.0) -> None:
         """Answer the jobs already queued, then stop the worker (new calls raise EngineClosed)."""

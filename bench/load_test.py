@@ -201,7 +201,8 @@ def throughput_main(args: argparse.Namespace) -> int:
     if models is None:
         tmp = Path(tempfile.mkdtemp(prefix="bark-throughput-"))
         models = str(write_test_weights(tmp / "models", size=args.weights, fmt="native", seed=0))
-    engine = Engine.load(EngineSettings(models=models, offline=True, device=args.device, dtype=args.dtype))
+    extra = {"row_exact": args.row_exact} if args.row_exact else {}  # rows one by one (exact) or fused batches
+    engine = Engine.load(EngineSettings(models=models, offline=True, device=args.device, dtype=args.dtype, **extra))
     users_list = [int(u) for u in args.users.split(",")]
     max_batch = args.max_batch or max(users_list)
 
@@ -211,9 +212,10 @@ def throughput_main(args: argparse.Namespace) -> int:
 
     engine.generate(make_request(0, 0))  # warm up (allocations, kernels)
     info = engine.info()
+    info["row_exact"] = getattr(engine, "row_exact", None)
     print(f"machine: {machine()}")
     print(f"models: {info['size']} ({'random weights' if args.models is None else models}), device {info['device']}, "
-          f"{info['dtype']}; {args.max_seconds} s of audio per job, early stop off; "
+          f"{info['dtype']}, rows one by one (exact): {info['row_exact']}; {args.max_seconds} s of audio per job, early stop off; "
           f"{args.jobs_per_user} jobs per user back to back; batching on = BatchingEngine(max_batch={max_batch}, "
           f"max_wait={args.batch_wait_ms} ms)")
     print(f"{'users':>5} {'batching':>8} {'jobs/min':>9} {'p50 wait s':>11} {'p95 wait s':>11} {'wall s':>8}  errors")
@@ -252,6 +254,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     t.add_argument("--device", default="auto")
     t.add_argument("--dtype", default="auto")
     t.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    t.add_argument("--row-exact", choices=["auto", "on", "off"], default=None,
+                   help="the engine's row_exact setting: off fuses a batch's rows into one matmul (default: the engine's)")
     p.add_argument("--url", help="a running studio; default: launch one on tiny random weights")
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--requests", type=int, default=3, help="requests per client, one after another")

@@ -224,3 +224,23 @@ def test_without_generate_batch_jobs_run_one_by_one_exactly(tiny):
         results = run_threads(engine, requests)
     for r, b in zip(requests, results):
         assert same(tokens(tiny.generate(r)), tokens(b))
+
+
+def test_generate_batch_and_regenerate_take_go_through_the_queue():
+    from types import SimpleNamespace
+
+    def BatchJob(request, on_done=None):  # noqa: N802 - the shape of bark_core's BatchJob
+        return SimpleNamespace(request=request, on_progress=None, should_stop=None, on_segment=None, on_done=on_done)
+
+    fake = FakeEngine()
+    done = []
+    with BatchingEngine(fake, max_batch=4, max_wait_s=0.5) as engine:
+        out = engine.generate_batch([BatchJob(req(0), on_done=done.append), BatchJob(GenerationRequest(text=" ")),
+                                     BatchJob(req(2))])
+        assert out[0] == ("Line number 0.", 100) and out[2] == ("Line number 2.", 102)
+        assert isinstance(out[1], ValueError) and done == [out[0]]
+        gen = SimpleNamespace(takes=[SimpleNamespace(seed=5), SimpleNamespace(seed=6)])
+        assert engine.regenerate_take(req(3, takes=2), gen, 1) == ("Line number 3.", 6)
+        with pytest.raises(ValueError, match="no take 2"):
+            engine.regenerate_take(req(3), gen, 2)
+    assert sorted(len(b) for b in fake.batches) == [1, 2]
