@@ -62,7 +62,18 @@ def score_badge(scores: Optional[dict[str, Any]]) -> str:
         bits.append(f"same voice {similar:.2f}")
     passed = scores.get("passed", scores.get("details", {}).get("passed"))
     mark, cls = ("✓", "badge-pass") if passed else ("⚠", "badge-warn")
-    tip = html.escape("; ".join(scores.get("issues") or ["no issues"]), quote=True)
+    lines = ["; ".join(scores.get("issues") or ["no issues"])]
+    for k, seg in enumerate(scores.get("segments") or []):  # long-form: each segment, and drift from segment 1
+        on = seg.get("on_script")
+        same = seg.get("similarity_to_first")
+        lines.append(f"segment {k + 1}: on script {'not checked' if on is None else f'{on:.2f}'}"
+                     + ("" if same is None or k == 0 else f", same speaker as segment 1 {same:.2f}")
+                     + (f", {seg['tries']} tries" if seg.get("tries", 1) > 1 else ""))
+    if scores.get("segments"):
+        drift = [s["similarity_to_first"] for s in scores["segments"][1:] if s.get("similarity_to_first") is not None]
+        if drift:
+            bits.append(f"drift min {min(drift):.2f}")
+    tip = html.escape("\n".join(lines), quote=True).replace("\n", "&#10;")  # one line of Markdown
     return f"<span class='take-score {cls}' title=\"{tip}\">{mark} {html.escape(' · '.join(bits))}</span>"
 
 

@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import math
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
@@ -130,6 +131,19 @@ def _catalog(engine: Any) -> list[PresetInfo]:
     except Exception:
         log.exception("preset catalog unavailable")
         return []
+
+
+class SegmentChecked:
+    """An engine whose ``generate`` also gets ``accept_segment`` and ``segment_retakes`` (everything else is the engine's)."""
+
+    def __init__(self, engine: Any, accept_segment: Callable[[Any], bool], segment_retakes: int):
+        self._engine, self._accept, self._retakes = engine, accept_segment, int(segment_retakes)
+
+    def generate(self, request: GenerationRequest, **callbacks: Any) -> Any:
+        return self._engine.generate(request, accept_segment=self._accept, segment_retakes=self._retakes, **callbacks)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
 
 
 class Studio:
@@ -290,9 +304,18 @@ class Studio:
         return rec, self.request_from_record(owner, rec, seed=int(seed), takes=1)
 
     # -- running ----------------------------------------------------------------------
-    def stream(self, req: GenerationRequest, should_stop: Callable[[], bool]) -> Iterator[tuple[str, Any]]:
-        """Events of one generation on the shared engine: progress, segment, done or error."""
-        return self._stream(self.engine(), req, should_stop)
+    def stream(self, req: GenerationRequest, should_stop: Callable[[], bool],
+               accept_segment: Optional[Callable[[Any], bool]] = None,
+               segment_retakes: int = 0) -> Iterator[tuple[str, Any]]:
+        """Events of one generation on the shared engine: progress, segment, done or error.
+
+        ``accept_segment``/``segment_retakes``: the engine redraws a long-form segment that fails the check
+        (``Engine.generate``'s keywords) up to ``segment_retakes`` times before the next one continues from it.
+        """
+        engine = self.engine()
+        if accept_segment is not None and segment_retakes:
+            engine = SegmentChecked(engine, accept_segment, segment_retakes)
+        return self._stream(engine, req, should_stop)
 
     def run_blocking(self, req: GenerationRequest, should_stop: Callable[[], bool]) -> Any:
         """Run to completion (API path); ValueError on bad input, cancellation or failure."""
@@ -367,23 +390,79 @@ class Studio:
         ``thresholds`` decide each take's ``passed`` (default ``Thresholds()``); ``reference`` is a
         ``speaker_reference(req)`` already made (the default makes it from the request's voice).
         """
-        kind, _, key = voice_ref.partition(":")
-        preset = self.catalog_by_name.get(key) if kind == "preset" else None
         text = req.text
-        ascii_share = sum(ch.isascii() for ch in text if ch.isalpha()) / max(1, sum(ch.isalpha() for ch in text))
-        language = preset.language if preset else ("en" if ascii_share > 0.9 else "unknown")
+        language = self.check_language(text, voice_ref)
         checker = self.checker()
         if isinstance(reference, str):
             reference = self.speaker_reference(req)
         scores: list[Optional[dict[str, Any]]] = []
         for take in gen.takes:
             try:
-                scores.append(checker.score(take.audio, SAMPLE_RATE, text, language=language,
-                                            reference=reference, thresholds=thresholds).to_dict())
+                score = checker.score(take.audio, SAMPLE_RATE, text, language=language, reference=reference,
+                                      thresholds=thresholds).to_dict()
+                segments = getattr(take, "segments", None) or []
+                if len(segments) > 1:
+                    score["segments"] = self.score_segments(take.audio, segments, language, thresholds)
+                scores.append(score)
             except Exception as e:  # scoring must never lose a generation
                 log.warning("take check failed: %s", type(e).__name__)
                 scores.append(None)
         return scores
+
+    def check_language(self, text: str, voice_ref: str) -> str:
+        """The language a take check listens for: the preset's, else English for mostly-ASCII text."""
+        kind, _, key = voice_ref.partition(":")
+        preset = self.catalog_by_name.get(key) if kind == "preset" else None
+        ascii_share = sum(ch.isascii() for ch in text if ch.isalpha()) / max(1, sum(ch.isalpha() for ch in text))
+        return preset.language if preset else ("en" if ascii_share > 0.9 else "unknown")
+
+    def score_segments(self, audio: Any, segments: list, language: str,
+                       thresholds: Optional[Thresholds] = None) -> list[dict[str, Any]]:
+        """Each long-form segment's check: on script (its own text) and the speaker against segment 1 (drift)."""
+        checker = self.checker()
+        first = None
+        try:
+            first = checker.reference(audio[segments[0].start:segments[0].end], SAMPLE_RATE)
+        except (ValueError, RuntimeError) as e:  # no speech in segment 1, or no speaker encoder
+            log.info("no first-segment reference: %s", e)
+        out = []
+        for k, seg in enumerate(segments):
+            s = checker.score(audio[seg.start:seg.end], SAMPLE_RATE, seg.text, language=language,
+                              reference=first if k else None, thresholds=thresholds)
+            out.append({"text": seg.text, "on_script": s.on_script,
+                        "similarity_to_first": (1.0 if first is not None else None) if k == 0 else
+                        s.speaker_similarity, "tries": int(getattr(seg, "tries", 1)), "passed": s.details.get("passed"),
+                        "issues": list(s.issues)})
+        return out
+
+    def checks_segments(self) -> bool:
+        """Whether the engine can redraw a failing long-form segment alone (``generate(accept_segment=...)``)."""
+        import inspect
+
+        try:
+            params = inspect.signature(self.engine().generate).parameters
+        except (TypeError, ValueError):
+            return False
+        return "accept_segment" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+    def segment_check(self, req: GenerationRequest, voice_ref: str, thresholds: Optional[Thresholds],
+                      reference: Optional[SpeakerReference], deadline: Optional[float] = None) -> Callable[[Any], bool]:
+        """``accept_segment`` for the engine: a long-form segment passes the take check (its own text, the voice),
+        or is accepted anyway once ``deadline`` (time.monotonic()) has passed."""
+        language = self.check_language(req.text, voice_ref)
+
+        def accept(check: Any) -> bool:
+            if check.audio is None or (deadline is not None and time.monotonic() >= deadline):
+                return True
+            try:
+                s = self.checker().score(check.audio, SAMPLE_RATE, check.text, language=language,
+                                         reference=reference, thresholds=thresholds)
+            except Exception as e:  # a check that cannot run never blocks the generation
+                log.warning("segment check failed: %s", type(e).__name__)
+                return True
+            return bool(s.details.get("passed"))
+
+        return accept
 
     def save_generation(self, owner: str, req: GenerationRequest, voice_ref: str, gen: Any,
                         scores: Optional[list[Optional[dict[str, Any]]]] = None) -> GenerationRecord:

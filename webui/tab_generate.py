@@ -96,18 +96,24 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
     progress(0.0, desc="Starting")
     started = time.monotonic()  # the time budget counts from here: no retake starts after it is spent
     try:
-        gen = yield from run_one(studio, req, cancel, progress)
+        reference = studio.speaker_reference(req) if tries else None
+        accept, segment_retakes = None, 0
+        if tries and n_segments(studio, req) > 1 and studio.checks_segments():  # long-form: redraw a segment alone
+            segment_retakes = min(tries, MAX_SEGMENT_RETAKES)
+            accept = studio.segment_check(req, voice, thresholds, reference, started + seconds if seconds else None)
+        gen = yield from run_one(studio, req, cancel, progress, accept_segment=accept, segment_retakes=segment_retakes)
         if gen is None:
             yield {**hidden_slots("take"), "status": "■ Stopped. Nothing was saved.",
                    "results_title": "### Results\n<span class='muted'>Stopped.</span>"}
             return
-        reference = studio.speaker_reference(req)
+        if not tries:
+            reference = studio.speaker_reference(req)
         first = studio.save_generation(owner, req, voice, gen, studio.score_takes(req, voice, gen, thresholds,
                                                                                   reference))
         refs = [[first.id, i, f"Take {i + 1}"] for i in range(len(first.takes))]
         records = [first]
         stopped = False
-        for extra in range(1, tries + 1):
+        for extra in range(1, 0 if accept else tries + 1):
             if any_passed(records) or (seconds and time.monotonic() - started >= seconds):
                 break
             again = studio.retake_request(req, first.seed, len(first.takes), extra)
@@ -121,7 +127,10 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
                                                                                       reference))
             records.append(rec)
             refs.append([rec.id, 0, f"Retake {extra}"])
-        yield finished(studio, owner, records, refs, best_first, stopped, tries)
+        out = finished(studio, owner, records, refs, best_first, stopped, 0 if accept else tries)
+        if accept:
+            out["status"] += segment_tries_text(gen)
+        yield out
     except ValueError as e:
         yield {**idle, "status": f"✗ {plain(e)}"}
         raise
@@ -176,10 +185,11 @@ def regenerate_result(studio: Studio, owner: str, results: Optional[dict], index
     yield from regenerate(studio, owner, gen_id, take, request, progress, best_first)
 
 
-def run_one(studio: Studio, req: Any, cancel: Any, progress: Any, prefix: str = "") -> Iterator[dict[str, Any]]:
+def run_one(studio: Studio, req: Any, cancel: Any, progress: Any, prefix: str = "", accept_segment: Any = None,
+            segment_retakes: int = 0) -> Iterator[dict[str, Any]]:
     """One engine run, shown as it goes (``yield from``); returns the Generation, or None when stopped."""
     last = 0.0
-    for kind, payload in studio.stream(req, cancel.is_set):
+    for kind, payload in studio.stream(req, cancel.is_set, accept_segment, segment_retakes):
         if kind == "progress":
             now = time.monotonic()
             if now - last > 0.1 or payload.step == payload.total:
@@ -196,6 +206,33 @@ def run_one(studio: Studio, req: Any, cancel: Any, progress: Any, prefix: str = 
         elif kind == "done":
             return None if cancel.is_set() else payload
     raise ValueError("Generation ended without a result.")
+
+
+MAX_SEGMENT_RETAKES = 10  # the engine's limit on redraws of one segment
+
+
+def n_segments(studio: Studio, req: Any) -> int:
+    """How many segments the engine will make of this request's text (1 when it is not long-form)."""
+    engine = studio.holder.engine
+    if engine is None or not req.long_form:
+        return 1
+    try:
+        return len(engine.split_text(req.text)[0])
+    except ValueError:
+        return 1
+
+
+def segment_tries_text(gen: Any) -> str:
+    """" · segment 2 took 3 tries" for the segments the long-form check redrew (empty when none was)."""
+    redrawn: dict[int, int] = {}
+    for take in gen.takes:
+        for k, seg in enumerate(getattr(take, "segments", None) or []):
+            if getattr(seg, "tries", 1) > 1:
+                redrawn[k] = max(redrawn.get(k, 1), seg.tries)
+    if not redrawn:
+        return " · no segment needed a redraw" if any(
+            len(getattr(t, "segments", None) or []) > 1 for t in gen.takes) else ""
+    return " · redrawn alone: " + ", ".join(f"segment {k + 1} ({n} tries)" for k, n in sorted(redrawn.items()))
 
 
 def any_passed(records: list[Any]) -> bool:

@@ -88,3 +88,29 @@ def test_bad_check_settings_are_a_sentence(studio, kw, message):
     with pytest.raises(ValueError, match=message):
         run(studio, **kw)
     assert studio.history(OWNER) == []
+
+
+LONG = ("The first sentence has quite a few words in it so that the text needs two parts to be spoken well. "
+        "The second sentence also has quite a few words in it so that it becomes a segment of its own.")
+
+
+def test_long_form_retakes_redraw_a_failing_segment_alone_and_score_drift(studio, monkeypatch):
+    from webui.tab_generate import n_segments
+
+    if "accept_segment" not in __import__("inspect").signature(studio.engine().generate).parameters:
+        pytest.skip("the engine has no segment check yet")
+    assert n_segments(studio, studio.make_request(LONG, None, {})) == 2
+    steps = run(studio, text=LONG, min_on_script=1.0, retake_tries=1)
+    rows = studio.history(OWNER)
+    assert len(rows) == 1  # segments are redrawn inside the take, not as new takes
+    segments = rows[0].takes[0].scores["segments"]
+    assert [s["tries"] for s in segments] == [2, 2]  # each failing segment drawn once more, then kept
+    assert segments[0]["similarity_to_first"] in (1.0, None)
+    assert all(set(s) >= {"on_script", "similarity_to_first", "passed"} for s in segments)
+    assert "segment 1 (2 tries), segment 2 (2 tries)" in steps[-1]["status"]
+
+    # segments that pass (noise always fails "stopped early" here, so the check is replaced) are drawn once
+    monkeypatch.setattr(studio, "segment_check", lambda *a, **k: (lambda check: True))
+    steps = run(studio, text=LONG, min_on_script=0.0, retake_tries=1)
+    assert [s["tries"] for s in studio.history(OWNER)[0].takes[0].scores["segments"]] == [1, 1]
+    assert "no segment needed a redraw" in steps[-1]["status"] and len(studio.history(OWNER)) == 2
