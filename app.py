@@ -9,8 +9,9 @@
     python app.py --ray --replicas 2 --gpus-per-replica 1 --max-batch 4   # Ray Serve, one replica per GPU
     python app.py --ray auto --replicas 4   # join the Ray cluster this machine belongs to (ray start ...)
 
-This is the only module that reads environment variables (SPACE_ID, SPACES_ZERO_GPU, and whether
-the ``spaces`` package of Hugging Face ZeroGPU is importable).
+This is the only module that reads environment variables (SPACE_ID, SPACES_ZERO_GPU, BARK_STUDIO_ARGS:
+options for a Space, where no command line can be typed; and whether the ``spaces`` package of
+Hugging Face ZeroGPU is importable).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import socket
 import sys
 import tempfile
@@ -219,9 +221,19 @@ def build(args: argparse.Namespace, environ: Optional[dict[str, str]] = None):
     return demo, kwargs
 
 
+ARGS_VARIABLE = "BARK_STUDIO_ARGS"
+
+
+def command_line(argv: Optional[list[str]] = None, environ: Optional[dict[str, str]] = None) -> list[str]:
+    """The options: ``BARK_STUDIO_ARGS`` (e.g. a Space variable "--small", where no flags can be typed), then argv."""
+    env = os.environ if environ is None else environ
+    extra = shlex.split(env.get(ARGS_VARIABLE, ""))
+    return extra + list(sys.argv[1:] if argv is None else argv)
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = parse_args(argv)
+    args = parse_args(command_line(argv))
     if args.share and not args.auth:
         print("WARNING: --share without --auth makes this studio (and your GPU) usable by anyone with the link. "
               "Add --auth USER:PASS.", file=sys.stderr)

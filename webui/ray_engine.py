@@ -360,7 +360,7 @@ def deploy(settings: Any, options: RayOptions = RayOptions()) -> RayEngine:
     if not ray.is_initialized():
         try:
             ray.init(address=options.address, runtime_env=_runtime_env(), include_dashboard=False,
-                     log_to_driver=False, namespace="bark-studio")
+                     namespace="bark-studio")
         except (ConnectionError, RuntimeError) as e:
             raise ValueError(f"Could not connect to the Ray cluster at {options.address!r} ({e}). Start it with "
                              "`ray start --head`, or leave out the address to start a local one.") from None

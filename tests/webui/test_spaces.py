@@ -107,3 +107,13 @@ def test_zerogpu_ignores_max_batch_and_bad_serving_flags_are_refused(app_module,
     for bad in (["--max-batch", "0"], ["--replicas", "2"], ["--gpus-per-replica", "1"], ["--batch-wait-ms", "-1"]):
         with pytest.raises(SystemExit):
             app.parse_args(bad)
+
+
+def test_a_space_variable_carries_the_options(app_module):
+    """A Space runs `python app.py` with no flags: BARK_STUDIO_ARGS (a Space variable) carries them."""
+    app = app_module
+    argv = app.command_line([], environ={"BARK_STUDIO_ARGS": "--small --max-seconds 8"})
+    args = app.parse_args(argv)
+    assert args.small and args.max_seconds == 8
+    assert app.command_line(["--offload"], environ={"BARK_STUDIO_ARGS": "--small"}) == ["--small", "--offload"]
+    assert app.command_line(["--port", "1"], environ={}) == ["--port", "1"]
