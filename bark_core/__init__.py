@@ -22,11 +22,14 @@ from .settings import MAX_SEED, MAX_TAKES, SETTINGS, Setting
 from .sources import WeightsNotFound
 from .sources import download as download_weights
 from .types import (
+    BatchJob,
     Generation,
     GenerationCancelled,
     GenerationRequest,
     GPUOutOfMemory,
     Progress,
+    SegmentCheck,
+    SegmentTake,
     Take,
     Voice,
 )
@@ -36,7 +39,7 @@ from .voices import PresetInfo, load_voice_npz, preset_catalog, save_voice
 __all__ = [
     # engine and requests
     "Engine", "EngineBusy", "EngineSettings", "Generation", "GenerationCancelled", "GenerationRequest",
-    "GPUOutOfMemory", "Progress", "Take", "STAGES", "WeightsNotFound", "download_weights", "free_accelerator_memory",
+    "GPUOutOfMemory", "Progress", "Take", "STAGES", "BatchJob", "SegmentCheck", "SegmentTake", "WeightsNotFound", "download_weights", "free_accelerator_memory",
     # the settings table
     "MAX_SEED", "MAX_TAKES", "SETTINGS", "Setting", "settings",
     # voices and cloning

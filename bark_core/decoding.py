@@ -46,6 +46,18 @@ class Decoder:
         """Logits (batch, V) after appending ``ids`` (batch,); ``rows`` as in prefill."""
         return self.model(ids[:, None], self.cache, rows=rows)
 
+    def adopt(self, other: "Decoder") -> None:
+        """Continue from ``other``'s prefilled context (one row): copy its filled cache into this decoder's.
+
+        What a row with the same prompt as another would have computed itself, without the prefill.
+        """
+        n = other.cache.length
+        if self.cache is None or self.cache.k.shape[1] != self.batch or self.cache.max_len < n:
+            self.cache = self.model.new_cache(self.batch, max(self.max_len, n))
+        self.cache.k[:, :, :, :n] = other.cache.k[:, :1, :, :n]
+        self.cache.v[:, :, :, :n] = other.cache.v[:, :1, :, :n]
+        self.cache.length = n
+
 
 class StaticDecoder(Decoder):
     """A Decoder with fixed shapes: one cache allocated once, the position kept on the device.
@@ -105,28 +117,31 @@ class GraphDecoder(StaticDecoder):
         return self.logits
 
 
-DecoderFactory = Callable[[GPT, int, int], Decoder]
+DecoderFactory = Callable[..., Decoder]  # (model, batch, max_len, slot=0) -> Decoder
 
 
-def eager_decoders(model: GPT, batch: int, max_len: int) -> Decoder:
+def eager_decoders(model: GPT, batch: int, max_len: int, slot: int = 0) -> Decoder:
+    """A fresh eager Decoder (``slot``: which of a stage's row groups asks; every group gets its own)."""
     return Decoder(model, batch, max_len)
 
 
 class GraphDecoders:
     """Builds a GraphDecoder on first use per model and keeps it for later generations.
 
-    One per model: a new batch size replaces the old decoder, so at most one cache per
-    model is held.
+    One per model and slot (a stage that runs rows of different shapes in groups asks for one
+    slot per group, all alive at once): a new batch size replaces the old decoder of that slot,
+    so at most one cache per model and slot is held.
     """
 
     def __init__(self, decoder_class=GraphDecoder):
         self.decoder_class = decoder_class
-        self._decoders: dict[int, Decoder] = {}
+        self._decoders: dict[tuple[int, int], Decoder] = {}
 
-    def __call__(self, model: GPT, batch: int, max_len: int) -> Decoder:
-        decoder = self._decoders.get(id(model))
+    def __call__(self, model: GPT, batch: int, max_len: int, slot: int = 0) -> Decoder:
+        key = (id(model), slot)
+        decoder = self._decoders.get(key)
         if decoder is None or decoder.batch != batch or decoder.model is not model:
-            self._decoders.pop(id(model), None)
+            self._decoders.pop(key, None)
             try:
                 decoder = self.decoder_class(model, batch, model.config.block_size)
             except torch.cuda.OutOfMemoryError:
@@ -135,7 +150,7 @@ class GraphDecoders:
                 log.warning("CUDA graph capture failed (%s); decoding without graphs", e)
                 decoder = Decoder(model, batch, max_len)
                 return decoder
-            self._decoders[id(model)] = decoder
+            self._decoders[key] = decoder
         return decoder
 
     def clear(self) -> None:

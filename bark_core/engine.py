@@ -12,13 +12,14 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import logging
 import secrets
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence, Union
 
@@ -36,10 +37,15 @@ from .sampling import Sampling
 from .tokenizer import TextTokenizer
 from .settings import MAX_SEED
 from .types import (
+    BatchJob,
     Generation,
     GenerationRequest,
     GPUOutOfMemory,
     ProgressCallback,
+    SegmentCallback,
+    SegmentCheck,
+    SegmentCheckCallback,
+    SegmentTake,
     StopCallback,
     Take,
     Voice,
@@ -51,7 +57,6 @@ class EngineBusy(ValueError):
     """Another generation is running on this engine; jobs never run side by side."""
 
 
-SegmentCallback = Callable[[int, int, list], None]
 LoadProgress = Callable[[str, float], None]
 
 
@@ -72,6 +77,19 @@ class EngineSettings:
     convert_cache: bool = True  # convert .pt / pytorch_model.bin sources once into the native format
     max_voice_bytes: int = voices.DEFAULT_MAX_VOICE_BYTES
     cuda_graphs: bool = True  # replay each decode step as a CUDA graph (resident placement on CUDA)
+    # Each row (take, batched job) computed as its own batch of one, so its tokens never depend on
+    # its batch mates: "auto" = on the exact placement (CPU float32) only; "on"; "off" (fused batches).
+    row_exact: str = "auto"
+
+
+ROW_EXACT = ("auto", "on", "off")
+
+
+def resolve_row_exact(setting: str, placement) -> bool:
+    """Whether rows run one by one (see EngineSettings.row_exact)."""
+    if setting not in ROW_EXACT:
+        raise ValueError(f"Unknown row_exact setting {setting!r}; use auto, on or off.")
+    return placement.exact if setting == "auto" else setting == "on"
 
 
 def stage_sizes(settings: EngineSettings) -> dict[str, str]:
@@ -102,6 +120,7 @@ class Engine:
         self.folder = folder
         graphs = placement.device.type == "cuda" and placement.placement != "cpu" and settings.cuda_graphs
         self.decoders = GraphDecoders() if graphs else eager_decoders
+        self.row_exact = resolve_row_exact(getattr(settings, "row_exact", "auto"), placement)
 
     # ------------------------------------------------------------------ loading
 
@@ -217,60 +236,81 @@ class Engine:
                 if self.placement.placement == "offload" and isinstance(self.decoders, GraphDecoders):
                     self.decoders.clear()  # its graphs point at this visit's weight copies
 
+    def _generators(self, seed: Optional[int], generator, takes: int) -> list[torch.Generator]:
+        """One generator per take: ``generator`` (one shared, or one per take), else seeds seed, seed+1, ..."""
+        if generator is not None:
+            gens = [generator] * takes if isinstance(generator, torch.Generator) else list(generator)
+            if len(gens) != takes:
+                raise ValueError(f"{takes} take(s) need {takes} generator(s), got {len(gens)}.")
+            return gens
+        seed = secrets.randbelow(MAX_SEED + 1) if seed is None else seed
+        return [self._generator(take_seed(seed, b)) for b in range(takes)]
+
     def text_to_semantic(
         self, text: str, voice: Optional[Voice] = None, *, temp: float = 0.7, top_k: Optional[int] = None,
         top_p: Optional[float] = None, min_eos_p: float = 0.2, early_stop: bool = True,
         max_seconds: Optional[float] = None, takes: int = 1, seed: Optional[int] = None,
-        generator: Optional[torch.Generator] = None, hooks: StepHooks = generation.NO_HOOKS,
+        generator: Union[torch.Generator, Sequence[torch.Generator], None] = None,
+        hooks: StepHooks = generation.NO_HOOKS,
     ) -> list[np.ndarray]:
-        """Semantic tokens of each take, (T,) each. Text over 256 tokens is refused (use generate for long text)."""
+        """Semantic tokens of each take, (T,) each. Text over 256 tokens is refused (use generate for long text).
+
+        Take b draws from ``generator`` (one shared, or a list with one per take), else from seed + b.
+        """
         ids = self.tokenize(longform.normalize_text(text))
         if not ids:
             raise ValueError("The text has nothing the tokenizer can read.")
         if len(ids) > MAX_TEXT_TOKENS:
             raise ValueError(f"The text is {len(ids)} tokens; one generation takes {MAX_TEXT_TOKENS}. Use generate() for long text.")
-        return self._semantic(
-            ids, voice, takes, Sampling(temp, top_k, top_p), generator or self._generator(seed),
-            min_eos_p=min_eos_p, early_stop=early_stop, max_seconds=max_seconds, hooks=hooks,
-        )
+        sampling = Sampling(temp, top_k, top_p)
+        history = None if voice is None else voice.semantic
+        rows = [generation.SemanticRow(ids, history, sampling, g, min_eos_p=min_eos_p, early_stop=early_stop,
+                                       max_seconds=max_seconds) for g in self._generators(seed, generator, takes)]
+        return self._semantic(rows, hooks)
 
-    def _semantic(self, ids, voice, takes, sampling, generator, **options) -> list[np.ndarray]:
+    def _semantic(self, rows, hooks) -> list[Optional[np.ndarray]]:
         with self._stage("semantic") as model:
             return generation.generate_semantic(
-                model, ids, None if voice is None else voice.semantic, takes, sampling, generator,
-                eos_check_every=1 if self.placement.device.type == "cpu" else 8, decoders=self.decoders, **options,
+                model, rows, hooks=hooks, eos_check_every=1 if self.placement.device.type == "cpu" else 8,
+                decoders=self.decoders, row_exact=self.row_exact,
             )
 
     def semantic_to_coarse(
         self, semantic: Union[np.ndarray, Sequence[np.ndarray]], voice: Optional[Voice] = None, *, temp: float = 0.7,
         top_k: Optional[int] = None, top_p: Optional[float] = None, max_coarse_history: int = 630,
-        sliding_window_len: int = 60, seed: Optional[int] = None, generator: Optional[torch.Generator] = None,
+        sliding_window_len: int = 60, seed: Optional[int] = None,
+        generator: Union[torch.Generator, Sequence[torch.Generator], None] = None,
         hooks: StepHooks = generation.NO_HOOKS,
     ) -> list[np.ndarray]:
         """Coarse codes (2, N) of each take."""
         semantics = [semantic] if isinstance(semantic, np.ndarray) else list(semantic)
-        return self._coarse(semantics, voice, Sampling(temp, top_k, top_p), generator or self._generator(seed),
-                            max_coarse_history=max_coarse_history, sliding_window_len=sliding_window_len, hooks=hooks)
+        sampling = Sampling(temp, top_k, top_p)
+        vs, vc = (None, None) if voice is None else (voice.semantic, voice.coarse)
+        rows = [generation.CoarseRow(s, vs, vc, sampling, g, max_coarse_history=max_coarse_history,
+                                     sliding_window_len=sliding_window_len)
+                for s, g in zip(semantics, self._generators(seed, generator, len(semantics)))]
+        return self._coarse(rows, hooks)
 
-    def _coarse(self, semantics, voice, sampling, generator, **options) -> list[np.ndarray]:
+    def _coarse(self, rows, hooks) -> list[Optional[np.ndarray]]:
         with self._stage("coarse") as model:
-            return generation.generate_coarse(
-                model, semantics, None if voice is None else voice.semantic, None if voice is None else voice.coarse,
-                sampling, generator, decoders=self.decoders, **options,
-            )
+            return generation.generate_coarse(model, rows, hooks=hooks, decoders=self.decoders,
+                                              row_exact=self.row_exact)
 
     def coarse_to_fine(
         self, coarse: Union[np.ndarray, Sequence[np.ndarray]], voice: Optional[Voice] = None, *, temp: float = 0.5,
-        seed: Optional[int] = None, generator: Optional[torch.Generator] = None, hooks: StepHooks = generation.NO_HOOKS,
+        seed: Optional[int] = None, generator: Union[torch.Generator, Sequence[torch.Generator], None] = None,
+        hooks: StepHooks = generation.NO_HOOKS,
     ) -> list[np.ndarray]:
         """All eight codebooks (8, N) of each take."""
         coarses = [coarse] if isinstance(coarse, np.ndarray) else list(coarse)
-        return self._fine(coarses, voice, Sampling(temp), generator or self._generator(seed), hooks=hooks)
+        vf = None if voice is None else voice.fine
+        rows = [generation.FineRow(c, vf, Sampling(temp), g)
+                for c, g in zip(coarses, self._generators(seed, generator, len(coarses)))]
+        return self._fine(rows, hooks)
 
-    def _fine(self, coarses, voice, sampling, generator, **options) -> list[np.ndarray]:
+    def _fine(self, rows, hooks) -> list[Optional[np.ndarray]]:
         with self._stage("fine") as model:
-            return generation.generate_fine(model, coarses, None if voice is None else voice.fine, sampling, generator,
-                                            **options)
+            return generation.generate_fine(model, rows, hooks=hooks, row_exact=self.row_exact)
 
     @torch.inference_mode()
     def decode(self, fine: np.ndarray) -> np.ndarray:
@@ -291,31 +331,103 @@ class Engine:
     def generate(
         self, request: GenerationRequest, on_progress: Optional[ProgressCallback] = None,
         should_stop: Optional[StopCallback] = None, on_segment: Optional[SegmentCallback] = None,
+        accept_segment: Optional[SegmentCheckCallback] = None, segment_retakes: int = 0,
     ) -> Generation:
         """Text (any length) -> audio and tokens of every take. See GenerationRequest for the knobs.
+
+        Take b draws from its own generator seeded ``take_seed(seed, b)`` (``Take.seed``); on the
+        exact placement a take's tokens do not depend on the others, so ``regenerate_take``
+        makes it again alone. ``accept_segment`` (optional) sees every decoded segment of every
+        take; when it returns False that take's segment is drawn again (its generator goes on),
+        up to ``segment_retakes`` more times, before the next segment continues from the
+        accepted (or last) draw.
 
         Raises ValueError (bad request), GenerationCancelled (should_stop), GPUOutOfMemory.
         """
         request.validate()
+        _check_retakes(segment_retakes)
         if not self._busy.acquire(blocking=False):
             raise EngineBusy("The engine is busy with another generation; wait for it to finish and try again.")
         try:
-            return self._generate(request, on_progress, should_stop, on_segment)
+            job = _Job(BatchJob(request, on_progress, should_stop, on_segment, accept_segment, segment_retakes))
+            self._run([job], isolate=False)
+            return job.outcome
         except torch.cuda.OutOfMemoryError as e:
-            # The traceback's frames hold the failed job's activations and caches: drop them and
-            # collect (~0.1-0.3 s, so only here, not after every job); `finally` then empties the cache.
-            e.__traceback__ = None
-            if isinstance(self.decoders, GraphDecoders):
-                self.decoders.clear()
-            gc.collect()
-            raise GPUOutOfMemory(
-                "The GPU ran out of memory. Try fewer takes, the small models (--small), "
-                "stage-by-stage placement (--offload) or bfloat16/float16 precision."
-            ) from e
+            raise self._out_of_memory(e) from e
         finally:
             self._busy.release()
             if self.placement.device.type == "cuda":
                 torch.cuda.empty_cache()
+
+    def regenerate_take(
+        self, request: GenerationRequest, generation: Generation, index: int, **callbacks,
+    ) -> Generation:
+        """Take ``index`` of ``generation`` (made from ``request``) again, alone: one take with its seed.
+
+        On the exact placement (CPU float32) its tokens and audio are that take's exactly.
+        ``callbacks`` are generate()'s (on_progress, should_stop, on_segment, accept_segment, segment_retakes).
+        """
+        takes = generation.takes
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(takes):
+            raise ValueError(f"There is no take {index!r} to regenerate; this generation has {len(takes)} "
+                             f"(numbered from 0).")
+        return self.generate(dataclasses.replace(request, seed=takes[index].seed, takes=1), **callbacks)
+
+    def generate_batch(self, jobs: Sequence[BatchJob]) -> list[Union[Generation, BaseException]]:
+        """Run several requests as one batch; each entry is that job's Generation or its exception.
+
+        Every row (the takes of every job) keeps its own prompt, voice, settings and seed; rows
+        of equal shape share the model's batched math, and on the exact placement each row's
+        tokens equal its solo ``generate()``'s. Long texts advance segment by segment together.
+        A bad request gets its ValueError, a stopped job GenerationCancelled, and the others run
+        on undisturbed. Raises EngineBusy when another generation runs.
+        """
+        states = [_Job(job) for job in jobs]
+        for st in states:
+            try:
+                if not isinstance(st.job, BatchJob):
+                    raise ValueError(f"generate_batch takes BatchJob entries, got {type(st.job).__name__}.")
+                st.request.validate()
+                _check_retakes(st.job.segment_retakes)
+            except ValueError as e:
+                st.outcome = e
+        if not self._busy.acquire(blocking=False):
+            raise EngineBusy("The engine is busy with another generation; wait for it to finish and try again.")
+        try:
+            for st in states:
+                if st.outcome is not None:
+                    _notify(st)
+            self._run([st for st in states if st.outcome is None], isolate=True)
+        except torch.cuda.OutOfMemoryError as e:
+            error = self._out_of_memory(e)
+            error.__cause__ = e
+            for st in states:
+                if st.outcome is None:
+                    st.outcome = error
+                    _notify(st)
+        except Exception as e:  # an engine failure: every unfinished job gets it, none is left hanging
+            log.exception("A batch of %d job(s) failed", len(states))
+            for st in states:
+                if st.outcome is None:
+                    st.outcome = e
+                    _notify(st)
+        finally:
+            self._busy.release()
+            if self.placement.device.type == "cuda":
+                torch.cuda.empty_cache()
+        return [st.outcome for st in states]
+
+    def _out_of_memory(self, e: BaseException) -> GPUOutOfMemory:
+        # The traceback's frames hold the failed job's activations and caches: drop them and
+        # collect (~0.1-0.3 s, so only here, not after every job); `finally` then empties the cache.
+        e.__traceback__ = None
+        if isinstance(self.decoders, GraphDecoders):
+            self.decoders.clear()
+        gc.collect()
+        return GPUOutOfMemory(
+            "The GPU ran out of memory. Try fewer takes, the small models (--small), "
+            "stage-by-stage placement (--offload) or bfloat16/float16 precision."
+        )
 
     def plan_segments(self, text: str, long_form: bool = True) -> tuple[list[str], list[str]]:
         """The segments one request will generate, and warnings (what was split or cut)."""
@@ -333,64 +445,227 @@ class Engine:
             raise ValueError("The text has nothing the tokenizer can read.")
         return segments, warnings
 
-    def _generate(self, request, on_progress, should_stop, on_segment) -> Generation:
-        started = time.perf_counter()
-        seed = secrets.randbelow(MAX_SEED + 1) if request.seed is None else request.seed
-        generator = self._generator(seed)
-        segments, warnings = self.plan_segments(request.text, request.long_form)
-        n_takes = request.takes
-        take_voices: list[Optional[Voice]] = [request.voice] * n_takes
-        audio_parts: list[list[np.ndarray]] = [[] for _ in range(n_takes)]
-        last_tokens: list[Optional[Voice]] = [None] * n_takes
-        timings: dict[str, float] = defaultdict(float)
-        for index, segment in enumerate(segments):
-            hooks = StepHooks(on_progress, should_stop, index + 1, len(segments))
-            ids = self.tokenize(segment)[:MAX_TEXT_TOKENS]
-            if all(v is take_voices[0] for v in take_voices):
-                groups = [(list(range(n_takes)), take_voices[0])]
-            else:  # each take continues its own speaker: one take at a time
-                groups = [([b], take_voices[b]) for b in range(n_takes)]
-            for members, voice in groups:
-                tokens = self._tokens(ids, voice, len(members), request, generator, hooks, timings)
-                for b, tok in zip(members, tokens):
-                    last_tokens[b] = tok
-                    if tok.semantic.size == 0:
-                        warnings.append(f"Take {b + 1} stopped at once in segment {index + 1}; try another seed.")
-            if request.decode:
-                hooks.step("decode", 0, n_takes)
-                t = time.perf_counter()
-                for b in range(n_takes):
-                    audio_parts[b].append(self.decode(last_tokens[b].fine))
-                    hooks.step("decode", b + 1, n_takes)
-                timings["decode"] += time.perf_counter() - t
-            if request.voice is None and len(segments) > 1:  # keep each take's speaker for the next segment
-                take_voices = [tok if tok.semantic.size else v for tok, v in zip(last_tokens, take_voices)]
-            if on_segment is not None and request.decode:
-                on_segment(index, len(segments), [longform.join_audio(p, request.segment_pause_s) for p in audio_parts])
-        takes = [
-            Take(audio=longform.join_audio(parts, request.segment_pause_s) if request.decode else None, voice=tok)
-            for parts, tok in zip(audio_parts, last_tokens)
-        ]
-        timings["total"] = time.perf_counter() - started
-        return Generation(takes=takes, seed=seed, timings=dict(timings), warnings=warnings, sample_rate=SAMPLE_RATE)
+    def _run(self, jobs: list["_Job"], isolate: bool) -> None:
+        """Generate every job, segment by segment in lockstep; each job ends with ``outcome`` set.
 
-    def _tokens(self, ids, voice, n, request, generator, hooks, timings) -> list[Voice]:
-        """Run the three token stages for ``n`` takes; returns each take's tokens as a Voice."""
-        t = time.perf_counter()
-        semantic = self._semantic(
-            ids, voice, n, request.sampling("semantic"), generator,
-            min_eos_p=request.min_eos_p, early_stop=request.early_stop, max_seconds=request.max_seconds, hooks=hooks,
-        )
-        timings["semantic"] += time.perf_counter() - t
-        t = time.perf_counter()
-        coarse = self._coarse(semantic, voice, request.sampling("coarse"), generator, hooks=hooks,
-                              max_coarse_history=request.max_coarse_history,
-                              sliding_window_len=request.sliding_window_len)
-        timings["coarse"] += time.perf_counter() - t
-        t = time.perf_counter()
-        fine = self._fine(coarse, voice, request.sampling("fine"), generator, hooks=hooks)
-        timings["fine"] += time.perf_counter() - t
-        return [Voice(semantic=s, coarse=c, fine=f) for s, c, f in zip(semantic, coarse, fine)]
+        ``isolate``: a job's failure (bad text, stop, a raising callback) is its outcome and the
+        others go on; otherwise it propagates.
+        """
+        started = time.perf_counter()
+
+        def fail(st: _Job, error: BaseException) -> None:
+            if not isolate:
+                raise error
+            st.outcome = error
+            _notify(st)
+
+        for st in jobs:
+            request = st.request
+            st.seed = secrets.randbelow(MAX_SEED + 1) if request.seed is None else request.seed
+            try:
+                st.segments, st.warnings = self.plan_segments(request.text, request.long_form)
+            except ValueError as e:
+                fail(st, e)
+                continue
+            st.takes = [_TakeState(take_seed(st.seed, b), self._generator(take_seed(st.seed, b)), request.voice)
+                        for b in range(request.takes)]
+        for k in range(max((len(st.segments) for st in jobs), default=0)):
+            live = [st for st in jobs if st.outcome is None and k < len(st.segments)]
+            if not live:
+                break
+            hooks = generation.JobHooks(
+                [StepHooks(st.job.on_progress, st.job.should_stop, k + 1, len(st.segments)) for st in live], isolate)
+            for st in live:
+                st.ids = self.tokenize(st.segments[k])[:MAX_TEXT_TOKENS]
+            rows = [(j, b) for j, st in enumerate(live) for b in range(st.request.takes)]
+            tries = dict.fromkeys(rows, 0)
+            got: dict[tuple[int, int], tuple[Voice, Optional[np.ndarray]]] = {}
+            pending = rows
+            while pending:
+                tokens = self._tokens(live, pending, hooks)
+                self._decode(live, pending, tokens, hooks, got)
+                for row in pending:
+                    tries[row] += 1
+                retry = []
+                for j, b in pending:
+                    st = live[j]
+                    accept = st.job.accept_segment
+                    if not hooks.alive(j) or accept is None or tries[(j, b)] > st.job.segment_retakes:
+                        continue
+                    voice, audio = got[(j, b)]
+                    try:
+                        ok = accept(SegmentCheck(b, k, st.segments[k], voice, audio, tries[(j, b)]))
+                    except Exception as e:
+                        if not isolate:
+                            raise
+                        hooks.fail(j, e)
+                        continue
+                    if not ok:
+                        retry.append((j, b))
+                pending = [row for row in retry if hooks.alive(row[0])]
+            for j, st in enumerate(live):
+                if not hooks.alive(j):
+                    fail(st, hooks.failed[j])
+                    continue
+                try:
+                    self._finish_segment(st, k, [got[(j, b)] for b in range(st.request.takes)],
+                                         [tries[(j, b)] for b in range(st.request.takes)])
+                except Exception as e:  # a raising on_segment callback
+                    fail(st, e)
+                    continue
+                if k + 1 == len(st.segments):
+                    st.timings["total"] = time.perf_counter() - started
+                    st.outcome = st.result()
+                    if isolate:
+                        _notify(st)
+
+    def _tokens(self, live: list["_Job"], rows: list[tuple[int, int]], hooks) -> list[Optional[Voice]]:
+        """Run the three token stages for ``rows`` ((job, take) pairs) as one batch; None where a job left."""
+        stamp = time.perf_counter()
+
+        def lap(stage: str, jobs) -> None:
+            nonlocal stamp
+            now = time.perf_counter()
+            for j in set(jobs):
+                live[j].timings[stage] = live[j].timings.get(stage, 0.0) + now - stamp
+            stamp = now
+
+        def voice(j, b):
+            return live[j].takes[b].voice
+
+        rows = list(rows)
+        sem_rows = []
+        for j, b in rows:
+            r, v = live[j].request, voice(j, b)
+            sem_rows.append(generation.SemanticRow(
+                live[j].ids, None if v is None else v.semantic, r.sampling("semantic"), live[j].takes[b].generator,
+                min_eos_p=r.min_eos_p, early_stop=r.early_stop, max_seconds=r.max_seconds, job=j))
+        semantic = self._semantic(sem_rows, hooks)
+        lap("semantic", [j for j, _ in rows])
+        keep = [i for i, s in enumerate(semantic) if s is not None]
+        coarse_rows = []
+        for i in keep:
+            j, b = rows[i]
+            r, v = live[j].request, voice(j, b)
+            coarse_rows.append(generation.CoarseRow(
+                semantic[i], None if v is None else v.semantic, None if v is None else v.coarse, r.sampling("coarse"),
+                live[j].takes[b].generator, max_coarse_history=r.max_coarse_history,
+                sliding_window_len=r.sliding_window_len, job=j))
+        coarse = dict(zip(keep, self._coarse(coarse_rows, hooks)))
+        lap("coarse", [rows[i][0] for i in keep])
+        keep = [i for i in keep if coarse[i] is not None]
+        fine_rows = []
+        for i in keep:
+            j, b = rows[i]
+            v = voice(j, b)
+            fine_rows.append(generation.FineRow(coarse[i], None if v is None else v.fine,
+                                                live[j].request.sampling("fine"), live[j].takes[b].generator, job=j))
+        fine = dict(zip(keep, self._fine(fine_rows, hooks)))
+        lap("fine", [rows[i][0] for i in keep])
+        out: list[Optional[Voice]] = [None] * len(rows)
+        for i in keep:
+            if fine[i] is not None:
+                out[i] = Voice(semantic=semantic[i], coarse=coarse[i], fine=fine[i])
+        return out
+
+    def _decode(self, live, rows, tokens, hooks, got) -> None:
+        """Decode each row's fine codes (when its request decodes); ``got[row] = (tokens, audio or None)``."""
+        by_job: dict[int, list[int]] = defaultdict(list)
+        for i, (j, _) in enumerate(rows):
+            if tokens[i] is not None and hooks.alive(j):
+                by_job[j].append(i)
+        for j, items in by_job.items():
+            st = live[j]
+            if not st.request.decode:
+                for i in items:
+                    got[rows[i]] = (tokens[i], None)
+                continue
+            t = time.perf_counter()
+            if not hooks.step(j, "decode", 0, len(items)):
+                continue
+            for n, i in enumerate(items):
+                got[rows[i]] = (tokens[i], self.decode(tokens[i].fine))
+                if not hooks.step(j, "decode", n + 1, len(items)):
+                    break
+            st.timings["decode"] = st.timings.get("decode", 0.0) + time.perf_counter() - t
+
+    def _finish_segment(self, st: "_Job", k: int, results: list, tries: list[int]) -> None:
+        """Record segment ``k`` of every take of ``st``: audio, segment data, the next segment's voice."""
+        request = st.request
+        pause = int(round(request.segment_pause_s * SAMPLE_RATE))
+        for b, ((tok, audio), take) in enumerate(zip(results, st.takes)):
+            if tok.semantic.size == 0:
+                st.warnings.append(f"Take {b + 1} stopped at once in segment {k + 1}; try another seed.")
+            n = len(audio) if audio is not None else tok.fine.shape[1] * HOP
+            start = take.length + (pause if k else 0)
+            take.length = start + n
+            take.segments.append(SegmentTake(st.segments[k], tok, start, start + n, tries[b]))
+            if audio is not None:
+                take.parts.append(audio)
+            take.last = tok
+            if request.voice is None and len(st.segments) > 1 and tok.semantic.size:
+                take.voice = tok  # keep each take's speaker for the next segment
+        if st.job.on_segment is not None and request.decode:
+            st.job.on_segment(k, len(st.segments),
+                              [longform.join_audio(t.parts, request.segment_pause_s) for t in st.takes])
+
+
+HOP = SAMPLE_RATE // 75  # audio samples per codec frame
+
+
+def take_seed(seed: int, index: int) -> int:
+    """The seed of take ``index`` of a request seeded ``seed`` (take 0 uses the request's seed)."""
+    return (seed + index) % (MAX_SEED + 1)
+
+
+def _check_retakes(segment_retakes) -> None:
+    if isinstance(segment_retakes, bool) or not isinstance(segment_retakes, int) or not 0 <= segment_retakes <= 10:
+        raise ValueError(f"Segment retakes must be a whole number from 0 to 10, got {segment_retakes!r}.")
+
+
+@dataclass
+class _TakeState:
+    """One take while its request runs: its seed and generator, the voice its next segment continues."""
+
+    seed: int
+    generator: torch.Generator
+    voice: Optional[Voice]
+    parts: list = field(default_factory=list)
+    segments: list = field(default_factory=list)
+    last: Optional[Voice] = None
+    length: int = 0  # samples of joined audio so far
+
+
+class _Job:
+    """One request in flight inside the engine."""
+
+    def __init__(self, job: BatchJob):
+        self.job = job
+        self.request: GenerationRequest = getattr(job, "request", None)
+        self.outcome: Union[Generation, BaseException, None] = None
+        self.seed = 0
+        self.segments: list[str] = []
+        self.warnings: list[str] = []
+        self.takes: list[_TakeState] = []
+        self.timings: dict[str, float] = {}
+        self.ids: list[int] = []
+
+    def result(self) -> Generation:
+        r = self.request
+        takes = [Take(audio=longform.join_audio(t.parts, r.segment_pause_s) if r.decode else None, voice=t.last,
+                      seed=t.seed, segments=list(t.segments)) for t in self.takes]
+        return Generation(takes=takes, seed=self.seed, timings=dict(self.timings), warnings=self.warnings,
+                          sample_rate=SAMPLE_RATE)
+
+
+def _notify(st: _Job) -> None:
+    callback = getattr(st.job, "on_done", None)
+    if callback is None:
+        return
+    try:
+        callback(st.outcome)
+    except Exception:  # a caller's bug must not break the batch
+        log.exception("on_done callback failed")
 
 
 def free_accelerator_memory() -> None:

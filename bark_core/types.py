@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 import numpy as np
 
@@ -111,14 +111,54 @@ class Progress:
 
 ProgressCallback = Callable[[Progress], None]
 StopCallback = Callable[[], bool]
+SegmentCallback = Callable[[int, int, list], None]  # (segment index, segments, joined audio of each take so far)
+
+
+@dataclass(frozen=True)
+class SegmentTake:
+    """One segment of a take: its text, its tokens, and where its audio lies in ``Take.audio``.
+
+    ``start``/``end`` are the sample range of this segment's own audio inside the joined take
+    (the pauses between segments excluded; with ``decode=False``, where it would lie: 320
+    samples per frame). ``tries``: how many draws the segment took (1 unless a segment check
+    asked for retakes).
+    """
+
+    text: str
+    tokens: Voice
+    start: int
+    end: int
+    tries: int = 1
+
+
+@dataclass(frozen=True)
+class SegmentCheck:
+    """What a segment check (``accept_segment``) sees after each segment of each take is decoded."""
+
+    take: int  # 0-based take index within its request
+    segment: int  # 0-based segment index
+    text: str
+    tokens: Voice
+    audio: Optional[np.ndarray]  # None with decode=False
+    tries: int = 1  # this is the segment's tries-th draw
+
+
+SegmentCheckCallback = Callable[[SegmentCheck], bool]
 
 
 @dataclass
 class Take:
-    """One take: its audio (samples,) float32 at 24 kHz (None with ``decode=False``) and its tokens."""
+    """One take: its audio (samples,) float32 at 24 kHz (None with ``decode=False``) and its tokens.
+
+    ``voice`` holds the last segment's tokens (a ready voice); ``seed`` regenerates this take
+    alone (``GenerationRequest(seed=take.seed, takes=1)``); ``segments`` has one entry per
+    segment of a long text.
+    """
 
     audio: Optional[np.ndarray]
     voice: Voice
+    seed: int = 0
+    segments: list[SegmentTake] = field(default_factory=list)
 
     @property
     def seconds(self) -> float:
@@ -146,3 +186,20 @@ class Generation:
             if t.audio is not None:
                 out[i, : len(t.audio)] = t.audio
         return out
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """One request of a cross-request batch (``Engine.generate_batch``), with its own callbacks.
+
+    ``on_done`` (optional) receives the job's Generation or exception as soon as it is known,
+    before the rest of the batch ends.
+    """
+
+    request: GenerationRequest
+    on_progress: Optional[ProgressCallback] = None
+    should_stop: Optional[StopCallback] = None
+    on_segment: Optional[SegmentCallback] = None
+    accept_segment: Optional[SegmentCheckCallback] = None
+    segment_retakes: int = 0
+    on_done: Optional[Callable[[Union[Generation, BaseException]], None]] = None
