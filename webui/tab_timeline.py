@@ -308,9 +308,10 @@ def versions_view(tstore: TimelineStore, owner: str, tl_id: Optional[str]) -> di
 
 _STORES: "weakref.WeakKeyDictionary[Studio, TimelineStore]" = weakref.WeakKeyDictionary()
 _STORES_LOCK = threading.Lock()
-OLD_ROW = ("This generation was saved before the studio kept each segment of a long-form take, so it cannot be "
-           "opened as a timeline (only newer long-form generations can). Its text is in the box above: press "
-           "**Create timeline** to split it and generate it again, segment by segment.")
+OLD_ROW = ("This long-form take's segments were not kept (it was saved before the studio kept them, or its timeline "
+           "was deleted), so it cannot be opened as a timeline: only newer long-form generations open as timelines. "
+           "Its text is in the box above: press **Create timeline** to split it and generate it again, segment by "
+           "segment.")
 
 
 def timeline_store(studio: Studio) -> TimelineStore:
@@ -419,8 +420,16 @@ def import_generation(studio: Studio, owner: str, gen_id: str, request: Any, gen
     tl = T.from_generation(request, take, voice=voice_ref or None, scores=scores, seed=int(generation.seed))
     if scores is None and score:
         tl = score_segments(studio, tl, voice_ref=voice_ref)
-    tl_id, _ = tstore.create_for_generation(owner, gen_id, take_index, tl)
+    tl_id, _ = tstore.create_for_generation(owner, gen_id, take_index, tl, opened=False)
     return tl_id
+
+
+def generation_deleted(studio: Studio, owner: str, gen_id: str) -> None:
+    """Call when a history generation is deleted: timelines imported from it and never opened go with it."""
+    try:
+        timeline_store(studio).forget_generation(owner, gen_id)
+    except Exception as e:  # the generation is gone either way; a leftover timeline is only disk space
+        log.warning("timelines of a deleted generation not removed: %s", type(e).__name__)
 
 
 def import_long_form(studio: Studio, owner: str, gen_id: str, request: Any, generation: Any, *,
@@ -494,6 +503,7 @@ def open_generation(studio: Studio, tstore: TimelineStore, owner: Optional[str],
             return {**switch, "tl_text": rec.settings.get("text") or rec.prompt, "tl_status": f"⚠ {OLD_ROW}"}
         tl_id, _ = tstore.create_for_generation(owner, rec.id, take_index, tl)
     tl = tstore.load(owner, tl_id)
+    tstore.mark_opened(owner, tl_id)
     what = f"Take {take_index + 1} of “{plain(short(rec.prompt, 60))}”"
     hint = ("Edit or regenerate any segment (the others keep their audio), then **Render new version**."
             if len(tl.segments) > 1 else "Edit and regenerate it, or insert segments after it.")
@@ -1059,5 +1069,5 @@ def _wire(studio: Studio, tstore: TimelineStore, tab: Any, c: dict[str, Any], b:
        pick("ex_download", "ex_msg"), show_progress_on=[c["ex_msg"]])
 
 
-__all__ = ["build_timeline_tab", "import_generation", "import_long_form", "open_generation", "TimelineStore",
-           "TimelineTab", "timeline_store"]
+__all__ = ["build_timeline_tab", "generation_deleted", "import_generation", "import_long_form", "open_generation",
+           "TimelineStore", "TimelineTab", "timeline_store"]

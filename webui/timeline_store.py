@@ -8,7 +8,9 @@ Layout (beside the history's ``studio.sqlite3`` and ``audio/``)::
     timelines/<id>/v<k>/joined.wav       version k's joined audio (float WAV, 24 kHz)
 
 ``timeline_sources`` links a take of a history generation (owner, generation id, take index) to the
-timeline imported from it, so opening that take again reopens the same timeline.
+timeline imported from it, so opening that take again reopens the same timeline. A long-form take is
+imported when it is saved (its segments exist only then) but stays out of the owner's timeline list
+(``opened = 0``) until it is first opened; deleting the generation removes it if it was never opened.
 
 Every row carries an owner: the SHA-256 of the owner's token (``webui.store.owner_key``); every
 read and write filters by it, so a timeline id alone opens nothing. Files are written under a
@@ -68,6 +70,7 @@ CREATE TABLE IF NOT EXISTS timeline_sources (
     generation_id TEXT NOT NULL,
     take_index INTEGER NOT NULL,
     timeline_id TEXT NOT NULL,
+    opened INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (owner, generation_id, take_index)
 );
 CREATE INDEX IF NOT EXISTS timeline_sources_timeline ON timeline_sources(timeline_id);
@@ -156,6 +159,9 @@ class TimelineStore:
         self._lock = threading.Lock()  # version numbers are handed out one at a time
         self._import_lock = threading.Lock()  # one import per take: opening it twice at once makes one timeline
         self._busy: set[str] = set()  # timelines an engine job is writing (edits wait for it)
+        with self._conn() as c:  # timeline_sources from before the ``opened`` column: every link was opened
+            if "opened" not in {r["name"] for r in c.execute("PRAGMA table_info(timeline_sources)")}:
+                c.execute("ALTER TABLE timeline_sources ADD COLUMN opened INTEGER NOT NULL DEFAULT 1")
         self._sweep_temp()
 
     def _conn(self) -> sqlite3.Connection:
@@ -219,8 +225,10 @@ class TimelineStore:
     def list(self, owner: str, limit: int = 100) -> list[TimelineRecord]:
         if not owner:
             return []
-        rows = self._conn().execute("SELECT * FROM timelines WHERE owner=? ORDER BY updated DESC LIMIT ?",
-                                    (owner_key(owner), int(limit))).fetchall()
+        rows = self._conn().execute(
+            "SELECT * FROM timelines t WHERE owner=? AND NOT EXISTS (SELECT 1 FROM timeline_sources s WHERE "
+            "s.timeline_id = t.id AND s.owner = t.owner AND s.opened = 0) ORDER BY updated DESC LIMIT ?",
+            (owner_key(owner), int(limit))).fetchall()
         return [TimelineRecord(r["id"], r["created"], r["updated"], r["title"], r["segments"]) for r in rows]
 
     def load(self, owner: str, tl_id: Any) -> T.Timeline:
@@ -269,8 +277,12 @@ class TimelineStore:
             "AND t.owner = s.owner WHERE s.owner=?", (owner_key(owner),)).fetchall()
         return {(r["generation_id"], r["take_index"]) for r in rows}
 
-    def create_for_generation(self, owner: str, gen_id: str, take_index: int, tl: T.Timeline) -> tuple[str, bool]:
-        """The timeline of that take: the one stored already (``(id, False)``), else ``tl`` stored now (``(id, True)``)."""
+    def create_for_generation(self, owner: str, gen_id: str, take_index: int, tl: T.Timeline,
+                              opened: bool = True) -> tuple[str, bool]:
+        """The timeline of that take: the one stored already (``(id, False)``), else ``tl`` stored now (``(id, True)``).
+
+        ``opened=False`` keeps a new one out of ``list`` until ``mark_opened`` (imported at save time, not yet opened).
+        """
         if not owner or not isinstance(gen_id, str) or not gen_id or isinstance(take_index, bool) \
                 or not isinstance(take_index, int) or take_index < 0:
             raise ValueError("That take is not in your history.")
@@ -281,12 +293,30 @@ class TimelineStore:
             tl_id = self.create(owner, tl)
             try:
                 with self._conn() as c:
-                    c.execute("INSERT OR REPLACE INTO timeline_sources (owner, generation_id, take_index, timeline_id) "
-                              "VALUES (?,?,?,?)", (owner_key(owner), gen_id, take_index, tl_id))
+                    c.execute("INSERT OR REPLACE INTO timeline_sources (owner, generation_id, take_index, timeline_id,"
+                              " opened) VALUES (?,?,?,?,?)", (owner_key(owner), gen_id, take_index, tl_id, int(opened)))
             except BaseException:
                 self.delete(owner, tl_id)
                 raise
             return tl_id, True
+
+    def mark_opened(self, owner: str, tl_id: Any) -> None:
+        """An imported timeline was opened: it joins the owner's timeline list (and outlives its generation)."""
+        if self._row(owner, tl_id) is not None:
+            with self._conn() as c:
+                c.execute("UPDATE timeline_sources SET opened=1 WHERE owner=? AND timeline_id=?",
+                          (owner_key(owner), tl_id))
+
+    def forget_generation(self, owner: str, gen_id: Any) -> int:
+        """A history generation was deleted: delete its never-opened timelines, unlink the opened ones; how many went."""
+        if not owner or not isinstance(gen_id, str):
+            return 0
+        rows = self._conn().execute("SELECT timeline_id, opened FROM timeline_sources WHERE owner=? AND generation_id=?",
+                                    (owner_key(owner), gen_id)).fetchall()
+        gone = sum(1 for r in rows if not r["opened"] and self.delete(owner, r["timeline_id"]))
+        with self._conn() as c:
+            c.execute("DELETE FROM timeline_sources WHERE owner=? AND generation_id=?", (owner_key(owner), gen_id))
+        return gone
 
     def source_of(self, owner: str, tl_id: Any) -> Optional[tuple[str, int]]:
         """(generation id, take index) the owner's timeline was imported from, or None."""

@@ -130,6 +130,7 @@ def test_import_keeps_the_exact_audio_renders_the_take_back_and_is_made_once(stu
 
     # made once: importing again, or opening it from Results or History, gives the same timeline
     assert tt.import_generation(studio, OWNER, rec.id, req, gen, 0) == tl_id
+    assert tstore.list(OWNER) == []  # kept for opening, not yet in the owner's timeline list
     out = tt.open_generation(studio, tstore, OWNER, rec.id, 0)
     assert out["tl_id"] == tl_id and out["tabs"].selected == "timeline"  # the Timeline tab is selected
     assert len(out["tl_table"]) == len(take.segments) and out["seg_no"] == 1 and out["tl_pause"] == 100.0
@@ -180,7 +181,7 @@ def test_older_rows_say_why_and_a_one_segment_take_opens_as_one_segment(studio, 
     _, _, old, _ = _saved(studio, made, import_it=False)
     out = tt.open_generation(studio, tstore, OWNER, old.id, 0)
     assert out["tabs"].selected == "timeline" and out["tl_text"] == LONG and "tl_id" not in out
-    assert "only newer long-form generations" in out["tl_status"]
+    assert "only newer long-form generations open as timelines" in out["tl_status"]
     assert tstore.list(OWNER) == []
 
     # a one-segment take: its audio and tokens are the whole take
@@ -226,6 +227,33 @@ def test_import_long_form_imports_each_multi_segment_take_and_never_raises(studi
     ids = tt.import_long_form(studio, OWNER, rec.id, req, gen, score=False)
     assert ids[0] is not None and tstore.project_for_generation(OWNER, rec.id, 0) == ids[0]
     assert tt.import_long_form(studio, OTHER, rec.id, req, gen, score=False) == [None]  # not theirs: logged, no raise
+    # deleting the generation removes a timeline never opened; an opened one is the owner's work and stays
+    tt.generation_deleted(studio, OTHER, rec.id)
+    assert tstore.get(OWNER, ids[0]) is not None
+    tt.generation_deleted(studio, OWNER, rec.id)
+    assert tstore.get(OWNER, ids[0]) is None and not (tstore.dir / ids[0]).exists()
+    _, _, rec2, tl2 = _saved(studio, made)
+    tt.open_generation(studio, tstore, OWNER, rec2.id, 0)
+    tt.generation_deleted(studio, OWNER, rec2.id)
+    assert [r.id for r in tstore.list(OWNER)] == [tl2] and tstore.source_of(OWNER, tl2) is None
+
+
+def test_a_store_from_before_the_opened_column_is_upgraded(tmp_path):
+    import sqlite3
+
+    from webui.store import DB_NAME
+    from webui.timeline_store import TimelineStore
+
+    with sqlite3.connect(tmp_path / DB_NAME) as c:
+        c.execute("CREATE TABLE timeline_sources (owner TEXT NOT NULL, generation_id TEXT NOT NULL, take_index "
+                  "INTEGER NOT NULL, timeline_id TEXT NOT NULL, PRIMARY KEY (owner, generation_id, take_index))")
+    store = TimelineStore(tmp_path)
+    tl, _ = T.create_timeline("One line.", "line")
+    tl_id, made_now = store.create_for_generation(OWNER, "g" * 32, 0, tl, opened=False)
+    assert made_now and store.list(OWNER) == [] and store.project_for_generation(OWNER, "g" * 32, 0) == tl_id
+    store.mark_opened(OWNER, tl_id)
+    assert [r.id for r in store.list(OWNER)] == [tl_id]
+    assert store.create_for_generation(OWNER, "g" * 32, 0, tl) == (tl_id, False)
 
 
 def test_wire_open_connects_buttons_to_the_timeline_tab(studio, tstore, made):
