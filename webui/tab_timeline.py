@@ -370,9 +370,12 @@ def score_segments(studio: Studio, tl: T.Timeline, ks: Optional[Sequence[int]] =
 
 
 def rescore(studio: Studio, tl: T.Timeline, k: int) -> T.Timeline:
-    """After segment ``k`` is regenerated: score it too when the timeline's other segments carry scores."""
+    """After segment ``k`` is regenerated: score it too when the timeline's other segments carry scores.
+
+    A new segment 1 is every other segment's speaker reference, so then every segment is scored again.
+    """
     if any(j != k and seg.take is not None and seg.take.scores for j, seg in enumerate(tl.segments)):
-        return score_segments(studio, tl, [k])
+        return score_segments(studio, tl, None if k == 0 else [k])
     return tl
 
 
