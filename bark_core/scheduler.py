@@ -43,6 +43,8 @@ class _Job:
     done: threading.Event = field(default_factory=threading.Event)
     result: Any = None
     error: Optional[BaseException] = None
+    started: bool = False  # taken into a batch: from then on only the engine answers it
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def rows(self) -> int:
@@ -61,6 +63,22 @@ class _Job:
         self.result, self.error = result, error
         self.done.set()
 
+    def claim(self) -> bool:
+        """The worker takes the job into a batch; False when it was withdrawn first."""
+        with self.lock:
+            if self.done.is_set():
+                return False
+            self.started = True
+            return True
+
+    def withdraw(self) -> None:
+        """Stopped before it reached the engine: answered at once with GenerationCancelled."""
+        from .types import GenerationCancelled
+
+        with self.lock:
+            if not self.started:
+                self.finish(error=GenerationCancelled("Generation stopped."))
+
     def answer(self, outcome: Any) -> None:
         """A Generation or an exception, as ``BatchJob.on_done`` and ``generate_batch`` give it."""
         if isinstance(outcome, BaseException):
@@ -70,6 +88,7 @@ class _Job:
 
 
 _CLOSE = object()
+STOP_POLL_S = 0.1  # how often a queued job's caller checks its Stop
 
 
 class _Worker:
@@ -141,13 +160,11 @@ class _Worker:
         self.engine = None  # let the models go once the last job is answered
 
     def run(self, batch: list[_Job]) -> None:
-        from .types import GenerationCancelled
-
         live = []
         for job in batch:
             if job.stopped():  # stopped while it waited: it never enters the engine
-                job.finish(error=GenerationCancelled("Generation stopped."))
-            else:
+                job.withdraw()
+            elif job.claim():
                 live.append(job)
         if not live:
             return
@@ -256,7 +273,9 @@ class BatchingEngine:
         request.validate()  # a bad request is refused at once, in the caller's thread
         job = _Job(request, on_progress, should_stop, on_segment, dict(options))
         self._worker.submit(job)
-        job.done.wait()
+        while not job.done.wait(STOP_POLL_S):
+            if should_stop is not None and job.stopped():
+                job.withdraw()  # still queued: answered now; already running: the engine stops it
         if job.error is not None:
             raise job.error
         return job.result

@@ -244,3 +244,31 @@ def test_generate_batch_and_regenerate_take_go_through_the_queue():
         with pytest.raises(ValueError, match="no take 2"):
             engine.regenerate_take(req(3), gen, 2)
     assert sorted(len(b) for b in fake.batches) == [1, 2]
+
+
+def test_stop_of_a_queued_job_answers_at_once_and_it_never_runs():
+    fake = FakeEngine(delay=3.0)
+    stop = threading.Event()
+    with BatchingEngine(fake, max_batch=1, max_wait_s=0.0) as engine:
+        first = threading.Thread(target=engine.generate, args=(req(0),))
+        first.start()
+        while not fake.batches:  # the first job holds the engine
+            time.sleep(0.01)
+        outcome: dict = {}
+
+        def second():
+            try:
+                engine.generate(req(1), should_stop=stop.is_set)
+            except GenerationCancelled as e:
+                outcome["error"] = e
+                outcome["running"] = first.is_alive()
+
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        time.sleep(0.2)
+        stop.set()
+        waiter.join(10)
+        assert isinstance(outcome.get("error"), GenerationCancelled)
+        assert outcome["running"], "the stopped job waited for the running batch to end"
+        first.join(10)
+    assert fake.batches == [["Line number 0."]]

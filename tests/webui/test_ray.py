@@ -137,7 +137,9 @@ def test_a_killed_replica_fails_its_job_with_a_sentence_and_the_next_job_runs(se
     deadline = time.monotonic() + 60
     while not served.active_jobs() and time.monotonic() < deadline:
         time.sleep(0.05)
-    (replica,) = served.active_jobs().values()
+    active = list(served.active_jobs().values())
+    assert len(active) == 1, f"the job never reached a replica: {active}"
+    replica = active[0]
     ray.kill(ray.get_actor(replica, namespace="serve"), no_restart=True)
     worker.join(120)
     assert not worker.is_alive(), "the job on the killed replica hung"
