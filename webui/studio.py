@@ -156,6 +156,7 @@ class Studio:
         self.store = store
         self.max_text_chars = int(max_text_chars)
         self.cancels = CancelRegistry()
+        self.job_options: dict[str, dict[str, Any]] = {}  # per session: the next Generate's take-check options
         self.allow_model_changes = allow_model_changes
         self.request_defaults = dict(request_defaults or {})
         self._stream = gpu_wrap(stream_generation) if gpu_wrap else stream_generation

@@ -59,6 +59,19 @@ def arm(studio: Studio, request: gr.Request) -> dict:
     return {}
 
 
+CHECK_OPTIONS = ("best_first", "min_on_script", "min_same_voice", "retake_tries", "retake_seconds")
+
+
+def arm_generate(studio: Studio, request: gr.Request, **check: Any) -> dict:
+    """Before Generate is queued: clear the Stop flag and hand the take-check options (``CHECK_OPTIONS``) to
+    the job. They travel beside the generate event's inputs, which stay the prompt, voice and settings table."""
+    key = session_key(request)
+    if key:
+        studio.cancels.arm(key)
+        studio.job_options[key] = {k: check.get(k) for k in CHECK_OPTIONS}
+    return {}
+
+
 def stop(studio: Studio, request: gr.Request) -> dict:
     """Stop this session's job (and only this session's)."""
     key = session_key(request)
@@ -68,8 +81,8 @@ def stop(studio: Studio, request: gr.Request) -> dict:
 
 
 def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Request, progress=gr.Progress(),
-             best_first: bool = False, min_on_script: Any = None, min_same_voice: Any = None, retake_tries: Any = 0,
-             retake_seconds: Any = 0, **values: Any) -> Iterator[dict[str, Any]]:
+             best_first: Optional[bool] = None, min_on_script: Any = None, min_same_voice: Any = None,
+             retake_tries: Any = None, retake_seconds: Any = None, **values: Any) -> Iterator[dict[str, Any]]:
     """Generate takes for the prompt; segments are playable as they finish; the result goes to history.
 
     "Retake until it passes": while no take clears the user's thresholds, one more take is made
@@ -80,6 +93,12 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
         raise ValueError("Your browser session is not ready yet; reload the page.")
     key = session_key(request) or owner
     cancel = studio.cancels.event(key)
+    armed = studio.job_options.pop(key, {})  # what arm_generate was given; explicit arguments win
+    best_first = armed.get("best_first") if best_first is None else best_first
+    min_on_script = armed.get("min_on_script") if min_on_script is None else min_on_script
+    min_same_voice = armed.get("min_same_voice") if min_same_voice is None else min_same_voice
+    retake_tries = armed.get("retake_tries") if retake_tries is None else retake_tries
+    retake_seconds = armed.get("retake_seconds") if retake_seconds is None else retake_seconds
     idle = {"results_title": "### Results\n<span class='muted'>Your takes will appear here.</span>"}
     try:
         req = studio.make_request(text, studio.resolve_voice(owner, voice), values)

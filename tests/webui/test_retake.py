@@ -114,3 +114,14 @@ def test_long_form_retakes_redraw_a_failing_segment_alone_and_score_drift(studio
     steps = run(studio, text=LONG, min_on_script=0.0, retake_tries=1)
     assert [s["tries"] for s in studio.history(OWNER)[0].takes[0].scores["segments"]] == [1, 1]
     assert "no segment needed a redraw" in steps[-1]["status"] and len(studio.history(OWNER)) == 2
+
+
+def test_the_page_hands_its_check_options_to_the_job_through_arm_generate(studio):
+    request = SimpleNamespace(session_hash="r" * 11)
+    tab_generate.arm_generate(studio, request, best_first=True, min_on_script=1.0, min_same_voice=None,
+                              retake_tries=1, retake_seconds=0)
+    last = run(studio)[-1]  # no explicit options: the armed ones
+    assert len(studio.history(OWNER)) == 2 and "1 retake" in last["status"]
+    assert studio.job_options == {}  # used once
+    run(studio)  # the next job without arming: no retakes
+    assert len(studio.history(OWNER)) == 3
