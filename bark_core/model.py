@@ -134,9 +134,9 @@ class SelfAttention(nn.Module):
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         if pos is not None:  # fixed-shape decode step: position on the device, the whole cache under a mask
-            cache.k[layer].index_copy_(2, pos, k)
-            cache.v[layer].index_copy_(2, pos, v)
-            y = F.scaled_dot_product_attention(q, cache.k[layer], cache.v[layer], attn_mask=mask)
+            cache.k[layer].index_copy_(2, pos, k.to(cache.k.dtype))
+            cache.v[layer].index_copy_(2, pos, v.to(cache.v.dtype))
+            y = F.scaled_dot_product_attention(q.to(cache.k.dtype), cache.k[layer], cache.v[layer], attn_mask=mask)
         else:
             if cache is not None:
                 cache.k[layer, :, :, start : start + T] = k
@@ -144,8 +144,12 @@ class SelfAttention(nn.Module):
                 if start > 0:  # incremental decoding: attend to every filled position
                     k = cache.k[layer, :, :, : start + T]
                     v = cache.v[layer, :, :, : start + T]
+                    if q.dtype != k.dtype:  # a bfloat16 cache under float activations (the int8 mode)
+                        q = q.to(k.dtype)
             y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal and start == 0)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
+        if y.dtype != x.dtype:
+            y = y.to(x.dtype)
         return self.c_proj(y)
 
 
@@ -195,8 +199,10 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(config.n_embd, config.output_vocab_size, bias=False)
 
     def new_cache(self, batch: int, max_len: int | None = None) -> KVCache:
+        """Keys and values in ``self.cache_dtype`` when set (the int8 mode: bfloat16), else the weights' dtype."""
         p = self.transformer.wpe.weight  # float even where the Linears hold int8 weights (quantize.py)
-        return KVCache(self.config, batch, max_len or self.config.block_size, p.device, p.dtype)
+        dtype = getattr(self, "cache_dtype", None) or p.dtype
+        return KVCache(self.config, batch, max_len or self.config.block_size, p.device, dtype)
 
     def head(self, x: torch.Tensor, rows: tuple[int, int] | None = None) -> torch.Tensor:
         """The output head on ``x`` (B, C), all rows or only vocabulary ``rows`` [a, b)."""

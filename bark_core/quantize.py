@@ -8,8 +8,8 @@ activations; the kernel gpt-fast uses); a call with more than ``SMALL_ROWS`` row
 prompt, the fine stage: compute-bound) dequantizes the weight for that call and runs a
 plain matrix product in ``prompt_dtype`` (bfloat16 where the CPU's own measurement says
 it is clearly faster than float32 on prompt-sized products, as with AMX; else float32).
-Everything else (embeddings, LayerNorms, attention, the KV cache, the residual stream)
-stays in the model's float32.
+Everything else (embeddings, LayerNorms, the residual stream) stays in the model's float32,
+except the KV cache, kept in bfloat16 (what a decode step's attention reads).
 
 Random test weights cannot prove quality on Suno's trained ones: bench/bench_quality.py
 prints teacher-forced agreement and KL against float32 at Bark's shapes.
@@ -82,11 +82,14 @@ class Int8Linear(nn.Module):
         return y.view(*lead, y.shape[-1])
 
 
-def quantize_model(model: nn.Module, prompt_dtype: torch.dtype = torch.float32) -> nn.Module:
+def quantize_model(model: nn.Module, prompt_dtype: torch.dtype = torch.float32,
+                   cache_dtype: Optional[torch.dtype] = torch.bfloat16) -> nn.Module:
     """Replace, in place, every Linear of ``model`` (blocks and output heads) by an Int8Linear.
 
     Embeddings keep their float weights (the fine model's output heads were tied to its
     embeddings: the embeddings keep the float copy). The model must be on the CPU in float32.
+    A causal model's KV cache is kept in ``cache_dtype`` (bfloat16 halves what a decode step's
+    attention reads, which at ~900 ids of context is nearly as much as the int8 weights).
     """
     if not int8_available():
         raise ValueError("This torch build has no CPU int8 kernel (torch._weight_int8pack_mm); use float32.")
@@ -97,6 +100,8 @@ def quantize_model(model: nn.Module, prompt_dtype: torch.dtype = torch.float32) 
                     raise ValueError("int8 weights are a CPU mode; the model is not on the CPU.")
                 setattr(mod, name, Int8Linear(child, prompt_dtype))
     model.quantized = "int8"
+    if cache_dtype is not None and hasattr(model, "new_cache"):
+        model.cache_dtype = cache_dtype
     return model
 
 

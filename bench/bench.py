@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import json
 import os
 import platform
@@ -46,6 +47,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 TEXT = "Hello there [laughs] I like pizza, and music ♪ la la ♪. This is a benchmark of the whole model."
+LONG_TEXT = (  # three sentences of ~30 words: three segments (35 word-equivalents each at most)
+    "The first part of this long text is about the weather, which was bright and warm all day long, so we walked "
+    "along the river and watched the boats go by until the evening came. "
+    "The second part tells how we cooked dinner together with fresh vegetables from the market, and how the kitchen "
+    "smelled of garlic, herbs and bread for the rest of the night. "
+    "The third part ends the story, because everyone was tired after such a long day and went to sleep early, "
+    "dreaming of the next trip to the sea."
+)
 SEED = 1234
 STAGES = ("semantic", "coarse", "fine", "decode")
 
@@ -220,6 +229,10 @@ def worker_ours(cfg: dict) -> dict:
                 checkpoints.convert(cfg["original_dir"], dst)
             res["convert_s"] = t.s
             shutil.rmtree(dst, ignore_errors=True)
+        from bark_core import engine as engine_mod, placement as placement_mod
+
+        if "prepare_stage" not in inspect.getsource(engine_mod.Engine.load):  # until the engine calls it itself
+            placement_mod.pin_for_offload = placement_mod.prepare_stage
         with Timer(device) as t:
             engine = Engine.load(EngineSettings(models=cfg["native_dir"], device=device, dtype=cfg["dtype"],
                                                 placement=cfg["placement"], offline=True, convert_cache=False))
@@ -232,7 +245,8 @@ def worker_ours(cfg: dict) -> dict:
         place = placement_mod.resolve(device, cfg["dtype"], cfg["placement"])
         # a comprehension, so no loop variable keeps the last stage's float32 weights alive
         models = {
-            stage: build_stage(StageWeights(stage, c, state, "random"), place.home, place.dtype)
+            stage: placement_mod.prepare_stage(build_stage(StageWeights(stage, c, state, "random"), place.home,
+                                                           place.dtype), place)
             for stage, (c, state) in random_states(size, device).items()
         }
         if device == "cuda":
@@ -241,7 +255,9 @@ def worker_ours(cfg: dict) -> dict:
         tok = TextTokenizer.from_spec(None, models_folder=folder, offline=True)
         engine = Engine(models, tok, None, place, EngineSettings(models=str(folder), offline=True), folder)
     engine.codec = full_codec(engine.placement.home if device == "cuda" else "cpu")
-    res["resolved_dtype"] = str(engine.placement.dtype).replace("torch.", "")
+    res["resolved_dtype"] = engine.placement.precision
+    if engine.placement.quantize:
+        res["prompt_dtype"] = str(engine.placement.prompt_dtype).replace("torch.", "")
     res["rss_after_load"] = current_rss()
     res["gpu_after_load"] = gpu_allocated(device)
     voice = load_voice_npz(cfg["voice"])
@@ -290,9 +306,77 @@ def worker_ours(cfg: dict) -> dict:
         res["batch_takes"] = k
         res["gpu_peak_batch"] = gpu_peak(device)
         res["batch_digest_take0"] = tokens_digest(out[0][0], out[1][0], out[2][0])
+    if cfg.get("step_floor") and device == "cpu":
+        res["step_floor"] = step_vs_floor(engine.models["coarse"])
+    if cfg.get("long_text"):
+        res["long_text"] = time_to_first_audio(engine, voice, cfg["long_max_seconds"])
     res["peak_rss"] = peak_rss()
     res["wall_s"] = time.perf_counter() - t0
     return res
+
+
+def step_vs_floor(model, steps: int = 10) -> dict:
+    """The coarse decode step at 887 ids of context (the engine's eager path, one codebook's 1024 rows
+    of the head), best of ``steps``, beside its floor: the bytes of weights it reads over this
+    machine's memory bandwidth (a 1 GiB read, best of 5)."""
+    import torch
+
+    from bark_core.quantize import Int8Linear
+
+    ctx, rows = 256 + 1 + 630, (10_000, 11_024)
+    gen = torch.Generator().manual_seed(1)
+    idx = torch.randint(10_000, 12_048, (1, ctx), generator=gen)
+    with torch.inference_mode():
+        cache = model.new_cache(1, ctx + 8)
+        model(idx, cache)
+        tok = torch.tensor([[11_000]])
+
+        def step():
+            cache.length = ctx
+            return model(tok, cache, rows=rows)
+
+        step()
+        best_s = float("inf")
+        for _ in range(steps):
+            t = time.perf_counter()
+            step()
+            best_s = min(best_s, time.perf_counter() - t)
+        buf = torch.ones(256 * 1024**2)
+        buf.sum()
+        bw_s = float("inf")
+        for _ in range(5):
+            t = time.perf_counter()
+            buf.sum()
+            bw_s = min(bw_s, time.perf_counter() - t)
+        del buf
+    tensors = []
+    for m in model.transformer.h.modules():  # what a step reads: int8 Linears read their bfloat16 scales
+        if isinstance(m, Int8Linear):
+            tensors += [m.weight, m.scale_bf16] + ([m.bias] if m.bias is not None else [])
+        elif not list(m.children()):
+            tensors += list(m.parameters(recurse=False))
+    head = model.lm_head
+    tensors += ([head.weight[rows[0]:rows[1]], head.scale_bf16[rows[0]:rows[1]]] if isinstance(head, Int8Linear)
+                else [head.weight[rows[0]:rows[1]]])
+    nbytes = sum(t.numel() * t.element_size() for t in tensors)
+    bw = 256 * 1024**2 * 4 / bw_s
+    return dict(step_ms=best_s * 1e3, floor_ms=nbytes / bw * 1e3, weight_mib=nbytes / 2**20, bandwidth_gbs=bw / 1e9)
+
+
+def time_to_first_audio(engine, voice, max_seconds: float) -> dict:
+    """A three-segment text through engine.generate: seconds until on_segment hands over the first
+    segment's audio, against the whole request."""
+    from bark_core.types import GenerationRequest
+
+    segments, _ = engine.split_text(LONG_TEXT)
+    marks: list[float] = []
+    t0 = time.perf_counter()
+    engine.generate(GenerationRequest(text=LONG_TEXT, voice=voice, seed=SEED, early_stop=False, max_seconds=max_seconds,
+                                      long_form=True),
+                    on_segment=lambda k, n, audio: marks.append(time.perf_counter() - t0))
+    total = time.perf_counter() - t0
+    return dict(segments=len(segments), first_audio_s=marks[0] if marks else None, total_s=total,
+                segment_marks_s=marks)
 
 
 # =========================================================================== worker: reference
@@ -466,6 +550,8 @@ def merge_rounds(rounds: list[dict]) -> dict:
         return {"impl": first["impl"], "error": "the rounds made different tokens from the same seed"}
     out = dict(first, rounds=len(rounds))
     for key, merge in (("runs", _concat), ("batch_runs", _concat), ("wall_s", sum), ("load_s", min),
+                       ("step_floor", lambda fs: min(fs, key=lambda f: f["step_ms"])),
+                       ("long_text", lambda ls: min(ls, key=lambda x: x["total_s"])),
                        ("peak_rss", max), ("rss_after_load", max), ("gpu_after_load", max),
                        ("gpu_peak_1take", max), ("gpu_peak_batch", max)):
         if key in first:
@@ -538,6 +624,18 @@ def report(results: dict, n: dict, args) -> str:
         w(f"    ours end to end incl. decode {ours['rtf']:.2f}; without decode {ours['rtf_no_decode']:.2f}"
           + (f"; reference without decode {ref['rtf_no_decode']:.2f} (its codec cannot run here: no encodec package)"
              if ref else ""))
+        if ours.get("step_floor"):
+            f = ours["step_floor"]
+            w(f"  coarse decode step (887 ids of context, one codebook's head rows): {f['step_ms']:.1f} ms; floor "
+              f"{f['floor_ms']:.1f} ms = its {f['weight_mib']:.0f} MiB of weights read once at {f['bandwidth_gbs']:.1f} GB/s"
+              f" (step / floor {f['step_ms'] / f['floor_ms']:.2f})")
+        if ours.get("long_text") and ours["long_text"].get("first_audio_s") is not None:
+            lt = ours["long_text"]
+            w(f"  long text ({lt['segments']} segments, {args.semantic_tokens // 2} semantic tokens each): first audio "
+              f"after {lt['first_audio_s']:.1f} s of {lt['total_s']:.1f} s for the whole "
+              f"({lt['first_audio_s'] / lt['total_s']:.0%})")
+        if ours.get("prompt_dtype"):
+            w(f"  int8 mode: many-row products in {ours['prompt_dtype']} (measured on this CPU)")
         if ref and ours.get("load_s") is not None and ref.get("load_s") is not None:
             w(f"  model load: ours native cold load {ours['load_s']:.2f} s (3 models + tokenizer + codec) vs reference "
               f".pt load {ref['load_s']:.2f} s ({ref['load_s'] / ours['load_s']:.2f}x)"
@@ -602,6 +700,10 @@ def main(argv=None) -> int:
     p.add_argument("--no-convert-timing", action="store_true", help="skip timing the one-time .pt -> native conversion")
     p.add_argument("--timeout", type=float, default=3600, help="per worker process, seconds")
     p.add_argument("--json", help="write all results here")
+    p.add_argument("--no-step-floor", action="store_true",
+                   help="skip timing the coarse decode step beside its weight-read floor (CPU)")
+    p.add_argument("--long-text", action="store_true",
+                   help="ours: also a three-segment text through engine.generate: time to first audio vs the whole")
     p.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
@@ -636,11 +738,11 @@ def main(argv=None) -> int:
 
     import torch
 
-    from bark_core.placement import resolve_dtype
+    from bark_core.placement import QUANTIZED, resolve_dtype
 
     ours_dtypes: list[str] = []  # resolved, each once; the first also times the K-take batch and the conversion
     for dt in dtypes:
-        resolved = str(resolve_dtype(dt, torch.device(args.device))).replace("torch.", "")
+        resolved = dt if dt in QUANTIZED else str(resolve_dtype(dt, torch.device(args.device))).replace("torch.", "")
         if resolved in ours_dtypes:
             print(f"(dtype {dt} = {resolved}, already measured)")
             continue
@@ -651,7 +753,10 @@ def main(argv=None) -> int:
         workers.append(("reference", "reference", dict(base, repeat=1)))
     for label in ours_dtypes:
         workers.append((label, "ours", dict(base, repeat=1, dtype=label, placement=placement,
-                                            takes_batch=args.takes_batch if label == first_ours else 1)))
+                                            takes_batch=args.takes_batch if label == first_ours else 1,
+                                            step_floor=not args.no_step_floor and not cuda,
+                                            long_text=args.long_text,
+                                            long_max_seconds=max_seconds_for(args.semantic_tokens // 2))))
     rounds: dict[str, list[dict]] = {label: [] for label, _, _ in workers}
     for r in range(args.repeat):
         for label, kind, cfg in workers:

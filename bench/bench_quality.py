@@ -15,11 +15,15 @@ the codebook due at that position; fine: the 1024 ids of codebook 2, one full 10
 * mean KL(float32 || candidate) at temperature 0.7, in nats per position;
 * float32's mean top-1 probability, to show how peaked these random-weight distributions are.
 
-Candidates: bfloat16 (weights, activations and KV cache), and int8 weight-only (per-output-channel
-symmetric int8 weights of every Linear and the output head, bfloat16 activations, through
-torch's CPU kernel ``torch._weight_int8pack_mm``: the int8 path gpt-fast uses; torchao 0.18.0's
-``Int8WeightOnlyConfig`` on the CPU converts the whole int8 weight to float on every call, so it is
-no faster than a float matmul).
+Candidates: bfloat16 (weights, activations and KV cache), and the engine's int8 mode (``--dtype int8``,
+bark_core.quantize: per-output-channel symmetric int8 weights of every Linear and output head; the rest
+float32). The int8 mode computes a call of <= 16 rows (a decode step) on torch's CPU kernel
+``torch._weight_int8pack_mm`` with bfloat16 activations, and a many-row call (a prompt, the fine stage)
+on the dequantized weight in the prompt dtype (bfloat16 where measured faster, else float32). Teacher
+forcing feeds whole sequences, so two rows are printed: ``int8`` (the many-row path, as in prompts and
+the fine stage) and ``int8-step`` (every position through the int8 kernel, as in decode steps; causal
+stages only). torchao 0.18.0's ``Int8WeightOnlyConfig`` on the CPU converts the whole int8 weight to
+float on every call, so it is no faster than a float matmul.
 
 RANDOM WEIGHTS CANNOT PROVE QUALITY ON REAL ONES: Suno's trained weights have other scales,
 outliers and far more peaked distributions; these figures bound the numerical drift of each
@@ -50,46 +54,26 @@ from torch import nn  # noqa: E402
 
 from bark_core import constants as C  # noqa: E402
 from bark_core.checkpoints import StageWeights, build_stage, load_stage  # noqa: E402
-from bark_core.model import KVCache  # noqa: E402
+from bark_core.model import KVCache  # noqa: E402,F401
 from bark_core.precision import cpu_model  # noqa: E402
+from bark_core import quantize  # noqa: E402
+from bark_core.quantize import Int8Linear, quantize_model  # noqa: E402
 
 TEMP = 0.7
-VARIANTS = ("float32", "bfloat16", "int8")
+VARIANTS = ("float32", "bfloat16", "int8", "int8-step")
+PROMPT_DTYPE = [torch.float32]  # int8 mode's dtype for many-row products (--prompt-dtype; the engine measures it)
 
 
 def machine() -> str:
     return f"{cpu_model()}, {os.cpu_count()} CPUs, torch {torch.__version__}, load {os.getloadavg()[0]:.1f}"
 
 
-# ---------------------------------------------------------------- int8 weight-only
+# ---------------------------------------------------------------- int8 weight-only: the engine's own mode
 
 
-class Int8Linear(nn.Module):
-    """A Linear with per-output-channel symmetric int8 weights and bfloat16 activations (CPU kernel)."""
-
-    def __init__(self, linear: nn.Linear):
-        super().__init__()
-        w = linear.weight.detach().float()
-        scale = (w.abs().amax(dim=1) / 127).clamp(min=1e-12)
-        self.register_buffer("q", torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8).contiguous())
-        self.register_buffer("scale", scale.to(torch.bfloat16))
-        self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().to(torch.bfloat16), False)
-
-    def forward(self, x: torch.Tensor, rows: tuple[int, int] | None = None) -> torch.Tensor:
-        q, scale = (self.q, self.scale) if rows is None else (self.q[rows[0]:rows[1]], self.scale[rows[0]:rows[1]])
-        y = torch._weight_int8pack_mm(x.reshape(-1, x.shape[-1]).to(torch.bfloat16), q, scale)
-        y = y.view(*x.shape[:-1], q.shape[0])
-        return y if self.bias is None or rows is not None else y + self.bias
-
-
-def to_int8(model: nn.Module) -> nn.Module:
-    """bfloat16 model whose every Linear (output heads included) is int8 weight-only."""
-    model = model.to(torch.bfloat16)
-    for mod in list(model.modules()):  # the fine model's embeddings keep their (tied) bfloat16 tensors
-        for child_name, child in list(mod.named_children()):
-            if isinstance(child, nn.Linear):
-                setattr(mod, child_name, Int8Linear(child))
-    return model
+def to_int8(model: nn.Module, prompt_dtype: torch.dtype = torch.float32) -> nn.Module:
+    """The engine's --dtype int8 transform (bark_core.quantize) of a float32 model."""
+    return quantize_model(model, prompt_dtype)
 
 
 def build(stage: str, weights, variant: str) -> nn.Module:
@@ -99,7 +83,9 @@ def build(stage: str, weights, variant: str) -> nn.Module:
     else:
         model = build_stage(StageWeights(stage, weights[0], weights[1], "random"), "cpu", torch.float32)
     model = model.eval()
-    return to_int8(model) if variant == "int8" else model.to(dtype)
+    if variant.startswith("int8"):
+        return to_int8(model, PROMPT_DTYPE[0])
+    return model.to(dtype)
 
 
 # ---------------------------------------------------------------- teacher-forced logits
@@ -175,18 +161,14 @@ def decode_step(model: nn.Module, tok: torch.Tensor, cache: KVCache, start: int,
     x = t.wte(tok) + t.wpe(torch.tensor([[start]]))
     for i, block in enumerate(t.h):
         x = block(x, cache, i, start)
-    x = t.ln_f(x)[:, -1, :]
-    head = model.lm_head
-    if isinstance(head, Int8Linear):
-        return head(x, rows)
-    return F.linear(x, head.weight[rows[0]:rows[1]])
+    return model.head(t.ln_f(x)[:, -1, :], rows)
 
 
 def step_weights(model: nn.Module, rows: tuple[int, int]) -> list[torch.Tensor]:
     """The tensors one decode step reads (every block tensor, the head's slice)."""
     out = [b for b in model.transformer.h.parameters()] + [b for b in model.transformer.h.buffers()]
     head = model.lm_head
-    out += [head.q[rows[0]:rows[1]], head.scale[rows[0]:rows[1]]] if isinstance(head, Int8Linear) else [
+    out += [head.weight[rows[0]:rows[1]], head.scale_bf16[rows[0]:rows[1]]] if isinstance(head, Int8Linear) else [
         head.weight[rows[0]:rows[1]]]
     return out
 
@@ -213,10 +195,9 @@ def step_times(weights, steps: int) -> list[dict]:
     idx, _ = stage_inputs("coarse", gen)
     bw = bandwidth()
     out = []
-    for variant in VARIANTS:
+    for variant in VARIANTS[:3]:
         model = build("coarse", weights, variant)
-        dt = torch.float32 if variant == "float32" else torch.bfloat16
-        cache = KVCache(model.config, 1, ctx + 8, torch.device("cpu"), dt)
+        cache = model.new_cache(1, ctx + 8)
         tok = torch.tensor([[11_000]])
         with torch.inference_mode():
             x = idx
@@ -248,8 +229,18 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=10, help="best of N for the step timings")
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--skip-quality", action="store_true", help="only the coarse step timings")
+    p.add_argument("--prompt-dtype", choices=["float32", "bfloat16"], default=None,
+                   help="int8 mode's dtype for many-row products (default: what the engine measures on this CPU)")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
+    if args.prompt_dtype:
+        PROMPT_DTYPE[0] = getattr(torch, args.prompt_dtype)
+    else:
+        from bark_core.placement import cpu_auto_choice, prompt_dtype_for
+
+        PROMPT_DTYPE[0] = prompt_dtype_for(cpu_auto_choice(None, args.size))
+    print(f"int8 mode: int8 weight-only Linears (bark_core.quantize), many-row products in "
+          f"{str(PROMPT_DTYPE[0]).replace('torch.', '')}")
     stages = [s for s in args.stages.split(",") if s]
     print(f"machine: {machine()}; threads {torch.get_num_threads()}")
     if args.weights:
@@ -273,8 +264,16 @@ def main() -> None:
         t0 = time.perf_counter()
         ref = logits_of(stage, build(stage, weights_by_stage[stage], "float32"), idx, rows)
         for variant in VARIANTS[1:]:
+            if variant == "int8-step" and stage == "fine":
+                continue  # the fine stage only makes many-row calls
             try:
-                cand = logits_of(stage, build(stage, weights_by_stage[stage], variant), idx, rows)
+                small_rows = quantize.SMALL_ROWS
+                if variant == "int8-step":  # every row through the int8 kernel, as in a decode step
+                    quantize.SMALL_ROWS = 1 << 30
+                try:
+                    cand = logits_of(stage, build(stage, weights_by_stage[stage], variant), idx, rows)
+                finally:
+                    quantize.SMALL_ROWS = small_rows
             except (RuntimeError, NotImplementedError) as e:
                 print(f"{stage:<9}{variant:<10} cannot run here: {e}")
                 continue

@@ -31,8 +31,10 @@ CONTEXT = 256 + 1 + 630
 class CompiledStatic(StaticDecoder):
     """StaticDecoder whose step is ``torch.compile``d (compiled on the first step)."""
 
+    mode = "default"  # torch.compile mode (--mode): default, reduce-overhead or max-autotune-no-cudagraphs
+
     def __init__(self, model, batch, max_len):
-        self.compiled = torch.compile(model.step, dynamic=False, fullgraph=True)
+        self.compiled = torch.compile(model.step, dynamic=False, fullgraph=True, mode=self.mode)
         super().__init__(model, batch, max_len)
 
     def _run(self) -> torch.Tensor:
@@ -84,7 +86,9 @@ def main() -> None:
     p.add_argument("--device", default="cuda")
     p.add_argument("--dtype", default="bfloat16")
     p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--mode", default="default", help="torch.compile mode, e.g. max-autotune-no-cudagraphs")
     args = p.parse_args()
+    CompiledStatic.mode = args.mode
     dev, dt = args.device, getattr(torch, args.dtype)
     c, state = bench.random_states(args.size, dev)["coarse"]
     model = build_stage(StageWeights("coarse", c, state, "random"), dev, dt)
@@ -103,10 +107,14 @@ def main() -> None:
     with torch.inference_mode():
         for name, cls in variants:
             t = time.perf_counter()
-            decoder = cls(model, 1, c.block_size)
-            decoder.prefill(x)
-            logits = decoder.step(torch.tensor([11_000], device=dev)).float()
-            bench._sync(dev)
+            try:
+                decoder = cls(model, 1, c.block_size)
+                decoder.prefill(x)
+                logits = decoder.step(torch.tensor([11_000], device=dev)).float()
+                bench._sync(dev)
+            except Exception as e:  # e.g. no C++ compiler or triton for torch.compile: say so, go on
+                print(f"  {name:<34} unavailable here: {type(e).__name__}: {str(e).splitlines()[0][:160]}", flush=True)
+                continue
             setup = time.perf_counter() - t
             decoder.cache.length = CONTEXT
             if reference_logits is None:
@@ -115,7 +123,7 @@ def main() -> None:
                 diff = (logits - reference_logits).abs().max().item()
             ms = per_step(decoder, dev, args.steps) * 1e3
             kernels = kernels_per_step(decoder, dev) if cls is not GraphDecoder and cls is not CompiledGraph else "-"
-            print(f"  {name:<34} {ms:8.3f} ms/step   setup {setup:6.1f} s   "
+            print(f"  {name + (f' ({args.mode})' if cls in (CompiledStatic, CompiledGraph) else ''):<34} {ms:8.3f} ms/step   setup {setup:6.1f} s   "
                   f"{'kernels' if dev == 'cuda' else 'aten ops'}/step {kernels}   max |logit diff| vs eager {diff:.2e}")
             del decoder
             if dev == "cuda":
