@@ -223,15 +223,24 @@ def test_each_segment_shows_its_check(studio, tstore, made):
 
 
 def test_import_long_form_imports_each_multi_segment_take_and_never_raises(studio, tstore, made):
-    req, gen, rec, _ = _saved(studio, made, import_it=False)
+    from bark_core.types import Generation
+
+    req, one = made
+    take = one.takes[0]
+    single = dataclasses.replace(take, audio=take.audio[:100].copy(), segments=[])  # a take of one segment
+    gen = Generation(takes=[take, single, dataclasses.replace(take, audio=take.audio.copy())], seed=one.seed)
+    rec = studio.save_generation(OWNER, req, "", gen)
     ids = tt.import_long_form(studio, OWNER, rec.id, req, gen, score=False)
-    assert ids[0] is not None and tstore.project_for_generation(OWNER, rec.id, 0) == ids[0]
-    assert tt.import_long_form(studio, OTHER, rec.id, req, gen, score=False) == [None]  # not theirs: logged, no raise
+    assert ids[0] is not None and ids[1] is None and ids[2] not in (None, ids[0])  # one timeline per long-form take
+    assert tstore.project_for_generation(OWNER, rec.id, 0) == ids[0]
+    assert tstore.project_for_generation(OWNER, rec.id, 2) == ids[2]
+    assert tt.import_long_form(studio, OTHER, rec.id, req, gen, score=False) == [None] * 3  # not theirs: logged, no raise
     # deleting the generation removes a timeline never opened; an opened one is the owner's work and stays
     tt.generation_deleted(studio, OTHER, rec.id)
     assert tstore.get(OWNER, ids[0]) is not None
     tt.generation_deleted(studio, OWNER, rec.id)
     assert tstore.get(OWNER, ids[0]) is None and not (tstore.dir / ids[0]).exists()
+    assert tstore.get(OWNER, ids[2]) is None
     _, _, rec2, tl2 = _saved(studio, made)
     tt.open_generation(studio, tstore, OWNER, rec2.id, 0)
     tt.generation_deleted(studio, OWNER, rec2.id)
