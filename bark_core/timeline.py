@@ -701,19 +701,20 @@ def from_segments(
             raise ValueError("The take's segments are not evenly spaced; give the pause between them.")
         pause_ms = (gaps.pop() if gaps else 0) * 1000.0 / sample_rate
     _check_joins(pause_ms, 0.0)
-    opts = {k: v for k, v in _check_options(options or {}).items()}
+    opts = _check_options(options or {})
     timeline = Timeline(segments=(), pause_ms=float(pause_ms), crossfade_ms=0.0, sample_rate=sample_rate,
                         split_mode="sentence", options=opts)
     out: list[Segment] = []
     for k, (seg, (start, end)) in enumerate(zip(segments, spans)):
         label = f"Segment {k + 1}"
-        text = longform.normalize_text(getattr(seg, "text", None) if isinstance(getattr(seg, "text", None), str) else "")
+        raw = getattr(seg, "text", None)
+        text = longform.normalize_text(raw) if isinstance(raw, str) else ""
         tokens = getattr(seg, "tokens", None)
         if not isinstance(tokens, Voice):
             raise ValueError(f"{label} of the take has no tokens.")
         tokens = _check_tokens(np.asarray(tokens.semantic), np.asarray(tokens.coarse), np.asarray(tokens.fine), label)
         tries = getattr(seg, "tries", 1)
-        tries = int(tries) if isinstance(tries, (int, np.integer)) and not isinstance(tries, bool) and tries >= 1 else 1
+        tries = min(int(tries), 1000) if isinstance(tries, (int, np.integer)) and not isinstance(tries, bool) and tries >= 1 else 1
         new = Segment(text=text, voice=voice, seed=None, semantic_temp=float(semantic_temp),
                       coarse_temp=float(coarse_temp), fine_temp=float(fine_temp))
         _check_segment_fields(new, label)
