@@ -968,7 +968,8 @@ def build_timeline_tab(studio: Studio) -> TimelineTab:
         c["tl_stale"] = gr.Markdown(elem_id="tl-stale")
         c["tl_table"] = gr.Dataframe(headers=SEGMENT_HEADERS, value=[], interactive=False, wrap=True,
                                      elem_id="tl-segments",
-                                     column_widths=["5%", "9%", "13%", "35%", "9%", "7%", "10%", "12%"])
+                                     # fixed widths: readable cells that scroll sideways on a phone
+                                     column_widths=["44px", "90px", "130px", "430px", "110px", "70px", "150px", "150px"])
         with gr.Group(elem_id="tl-editor"):
             c["seg_info"] = gr.Markdown(elem_id="tl-seg-info")
             c["seg_audio"] = gr.Audio(type="numpy", interactive=False, show_label=False, elem_id="tl-seg-audio")
