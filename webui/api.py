@@ -104,6 +104,20 @@ def api_history(studio: Studio, limit: Any, request: gr.Request) -> dict:
     return {"history": rows, "history_files": files}
 
 
+EXPORT_DEFAULTS = {"take": 0, "format": "wav", "normalize": None, "trim_silence": False, "fade_ms": 0}
+
+
+def api_export(studio: Studio, gen_id: str, request: gr.Request, take: Any = 0, format: str = "wav",
+               normalize: Any = None, trim_silence: bool = False, fade_ms: Any = 0) -> dict:
+    """One take of your history as a file: ``gen_id`` (a /history row's id), ``take`` (0 = the first),
+    ``format`` (wav16, wav24, float, flac, ogg, opus, mp3), ``normalize`` (target loudness in LUFS, or None),
+    ``trim_silence`` (cut silent edges) and ``fade_ms`` (fade in and out). 24 kHz mono (Opus: 24 kHz too)."""
+    owner = api_owner(request)
+    if not owner:
+        raise ValueError("There is no generation with that id in your history (ids are in /history's rows).")
+    return {"export": studio.export_take(owner, gen_id, take, format, normalize, trim_silence, fade_ms)}
+
+
 def api_clone(studio: Studio, audio_file: Any, name: str, request: gr.Request) -> dict:
     """Clone a voice from a recording (WAV, FLAC, OGG or MP3). Returns the voice to pass as ``voice=`` to /generate."""
     path = getattr(audio_file, "path", None) or (audio_file.get("path") if isinstance(audio_file, dict) else audio_file)

@@ -32,6 +32,7 @@ from bark_core import (
     save_voice,
     settings as table,
 )
+from bark_core.audiotools import PostProcess
 from bark_core.takecheck import SpeakerReference, TakeChecker, Thresholds
 
 from .engine_holder import EngineHolder
@@ -512,6 +513,36 @@ class Studio:
         path = folder / f"bark-{rec.id[:8]}.zip"
         path.write_bytes(data)
         return str(path)
+
+    def export_take(self, owner: str, gen_id: Any, index: Any = 0, fmt: Any = "wav", normalize_lufs: Any = None,
+                    trim_silence: Any = False, fade_ms: Any = 0.0) -> str:
+        """One take of the owner's history row as an audio file (``bark_core.export`` formats, audio tools
+        applied: trim -> fades -> loudness); its path in a private temp folder. ValueError with a sentence."""
+        rec = self.generation(owner, str(gen_id or "").strip()) if isinstance(gen_id, str) else None
+        if rec is None:
+            raise ValueError("There is no generation with that id in your history (ids are in /history's rows).")
+        try:
+            i = float(0 if index is None or index == "" else index)
+        except (TypeError, ValueError):
+            i = math.nan
+        if not (math.isfinite(i) and i == int(i) and 0 <= i < len(rec.takes)):
+            raise ValueError(f"That generation has {len(rec.takes)} take(s): the take index must be a whole number "
+                             f"from 0 to {len(rec.takes) - 1}.")
+        f = export.get_format(str(fmt or "wav"))
+        try:
+            fade = float(fade_ms or 0.0)
+            lufs = None if normalize_lufs is None or normalize_lufs == "" else float(normalize_lufs)
+        except (TypeError, ValueError):
+            raise ValueError("fade_ms and normalize must be numbers (normalize: a loudness in LUFS, e.g. -16).") from None
+        if not isinstance(trim_silence, bool):
+            raise ValueError("trim_silence must be true or false.")
+        post = PostProcess(trim_silence=trim_silence, fade_in_ms=fade, fade_out_ms=fade, normalize_lufs=lufs)
+        post.validate()
+        take = rec.takes[int(i)]
+        audio, rate = sf.read(take.wav, dtype="float32")
+        folder = Path(tempfile.mkdtemp(prefix="bark-export-"))
+        return str(export.export_file(audio, rate, folder / f"bark-{rec.id[:8]}-take{int(i) + 1}{f.suffix}", fmt=f,
+                                      post=None if post.is_identity else post))
 
     def delete_generation(self, owner: str, gen_id: str) -> bool:
         """Delete a generation and everything served from it; False when it is not the owner's."""

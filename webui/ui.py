@@ -43,6 +43,7 @@ SIZE_LABEL = {"semantic": "Semantic model", "coarse": "Coarse model", "fine": "F
 SIZE_HINT = ("A small fine or coarse model saves memory with little quality loss; "
              "the semantic model matters most for what is said.")
 CHECK_DEFAULTS = Thresholds()
+API_ENDPOINTS = ("generate", "history", "clone", "export")  # the documented endpoints; every other event is private
 HISTORY_HEADERS = ["★", "When", "Prompt", "Voice", "Takes", "Length", "Seed"]
 
 
@@ -85,7 +86,9 @@ def setting_widget(s: table.Setting, **kwargs: Any) -> Any:
 
 def take_slot(i: int, prefix: str, outputs: dict[str, Any]) -> dict[str, Any]:
     """One take card; its parts are added to ``outputs`` as ``{prefix}{i}_group`` etc."""
-    with gr.Group(visible=False, elem_id=f"{prefix}-{i + 1}", elem_classes=["take-card"]) as group:
+    # The id sits on a Column: Gradio draws a Group as two nested elements that would both carry it.
+    with gr.Column(visible=False, elem_id=f"{prefix}-{i + 1}", elem_classes=["take-slot"]) as group, \
+            gr.Group(elem_classes=["take-card"]):
         info = gr.Markdown(elem_classes=["take-info"])
         audio = gr.Audio(type="filepath", interactive=False, show_label=False, elem_id=f"{prefix}-{i + 1}-audio",
                          buttons=["download"])
@@ -141,7 +144,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                     "<p>Expressive text-to-audio with Suno's Bark — speech, laughter, music, voices.</p></div></div>")
             c["engine_badge"] = gr.HTML(elem_id="engine-badge")
 
-        with gr.Group(visible=not holder.ready, elem_id="setup-panel") as c["setup_panel"]:
+        with gr.Column(visible=not holder.ready, elem_id="setup-panel") as c["setup_panel"], gr.Group():
             c["setup_md"] = gr.Markdown(first_run_text(holder))
             with gr.Row():
                 b["download_btn"] = gr.Button("Download the model", variant="primary", elem_id="download-btn", scale=0)
@@ -161,7 +164,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                         c["estimate"] = gr.Markdown(f"<span class='muted'>{tab_generate.PROMPT_HINT}</span>",
                                                     elem_id="estimate")
                         gr.Examples(EXAMPLES, inputs=[c["text"]], label="Examples")
-                        with gr.Group(elem_id="controls"):
+                        with gr.Column(elem_id="controls"), gr.Group():
                             with gr.Row():
                                 for s in table.SETTINGS:
                                     if s.section == "main" and s.widget != "none":
@@ -265,7 +268,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                 c["history_table"] = gr.Dataframe(headers=HISTORY_HEADERS, value=[], interactive=False, wrap=True,
                                                   elem_id="history-table",
                                                   column_widths=["5%", "17%", "38%", "18%", "7%", "8%", "7%"])
-                with gr.Group(visible=False, elem_id="history-detail") as c["detail_group"]:
+                with gr.Column(visible=False, elem_id="history-detail") as c["detail_group"], gr.Group():
                     c["detail_md"] = gr.Markdown(elem_id="detail-md")
                     with gr.Row():
                         b["reuse_hist_btn"] = gr.Button("Reuse settings", size="sm", elem_id="history-reuse")
@@ -314,6 +317,11 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             b["api_btn"] = gr.Button()
             b["api_hist_btn"] = gr.Button()
             b["api_clone_btn"] = gr.Button()
+            x = {"gen_id": gr.Textbox(""), "take": gr.Number(0, precision=0), "format": gr.Textbox("wav"),
+                 "normalize": gr.Number(None), "trim_silence": gr.Checkbox(False), "fade_ms": gr.Number(0)}
+            a.update({f"export_{k}": v for k, v in x.items()})
+            a["export_file"] = gr.File()
+            b["api_export_btn"] = gr.Button()
 
         _wire(demo, studio, c, a, b)
 
@@ -322,7 +330,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
         if fn.concurrency_id == "engine":
             fn.concurrency_limit = engine_concurrency
     for fn in demo.fns.values():  # only the documented endpoints are callable by API clients
-        if fn.api_name not in ("generate", "history", "clone"):
+        if fn.api_name not in API_ENDPOINTS:
             fn.api_visibility = "private"
     demo.queue(max_size=queue_size, default_concurrency_limit=4)
     demo.studio = studio  # for tests and app.py
@@ -362,6 +370,10 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
 
     on(b["api_clone_btn"].click, api.api_clone, {"audio_file": a["clone_file"], "name": a["clone_name"]},
        {"voice": a["clone_result"]}, api=True, defaults={"name": ""}, api_name="clone", **ENGINE)
+
+    export_inputs = {k: a[f"export_{k}"] for k in ("gen_id", *api.EXPORT_DEFAULTS)}
+    on(b["api_export_btn"].click, api.api_export, export_inputs, {"export": a["export_file"]}, api=True,
+       defaults=api.EXPORT_DEFAULTS, api_name="export", **QUICK)
 
     # page load: what this browser owns (its bark_owner cookie) and what is loaded
     loaded = on(demo.load, tab_models.on_load, {}, {**pick("setup_md"), **load_outputs, **history_outputs}, **QUICK)

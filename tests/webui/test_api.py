@@ -16,7 +16,7 @@ def _client(url):
 
 def test_api_lists_only_the_documented_endpoints(studio):
     info = _client(studio.url).view_api(return_format="dict", print_info=False)
-    assert set(info["named_endpoints"]) == {"/generate", "/history", "/clone"}
+    assert set(info["named_endpoints"]) == {"/generate", "/history", "/clone", "/export"}
     from bark_core import SETTINGS
 
     params = info["named_endpoints"]["/generate"]["parameters"]
