@@ -88,15 +88,24 @@ class BarkReplica:
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
         stop = threading.Event()
+        last_progress = [0.0]
 
         def put(event: tuple) -> None:
             loop.call_soon_threadsafe(events.put_nowait, event)
 
+        def progress(p: Any) -> None:  # at most ~10 a second cross the network; the last one before done may drop
+            now = time.monotonic()
+            if now - last_progress[0] >= PROGRESS_EVERY_S:
+                last_progress[0] = now
+                put(("progress", p))
+
+        def segment(index: int, n_segments: int, audio: list) -> None:
+            put(("segment", (index, n_segments, [a.copy() for a in audio])))  # the engine may reuse its buffers
+
         def work() -> None:
             try:
-                gen = self.engine.generate(request, on_progress=lambda p: put(("progress", p)), should_stop=stop.is_set,
-                                           on_segment=lambda i, n, audio: put(("segment", (i, n, list(audio)))))
-                put(("done", gen))
+                put(("done", self.engine.generate(request, on_progress=progress, should_stop=stop.is_set,
+                                                  on_segment=segment)))
             except BaseException as e:  # sent to the front end, which decides what the user sees
                 e.__traceback__ = None
                 put(("error", e))
@@ -109,29 +118,8 @@ class BarkReplica:
             self.running += 1
         threading.Thread(target=work, name="bark-replica-job", daemon=True).start()
         try:
-            last_progress = 0.0
-            pending = None
             while True:
-                if pending is not None:
-                    wait = PROGRESS_EVERY_S - (time.monotonic() - last_progress)
-                    try:
-                        kind, payload = await asyncio.wait_for(events.get(), timeout=max(wait, 0.0))
-                    except asyncio.TimeoutError:
-                        yield pending
-                        pending, last_progress = None, time.monotonic()
-                        continue
-                else:
-                    kind, payload = await events.get()
-                if kind == "progress":
-                    if time.monotonic() - last_progress >= PROGRESS_EVERY_S:
-                        yield kind, payload
-                        pending, last_progress = None, time.monotonic()
-                    else:
-                        pending = (kind, payload)  # coalesced: only the latest is sent
-                    continue
-                if pending is not None:
-                    yield pending
-                    pending = None
+                kind, payload = await events.get()
                 yield kind, payload
                 if kind in ("done", "error"):
                     return
