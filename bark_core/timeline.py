@@ -722,7 +722,8 @@ def from_segments(
         timeline = replace(timeline, segments=tuple(out))
         take = SegmentTake(audio=a[start:end].astype(np.float32, copy=True), tokens=tokens, seed=int(seed),
                            recipe=new.recipe(), prompt=_prompt_key(timeline, k),
-                           scores=_check_scores(scores[k] if scores is not None else None, label), tries=tries)
+                           scores=_check_scores(scores[k] if scores is not None else None, label, first=k == 0),
+                           tries=tries)
         out[k] = replace(new, take=take)
         timeline = replace(timeline, segments=tuple(out))
     return timeline
@@ -758,14 +759,19 @@ def from_generation(request: GenerationRequest, take: Any, *, voice: Optional[st
     )
 
 
-def _check_scores(d: Any, label: str) -> dict[str, Optional[float]]:
-    """A take check's numbers for one segment: SCORE_KEYS -> a number in [-1, 1] or None (other keys are ignored)."""
+def _check_scores(d: Any, label: str, first: bool = False) -> dict[str, Optional[float]]:
+    """A take check's numbers for one segment: SCORE_KEYS -> a number in [-1, 1] (other keys, and None, are left out).
+
+    ``first``: segment 1 is the speaker reference, so its similarity to itself is left out too.
+    """
     if d is None:
         return {}
     if not isinstance(d, Mapping):
         raise ValueError(f"{label}'s scores are unreadable.")
     out: dict[str, Optional[float]] = {}
     for key in SCORE_KEYS:
+        if first and key == "similarity_to_first":
+            continue
         v = d.get(key)
         if v is None:
             continue

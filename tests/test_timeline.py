@@ -428,7 +428,8 @@ def test_an_imported_take_keeps_every_segments_audio_and_tokens_and_renders_back
     take = fake_long_form(TEXTS, pause_s=0.3)
     req = GenerationRequest(text=" ".join(TEXTS), semantic_temp=0.8, coarse_temp=0.6, fine_temp=0.4, top_k=40,
                             segment_pause_s=0.3, seed=11)
-    tl = T.from_generation(req, take, scores=[{"on_script": 0.9}, {"on_script": 0.5, "similarity_to_first": 0.8}, None])
+    tl = T.from_generation(req, take, scores=[{"on_script": 0.9, "similarity_to_first": 1.0, "issues": []},
+                                              {"on_script": 0.5, "similarity_to_first": 0.8}, None])
     assert [s.text for s in tl.segments] == TEXTS and len(tl) == 3
     for seg, src in zip(tl.segments, take.segments):
         assert seg.take.audio.tobytes() == take.audio[src.start:src.end].tobytes()  # byte for byte

@@ -208,6 +208,16 @@ def test_each_segment_shows_its_check(studio, tstore, made):
     shown = tt.show_segment(studio, tstore, OWNER, tl_id, 2)
     assert "on script 0.40" in shown["seg_info"] and "same speaker as segment 1: 0.62" in shown["seg_info"]
 
+    # the studio's own per-segment check saved with the take (Studio.score_takes: scores["segments"]) is used as is
+    req_, gen_ = made
+    saved = [{"on_script": 0.8, "segments": [
+        {"text": "a", "on_script": 0.7, "similarity_to_first": 1.0, "tries": 1, "passed": False, "issues": []},
+        {"text": "b", "on_script": 0.3, "similarity_to_first": 0.55, "tries": 2, "passed": False, "issues": []}]}]
+    rec3 = studio.save_generation(OWNER, req_, "", gen_, saved)
+    tl3 = tstore.load(OWNER, tt.import_generation(studio, OWNER, rec3.id, req_, gen_, 0))
+    assert [dict(s.take.scores) for s in tl3.segments] == [{"on_script": 0.7},
+                                                             {"on_script": 0.3, "similarity_to_first": 0.55}]
+
     # without saved scores the take check scores each segment (tiny-model noise: numbers, or nothing if unavailable)
     req2, gen2, rec2, tl2 = _saved(studio, made, score=True)
     scored = tstore.load(OWNER, tl2)
