@@ -110,11 +110,17 @@ def test_read_only_calls_go_through_the_deployment(served, local):
 
 def test_stop_reaches_the_replica_and_cancels_only_that_job(served):
     progressed = threading.Event()
+    other: dict = {}
+    neighbour = threading.Thread(target=lambda: other.update(
+        gen=served.generate(GenerationRequest(text="Not stopped.", seed=6, **QUICK))))
+    neighbour.start()
     t0 = time.monotonic()
     with pytest.raises(GenerationCancelled):
         served.generate(GenerationRequest(text="A long one.", seed=7, **LONG),
                         on_progress=lambda p: progressed.set(), should_stop=progressed.is_set)
     assert time.monotonic() - t0 < 120
+    neighbour.join(120)
+    assert other["gen"].seed == 6  # the job running beside it finished
     wait_idle(served)  # the engine itself stopped, on whichever replica ran it
     gen = served.generate(GenerationRequest(text="The next one.", seed=8, **QUICK))
     assert gen.seed == 8
