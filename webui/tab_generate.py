@@ -17,6 +17,7 @@ from bark_core.takecheck import Thresholds, rank_dicts
 
 from .formatting import history_rows, plain, short, take_info
 from .studio import NO_VOICE, SAMPLE_RATE, Studio, session_key, text_too_long, user_error
+from .tab_timeline import import_long_form
 from .tab_voices import voice_details, voice_list
 
 STAGE_LABEL = {"semantic": "Semantic tokens (text → meaning)", "coarse": "Coarse audio tokens",
@@ -129,6 +130,7 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
             reference = studio.speaker_reference(req)
         first = studio.save_generation(owner, req, voice, gen, studio.score_takes(req, voice, gen, thresholds,
                                                                                   reference))
+        import_long_form(studio, owner, first.id, req, gen, score=False)  # each long-form take as a timeline
         refs = [[first.id, i, f"Take {i + 1}"] for i in range(len(first.takes))]
         records = [first]
         stopped = False
@@ -144,6 +146,7 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
                 break
             rec = studio.save_generation(owner, again, voice, gen, studio.score_takes(again, voice, gen, thresholds,
                                                                                       reference))
+            import_long_form(studio, owner, rec.id, again, gen, score=False)
             records.append(rec)
             refs.append([rec.id, 0, f"Retake {extra}"])
         out = finished(studio, owner, records, refs, best_first, stopped, 0 if accept else tries)
@@ -187,6 +190,7 @@ def regenerate(studio: Studio, owner: str, gen_id: Optional[str], index: int, re
         thresholds = Thresholds(**{k: v for k, v in ((rec.takes[index].scores or {}).get("details") or {}).get(
             "thresholds", {}).items() if k in Thresholds.__dataclass_fields__})
         again = studio.save_generation(owner, req, rec.voice, gen, studio.score_takes(req, rec.voice, gen, thresholds))
+        import_long_form(studio, owner, again.id, req, gen, score=False)
         out = finished(studio, owner, [again], [[again.id, 0, label]], best_first)
         out["status"] = out["status"].replace("✓ Done", f"✓ Take {index + 1} made again", 1)
         yield out

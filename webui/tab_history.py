@@ -9,6 +9,7 @@ import gradio as gr
 from .formatting import details_md, history_rows
 from .studio import Studio
 from .tab_generate import hidden_slots, slot_updates
+from .tab_timeline import generation_deleted
 
 
 def list_history(studio: Studio, owner: str, starred_only: bool, search: str = "") -> dict[str, Any]:
@@ -56,6 +57,6 @@ def toggle_star(studio: Studio, owner: str, selected_gen: Optional[str], starred
 
 def delete_generation(studio: Studio, owner: str, selected_gen: Optional[str], starred_only: bool,
                       search: str = "") -> dict[str, Any]:
-    if selected_gen:
-        studio.delete_generation(owner or "", selected_gen)
+    if selected_gen and studio.delete_generation(owner or "", selected_gen):
+        generation_deleted(studio, owner, selected_gen)  # its timelines that were never opened go with it
     return {**list_history(studio, owner, starred_only, search), **show_detail(studio, owner, None)}

@@ -98,10 +98,11 @@ def take_slot(i: int, prefix: str, outputs: dict[str, Any]) -> dict[str, Any]:
             save = gr.Button("Save as voice", size="sm", elem_id=f"{prefix}-{i + 1}-save")
             reuse = gr.Button("Reuse settings", size="sm", elem_id=f"{prefix}-{i + 1}-reuse")
             regen = gr.Button("↻ Regenerate this take", size="sm", elem_id=f"{prefix}-{i + 1}-regen")
+            timeline = gr.Button("Open in timeline", size="sm", elem_id=f"{prefix}-{i + 1}-timeline")
             star = gr.Button("☆ Star", size="sm", elem_id=f"{prefix}-{i + 1}-star") if prefix == "take" else None
     parts = dict(group=group, info=info, audio=audio, download=download, voice_download=voice_download)
     outputs.update({f"{prefix}{i}_{k}": v for k, v in parts.items()})
-    return dict(parts, save=save, reuse=reuse, star=star, regen=regen)
+    return dict(parts, save=save, reuse=reuse, star=star, regen=regen, timeline=timeline)
 
 
 def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings: Any = None,
@@ -279,7 +280,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                                                interactive=False, elem_id="history-export-file")
                     b["history_slots"] = [take_slot(i, "hist", c) for i in range(MAX_TAKES)]
 
-            tab_timeline.build_timeline_tab(studio)
+            b["timeline_tab"] = tab_timeline.build_timeline_tab(studio)
 
             with gr.Tab("Models", id="models", elem_id="tab-models"):
                 c["models_info"] = gr.Markdown(elem_id="models-info")
@@ -411,6 +412,10 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
         connect(armed.then, bind(tab_generate.regenerate, studio=studio, index=i),
                 {"gen_id": c["selected_gen"], **pick("best_first")}, regen_outputs,
                 show_progress_on=[c["results_title"]], api_visibility="private", **ENGINE)
+    for i, s in enumerate(b["result_slots"]):  # "Open in timeline": the take's segments, each editable
+        b["timeline_tab"].wire_open(s["timeline"].click, c["results"], i, c["tabs"], resolve=tab_generate.result_ref)
+    for i, s in enumerate(b["history_slots"]):
+        b["timeline_tab"].wire_open(s["timeline"].click, c["selected_gen"], i, c["tabs"])
     for i, s in enumerate(b["history_slots"]):
         on(s["reuse"].click, tab_generate.reuse, {"gen_id": c["selected_gen"]}, reuse_outputs, **QUICK)
         connect(s["save"].click, bind(tab_generate.save_take_as_voice, studio=studio, index=i),
