@@ -6,6 +6,7 @@ Layout of the data directory::
     audio/<gen_id>/       take<i>.wav (audio) and take<i>.npz (its tokens: a ready voice)
     voices/<voice_id>.npz the user's own voices
     previews/             cached voice previews
+    trash/                what was deleted, kept for Undo (``UNDO_SECONDS``), never served
 
 Every row carries an owner: the SHA-256 of the owner's secret token (a random id kept
 in the browser, or the API client's session). All reads and writes filter by owner, so
@@ -49,7 +50,8 @@ CREATE TABLE IF NOT EXISTS generations (
     takes TEXT NOT NULL,
     timings TEXT NOT NULL,
     warnings TEXT NOT NULL,
-    starred INTEGER NOT NULL DEFAULT 0
+    starred INTEGER NOT NULL DEFAULT 0,
+    deleted REAL
 );
 CREATE INDEX IF NOT EXISTS generations_owner ON generations(owner, created DESC);
 CREATE TABLE IF NOT EXISTS voices (
@@ -57,12 +59,16 @@ CREATE TABLE IF NOT EXISTS voices (
     owner TEXT NOT NULL,
     created REAL NOT NULL,
     name TEXT NOT NULL,
-    source TEXT NOT NULL
+    source TEXT NOT NULL,
+    deleted REAL
 );
 CREATE INDEX IF NOT EXISTS voices_owner ON voices(owner, created DESC);
 """
 
 MAX_NAME = 60
+UNDO_SECONDS = 120.0  # a deleted row or voice can be restored this long; then it is purged for good
+# Columns added after the first release, added to an older database when it is opened.
+MIGRATIONS = {"generations": {"deleted": "REAL"}, "voices": {"deleted": "REAL"}}
 DB_NAME = "studio.sqlite3"
 
 
@@ -152,11 +158,22 @@ class Store:
         self.audio_dir = self.root / "audio"
         self.voices_dir = self.root / "voices"
         self.previews_dir = self.root / "previews"
-        for d in (self.root, self.audio_dir, self.voices_dir, self.previews_dir):
+        self.trash_dir = self.root / "trash"
+        for d in (self.root, self.audio_dir, self.voices_dir, self.previews_dir, self.trash_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / DB_NAME
         self._db = Database(self.db_path, SCHEMA)
+        self._migrate()
         self._sweep_temp()
+        self.purge_deleted()
+
+    def _migrate(self) -> None:
+        with self._conn() as c:
+            for table, columns in MIGRATIONS.items():
+                have = {r["name"] for r in c.execute(f"PRAGMA table_info({table})")}
+                for name, kind in columns.items():
+                    if name not in have:
+                        c.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     # -- plumbing ---------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -178,6 +195,10 @@ class Store:
             if _is_id(p.stem) and _mtime(p) <= cutoff and conn.execute(
                     "SELECT 1 FROM voices WHERE id=?", (p.stem,)).fetchone() is None:
                 p.unlink(missing_ok=True)
+        for p in self.trash_dir.iterdir():  # deleted things whose row is gone (a crash while purging)
+            table = "voices" if p.suffix == ".npz" else "generations"
+            if _is_id(p.stem) and conn.execute(f"SELECT 1 FROM {table} WHERE id=?", (p.stem,)).fetchone() is None:
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
     # -- generations ------------------------------------------------------------------
     def add_generation(
@@ -244,7 +265,7 @@ class Store:
         )
 
     def list_generations(self, owner: str, *, starred_only: bool = False, limit: int = 200) -> list[GenerationRecord]:
-        q = "SELECT * FROM generations WHERE owner=?"
+        q = "SELECT * FROM generations WHERE owner=? AND deleted IS NULL"
         if starred_only:
             q += " AND starred=1"
         q += " ORDER BY created DESC LIMIT ?"
@@ -253,13 +274,13 @@ class Store:
 
     def get_generation(self, owner: str, gen_id: str) -> Optional[GenerationRecord]:
         row = self._conn().execute(
-            "SELECT * FROM generations WHERE owner=? AND id=?", (owner_key(owner), str(gen_id))
+            "SELECT * FROM generations WHERE owner=? AND id=? AND deleted IS NULL", (owner_key(owner), str(gen_id))
         ).fetchone()
         return self._record(row) if row else None
 
     def set_star(self, owner: str, gen_id: str, starred: bool) -> bool:
         with self._conn() as c:
-            cur = c.execute("UPDATE generations SET starred=? WHERE owner=? AND id=?",
+            cur = c.execute("UPDATE generations SET starred=? WHERE owner=? AND id=? AND deleted IS NULL",
                             (int(bool(starred)), owner_key(owner), str(gen_id)))
         return cur.rowcount == 1
 
@@ -270,6 +291,74 @@ class Store:
             shutil.rmtree(self.audio_dir / gen_id, ignore_errors=True)
             return True
         return False
+
+    # -- deleting with Undo -----------------------------------------------------------
+    def trash_generation(self, owner: str, gen_id: str) -> bool:
+        """Delete a row so that ``restore_generation`` can bring it back for ``UNDO_SECONDS``: hidden at once,
+        its files moved out of the served audio folder; ``purge_deleted`` removes it for good."""
+        if not _is_id(str(gen_id)):
+            return False
+        with self._conn() as c:
+            cur = c.execute("UPDATE generations SET deleted=? WHERE owner=? AND id=? AND deleted IS NULL",
+                            (time.time(), owner_key(owner), gen_id))
+        if cur.rowcount != 1:
+            return False
+        if (self.audio_dir / gen_id).is_dir():
+            os.replace(self.audio_dir / gen_id, self.trash_dir / gen_id)
+        return True
+
+    def restore_generation(self, owner: str, gen_id: str) -> bool:
+        """Undo ``trash_generation``; False when it is not the owner's or was purged already."""
+        if not _is_id(str(gen_id)) or not (self.trash_dir / gen_id).is_dir():
+            return False
+        with self._conn() as c:
+            cur = c.execute("UPDATE generations SET deleted=NULL WHERE owner=? AND id=? AND deleted IS NOT NULL",
+                            (owner_key(owner), gen_id))
+            if cur.rowcount == 1:
+                os.replace(self.trash_dir / gen_id, self.audio_dir / gen_id)
+        return cur.rowcount == 1
+
+    def trash_voice(self, owner: str, voice_id: str) -> bool:
+        """Delete one of the owner's voices with Undo (see ``trash_generation``)."""
+        if not _is_id(str(voice_id)):
+            return False
+        with self._conn() as c:
+            cur = c.execute("UPDATE voices SET deleted=? WHERE owner=? AND id=? AND deleted IS NULL",
+                            (time.time(), owner_key(owner), voice_id))
+        if cur.rowcount != 1:
+            return False
+        if (self.voices_dir / f"{voice_id}.npz").is_file():
+            os.replace(self.voices_dir / f"{voice_id}.npz", self.trash_dir / f"{voice_id}.npz")
+        return True
+
+    def restore_voice(self, owner: str, voice_id: str) -> bool:
+        if not _is_id(str(voice_id)) or not (self.trash_dir / f"{voice_id}.npz").is_file():
+            return False
+        with self._conn() as c:
+            cur = c.execute("UPDATE voices SET deleted=NULL WHERE owner=? AND id=? AND deleted IS NOT NULL",
+                            (owner_key(owner), voice_id))
+            if cur.rowcount == 1:
+                os.replace(self.trash_dir / f"{voice_id}.npz", self.voices_dir / f"{voice_id}.npz")
+        return cur.rowcount == 1
+
+    def purge_deleted(self, older_than_s: float = UNDO_SECONDS) -> list[str]:
+        """Remove for good what was deleted more than ``older_than_s`` ago; the generation ids removed."""
+        cutoff = time.time() - float(older_than_s)
+        with self._conn() as c:
+            gens = [r["id"] for r in c.execute("SELECT id FROM generations WHERE deleted IS NOT NULL AND deleted <= ?",
+                                               (cutoff,))]
+            voices = [r["id"] for r in c.execute("SELECT id FROM voices WHERE deleted IS NOT NULL AND deleted <= ?",
+                                                 (cutoff,))]
+            c.executemany("DELETE FROM generations WHERE id=?", [(i,) for i in gens])
+            c.executemany("DELETE FROM voices WHERE id=?", [(i,) for i in voices])
+        for i in gens:
+            if _is_id(i):
+                shutil.rmtree(self.trash_dir / i, ignore_errors=True)
+        for i in voices:
+            if _is_id(i):
+                (self.trash_dir / f"{i}.npz").unlink(missing_ok=True)
+                (self.previews_dir / f"user-{i}.wav").unlink(missing_ok=True)
+        return gens
 
     # -- user voices ------------------------------------------------------------------
     def add_voice(self, owner: str, name: str, voice: Any, source: str, save_fn) -> VoiceRecord:
@@ -289,13 +378,13 @@ class Store:
 
     def list_voices(self, owner: str) -> list[VoiceRecord]:
         rows = self._conn().execute(
-            "SELECT * FROM voices WHERE owner=? ORDER BY created DESC", (owner_key(owner),)
+            "SELECT * FROM voices WHERE owner=? AND deleted IS NULL ORDER BY created DESC", (owner_key(owner),)
         ).fetchall()
         return [VoiceRecord(r["id"], r["name"], r["created"], r["source"], self.voices_dir / f"{r['id']}.npz")
                 for r in rows]
 
     def get_voice(self, owner: str, voice_id: str) -> Optional[VoiceRecord]:
-        r = self._conn().execute("SELECT * FROM voices WHERE owner=? AND id=?",
+        r = self._conn().execute("SELECT * FROM voices WHERE owner=? AND id=? AND deleted IS NULL",
                                  (owner_key(owner), str(voice_id))).fetchone()
         if r is None:
             return None
@@ -303,7 +392,7 @@ class Store:
 
     def rename_voice(self, owner: str, voice_id: str, name: str) -> bool:
         with self._conn() as c:
-            cur = c.execute("UPDATE voices SET name=? WHERE owner=? AND id=?",
+            cur = c.execute("UPDATE voices SET name=? WHERE owner=? AND id=? AND deleted IS NULL",
                             (clean_name(name), owner_key(owner), str(voice_id)))
         return cur.rowcount == 1
 

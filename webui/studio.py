@@ -552,6 +552,34 @@ class Studio:
         self.forget_files([p for t in rec.takes for p in (t.wav, t.wav.with_suffix(".npz"))])
         return self.store.delete_generation(owner, gen_id)
 
+    def trash_generation(self, owner: str, gen_id: str) -> bool:
+        """Delete with Undo: hidden and unserved at once (served copies forgotten), restorable for
+        ``store.UNDO_SECONDS``, then purged. False when it is not the owner's."""
+        rec = self.generation(owner, gen_id)
+        if rec is None:
+            return False
+        self.forget_files([p for t in rec.takes for p in (t.wav, t.wav.with_suffix(".npz"))])
+        done = self.store.trash_generation(owner, rec.id)
+        self.store.purge_deleted()
+        return done
+
+    def restore_generation(self, owner: str, gen_id: Optional[str]) -> bool:
+        return bool(owner and gen_id) and self.store.restore_generation(owner, str(gen_id))
+
+    def trash_voice(self, owner: str, voice_id: str) -> bool:
+        """Delete one of the owner's voices with Undo (see ``trash_generation``); its served preview goes at once."""
+        if not owner or self.store.get_voice(owner, voice_id) is None:
+            return False
+        preview = self.store.preview_path(f"user-{self._owner_voice_key(owner, voice_id)}")
+        self.forget_files([preview])
+        preview.unlink(missing_ok=True)
+        done = self.store.trash_voice(owner, voice_id)
+        self.store.purge_deleted()
+        return done
+
+    def restore_voice(self, owner: str, voice_id: Optional[str]) -> bool:
+        return bool(owner and voice_id) and self.store.restore_voice(owner, str(voice_id))
+
     # -- previews ---------------------------------------------------------------------
     def preview(self, owner: str, ref: str, should_stop: Callable[[], bool]) -> str:
         """A short sample of a voice (cached per voice); its file path."""

@@ -7,6 +7,7 @@ from typing import Any, Optional
 import gradio as gr
 
 from .formatting import details_md, history_rows
+from .store import UNDO_SECONDS
 from .studio import Studio
 from .tab_generate import hidden_slots, slot_updates
 from .tab_timeline import generation_deleted
@@ -57,6 +58,20 @@ def toggle_star(studio: Studio, owner: str, selected_gen: Optional[str], starred
 
 def delete_generation(studio: Studio, owner: str, selected_gen: Optional[str], starred_only: bool,
                       search: str = "") -> dict[str, Any]:
-    if selected_gen and studio.delete_generation(owner or "", selected_gen):
+    """Delete the selected row at once, with an Undo button for a while (``store.UNDO_SECONDS``)."""
+    out: dict[str, Any] = {}
+    if selected_gen and studio.trash_generation(owner or "", selected_gen):
         generation_deleted(studio, owner, selected_gen)  # its timelines that were never opened go with it
-    return {**list_history(studio, owner, starred_only, search), **show_detail(studio, owner, None)}
+        out = {"undo_gen": selected_gen,
+               "undo_delete_btn": gr.update(visible=True, value=f"↶ Undo delete (for {UNDO_SECONDS / 60:.0f} min)")}
+    return {**list_history(studio, owner, starred_only, search), **show_detail(studio, owner, None), **out}
+
+
+def undo_delete(studio: Studio, owner: str, undo_gen: Optional[str], starred_only: bool,
+                search: str = "") -> dict[str, Any]:
+    """Bring the row deleted last back (and show it)."""
+    hide = {"undo_gen": None, "undo_delete_btn": gr.update(visible=False)}
+    if not studio.restore_generation(owner or "", undo_gen):
+        gr.Warning("Too late to undo: that generation was deleted for good.")
+        return hide
+    return {**list_history(studio, owner, starred_only, search), **show_detail(studio, owner, undo_gen), **hide}

@@ -99,8 +99,25 @@ def rename_voice(studio: Studio, owner: str, voice: str, new_name: str, f_langua
 
 def delete_voice(studio: Studio, owner: str, voice: str, f_language: str, f_gender: str, f_version: str,
                  f_query: str) -> dict[str, Any]:
+    """Delete the selected voice at once, with an Undo button for a while (``store.UNDO_SECONDS``)."""
     if not voice.startswith("user:"):
         raise ValueError("Select one of your own voices (★) to delete it.")
-    studio.store.delete_voice(owner or "", voice[5:])
+    rec = studio.store.get_voice(owner or "", voice[5:]) if owner else None
+    out: dict[str, Any] = {"voice_msg": "Deleted."}
+    if rec is not None and studio.trash_voice(owner, rec.id):
+        out = {"voice_msg": f"Deleted “{plain(rec.name)}”.", "undo_voice": rec.id,
+               "undo_voice_btn": gr.update(visible=True)}
     return {"voice": NO_VOICE, "voice_md": voice_details(studio, owner, NO_VOICE),
-            **voice_list(studio, owner, NO_VOICE, f_language, f_gender, f_version, f_query), "voice_msg": "Deleted."}
+            **voice_list(studio, owner, NO_VOICE, f_language, f_gender, f_version, f_query), **out}
+
+
+def undo_delete_voice(studio: Studio, owner: str, undo_voice: Optional[str], f_language: str, f_gender: str,
+                      f_version: str, f_query: str) -> dict[str, Any]:
+    """Bring the voice deleted last back, selected."""
+    hide = {"undo_voice": None, "undo_voice_btn": gr.update(visible=False)}
+    if not studio.restore_voice(owner or "", undo_voice):
+        return {**hide, "voice_msg": "Too late to undo: that voice was deleted for good."}
+    ref = f"user:{undo_voice}"
+    return {"voice": ref, "voice_md": voice_details(studio, owner, ref),
+            **voice_list(studio, owner, ref, f_language, f_gender, f_version, f_query), **hide,
+            "voice_msg": "Restored."}

@@ -139,6 +139,8 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
         c["results"] = gr.State(None)  # Results' takes: {"refs": [[gen_id, take, label]...], "shown": [...]}
         c["history_ids"] = gr.State([])
         c["selected_gen"] = gr.State(None)
+        c["undo_gen"] = gr.State(None)  # the history row deleted last (Undo)
+        c["undo_voice"] = gr.State(None)  # the voice deleted last (Undo)
 
         with gr.Row(elem_id="header"):
             gr.HTML("<div class='brand'><span class='logo' aria-hidden='true'>B</span><div><h1>Bark Studio</h1>"
@@ -230,6 +232,8 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                                 b["rename_btn"] = gr.Button("Rename", size="sm", elem_id="rename-btn")
                                 b["delete_voice_btn"] = gr.Button("Delete voice", size="sm", variant="stop",
                                                              elem_id="delete-voice-btn")
+                                c["undo_voice_btn"] = gr.Button("↶ Undo delete", size="sm", visible=False,
+                                                                elem_id="voice-undo")
                             c["voice_msg"] = gr.Markdown(elem_id="voice-msg")
                         with gr.Accordion("Clone a voice from a recording", open=False, elem_id="clone-panel"):
                             gr.Markdown("<span class='muted'>5–10 s of one person speaking clearly, ending at the end "
@@ -266,6 +270,8 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                     c["history_search"] = gr.Textbox(label="Search prompts", elem_id="history-search", scale=3)
                     c["starred_only"] = gr.Checkbox(False, label="Starred only", scale=0, min_width=140)
                     b["refresh_btn"] = gr.Button("↻ Refresh", size="sm", scale=0, min_width=100)
+                    c["undo_delete_btn"] = gr.Button("↶ Undo delete", size="sm", scale=0, min_width=160,
+                                                     visible=False, elem_id="history-undo")
                 c["history_table"] = gr.Dataframe(headers=HISTORY_HEADERS, value=[], interactive=False, wrap=True,
                                                   elem_id="history-table",
                                                   column_widths=["5%", "17%", "38%", "18%", "7%", "8%", "7%"])
@@ -438,7 +444,11 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
        {**voice_outputs, **pick("upload", "upload_name")})
     on(b["rename_btn"].click, tab_voices.rename_voice,
        {**pick("voice"), "new_name": c["rename_box"], **filters}, {**voice_outputs, **pick("rename_box")})
-    on(b["delete_voice_btn"].click, tab_voices.delete_voice, {**pick("voice"), **filters}, voice_outputs)
+    voice_undo = pick("undo_voice", "undo_voice_btn")
+    on(b["delete_voice_btn"].click, tab_voices.delete_voice, {**pick("voice"), **filters},
+       {**voice_outputs, **voice_undo})
+    on(c["undo_voice_btn"].click, tab_voices.undo_delete_voice, {**pick("undo_voice"), **filters},
+       {**voice_outputs, **voice_undo})
 
     # cloning
     clone_window = pick("clone_audio", "clone_start", "clone_seconds")
@@ -460,7 +470,12 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
     on(b["export_zip_btn"].click, tab_history.export_zip, {"selected_gen": c["selected_gen"]},
        pick("export_file"), **QUICK)
     on(c["star_btn"].click, tab_history.toggle_star, selected, {**history_outputs, **detail_outputs}, **QUICK)
-    on(b["delete_gen_btn"].click, tab_history.delete_generation, selected, {**history_outputs, **detail_outputs})
+    undo_outputs = pick("undo_gen", "undo_delete_btn")
+    on(b["delete_gen_btn"].click, tab_history.delete_generation, selected,
+       {**history_outputs, **detail_outputs, **undo_outputs})
+    on(c["undo_delete_btn"].click, tab_history.undo_delete,
+       {"undo_gen": c["undo_gen"], "starred_only": c["starred_only"], "search": c["history_search"]},
+       {**history_outputs, **detail_outputs, **undo_outputs})
 
     # models
     for comp in model_controls.values():

@@ -106,3 +106,28 @@ def test_results_star_voice_download_and_history_zip(studio, tmp_path):
     assert any(n.endswith(".wav") for n in names) and settings["text"] == "Keep me." and settings["seed"] == 5
     with pytest.raises(ValueError, match="Select a generation"):
         tab_history.export_zip(studio, "someone-else-" + "x" * 24, rec.id)
+
+
+def test_history_and_voice_deletes_can_be_undone_and_forget_served_copies(studio):
+    from webui import tab_history
+
+    forgotten = []
+    studio.forget_files = forgotten.extend
+    rec = studio.save_generation(OWNER, GenerationRequest(text="Undo me.", seed=5), "", _generation())
+    out = tab_history.delete_generation(studio, OWNER, rec.id, False)
+    assert out["history_table"] == [] and out["undo_gen"] == rec.id and out["undo_delete_btn"]["visible"]
+    assert rec.takes[0].wav in forgotten and not rec.takes[0].wav.exists()  # unserved at once
+    back = tab_history.undo_delete(studio, OWNER, rec.id, False)
+    assert len(back["history_table"]) == 1 and back["selected_gen"] == rec.id and rec.takes[0].wav.is_file()
+    assert not back["undo_delete_btn"]["visible"]
+    tab_history.delete_generation(studio, OWNER, rec.id, False)
+    studio.store.purge_deleted(older_than_s=0)  # Undo's time is over
+    assert "undo_delete_btn" in tab_history.undo_delete(studio, OWNER, rec.id, False)
+    assert studio.generation(OWNER, rec.id) is None
+
+    voice = studio.add_voice(OWNER, "Undo voice", _generation().takes[0].voice, "upload")
+    gone = tab_voices.delete_voice(studio, OWNER, f"user:{voice.id}", "All", "Any", "v2", "")
+    assert gone["undo_voice"] == voice.id and "Undo voice" in gone["voice_msg"]
+    assert studio.store.list_voices(OWNER) == []
+    back = tab_voices.undo_delete_voice(studio, OWNER, voice.id, "All", "Any", "v2", "")
+    assert back["voice"] == f"user:{voice.id}" and [v.id for v in studio.store.list_voices(OWNER)] == [voice.id]

@@ -90,3 +90,43 @@ def test_cancel_flags_are_per_session():
     assert c.event("a").is_set() and not c.event("b").is_set()
     c.arm("a")
     assert not c.event("a").is_set()
+
+
+def test_delete_with_undo_hides_at_once_restores_and_purges_later(tmp_path):
+    s = Store(tmp_path)
+    alice, bob = "alice-token-xxxxxxxx", "bob-token-yyyyyyyyyyy"
+    r = _add(s, alice)
+    assert not s.trash_generation(bob, r.id)  # not Bob's
+    assert s.trash_generation(alice, r.id)
+    assert s.list_generations(alice) == [] and s.get_generation(alice, r.id) is None
+    assert not (tmp_path / "audio" / r.id).exists()  # out of the served folder at once
+    assert not s.restore_generation(bob, r.id)
+    assert s.restore_generation(alice, r.id) and s.get_generation(alice, r.id).takes[0].wav.is_file()
+    assert s.trash_generation(alice, r.id)
+    assert s.purge_deleted(older_than_s=3600) == []  # still within Undo's time
+    Store(tmp_path)  # a restart keeps it restorable
+    assert s.purge_deleted(older_than_s=0) == [r.id]
+    assert not s.restore_generation(alice, r.id) and not (tmp_path / "trash" / r.id).exists()
+
+    v = s.add_voice(alice, "Mine", object(), "upload", lambda voice, path: path.write_bytes(b"npz"))
+    assert s.trash_voice(alice, v.id) and s.list_voices(alice) == [] and s.get_voice(alice, v.id) is None
+    assert s.restore_voice(alice, v.id) and s.get_voice(alice, v.id).path.is_file()
+    assert s.trash_voice(alice, v.id)
+    s.purge_deleted(older_than_s=0)
+    assert not s.restore_voice(alice, v.id) and list((tmp_path / "trash").iterdir()) == []
+
+
+def test_an_older_database_gains_the_deleted_column(tmp_path):
+    import sqlite3
+
+    conn = sqlite3.connect(tmp_path / "studio.sqlite3")
+    conn.executescript("""CREATE TABLE generations (id TEXT PRIMARY KEY, owner TEXT NOT NULL, created REAL NOT NULL,
+        prompt TEXT NOT NULL, voice TEXT NOT NULL, voice_label TEXT NOT NULL, settings TEXT NOT NULL,
+        seed INTEGER NOT NULL, takes TEXT NOT NULL, timings TEXT NOT NULL, warnings TEXT NOT NULL,
+        starred INTEGER NOT NULL DEFAULT 0);
+        CREATE TABLE voices (id TEXT PRIMARY KEY, owner TEXT NOT NULL, created REAL NOT NULL, name TEXT NOT NULL,
+        source TEXT NOT NULL);""")
+    conn.close()
+    s = Store(tmp_path)
+    r = _add(s, "owner-aaaaaaaaaaaaaaaa")
+    assert s.trash_generation("owner-aaaaaaaaaaaaaaaa", r.id)
