@@ -134,6 +134,52 @@ def _catalog(engine: Any) -> list[PresetInfo]:
         return []
 
 
+SPEED_SAMPLES = 20  # the most recent generations the queue message learns from
+
+
+def measured_rate(samples: list[tuple[float, float, int]], takes: int = 1) -> Optional[float]:
+    """Seconds of compute per second of audio on this engine: the median of recent generations
+    ``(compute_s, audio_s, takes)``, those with the same number of takes if there are any (a batch of
+    several takes costs more than one); None before the first generation."""
+    same = [(c, a) for c, a, n in samples if n == takes and a > 0]
+    scaled = same or [(c * takes / max(1, n), a) for c, a, n in samples if a > 0]
+    if not scaled:
+        return None
+    rates = sorted(c / a for c, a in scaled)
+    mid = len(rates) // 2
+    return rates[mid] if len(rates) % 2 else (rates[mid - 1] + rates[mid]) / 2
+
+
+def remaining_seconds(rate: Optional[float], audio_s: float, elapsed: float = 0.0, fraction: float = 0.0) -> Optional[float]:
+    """Seconds left for a job making ``audio_s`` seconds of audio, ``elapsed`` seconds and ``fraction`` into it.
+
+    From the measured rate until a tenth is done, then from the job's own pace (elapsed / fraction),
+    which knows this prompt; None when there is nothing to go on yet.
+    """
+    if fraction >= 0.1 and elapsed > 0:
+        return max(0.0, elapsed * (1 - fraction) / fraction)
+    if rate is None:
+        return None
+    return max(0.0, rate * audio_s - elapsed)
+
+
+def eta_text(rate: Optional[float], left: Optional[float], ahead: Optional[float] = None, waiting: int = 0) -> str:
+    """The queue line: "~40 s left (measured: 3.1 s per second of audio on this engine)"."""
+    if left is None or rate is None:
+        base = "estimating… (no generation on this engine to measure yet)"
+    else:
+        base = f"~{_secs(left)} left (measured: {rate:.1f} s per second of audio on this engine)"
+    if waiting:
+        before = f" ~{_secs(ahead)} for the {waiting} job{'s' * (waiting > 1)} ahead, then" if ahead is not None \
+            else f" {waiting} job{'s' * (waiting > 1)} ahead, then"
+        return f"Waiting:{before} {base}"
+    return base
+
+
+def _secs(s: float) -> str:
+    return f"{s / 60:.0f} min" if s >= 90 else f"{max(1, round(s))} s"
+
+
 class SegmentChecked:
     """An engine whose ``generate`` also gets ``accept_segment`` and ``segment_retakes`` (everything else is the engine's)."""
 
@@ -158,6 +204,9 @@ class Studio:
         self.max_text_chars = int(max_text_chars)
         self.cancels = CancelRegistry()
         self.job_options: dict[str, dict[str, Any]] = {}  # per session: the next Generate's take-check options
+        self._speeds: list[tuple[float, float, int]] = []  # (compute_s, audio_s, takes) on ``_speed_engine``
+        self._speed_engine: Any = None
+        self._jobs: dict[str, list] = {}  # session key -> [audio_s, takes, started (monotonic) or None, fraction]
         self.allow_model_changes = allow_model_changes
         self.request_defaults = dict(request_defaults or {})
         self._stream = gpu_wrap(stream_generation) if gpu_wrap else stream_generation
@@ -329,6 +378,59 @@ class Studio:
                     raise ValueError("Generation stopped; nothing was saved.")
                 raise user_error(payload)
         raise ValueError("Generation ended without a result.")
+
+    # -- the queue message ------------------------------------------------------------
+    def record_speed(self, gen: Any, takes: int) -> None:
+        """Learn this engine's speed from a finished generation (its total time and longest take)."""
+        engine = self.holder.engine
+        if engine is not self._speed_engine:
+            self._speed_engine, self._speeds = engine, []
+        audio_s = max((t.seconds for t in gen.takes), default=0.0)
+        total = float(gen.timings.get("total", 0.0))
+        if audio_s > 0 and total > 0:
+            self._speeds = (self._speeds + [(total, audio_s, int(takes))])[-SPEED_SAMPLES:]
+
+    def rate(self, takes: int = 1) -> Optional[float]:
+        """Seconds per second of audio measured on the current engine (None before its first generation)."""
+        return measured_rate(self._speeds, takes) if self.holder.engine is self._speed_engine else None
+
+    def expected_audio_seconds(self, text: str, max_seconds: Any = None) -> float:
+        engine = self.holder.engine
+        try:
+            secs = float(engine.estimate_seconds(text)) if engine is not None else len(str(text).split()) / 2.6
+        except (ValueError, AttributeError):
+            secs = len(str(text).split()) / 2.6
+        cap = self.request_defaults.get("max_seconds") if max_seconds in (None, 0) else max_seconds
+        return min(secs, float(cap)) if cap else secs
+
+    def job_queued(self, key: str, audio_s: float, takes: int = 1) -> str:
+        """Note a job waiting for the engine; the queue line it starts with."""
+        self._jobs.pop(key, None)
+        ahead = self._ahead()
+        self._jobs[key] = [float(audio_s), int(takes), None, 0.0]
+        rate = self.rate(takes)
+        return eta_text(rate, remaining_seconds(rate, audio_s), ahead[0], ahead[1])
+
+    def job_progress(self, key: str, fraction: float = 0.0) -> str:
+        """The queue line of a running job (``fraction`` done)."""
+        job = self._jobs.setdefault(key, [0.0, 1, None, 0.0])
+        if job[2] is None:
+            job[2] = time.monotonic()
+        job[3] = float(fraction)
+        rate = self.rate(job[1])
+        return eta_text(rate, remaining_seconds(rate, job[0], time.monotonic() - job[2], job[3]))
+
+    def job_done(self, key: str) -> None:
+        self._jobs.pop(key, None)
+
+    def _ahead(self) -> tuple[Optional[float], int]:
+        """(seconds of the jobs already queued or running, how many); seconds None when one cannot be estimated."""
+        total: Optional[float] = 0.0
+        for audio_s, takes, started, fraction in list(self._jobs.values()):
+            rate = self.rate(takes)
+            left = remaining_seconds(rate, audio_s, time.monotonic() - started if started else 0.0, fraction)
+            total = None if left is None or total is None else total + left
+        return total, len(self._jobs)
 
     # -- take check and retakes ------------------------------------------------------
     @staticmethod

@@ -6,6 +6,7 @@ Take slot outputs are named ``take{i}_group``, ``take{i}_audio``, ``take{i}_info
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any, Iterator, Optional
 
@@ -63,14 +64,24 @@ def arm(studio: Studio, request: gr.Request) -> dict:
 CHECK_OPTIONS = ("best_first", "min_on_script", "min_same_voice", "retake_tries", "retake_seconds")
 
 
-def arm_generate(studio: Studio, request: gr.Request, **check: Any) -> dict:
-    """Before Generate is queued: clear the Stop flag and hand the take-check options (``CHECK_OPTIONS``) to
-    the job. They travel beside the generate event's inputs, which stay the prompt, voice and settings table."""
+def arm_generate(studio: Studio, request: gr.Request, text: str = "", takes: Any = 1, max_seconds: Any = None,
+                 **check: Any) -> dict:
+    """Before Generate is queued: clear the Stop flag, hand the take-check options (``CHECK_OPTIONS``) to the
+    job (they travel beside the generate event's inputs, which stay the prompt, voice and settings table),
+    and say how long the wait and the job should take, from this engine's measured speed."""
     key = session_key(request)
-    if key:
-        studio.cancels.arm(key)
-        studio.job_options[key] = {k: check.get(k) for k in CHECK_OPTIONS}
-    return {}
+    if not key:
+        return {}
+    studio.cancels.arm(key)
+    studio.job_options[key] = {k: check.get(k) for k in CHECK_OPTIONS}
+    if not isinstance(text, str) or not text.strip():
+        return {}
+    try:
+        n = int(takes or 1)
+    except (TypeError, ValueError):
+        n = 1
+    line = studio.job_queued(key, studio.expected_audio_seconds(text, max_seconds), max(1, n))
+    return {"status": f"⏳ {line}"}
 
 
 def stop(studio: Studio, request: gr.Request) -> dict:
@@ -115,17 +126,20 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
            "results_title": "### Results\n<span class='muted'>Generating…</span>"}
     progress(0.0, desc="Starting")
     started = time.monotonic()  # the time budget counts from here: no retake starts after it is spent
+    eta = functools.partial(studio.job_progress, key)
     try:
         reference = studio.speaker_reference(req) if tries else None
         accept, segment_retakes = None, 0
         if tries and n_segments(studio, req) > 1 and studio.checks_segments():  # long-form: redraw a segment alone
             segment_retakes = min(tries, MAX_SEGMENT_RETAKES)
             accept = studio.segment_check(req, voice, thresholds, reference, started + seconds if seconds else None)
-        gen = yield from run_one(studio, req, cancel, progress, accept_segment=accept, segment_retakes=segment_retakes)
+        gen = yield from run_one(studio, req, cancel, progress, accept_segment=accept, segment_retakes=segment_retakes,
+                                 eta=eta)
         if gen is None:
             yield {**hidden_slots("take"), "status": "■ Stopped. Nothing was saved.",
                    "results_title": "### Results\n<span class='muted'>Stopped.</span>"}
             return
+        studio.record_speed(gen, req.takes)
         if not tries:
             reference = studio.speaker_reference(req)
         first = studio.save_generation(owner, req, voice, gen, studio.score_takes(req, voice, gen, thresholds,
@@ -141,6 +155,8 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
             yield {**show_results(studio, owner, refs, best_first),
                    "status": f"No take passed yet: retake {extra} of {tries} (seed {again.seed})…"}
             gen = yield from run_one(studio, again, cancel, progress, f"retake {extra} of {tries} · ")
+            if gen is not None:
+                studio.record_speed(gen, 1)
             if gen is None:
                 stopped = True
                 break
@@ -158,6 +174,7 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
         raise
     finally:
         studio.cancels.forget(key)
+        studio.job_done(key)
 
 
 def regenerate(studio: Studio, owner: str, gen_id: Optional[str], index: int, request: gr.Request,
@@ -199,6 +216,7 @@ def regenerate(studio: Studio, owner: str, gen_id: Optional[str], index: int, re
         raise
     finally:
         studio.cancels.forget(key)
+        studio.job_done(key)
 
 
 def regenerate_result(studio: Studio, owner: str, results: Optional[dict], index: int, request: gr.Request,
@@ -209,9 +227,14 @@ def regenerate_result(studio: Studio, owner: str, results: Optional[dict], index
 
 
 def run_one(studio: Studio, req: Any, cancel: Any, progress: Any, prefix: str = "", accept_segment: Any = None,
-            segment_retakes: int = 0) -> Iterator[dict[str, Any]]:
-    """One engine run, shown as it goes (``yield from``); returns the Generation, or None when stopped."""
-    last = 0.0
+            segment_retakes: int = 0, eta: Any = None) -> Iterator[dict[str, Any]]:
+    """One engine run, shown as it goes (``yield from``); returns the Generation, or None when stopped.
+
+    ``eta(fraction) -> str`` (``Studio.job_progress``): the status line says the time left every few seconds.
+    """
+    last = shown = 0.0
+    if eta is not None:
+        yield {"status": f"{prefix}{eta(0.0)}"}
     for kind, payload in studio.stream(req, cancel.is_set, accept_segment, segment_retakes):
         if kind == "progress":
             now = time.monotonic()
@@ -220,6 +243,9 @@ def run_one(studio: Studio, req: Any, cancel: Any, progress: Any, prefix: str = 
                 seg = f"segment {payload.segment} of {payload.segments} · " if payload.segments > 1 else ""
                 progress(min(1.0, payload.fraction),
                          desc=f"{prefix}{seg}{STAGE_LABEL.get(payload.stage, payload.stage)}")
+            if eta is not None and now - shown > 2.0:
+                shown = now
+                yield {"status": f"{prefix}{eta(min(1.0, payload.fraction))}"}
         elif kind == "segment":
             yield segment_update(*payload)
         elif kind == "error":

@@ -390,7 +390,8 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
     on(c["text"].change, tab_generate.estimate_prompt, pick("text"), pick("estimate"), trigger_mode="always_last",
        **QUICK)
     gen_outputs = {**pick("status", "results_title", "results"), **history_outputs, **take_outputs}
-    arm_event = on(b["gen_btn"].click, tab_generate.arm_generate, pick(*tab_generate.CHECK_OPTIONS), {}, **QUICK)
+    arm_event = on(b["gen_btn"].click, tab_generate.arm_generate,
+                   pick("text", "takes", "max_seconds", *tab_generate.CHECK_OPTIONS), pick("status"), **QUICK)
     connect(arm_event.then, bind(tab_generate.generate, studio=studio), {**pick("text", "voice"), **ui_settings},
             gen_outputs, show_progress_on=[c["results_title"]], api_visibility="private", **ENGINE)
     on(c["best_first"].change, tab_generate.reorder_results, pick("results", "best_first"),

@@ -38,6 +38,9 @@ def test_a_passing_take_needs_no_retake(studio):
     assert len(studio.history(OWNER)) == 1
     assert "1 take, passed: Take 1" in last["status"]
     assert [r[2] for r in last["results"]["refs"]] == ["Take 1"]
+    assert any(s.get("status", "").startswith("estimating") for s in steps)  # the first job on this engine
+    again = run(studio, min_on_script=0.0)
+    assert any("(measured: " in s.get("status", "") for s in again)  # then its own measured speed
 
 
 def test_retakes_spend_the_budget_and_every_try_is_kept(studio):
