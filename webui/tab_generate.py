@@ -27,11 +27,12 @@ UI_SETTINGS = [s.name for s in table.SETTINGS if s.widget != "none"]
 PROMPT_HINT = "Tip: CAPITALS add emphasis. Tags insert at the cursor. Ctrl+Enter generates."
 
 
-def slot_updates(prefix: str, takes: list[Any], seed: int, total: Optional[float],
+def slot_updates(prefix: str, takes: list[Any], seed: int, total: Any,
                  labels: Optional[list[str]] = None) -> dict[str, Any]:
     """Outputs that show takes in the slots named ``{prefix}{i}_*`` and hide the rest.
 
-    Each take shows its own seed (``TakeRecord.seed``; ``seed`` for rows stored without one).
+    Each take shows its own seed (``TakeRecord.seed``; ``seed`` for rows stored without one);
+    ``total`` is the time the generation took, or a list of one per take.
     """
     out: dict[str, Any] = {}
     for i in range(MAX_TAKES):
@@ -40,7 +41,9 @@ def slot_updates(prefix: str, takes: list[Any], seed: int, total: Optional[float
             own_seed = t.seed if getattr(t, "seed", None) is not None else seed
             label = labels[i] if labels else None
             out.update({f"{prefix}{i}_group": gr.update(visible=True), f"{prefix}{i}_audio": str(t.wav),
-                        f"{prefix}{i}_info": take_info(i, t.seconds, own_seed, total, t.scores, label),
+                        f"{prefix}{i}_info": take_info(i, t.seconds, own_seed,
+                                                       total[i] if isinstance(total, list) else total, t.scores,
+                                                       label),
                         f"{prefix}{i}_download": gr.update(value=str(t.wav)),
                         f"{prefix}{i}_voice_download": gr.update(value=str(t.wav.with_suffix(".npz")),
                                                                  visible=t.wav.with_suffix(".npz").is_file())})
@@ -303,13 +306,14 @@ def show_results(studio: Studio, owner: str, refs: list, best_first: bool) -> di
     """Results' take cards for ``refs`` (the first MAX_TAKES in the shown order) and the ``results`` state."""
     shown = [r for r in shown_order(studio, owner, refs, bool(best_first))
              if studio.generation(owner, r[0]) is not None][:MAX_TAKES]
-    takes, labels = [], []
+    takes, labels, totals = [], [], []
     for gen_id, i, label in shown:
-        takes.append(studio.generation(owner, gen_id).takes[i])
+        rec = studio.generation(owner, gen_id)
+        takes.append(rec.takes[i])
         labels.append(label)
+        totals.append(rec.timings.get("total"))
     first = studio.generation(owner, refs[0][0]) if refs else None
-    total = first.timings.get("total") if first else None
-    return {**slot_updates("take", takes, first.seed if first else 0, total, labels),
+    return {**slot_updates("take", takes, first.seed if first else 0, totals, labels),
             "results": {"refs": refs, "shown": shown}}
 
 

@@ -63,7 +63,8 @@ def delete_generation(studio: Studio, owner: str, selected_gen: Optional[str], s
     if selected_gen and studio.trash_generation(owner or "", selected_gen):
         generation_deleted(studio, owner, selected_gen)  # its timelines that were never opened go with it
         out = {"undo_gen": selected_gen,
-               "undo_delete_btn": gr.update(visible=True, value=f"↶ Undo delete (for {UNDO_SECONDS / 60:.0f} min)")}
+               "undo_delete_btn": gr.update(visible=True)}
+        gr.Info(f"Deleted. “↶ Undo delete” brings it back for {UNDO_SECONDS / 60:.0f} minutes.")
     return {**list_history(studio, owner, starred_only, search), **show_detail(studio, owner, None), **out}
 
 

@@ -221,3 +221,44 @@ def test_star_from_results_and_export_a_row_as_zip(browser, launch, tiny_engine,
         assert "settings.json" in z.namelist() and any(n.endswith(".wav") for n in z.namelist())
     page.screenshot(path=str(artifacts / "history-export-1280x800.png"), full_page=True)
     ctx.close()
+
+
+@pytest.mark.parametrize("width, height", [(1280, 800), (390, 844)])
+def test_retake_until_it_passes_best_first_and_undo_a_delete(browser, launch, tiny_engine, tmp_path, artifacts,
+                                                             width, height):
+    """Take check controls in the browser: a minimum no noise can reach spends one retake; both tries show with
+    their seeds and badges; Best first reorders; a History delete can be undone."""
+    app = launch(tiny_engine, tmp_path)
+    ctx, page = _open(browser, app.url, width, height)
+    page.locator("#take-check").get_by_text("Take check").first.click()
+    for sel, value in (("#min-on-script", "1"), ("#retake-tries", "1")):
+        box = page.locator(f"{sel} input[type=number]")
+        box.fill(value)
+        box.press("Enter")
+    page.wait_for_timeout(300)
+    page.locator("#take-check").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / f"take-check-controls-{width}x{height}.png"))
+    page.locator("#prompt textarea").fill("Hi.")
+    page.locator("#generate-btn").click()
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Done')")
+    status = page.locator("#status").inner_text()
+    assert "2 tries (1 take + 1 retake)" in status and "none passed" in status, status
+    assert page.locator("#take-2").is_visible() and "Retake 1" in page.locator("#take-2").inner_text()
+    assert re.search(r"seed \d+", page.locator("#take-1").inner_text())
+    assert page.locator("#take-1 .take-score").count() == 1
+    page.locator("#take-1-audio").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / f"take-check-results-{width}x{height}.png"))
+    page.locator("#best-first input").check()
+    page.wait_for_timeout(500)
+    assert page.locator("#take-1").is_visible() and page.locator("#take-2").is_visible()
+
+    page.get_by_role("tab", name="History").click()
+    page.locator("#history-table [role=gridcell]:visible", has_text="Hi.").first.click()
+    page.locator("#history-delete").click()
+    page.wait_for_selector("#history-undo", state="visible")
+    assert page.locator("#history-table [role=gridcell]:visible", has_text="Hi.").count() == 1  # one try left
+    page.screenshot(path=str(artifacts / f"history-undo-{width}x{height}.png"))
+    page.locator("#history-undo").click()
+    page.wait_for_selector("#history-undo", state="hidden")
+    page.wait_for_function("document.querySelector('#history-table').innerText.split('Hi.').length - 1 === 2")
+    ctx.close()
