@@ -533,9 +533,9 @@ class Studio:
         for k, seg in enumerate(segments):
             s = checker.score(audio[seg.start:seg.end], SAMPLE_RATE, seg.text, language=language,
                               reference=first if k else None, thresholds=thresholds)
-            out.append({"text": seg.text, "on_script": s.on_script,
-                        "similarity_to_first": (1.0 if first is not None else None) if k == 0 else
-                        s.speaker_similarity, "tries": int(getattr(seg, "tries", 1)), "passed": s.details.get("passed"),
+            out.append({"text": seg.text, "on_script": s.on_script,  # segment 1 is the reference: no similarity
+                        "similarity_to_first": s.speaker_similarity if k else None,
+                        "tries": int(getattr(seg, "tries", 1)), "passed": s.details.get("passed"),
                         "issues": list(s.issues)})
         return out
 
