@@ -430,15 +430,15 @@ def reuse_result(studio: Studio, owner: str, results: Optional[dict], index: int
     return reuse(studio, owner, result_ref(results, index)[0])
 
 
-def save_result_as_voice(studio: Studio, owner: str, results: Optional[dict], index: int, f_language: str = "All",
-                         f_gender: str = "Any", f_version: str = "v2", f_query: str = "") -> dict[str, Any]:
-    """"Save as voice" on Results' card ``index``."""
-    gen_id, take = result_ref(results, index)
-    return save_take_as_voice(studio, owner, gen_id, take, f_language, f_gender, f_version, f_query)
-
-
-def save_take_as_voice(studio: Studio, owner: str, gen_id: Optional[str], index: int, f_language: str = "All",
+def save_take_as_voice(studio: Studio, owner: str, results: Optional[dict], index: int, f_language: str = "All",
                        f_gender: str = "Any", f_version: str = "v2", f_query: str = "") -> dict[str, Any]:
+    """"Save as voice" on Results' card ``index`` (the generation and take it shows)."""
+    gen_id, take = result_ref(results, index)
+    return save_history_take_as_voice(studio, owner, gen_id, take, f_language, f_gender, f_version, f_query)
+
+
+def save_history_take_as_voice(studio: Studio, owner: str, gen_id: Optional[str], index: int, f_language: str = "All",
+                               f_gender: str = "Any", f_version: str = "v2", f_query: str = "") -> dict[str, Any]:
     """Save take ``index`` of a generation as one of the owner's voices and select it."""
     rec = studio.generation(owner, gen_id)
     if rec is None or index >= len(rec.takes):

@@ -404,7 +404,7 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
     for i, s in enumerate(b["result_slots"]):  # Results' card i shows results["shown"][i]
         connect(s["reuse"].click, bind(tab_generate.reuse_result, studio=studio, index=i), pick("results"),
                 reuse_outputs, **QUICK)
-        connect(s["save"].click, bind(tab_generate.save_result_as_voice, studio=studio, index=i),
+        connect(s["save"].click, bind(tab_generate.save_take_as_voice, studio=studio, index=i),
                 {**pick("results"), **filters}, save_outputs, **QUICK)
         connect(s["star"].click, bind(tab_generate.star_result, studio=studio, index=i), pick("results"),
                 {**pick("status"), **history_outputs}, **QUICK)
@@ -425,7 +425,7 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
         b["timeline_tab"].wire_open(s["timeline"].click, c["selected_gen"], i, c["tabs"])
     for i, s in enumerate(b["history_slots"]):
         on(s["reuse"].click, tab_generate.reuse, {"gen_id": c["selected_gen"]}, reuse_outputs, **QUICK)
-        connect(s["save"].click, bind(tab_generate.save_take_as_voice, studio=studio, index=i),
+        connect(s["save"].click, bind(tab_generate.save_history_take_as_voice, studio=studio, index=i),
                 {"gen_id": c["selected_gen"], **filters}, save_outputs, **QUICK)
     on(b["reuse_hist_btn"].click, tab_generate.reuse, {"gen_id": c["selected_gen"]},
        reuse_outputs, **QUICK)
