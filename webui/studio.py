@@ -135,6 +135,7 @@ def _catalog(engine: Any) -> list[PresetInfo]:
 
 
 SPEED_SAMPLES = 20  # the most recent generations the queue message learns from
+STALE_JOB_S = 3600.0  # a job noted as waiting or running this long without news is forgotten
 
 
 def measured_rate(samples: list[tuple[float, float, int]], takes: int = 1) -> Optional[float]:
@@ -206,7 +207,7 @@ class Studio:
         self.job_options: dict[str, dict[str, Any]] = {}  # per session: the next Generate's take-check options
         self._speeds: list[tuple[float, float, int]] = []  # (compute_s, audio_s, takes) on ``_speed_engine``
         self._speed_engine: Any = None
-        self._jobs: dict[str, list] = {}  # session key -> [audio_s, takes, started (monotonic) or None, fraction]
+        self._jobs: dict[str, list] = {}  # session -> [audio_s, takes, started or None, fraction, queued] (monotonic)
         self.allow_model_changes = allow_model_changes
         self.request_defaults = dict(request_defaults or {})
         self._stream = gpu_wrap(stream_generation) if gpu_wrap else stream_generation
@@ -407,13 +408,13 @@ class Studio:
         """Note a job waiting for the engine; the queue line it starts with."""
         self._jobs.pop(key, None)
         ahead = self._ahead()
-        self._jobs[key] = [float(audio_s), int(takes), None, 0.0]
+        self._jobs[key] = [float(audio_s), int(takes), None, 0.0, time.monotonic()]
         rate = self.rate(takes)
         return eta_text(rate, remaining_seconds(rate, audio_s), ahead[0], ahead[1])
 
     def job_progress(self, key: str, fraction: float = 0.0) -> str:
         """The queue line of a running job (``fraction`` done)."""
-        job = self._jobs.setdefault(key, [0.0, 1, None, 0.0])
+        job = self._jobs.setdefault(key, [0.0, 1, None, 0.0, time.monotonic()])
         if job[2] is None:
             job[2] = time.monotonic()
         job[3] = float(fraction)
@@ -425,8 +426,12 @@ class Studio:
 
     def _ahead(self) -> tuple[Optional[float], int]:
         """(seconds of the jobs already queued or running, how many); seconds None when one cannot be estimated."""
+        now = time.monotonic()
+        for key, job in list(self._jobs.items()):  # a job dropped from the queue (its page closed) never ran
+            if now - (job[2] or job[4]) > STALE_JOB_S:
+                self._jobs.pop(key, None)
         total: Optional[float] = 0.0
-        for audio_s, takes, started, fraction in list(self._jobs.values()):
+        for audio_s, takes, started, fraction, _ in list(self._jobs.values()):
             rate = self.rate(takes)
             left = remaining_seconds(rate, audio_s, time.monotonic() - started if started else 0.0, fraction)
             total = None if left is None or total is None else total + left

@@ -104,9 +104,10 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
     (a new seed) until one does or the budget is spent: ``retake_tries`` extra tries, and no retake
     starts once the job has run ``retake_seconds`` (0 = no time limit). Every try is saved in history with its scores.
     """
-    if not owner:
-        raise ValueError("Your browser session is not ready yet; reload the page.")
     key = session_key(request) or owner
+    if not owner:
+        studio.job_done(key or "")
+        raise ValueError("Your browser session is not ready yet; reload the page.")
     cancel = studio.cancels.event(key)
     armed = studio.job_options.pop(key, {})  # what arm_generate was given; explicit arguments win
     best_first = armed.get("best_first") if best_first is None else best_first
@@ -120,9 +121,11 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
         thresholds = studio.thresholds(min_on_script, min_same_voice)
         tries, seconds = studio.retake_budget(retake_tries, retake_seconds)
     except ValueError as e:
+        studio.job_done(key)  # refused: it no longer waits for the engine
         yield {**idle, "status": f"✗ {plain(e)}"}
         raise
     if cancel.is_set():
+        studio.job_done(key)
         yield {"status": "■ Stopped before it started. Nothing was saved."}
         return
     yield {**hidden_slots("take"), "status": "Starting…",

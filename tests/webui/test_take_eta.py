@@ -66,3 +66,14 @@ def test_arm_generate_puts_the_line_in_the_status(tmp_path):
     assert first["status"].startswith("⏳ estimating")
     studio.record_speed(_gen(6.0, 2.0), 1)
     assert "measured: 3.0 s per second" in tab_generate.arm_generate(studio, request, text="Hello.")["status"]
+
+
+def test_a_refused_job_no_longer_counts_as_waiting(tmp_path):
+    studio = Studio(EngineHolder(None, error="no weights"), Store(tmp_path / "data"))
+    request = SimpleNamespace(session_hash="eta" * 4)
+    tab_generate.arm_generate(studio, request, text="Hello there.")
+    assert studio._ahead()[1] == 1
+    with pytest.raises(ValueError):
+        list(tab_generate.generate(studio, "eta-owner-" + "e" * 24, "", "", request, progress=lambda *a, **k: None,
+                                   **{n: None for n in tab_generate.UI_SETTINGS}))
+    assert studio._ahead()[1] == 0
