@@ -105,7 +105,7 @@ def cmd_generate(args) -> int:
     )
     if sys.stderr.isatty():
         sys.stderr.write("\n")
-    takes, seeds = list(gen.takes), [gen.seed] * len(gen.takes)
+    takes, seeds = list(gen.takes), [t.seed for t in gen.takes]
     if args.rank or args.retake:
         takes, seeds = _checked_takes(engine, request, voice, gen, args)
     for w in gen.warnings:
@@ -127,7 +127,8 @@ def cmd_generate(args) -> int:
             except ValueError as e:  # e.g. a take that stopped after a few tokens is no usable voice
                 print(f"warning: take {k} not saved as a voice: {e}", file=sys.stderr)
     timing = ", ".join(f"{k} {v:.2f}s" for k, v in gen.timings.items())
-    print(f"seed {gen.seed}; {timing}", file=sys.stderr)
+    each = f" (each take: {', '.join(str(x) for x in seeds)})" if many else ""
+    print(f"seed {gen.seed}{each}; {timing}", file=sys.stderr)
     return 0
 
 
@@ -147,12 +148,12 @@ def _checked_takes(engine, request, voice, gen, args) -> tuple[list, list[int]]:
     def score(take):
         return checker.score(take.audio, gen.sample_rate, request.text, language=args.language, reference=reference)
 
-    takes, seeds = list(gen.takes), [gen.seed] * len(gen.takes)
+    takes, seeds = list(gen.takes), [t.seed for t in gen.takes]
     scores = [score(t) for t in takes]
     for extra in range(1, args.retake + 1):
         if any(checker.passes(s) for s in scores):
             break
-        seed = (gen.seed + extra) % (MAX_SEED + 1)
+        seed = (gen.seed + len(gen.takes) + extra - 1) % (MAX_SEED + 1)  # after the batch's own take seeds
         again = engine.generate(GenerationRequest(**{**request.__dict__, "voice": voice, "takes": 1, "seed": seed}))
         takes.append(again.takes[0])
         seeds.append(seed)

@@ -63,7 +63,7 @@ def _one_client(url: str, index: int, n_requests: int, timeout: float, out: list
         job = None
         try:
             job = client.submit(text=prompt, seed=seed, api_name="/generate")  # may itself say "queue full"
-            files = job.result(timeout=timeout)
+            files, _scores = job.result(timeout=timeout)
             o = Outcome(index, r, prompt, seed, "completed", time.monotonic() - t0, list(files))
         except QueueError as e:
             o = Outcome(index, r, prompt, seed, "refused", time.monotonic() - t0, detail=str(e))

@@ -44,7 +44,7 @@ def test_rank_and_retake_score_every_take_and_write_them_best_first(tiny_native,
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("take ")]
     # random weights make noise: no take passes, so both retakes run; four takes, ranked, four files
-    assert len(lines) == 4 and "retake 2: seed 5" in err
+    assert len(lines) == 4 and "retake 2: seed 6" in err
     assert all("on script" in line for line in lines)
     assert sorted(p.name for p in tmp_path.glob("take-*.wav")) == [f"take-{k}.wav" for k in range(1, 5)]
     assert main(["generate", "x", "--models", str(tiny_native), "--tokens-only", "--rank", "-o", str(out)]) == 1

@@ -26,7 +26,7 @@ def test_clone_gives_a_voice_that_generate_accepts_and_only_its_owner_sees(studi
                          api_name="/clone")
     assert made["voice"].startswith("user:") and made["name"] == "Alice <b>clone</b>"
     assert 1.0 <= made["window"][1] - made["window"][0] <= 10.5
-    files = alice.predict(text="Now in my voice.", voice=made["voice"], seed=1, api_name="/generate")
+    files, _ = alice.predict(text="Now in my voice.", voice=made["voice"], seed=1, api_name="/generate")
     assert len(files) == 1
     with pytest.raises(gradio_client.exceptions.AppError, match="no longer exists"):
         bob.predict(text="Stolen voice.", voice=made["voice"], api_name="/generate")

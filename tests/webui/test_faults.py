@@ -136,7 +136,7 @@ def test_gpu_out_of_memory_says_what_to_change_and_the_next_job_runs(studio, mon
         assert hint.lower() in msg.lower(), msg
     assert "Traceback" not in msg and "2.00 GiB" not in msg
     assert c.predict(api_name="/history")[0] == []
-    files = c.predict(text="Fits again.", seed=1, api_name="/generate")
+    files, _ = c.predict(text="Fits again.", seed=1, api_name="/generate")
     assert len(sf.read(files[0])[0]) > 0
 
 
@@ -161,7 +161,7 @@ def test_disk_full_while_saving_is_a_sentence_and_saves_nothing(studio, monkeypa
     assert sorted(p.name for p in audio_dir.iterdir()) == before  # the temp folder was removed
     assert c.predict(api_name="/history")[0] == []
     assert os.replace is real_replace
-    assert len(c.predict(text="Room again.", api_name="/generate")) == 1
+    assert len(c.predict(text="Room again.", api_name="/generate")[0]) == 1
 
 
 def test_unwritable_audio_folder_is_a_sentence_not_a_crash(launch, tiny_engine, tmp_path):
@@ -177,7 +177,7 @@ def test_unwritable_audio_folder_is_a_sentence_not_a_crash(launch, tiny_engine, 
     assert c.predict(api_name="/history")[0] == []  # the server still answers
     audio.unlink()
     audio.mkdir()
-    assert len(c.predict(text="Fixed.", api_name="/generate")) == 1
+    assert len(c.predict(text="Fixed.", api_name="/generate")[0]) == 1
 
 
 WRITER = textwrap.dedent("""

@@ -198,7 +198,7 @@ def test_light_ui_events_still_run_directly_and_the_queue_still_works(guarded):
         assert r.status_code in (200, 500), (fn.name, r.status_code, r.text[:200])
     # Queued events through gradio_client (queue/join + queue/data): unaffected.
     c = _client(guarded.url)
-    files = c.predict(text="Through the queue", seed=3, api_name="/generate")
+    files, _ = c.predict(text="Through the queue", seed=3, api_name="/generate")
     assert len(files) == 1 and Path(files[0]).stat().st_size > 44
     rows, _ = c.predict(api_name="/history")
     assert isinstance(rows, list)
@@ -361,7 +361,7 @@ def test_with_auth_every_route_needs_the_login(guarded_auth):
         assert c.post("/gradio_api/reset", json={"event_id": "e1"}).status_code == 200
         assert c.get("/config").status_code == 200
     # gradio_client logs in and uses the queue as before.
-    files = _client(url, auth=AUTH).predict(text="Logged in", seed=1, api_name="/generate")
+    files, _ = _client(url, auth=AUTH).predict(text="Logged in", seed=1, api_name="/generate")
     assert len(files) == 1
 
 

@@ -80,7 +80,7 @@ def test_a_failure_never_shows_a_traceback_or_server_details(studio, monkeypatch
 
 def test_ui_events_are_not_api_endpoints(studio):
     info = gradio_client.Client(studio.url, verbose=False).view_api(return_format="dict", print_info=False)
-    assert set(info["named_endpoints"]) == {"/generate", "/history", "/clone"} and not info["unnamed_endpoints"]
+    assert set(info["named_endpoints"]) == {"/generate", "/history", "/clone", "/export"} and not info["unnamed_endpoints"]
     for name in ("delete_generation", "toggle_star", "reuse", "select_row", "add_uploaded", "rename_voice", "delete_voice",
                  "generate", "reload_model", "download_model"):
         fns = [fn for fn in studio.demo.fns.values() if fn.name == name]
