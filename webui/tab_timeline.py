@@ -970,32 +970,33 @@ def build_timeline_tab(studio: Studio) -> TimelineTab:
                                      elem_id="tl-segments",
                                      # fixed widths: readable cells that scroll sideways on a phone
                                      column_widths=["44px", "90px", "130px", "430px", "110px", "70px", "150px", "150px"])
-        with gr.Group(elem_id="tl-editor"):
-            c["seg_info"] = gr.Markdown(elem_id="tl-seg-info")
-            c["seg_audio"] = gr.Audio(type="numpy", interactive=False, show_label=False, elem_id="tl-seg-audio")
-            with gr.Row():
-                c["seg_no"] = gr.Number(None, label="Segment", precision=0, minimum=1, elem_id="tl-seg-no",
-                                        scale=0, min_width=100)
-                c["seg_text"] = gr.Textbox(label="Text", lines=2, elem_id="tl-seg-text", scale=4)
-            with gr.Row():
-                c["seg_voice"] = gr.Dropdown(voice_choices(studio, None, CONTINUE_LABEL), value=NO_VOICE,
-                                             label="Voice", elem_id="tl-seg-voice")
-                c["seg_seed"] = gr.Textbox("", label="Seed (empty = random)", elem_id="tl-seg-seed")
-            with gr.Row():
-                c["seg_semantic"] = _temp_slider("semantic_temp", "tl-seg-semantic")
-                c["seg_coarse"] = _temp_slider("coarse_temp", "tl-seg-coarse")
-                c["seg_fine"] = _temp_slider("fine_temp", "tl-seg-fine")
-            with gr.Row():
-                b["regen_btn"] = gr.Button("Regenerate this segment", variant="primary", size="sm",
-                                           elem_id="tl-regen")
-                b["apply_btn"] = gr.Button("Save edits", size="sm", elem_id="tl-apply")
-                b["up_btn"] = gr.Button("↑ Move up", size="sm", elem_id="tl-up")
-                b["down_btn"] = gr.Button("↓ Move down", size="sm", elem_id="tl-down")
-                b["save_voice_btn"] = gr.Button("Save as voice", size="sm", elem_id="tl-save-voice")
-                b["delete_btn"] = gr.Button("Delete", size="sm", variant="stop", elem_id="tl-delete")
-            with gr.Row():
-                c["insert_text"] = gr.Textbox(label="New segment's text", lines=1, elem_id="tl-insert-text", scale=4)
-                b["insert_btn"] = gr.Button("Insert after", size="sm", elem_id="tl-insert", scale=0, min_width=120)
+        with gr.Column(elem_id="tl-editor"):  # an id on a Group is drawn twice
+            with gr.Group():
+                c["seg_info"] = gr.Markdown(elem_id="tl-seg-info")
+                c["seg_audio"] = gr.Audio(type="numpy", interactive=False, show_label=False, elem_id="tl-seg-audio")
+                with gr.Row():
+                    c["seg_no"] = gr.Number(None, label="Segment", precision=0, minimum=1, elem_id="tl-seg-no",
+                                            scale=0, min_width=100)
+                    c["seg_text"] = gr.Textbox(label="Text", lines=2, elem_id="tl-seg-text", scale=4)
+                with gr.Row():
+                    c["seg_voice"] = gr.Dropdown(voice_choices(studio, None, CONTINUE_LABEL), value=NO_VOICE,
+                                                 label="Voice", elem_id="tl-seg-voice")
+                    c["seg_seed"] = gr.Textbox("", label="Seed (empty = random)", elem_id="tl-seg-seed")
+                with gr.Row():
+                    c["seg_semantic"] = _temp_slider("semantic_temp", "tl-seg-semantic")
+                    c["seg_coarse"] = _temp_slider("coarse_temp", "tl-seg-coarse")
+                    c["seg_fine"] = _temp_slider("fine_temp", "tl-seg-fine")
+                with gr.Row():
+                    b["regen_btn"] = gr.Button("Regenerate this segment", variant="primary", size="sm",
+                                               elem_id="tl-regen")
+                    b["apply_btn"] = gr.Button("Save edits", size="sm", elem_id="tl-apply")
+                    b["up_btn"] = gr.Button("↑ Move up", size="sm", elem_id="tl-up")
+                    b["down_btn"] = gr.Button("↓ Move down", size="sm", elem_id="tl-down")
+                    b["save_voice_btn"] = gr.Button("Save as voice", size="sm", elem_id="tl-save-voice")
+                    b["delete_btn"] = gr.Button("Delete", size="sm", variant="stop", elem_id="tl-delete")
+                with gr.Row():
+                    c["insert_text"] = gr.Textbox(label="New segment's text", lines=1, elem_id="tl-insert-text", scale=4)
+                    b["insert_btn"] = gr.Button("Insert after", size="sm", elem_id="tl-insert", scale=0, min_width=120)
         gr.Markdown("### Join and render")
         with gr.Row():
             c["tl_pause"] = gr.Number(250, label="Pause between segments (ms)", minimum=0, maximum=T.MAX_PAUSE_MS,
