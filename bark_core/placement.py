@@ -259,12 +259,13 @@ def recommend(total_gpu_bytes: Optional[int] = None, cpu_bf16: Optional[bool] = 
 
 
 def prepare_stage(module: torch.nn.Module, placement: Placement) -> torch.nn.Module:
-    """What a stage's model needs right after loading: int8 weights in the int8 mode (in place),
-    pinned memory for offload. Returns the model (the same object)."""
+    """What a stage's model needs right after loading: int8 weights in the int8 mode (in place,
+    once: a second call changes nothing), pinned memory for offload. Returns the same model."""
     if placement.quantize == "int8":
         from . import quantize  # noqa: PLC0415 - only the int8 mode needs it
 
-        quantize.quantize_model(module, placement.prompt_dtype)
+        if not quantize.is_quantized(module):
+            quantize.quantize_model(module, placement.prompt_dtype)
     elif placement.quantize is not None:
         raise ValueError(f"Unknown quantization {placement.quantize!r}.")
     _pin(module, placement)
@@ -272,8 +273,9 @@ def prepare_stage(module: torch.nn.Module, placement: Placement) -> torch.nn.Mod
 
 
 def pin_for_offload(module: torch.nn.Module, placement: Placement) -> None:
-    """Keep an offloaded model's resting weights in pinned memory, so stage visits copy them fast."""
-    _pin(module, placement)
+    """Kept for callers of the old name: does all of :func:`prepare_stage` (pinning, and the int8
+    mode's weights), so a model is never left in float32 under an int8 placement."""
+    prepare_stage(module, placement)
 
 
 def _pin(module: torch.nn.Module, placement: Placement) -> None:

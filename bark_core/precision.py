@@ -8,6 +8,11 @@ precision for about a second, and float32 (the exact path) is kept unless anothe
 precision is at least ``threshold`` times faster on both. The timings are cached
 in a JSON file per CPU model, instruction flags, torch version, model size and
 thread count; the rule itself (:func:`choose`) is a pure function of the timings.
+
+"auto" never picks the int8 mode (``--dtype int8``, quantize.py), however fast: its tokens differ
+from the reference's, and its quality on Suno's trained weights cannot be measured where only
+random weights exist (bench/bench_quality.py bounds its drift on random ones). It is a choice the
+user makes; its many-row products reuse these timings (placement.prompt_dtype_for).
 """
 
 from __future__ import annotations

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import inspect
 import json
 import os
 import platform
@@ -229,10 +228,6 @@ def worker_ours(cfg: dict) -> dict:
                 checkpoints.convert(cfg["original_dir"], dst)
             res["convert_s"] = t.s
             shutil.rmtree(dst, ignore_errors=True)
-        from bark_core import engine as engine_mod, placement as placement_mod
-
-        if "prepare_stage" not in inspect.getsource(engine_mod.Engine.load):  # until the engine calls it itself
-            placement_mod.pin_for_offload = placement_mod.prepare_stage
         with Timer(device) as t:
             engine = Engine.load(EngineSettings(models=cfg["native_dir"], device=device, dtype=cfg["dtype"],
                                                 placement=cfg["placement"], offline=True, convert_cache=False))
@@ -555,7 +550,7 @@ def merge_rounds(rounds: list[dict]) -> dict:
                        ("peak_rss", max), ("rss_after_load", max), ("gpu_after_load", max),
                        ("gpu_peak_1take", max), ("gpu_peak_batch", max)):
         if key in first:
-            out[key] = merge(r[key] for r in rounds)
+            out[key] = merge([r[key] for r in rounds if key in r])
     return out
 
 
@@ -765,7 +760,10 @@ def main(argv=None) -> int:
             measure_convert = label == first_ours and r == 0 and weights == "disk" and not args.no_convert_timing
             print(f"round {r + 1}/{args.repeat}: {'the reference' if kind == 'reference' else 'ours, ' + label} ...",
                   flush=True)
-            res = run_worker(kind, dict(cfg, measure_convert=measure_convert), args.timeout)
+            once = dict(measure_convert=measure_convert)
+            if r > 0:  # the step timing and the long text: first round only (they are not best-of figures)
+                once.update(long_text=False, step_floor=False)
+            res = run_worker(kind, dict(cfg, **once), args.timeout)
             if "error" in res:
                 print(f"{label} failed:", res["error"], flush=True)
             rounds[label].append(res)
