@@ -142,7 +142,10 @@ def random_states(size: str, device: str, seed: int = SEED) -> dict:
     """Seeded random weights of the three stages, built on ``device`` (same values in every process)."""
     import torch
 
-    from bark_core.checkpoints import _tied_pairs
+    try:
+        from bark_core.checkpoints import tied_pairs as _tied_pairs
+    except ImportError:  # its name before the checkpoints split
+        from bark_core.checkpoints import _tied_pairs
     from bark_core.model import build_model
     from bark_core.testweights import stage_config
 
