@@ -7,6 +7,9 @@
     audio = engine.decode(fine)
     # or all at once, with takes, long text, progress and cancellation:
     gen = engine.generate(GenerationRequest(text=..., takes=4), on_progress=..., should_stop=...)
+    again = engine.regenerate_take(request, gen, 2)  # take 2 alone (exactly, on CPU float32)
+    # several requests (several users) as one batch, each with its own callbacks:
+    results = engine.generate_batch([BatchJob(request_a, on_progress=...), BatchJob(request_b)])
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from . import checkpoints, generation, longform, placement as placement_mod, sources, voices
+from . import checkpoints, conversion, generation, longform, placement as placement_mod, sources, voices
 from .codec import Codec, load_codec
 from .checkpoints import STAGES
 from .constants import MAX_TEXT_TOKENS, SAMPLE_RATE
@@ -143,7 +146,7 @@ class Engine:
             folder = sources.resolve_models(settings.models, small=small, offline=settings.offline, cache_dir=settings.cache_dir)
             if settings.convert_cache:
                 report("Preparing the fast-loading copy", 0.2)
-                folder = checkpoints.cached_native(folder, converted_dir(settings), small=small)
+                folder = conversion.cached_native(folder, converted_dir(settings), small=small)
             folders[small] = folder
         models = {}
         for i, stage in enumerate(STAGES):
@@ -471,53 +474,63 @@ class Engine:
                         for b in range(request.takes)]
         for k in range(max((len(st.segments) for st in jobs), default=0)):
             live = [st for st in jobs if st.outcome is None and k < len(st.segments)]
-            if not live:
-                break
-            hooks = generation.JobHooks(
-                [StepHooks(st.job.on_progress, st.job.should_stop, k + 1, len(st.segments)) for st in live], isolate)
-            for st in live:
-                st.ids = self.tokenize(st.segments[k])[:MAX_TEXT_TOKENS]
-            rows = [(j, b) for j, st in enumerate(live) for b in range(st.request.takes)]
-            tries = dict.fromkeys(rows, 0)
-            got: dict[tuple[int, int], tuple[Voice, Optional[np.ndarray]]] = {}
-            pending = rows
-            while pending:
-                tokens = self._tokens(live, pending, hooks)
-                self._decode(live, pending, tokens, hooks, got)
-                for row in pending:
-                    tries[row] += 1
-                retry = []
-                for j, b in pending:
-                    st = live[j]
-                    accept = st.job.accept_segment
-                    if not hooks.alive(j) or accept is None or tries[(j, b)] > st.job.segment_retakes:
-                        continue
-                    voice, audio = got[(j, b)]
-                    try:
-                        ok = accept(SegmentCheck(b, k, st.segments[k], voice, audio, tries[(j, b)]))
-                    except Exception as e:
-                        if not isolate:
-                            raise
-                        hooks.fail(j, e)
-                        continue
-                    if not ok:
-                        retry.append((j, b))
-                pending = [row for row in retry if hooks.alive(row[0])]
-            for j, st in enumerate(live):
-                if not hooks.alive(j):
-                    fail(st, hooks.failed[j])
+            if live:
+                self._segment(live, k, isolate, fail, started)
+
+    def _segment(self, live: list["_Job"], k: int, isolate: bool, fail, started: float) -> None:
+        """Segment ``k`` of every job in ``live`` (all their takes as one batch), retakes included."""
+        hooks = generation.JobHooks(
+            [StepHooks(st.job.on_progress, st.job.should_stop, k + 1, len(st.segments)) for st in live], isolate)
+
+        def settle() -> None:  # a job that left the batch gets its outcome now, not when the segment ends
+            for j, error in hooks.failed.items():
+                if live[j].outcome is None:
+                    fail(live[j], error)
+
+        for st in live:
+            st.ids = self.tokenize(st.segments[k])[:MAX_TEXT_TOKENS]
+        rows = [(j, b) for j, st in enumerate(live) for b in range(st.request.takes)]
+        tries = dict.fromkeys(rows, 0)
+        got: dict[tuple[int, int], tuple[Voice, Optional[np.ndarray]]] = {}
+        pending = rows
+        while pending:
+            tokens = self._tokens(live, pending, hooks)
+            settle()
+            self._decode(live, pending, tokens, hooks, got)
+            settle()
+            retry = []
+            for j, b in pending:
+                tries[(j, b)] += 1
+                st = live[j]
+                accept = st.job.accept_segment
+                if not hooks.alive(j) or accept is None or tries[(j, b)] > st.job.segment_retakes:
                     continue
+                voice, audio = got[(j, b)]
                 try:
-                    self._finish_segment(st, k, [got[(j, b)] for b in range(st.request.takes)],
-                                         [tries[(j, b)] for b in range(st.request.takes)])
-                except Exception as e:  # a raising on_segment callback
-                    fail(st, e)
+                    ok = accept(SegmentCheck(b, k, st.segments[k], voice, audio, tries[(j, b)]))
+                except Exception as e:
+                    if not isolate:
+                        raise
+                    hooks.fail(j, e)
                     continue
-                if k + 1 == len(st.segments):
-                    st.timings["total"] = time.perf_counter() - started
-                    st.outcome = st.result()
-                    if isolate:
-                        _notify(st)
+                if not ok:
+                    retry.append((j, b))
+            settle()
+            pending = [row for row in retry if hooks.alive(row[0])]
+        for j, st in enumerate(live):
+            if not hooks.alive(j):
+                continue
+            try:
+                self._finish_segment(st, k, [got[(j, b)] for b in range(st.request.takes)],
+                                     [tries[(j, b)] for b in range(st.request.takes)])
+            except Exception as e:  # a raising on_segment callback
+                fail(st, e)
+                continue
+            if k + 1 == len(st.segments):
+                st.timings["total"] = time.perf_counter() - started
+                st.outcome = st.result()
+                if isolate:
+                    _notify(st)
 
     def _tokens(self, live: list["_Job"], rows: list[tuple[int, int]], hooks) -> list[Optional[Voice]]:
         """Run the three token stages for ``rows`` ((job, take) pairs) as one batch; None where a job left."""

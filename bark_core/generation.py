@@ -240,7 +240,7 @@ def generate_semantic(
             if g.vocab[1] > C.SEMANTIC_VOCAB_SIZE:  # early stop
                 stop = ids == C.SEMANTIC_EOS_TOKEN
                 thr = g.min_eos_p if index is None or not torch.is_tensor(g.min_eos_p) else g.min_eos_p[index]
-                if thr is not None:
+                if thr is not None and probs is not None:  # (greedy rows have no probabilities)
                     stop |= probs[:, -1] >= thr
                 if index is None:
                     g.lengths = torch.where(stop & ~g.done, n, g.lengths)
