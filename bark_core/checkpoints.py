@@ -9,14 +9,11 @@ Pickles are only ever read with ``torch.load(weights_only=True)`` and a small al
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import pickle
 import re
-import shutil
-import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +24,6 @@ import torch
 import torch.nn as nn
 
 from .model import GPTConfig, build_model
-from .placement import dtype_name
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +113,7 @@ def _first_line(e: BaseException) -> str:
 # --------------------------------------------------------------------------- format detection
 
 
-def _original_variant(folder: Path, small: bool | None) -> str | None:
+def original_variant(folder: Path, small: bool | None) -> str | None:
     have = {v: all((folder / f).is_file() for f in files.values()) for v, files in ORIGINAL_FILES.items()}
     order = ("small", "large") if small else ("large", "small")
     for v in order:
@@ -147,11 +143,11 @@ def detect_format(folder: str | os.PathLike, small: bool | None = None) -> str:
         raise CheckpointError(f"Model folder {folder} does not exist or is not a folder.")
     if (folder / NATIVE_META).is_file():
         return "native"
-    if small and _original_variant(folder, True) == "small":
+    if small and original_variant(folder, True) == "small":
         return "original"
     if _is_transformers(folder):
         return "transformers"
-    if _original_variant(folder, small) is not None:
+    if original_variant(folder, small) is not None:
         return "original"
     raise CheckpointError(
         f"{folder} holds no Bark weights I recognise. Expected one of: Suno's text_2.pt/coarse_2.pt/fine_2.pt "
@@ -174,7 +170,7 @@ class StageWeights:
 
 
 def _read_original(folder: Path, stage: str, small: bool | None) -> StageWeights:
-    variant = _original_variant(folder, small)
+    variant = original_variant(folder, small)
     if variant is None:
         raise CheckpointError(f"{folder} has no complete set of Suno .pt files.")
     path = folder / ORIGINAL_FILES[variant][stage]
@@ -269,6 +265,16 @@ def hf_stage_config(stage: str, sub: dict) -> GPTConfig:
     if missing:
         raise CheckpointError(f"config.json's {HF_CONFIG_KEY[stage]} lacks {missing}.")
     return GPTConfig.from_model_args(args)
+
+
+def has_embedded_codec(folder: str | os.PathLike) -> bool:
+    """Whether a transformers BarkModel folder's config.json describes a codec (``codec_config``)."""
+    path = Path(folder) / "config.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("codec_config"), dict)
 
 
 def read_hf_config(folder: Path) -> dict:
@@ -396,7 +402,7 @@ def read_stage(folder: str | os.PathLike, stage: str, small: bool | None = None,
 # --------------------------------------------------------------------------- building models
 
 
-def _tied_pairs(config: GPTConfig) -> list[tuple[str, str]]:
+def tied_pairs(config: GPTConfig) -> list[tuple[str, str]]:
     """(lm_heads.i.weight, transformer.wtes.i+1.weight) pairs of the fine model."""
     n = config.n_codes_total - config.n_codes_given
     return [(f"lm_heads.{i}.weight", f"transformer.wtes.{i + 1}.weight") for i in range(n)]
@@ -438,7 +444,7 @@ def build_stage(weights: StageWeights, device: str | torch.device = "cpu", dtype
     """Build the stage's model on ``meta`` and assign the checkpoint tensors (no random init)."""
     config, tensors = weights.config, dict(weights.tensors)
     if weights.stage == "fine":
-        for head, wte in _tied_pairs(config):
+        for head, wte in tied_pairs(config):
             if head not in tensors and wte in tensors:
                 tensors[head] = tensors[wte]
             elif head in tensors and wte in tensors and tensors[head] is not tensors[wte]:
@@ -456,7 +462,7 @@ def build_stage(weights: StageWeights, device: str | torch.device = "cpu", dtype
         else:
             state[k] = v.to(device=device)
     if weights.stage == "fine":  # keep the tie after dtype/device conversion
-        for head, wte in _tied_pairs(config):
+        for head, wte in tied_pairs(config):
             state[wte] = state[head]
     model.load_state_dict(state, strict=True, assign=True)
     if weights.stage == "fine":
@@ -494,150 +500,3 @@ def load_models(
         out[stage] = build_stage(read_stage(folder, stage, small, fmt), device, dtype)
         logger.info("loaded %s model from %s (%s format)", stage, folder, fmt)
     return out
-
-
-# --------------------------------------------------------------------------- conversion to native
-
-
-def _copy_tokenizer(src: Path, dst: Path) -> bool:
-    copied = False
-    for name in TOKENIZER_FILES:
-        if (src / name).is_file():
-            shutil.copy2(src / name, dst / name)
-            copied = True
-    return copied
-
-
-def _copy_speakers(src: Path, dst: Path) -> bool:
-    if not (src / SPEAKER_INDEX).is_file():
-        return False
-    shutil.copy2(src / SPEAKER_INDEX, dst / SPEAKER_INDEX)
-    if (src / SPEAKER_DIR).is_dir():
-        shutil.copytree(src / SPEAKER_DIR, dst / SPEAKER_DIR, symlinks=False)
-    return True
-
-
-def convert(
-    src_folder: str | os.PathLike,
-    dst_folder: str | os.PathLike,
-    dtype: torch.dtype | None = None,
-    small: bool | None = None,
-    codec_folder: str | os.PathLike | None = None,
-    tokenizer_folder: str | os.PathLike | None = None,
-    overwrite: bool = False,
-) -> Path:
-    """Convert any supported folder into a self-contained native folder.
-
-    Writes ``semantic/coarse/fine.safetensors`` (fine's tied weights stored once),
-    ``bark_core.json``, the tokenizer files, the codec (``codec/``) and the speaker
-    embeddings. ``dtype`` None keeps float32. Atomic: built in a temporary folder
-    beside ``dst_folder`` and renamed into place.
-    """
-    from safetensors.torch import save_file
-
-    src, dst = Path(src_folder), Path(dst_folder)
-    dtype = dtype or torch.float32
-    storage = dtype_name(dtype)
-    fmt = detect_format(src, small)
-    if dst.exists() and not overwrite:
-        raise CheckpointError(f"{dst} already exists; choose another folder or remove it first.")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.parent / f".{dst.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        meta: dict = {
-            "format": "bark_core",
-            "version": NATIVE_FORMAT_VERSION,
-            "dtype": storage,
-            "source": {"path": str(src.resolve()), "format": fmt},
-            "stages": {},
-        }
-        for stage in STAGES:
-            weights = read_stage(src, stage, small, fmt)
-            model = build_stage(weights, "cpu", dtype)
-            state = model.state_dict()
-            if stage == "fine":
-                for _, wte in _tied_pairs(weights.config):
-                    state.pop(wte)
-            save_file({k: v.detach().contiguous() for k, v in state.items()}, str(tmp / f"{stage}.safetensors"),
-                      metadata={"format": "pt", "bark_core_stage": stage})
-            meta["stages"][stage] = weights.config.to_dict()
-            del model, state, weights
-        # tokenizer
-        tok_src = Path(tokenizer_folder) if tokenizer_folder else src
-        meta["tokenizer"] = "." if _copy_tokenizer(tok_src, tmp) else None
-        # codec
-        meta["codec"] = _write_codec(src, fmt, tmp, codec_folder)
-        meta["speaker_embeddings"] = SPEAKER_INDEX if _copy_speakers(src, tmp) else None
-        (tmp / NATIVE_META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        if dst.exists() and overwrite:
-            shutil.rmtree(dst)
-        try:
-            os.replace(tmp, dst)
-        except OSError:
-            if (dst / NATIVE_META).is_file():  # another process finished the same conversion first
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    logger.info("converted %s (%s) to %s (%s)", src, fmt, dst, storage)
-    return dst
-
-
-def _write_codec(src: Path, fmt: str, dst: Path, codec_folder: str | os.PathLike | None) -> str | None:
-    """Copy or extract the codec into ``dst/codec``; the relative path, or None if there is none."""
-    from .codec import Codec, has_embedded_codec
-
-    target = dst / CODEC_DIR
-    if codec_folder is not None:
-        shutil.copytree(Path(codec_folder), target)
-        return CODEC_DIR
-    if (src / CODEC_DIR / "config.json").is_file():
-        shutil.copytree(src / CODEC_DIR, target)
-        return CODEC_DIR
-    if fmt == "transformers" and has_embedded_codec(src):
-        Codec.from_bark_checkpoint(src).save(target)
-        return CODEC_DIR
-    if fmt == "native":
-        return None
-    logger.info("%s has no codec; the native folder will use facebook/encodec_24khz", src)
-    return None
-
-
-def _cache_key(folder: Path) -> str:
-    h = hashlib.sha256(str(folder.resolve()).encode())
-    for p in sorted(folder.iterdir()):
-        if p.is_file() and (p.suffix in (".pt", ".bin", ".safetensors", ".json")):
-            st = p.stat()
-            h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns};".encode())
-    return h.hexdigest()[:16]
-
-
-def cached_native(
-    folder: str | os.PathLike,
-    cache_dir: str | os.PathLike,
-    dtype: torch.dtype | None = None,
-    small: bool | None = None,
-) -> Path:
-    """A native copy of a slow-to-load folder (.pt or pytorch_model.bin), converted once.
-
-    Native folders and transformers safetensors folders are returned as they are. The
-    cache entry is keyed by the source path and its files' sizes and mtimes, so an
-    updated source is converted again.
-    """
-    folder = Path(folder)
-    fmt = detect_format(folder, small)
-    if fmt == "native":
-        return folder
-    if fmt == "transformers" and (folder / "model.safetensors").is_file():
-        return folder
-    dtype = dtype or torch.float32
-    variant = "small" if fmt == "original" and _original_variant(folder, small) == "small" else "main"
-    name = f"{folder.resolve().name or 'models'}-{variant}-{dtype_name(dtype)}-{_cache_key(folder)}"
-    dst = Path(cache_dir) / name
-    if (dst / NATIVE_META).is_file():
-        return dst
-    logger.info("converting %s into the fast-loading cache %s (once)", folder, dst)
-    return convert(folder, dst, dtype=dtype, small=small)

@@ -178,7 +178,7 @@ def cmd_make_test_weights(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    from .checkpoints import convert
+    from .conversion import convert
     from .placement import DTYPES
 
     print(convert(args.src, args.dst, dtype=DTYPES[args.dtype], small=args.small or None))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -10,7 +9,9 @@ from pathlib import Path
 
 import torch
 
+from .checkpoints import check_state_dict, has_embedded_codec, read_hf_config, read_hf_tensors
 from .constants import CODEBOOK_SIZE, N_FINE_CODEBOOKS, SAMPLE_RATE
+from .sources import resolve_codec
 
 logger = logging.getLogger(__name__)
 
@@ -25,16 +26,6 @@ def _legacy_weight_norm(key: str) -> str:
     """Old transformers checkpoints store weight_norm as weight_g / weight_v."""
     key = re.sub(r"\.weight_g$", ".parametrizations.weight.original0", key)
     return re.sub(r"\.weight_v$", ".parametrizations.weight.original1", key)
-
-
-def has_embedded_codec(folder: str | os.PathLike) -> bool:
-    """Whether a transformers BarkModel folder's config.json describes a codec (``codec_config``)."""
-    path = Path(folder) / "config.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return False
-    return isinstance(data, dict) and isinstance(data.get("codec_config"), dict)
 
 
 class Codec:
@@ -74,7 +65,6 @@ class Codec:
         """The ``codec_model.*`` weights inside a transformers BarkModel checkpoint."""
         from transformers import EncodecConfig, EncodecModel
 
-        from .checkpoints import check_state_dict, read_hf_config, read_hf_tensors
 
         folder = Path(folder)
         data = read_hf_config(folder)
@@ -151,8 +141,6 @@ def load_codec(
     an explicit ``spec`` (folder or Hub id); the folder's own ``codec/``; the ``codec_model.*``
     weights of a transformers checkpoint; ``facebook/encodec_24khz`` from the Hub cache.
     """
-    from .sources import resolve_codec
-
     if spec is None and models_folder is not None:
         folder = Path(models_folder)
         if (folder / "codec" / "config.json").is_file():

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from .checkpoints import CheckpointError, detect_format, has_embedded_codec
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_REPO = "suno/bark"
@@ -187,8 +189,6 @@ def resolve_models(
     ``spec`` None -> ``suno/bark`` (``suno/bark-small`` with ``small``); an existing folder ->
     that folder; anything else -> a Hub repo id (``owner/name[@revision]``) fetched into the HF cache.
     """
-    from .checkpoints import CheckpointError, detect_format
-
     if spec is not None and _is_local(spec):
         folder = Path(spec).expanduser()
         if not folder.is_dir():
@@ -314,8 +314,6 @@ def download(
     spec: Optional[str] = None,
 ) -> Downloaded:
     """Fetch everything a first run needs (weights, tokenizer, codec if not embedded) ahead of time."""
-    from .codec import has_embedded_codec
-
     models = resolve_models(spec, small=small, offline=False, cache_dir=cache_dir, on_progress=on_progress)
     codec = None
     if not has_embedded_codec(models) and not (models / "codec" / "config.json").is_file():

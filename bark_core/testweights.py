@@ -24,10 +24,10 @@ from .checkpoints import (
     SPEAKER_DIR,
     SPEAKER_INDEX,
     STAGES,
-    _tied_pairs,
-    convert,
     our_key_to_hf,
+    tied_pairs,
 )
+from .conversion import convert
 from .constants import (
     CODEBOOK_SIZE,
     COARSE_RATE_HZ,
@@ -59,7 +59,7 @@ def random_state_dict(stage: str, config: GPTConfig, seed: int) -> dict[str, tor
         else:
             state[k] = 0.1 * torch.randn(v.shape, generator=gen)
     if stage == "fine":
-        for head, wte in _tied_pairs(config):
+        for head, wte in tied_pairs(config):
             state[wte] = state[head]
     return state
 

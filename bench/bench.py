@@ -142,10 +142,7 @@ def random_states(size: str, device: str, seed: int = SEED) -> dict:
     """Seeded random weights of the three stages, built on ``device`` (same values in every process)."""
     import torch
 
-    try:
-        from bark_core.checkpoints import tied_pairs as _tied_pairs
-    except ImportError:  # its name before the checkpoints split
-        from bark_core.checkpoints import _tied_pairs
+    from bark_core.checkpoints import tied_pairs
     from bark_core.model import build_model
     from bark_core.testweights import stage_config
 
@@ -166,7 +163,7 @@ def random_states(size: str, device: str, seed: int = SEED) -> dict:
                 t = t.mul_(0.05)
             state[k] = t
         if stage == "fine":
-            for head, wte in _tied_pairs(cfg):
+            for head, wte in tied_pairs(cfg):
                 state[wte] = state[head]
         out[stage] = (cfg, state)
     return out
@@ -210,7 +207,7 @@ def reset_gpu_peak(device: str) -> None:
 def worker_ours(cfg: dict) -> dict:
     import torch
 
-    from bark_core import checkpoints
+    from bark_core import conversion
     from bark_core.engine import Engine, EngineSettings
     from bark_core.generation import NO_HOOKS
     from bark_core.voices import load_voice_npz
@@ -228,7 +225,7 @@ def worker_ours(cfg: dict) -> dict:
             dst = Path(cfg["weights_dir"]) / f".convert-timing-{os.getpid()}"
             shutil.rmtree(dst, ignore_errors=True)
             with Timer("cpu") as t:
-                checkpoints.convert(cfg["original_dir"], dst)
+                conversion.convert(cfg["original_dir"], dst)
             res["convert_s"] = t.s
             shutil.rmtree(dst, ignore_errors=True)
         with Timer(device) as t:
@@ -489,7 +486,7 @@ def worker_reference(cfg: dict) -> dict:
 
 def prepare_disk_weights(size: str, weights_dir: Path) -> tuple[Path, Path, float | None]:
     """Suno-format .pt folder and its native conversion, cached; (original, native, seconds to write .pt or None)."""
-    from bark_core import checkpoints
+    from bark_core import checkpoints, conversion
     from bark_core.testweights import write_test_weights
 
     original = weights_dir / f"{size}-original"
@@ -505,7 +502,7 @@ def prepare_disk_weights(size: str, weights_dir: Path) -> tuple[Path, Path, floa
         shutil.rmtree(native, ignore_errors=True)
     if not (native / checkpoints.NATIVE_META).is_file():
         print(f"converting to the native format in {native} (once) ...", flush=True)
-        checkpoints.convert(original, native)
+        conversion.convert(original, native)
     return original, native, written
 
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from bark_core import checkpoints as ck
-from bark_core.checkpoints import CheckpointError, convert, detect_format, load_models, load_stage
+from bark_core.checkpoints import CheckpointError, detect_format, load_models, load_stage
+from bark_core.conversion import cached_native, convert
 from bark_core.codec import Codec, load_codec
 from bark_core.sources import WeightsNotFound, choose_file_set, resolve_codec, resolve_models, resolve_tokenizer
 from bark_core.testweights import write_test_weights
@@ -146,12 +147,12 @@ def test_transformers_without_codec_folder_extracts_embedded_codec(tiny_transfor
 
 def test_cached_native_converts_once(tiny_original, tiny_native, tmp_path):
     cache = tmp_path / "cache"
-    first = ck.cached_native(tiny_original, cache)
+    first = cached_native(tiny_original, cache)
     assert detect_format(first) == "native" and first.parent == cache
     stamp = (first / "bark_core.json").stat().st_mtime_ns
-    again = ck.cached_native(tiny_original, cache)
+    again = cached_native(tiny_original, cache)
     assert again == first and (again / "bark_core.json").stat().st_mtime_ns == stamp
-    assert ck.cached_native(tiny_native, cache) == tiny_native
+    assert cached_native(tiny_native, cache) == tiny_native
 
 
 # --------------------------------------------------------------------------- strictness and safety
