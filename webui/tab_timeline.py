@@ -27,7 +27,7 @@ import numpy as np
 import soundfile as sf
 
 from bark_core import GenerationCancelled, Voice, load_voice_npz, settings as table
-from bark_core import longform, timeline as T
+from bark_core import timeline as T
 from bark_core.audiotools import PostProcess, process
 from bark_core.export import FORMAT_CHOICES, export_file, get_format
 
