@@ -94,7 +94,7 @@ def model_defaults(settings: Any, engine: Any = None) -> dict[str, Any]:
                 d[k] = v
     if d["placement"] not in ("resident", "offload", "cpu"):
         d["placement"] = "resident"
-    if d["dtype"] not in ("float32", "bfloat16", "float16"):
+    if d["dtype"] not in ("float32", "bfloat16", "float16", "int8"):
         d["dtype"] = "float32"
     d["sizes"] = engine_sizes(engine) or d["sizes"]
     return d

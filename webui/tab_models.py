@@ -20,7 +20,7 @@ from .tab_voices import default_filters, voice_list
 log = logging.getLogger(__name__)
 
 PLACEMENTS = [("All on GPU", "resident"), ("Stage-by-stage offload", "offload"), ("CPU only", "cpu")]
-DTYPES = ["float32", "bfloat16", "float16"]
+DTYPES = ["float32", "bfloat16", "float16", "int8"]  # int8: the fast CPU mode (weights in int8, not exact)
 
 
 def device_choices() -> list[str]:
@@ -83,6 +83,9 @@ def loaded_controls(studio: Studio) -> dict[str, Any]:
 def estimate_memory(size_semantic: str, size_coarse: str, size_fine: str, m_device: str, m_dtype: str,
                     m_place: str) -> dict[str, Any]:
     sizes = sizes_dict(size_semantic, size_coarse, size_fine)
+    if m_dtype == "int8":
+        return {"m_estimate": "**GPU memory needed:** none — int8 is the fast CPU mode (about 1.5x float32 per "
+                              "step; not token-exact with the reference)."}
     if m_place == "cpu" or m_device == "cpu" or (m_device == "auto" and device_choices() == ["auto", "cpu"]):
         pace = "slow" if "large" in sizes.values() else "slowish"
         slow = bark_core.precision_warning(m_dtype)
