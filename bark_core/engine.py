@@ -153,7 +153,7 @@ class Engine:
             report(f"Loading the {stage} model", 0.3 + 0.2 * i)
             small = sizes[stage] == "small"
             models[stage] = checkpoints.load_stage(folders[small], stage, device=place.home, dtype=place.dtype, small=small)
-            placement_mod.pin_for_offload(models[stage], place)
+            placement_mod.prepare_stage(models[stage], place)  # int8 weights, pinned memory
         folder = next(iter(folders.values()))  # tokenizer, codec and presets are the same in both sizes
         report("Loading the tokenizer and codec", 0.9)
         tokenizer = TextTokenizer.from_spec(settings.tokenizer, models_folder=folder, offline=settings.offline, cache_dir=settings.cache_dir)
@@ -208,13 +208,13 @@ class Engine:
         sizes = {stage: size_name(m.config) for stage, m in self.models.items()}
         kinds = set(sizes.values())
         size = kinds.pop() if len(kinds) == 1 else "mixed"
-        dtype = placement_mod.dtype_name(self.placement.dtype)
+        dtype = placement_mod.dtype_name(self.placement.dtype)  # what the tensors are (int8 mode: float32 + int8 Linears)
         params = {stage: sum(p.numel() for p in set(m.parameters())) for stage, m in self.models.items()}
         known = all(s in ("large", "small") for s in sizes.values())
         estimate = placement_mod.estimate_gpu_memory(sizes, dtype, self.placement.placement) if known else None
         on_cpu = self.placement.device.type == "cpu"
         return dict(
-            device=str(self.placement.device), dtype=dtype, placement=self.placement.placement, size=size,
+            device=str(self.placement.device), dtype=self.placement.precision, placement=self.placement.placement, size=size,
             sizes=sizes, params=params, folder=str(self.folder), exact=self.placement.exact,
             gpu_memory_estimate_bytes=estimate,
             precision_warning=(placement_mod.cpu_precision_warning(self.placement.dtype)

@@ -272,12 +272,6 @@ def prepare_stage(module: torch.nn.Module, placement: Placement) -> torch.nn.Mod
     return module
 
 
-def pin_for_offload(module: torch.nn.Module, placement: Placement) -> None:
-    """Kept for callers of the old name: does all of :func:`prepare_stage` (pinning, and the int8
-    mode's weights), so a model is never left in float32 under an int8 placement."""
-    prepare_stage(module, placement)
-
-
 def _pin(module: torch.nn.Module, placement: Placement) -> None:
     if placement.placement == "offload" and placement.device.type == "cuda":
         for p in module.parameters():

@@ -271,7 +271,7 @@ def test_offload_visit_moves_weights_for_the_stage_only():
     model = FineGPT(GPTConfig(input_vocab_size=1056, output_vocab_size=1056, n_layer=1, n_head=2, n_embd=16))
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     visit = placement.Placement(torch.device("cuda"), torch.float32, "offload")
-    placement.pin_for_offload(model, visit)
+    placement.prepare_stage(model, visit)
     with placement.on_device(model, visit) as m:
         assert {p.device.type for p in m.parameters()} == {"cuda"}
         assert m.transformer.wtes[1].weight is m.lm_heads[0].weight

@@ -112,6 +112,4 @@ def test_engine_loads_and_generates_in_int8(tiny_native, tmp_path, measured):
     assert all(t.voice.fine.shape[0] == 8 for t in gen.takes)
     info = engine.info()
     assert info["exact"] is False
-    if info["dtype"] != "int8":
-        pytest.xfail("engine.info() still names placement.dtype; the lead wires placement.precision")
     assert info["dtype"] == "int8"
