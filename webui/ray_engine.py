@@ -142,6 +142,29 @@ class BarkReplica:
 
 # ------------------------------------------------------------------------------ the front end's proxy
 
+def outside_event_loop(fn: Callable[[], Any]) -> Any:
+    """``fn()``, run in a short-lived thread when this thread has a running asyncio loop (an async caller, a
+    notebook, Playwright's sync API): Ray's blocking handle calls refuse to run inside one."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn()
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # handed back to the caller's thread
+            box["error"] = e
+
+    worker = threading.Thread(target=run, name="bark-ray-call", daemon=True)
+    worker.start()
+    worker.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 class RayEngine:
     """The engine's surface, served by a Ray Serve deployment (see module docstring)."""
 
@@ -162,7 +185,8 @@ class RayEngine:
     # -- read-only calls -------------------------------------------------------------
     def _call(self, name: str, *args: Any) -> Any:
         try:
-            status, value = self._handle.call.remote(name, *args).result(timeout_s=self.call_timeout_s)
+            status, value = outside_event_loop(
+                lambda: self._handle.call.remote(name, *args).result(timeout_s=self.call_timeout_s))
         except Exception as e:
             log.warning("engine call %s failed: %s", name, type(e).__name__)
             raise ReplicaLost("The engine replicas cannot be reached right now; try again in a moment.") from None
@@ -251,7 +275,8 @@ class RayEngine:
             job = self._jobs
         try:
             for attempt in range(2):
-                started, outcome = self._stream(job, request, on_progress, should_stop, on_segment)
+                started, outcome = outside_event_loop(
+                    lambda: self._stream(job, request, on_progress, should_stop, on_segment))
                 kind, payload = outcome
                 if kind == "done":
                     return payload

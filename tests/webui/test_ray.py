@@ -108,6 +108,22 @@ def test_read_only_calls_go_through_the_deployment(served, local):
         served.plan_segments("   ")
 
 
+def test_calls_work_from_inside_a_running_event_loop(served, local):
+    """An async caller (or Playwright's sync API, which leaves a loop marked running) still gets answers."""
+    import asyncio
+
+    async def inside() -> tuple:
+        gen = served.generate(GenerationRequest(text="From a loop.", seed=4, **QUICK))
+        return served.count_tokens("Hello there."), gen
+
+    box: dict = {}
+    caller = threading.Thread(target=lambda: box.update(result=asyncio.run(inside())))  # its own running loop
+    caller.start()
+    caller.join(timeout=120)
+    count, gen = box["result"]
+    assert count == local.count_tokens("Hello there.") and len(gen.takes) == 1
+
+
 def test_stop_reaches_the_replica_and_cancels_only_that_job(served):
     progressed = threading.Event()
     other: dict = {}
