@@ -194,11 +194,23 @@
       if (button && !button.classList.contains("open")) {
         button.click();
         opened = true;
-        await until(function () { return document.querySelector("#advanced input"); }, 5000);
+        await until(function () { return document.querySelector("#advanced input"); }, 15000);
+        await until(function () { // every saved label, briefly (one saved by an older version may never come)
+          var inputs = settingInputs();
+          return missing.every(function (l) { return inputs[l]; });
+        }, 2000);
         await sleep(50);
       }
     }
     var changed = apply(values);
+    // A component that has only just mounted may set its own value after ours (a loaded machine):
+    // apply again until every value holds.
+    for (var i = 0; i < 10; i++) {
+      await sleep(300);
+      var again = apply(values);
+      if (!again.any) break;
+      changed.advanced = changed.advanced || again.advanced;
+    }
     if (opened && !changed.advanced) {
       var again = accordionButton();
       if (again && again.classList.contains("open")) again.click();
