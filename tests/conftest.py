@@ -43,6 +43,15 @@ def tiny_native(tmp_path_factory) -> Path:
     return _tiny(tmp_path_factory, "native")
 
 
+@pytest.fixture(scope="module")
+def exact_engine(tiny_native, tmp_path_factory):
+    """The tiny models on the exact placement (CPU float32), where each take is computed as if it were alone."""
+    from bark_core.engine import Engine, EngineSettings
+
+    return Engine.load(EngineSettings(models=str(tiny_native), device="cpu", dtype="float32",
+                                      cache_dir=str(tmp_path_factory.mktemp("cache"))))
+
+
 @pytest.fixture(scope="session")
 def reference_bark():
     """Suno's ``bark.generation`` imported offline (a stand-in ``encodec`` module; its codec is never called)."""

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bark_core import BatchJob, EngineBusy, GenerationCancelled
-from bark_core.engine import Engine, EngineSettings
+from bark_core.engine import Engine
 from bark_core.types import Generation, GenerationRequest
 
 LONG_TEXT = ("This first sentence is long enough to need company, told slowly and with care. The second sentence "
@@ -18,9 +18,8 @@ LONG_TEXT = ("This first sentence is long enough to need company, told slowly an
 
 
 @pytest.fixture(scope="module")
-def engine(tiny_native, tmp_path_factory) -> Engine:
-    return Engine.load(EngineSettings(models=str(tiny_native), device="cpu", dtype="float32",
-                                      cache_dir=str(tmp_path_factory.mktemp("cache"))))
+def engine(exact_engine) -> Engine:
+    return exact_engine
 
 
 @pytest.fixture(scope="module")

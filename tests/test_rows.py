@@ -23,9 +23,8 @@ LONG_TEXT = ("This first sentence is long enough to need company, told slowly an
 
 
 @pytest.fixture(scope="module")
-def engine(tiny_native, tmp_path_factory) -> Engine:
-    return Engine.load(EngineSettings(models=str(tiny_native), device="cpu", dtype="float32",
-                                      cache_dir=str(tmp_path_factory.mktemp("cache"))))
+def engine(exact_engine) -> Engine:
+    return exact_engine
 
 
 def same_tokens(a, b) -> bool:
