@@ -26,14 +26,6 @@ pytestmark = pytest.mark.skipif("seed" not in {f.name for f in dataclasses.field
                                 reason="the engine does not give takes their own seeds yet")
 
 
-@pytest.fixture(scope="module")
-def exact_engine(tiny_native):
-    """The exact placement: CPU float32."""
-    from bark_core.engine import Engine, EngineSettings
-
-    return Engine.load(EngineSettings(models=str(tiny_native), offline=True, device="cpu", dtype="float32"))
-
-
 @pytest.fixture
 def studio(exact_engine, tmp_path):
     return Studio(EngineHolder(exact_engine), Store(tmp_path / "data"), request_defaults={"max_seconds": 0.3})
