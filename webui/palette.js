@@ -138,8 +138,14 @@
     return target && target.closest && (target.closest("#controls") || target.closest("#advanced") ||
                                          target.closest("#voice-gallery"));
   }
-  document.addEventListener("input", function (e) { if (watched(e.target)) saveSoon(); }, true);
-  document.addEventListener("change", function (e) { if (watched(e.target)) saveSoon(); }, true);
+  function changed(e) {
+    if (!watched(e.target)) return;
+    // The user changed something before the saved settings were applied: theirs win, and are kept.
+    if (!restored && !restoring && e.isTrusted) restored = true;
+    saveSoon();
+  }
+  document.addEventListener("input", changed, true);
+  document.addEventListener("change", changed, true);
   document.addEventListener("click", function (e) {
     // What was used for a run is kept even when it came from "Reuse settings" (set without events).
     if (e.target.closest && e.target.closest("#generate-btn")) save();
@@ -186,6 +192,15 @@
   function accordionButton() {
     return document.querySelector("#advanced > button.label-wrap, #advanced button.label-wrap");
   }
+  async function mounted(scope, ms) { // until the inputs under scope stop appearing (1 s unchanged), at most ms
+    var last = -1, since = 0;
+    for (var waited = 0; waited <= ms; waited += 100) {
+      var n = document.querySelectorAll(scope + " input").length;
+      if (n !== last) { last = n; since = waited; }
+      else if (n > 0 && waited - since >= 1000) return;
+      await sleep(100);
+    }
+  }
   async function restoreSettings(values) {
     var missing = Object.keys(values).filter(function (l) { return !settingInputs()[l]; });
     var opened = false;
@@ -194,26 +209,23 @@
       if (button && !button.classList.contains("open")) {
         button.click();
         opened = true;
-        await until(function () { return document.querySelector("#advanced input"); }, 15000);
-        await until(function () { // every saved label, briefly (one saved by an older version may never come)
-          var inputs = settingInputs();
-          return missing.every(function (l) { return inputs[l]; });
-        }, 2000);
-        await sleep(50);
+        await mounted("#advanced", 15000); // a loaded machine mounts its rows one after another
       }
     }
     var changed = apply(values);
     // A component that has only just mounted may set its own value after ours (a loaded machine):
-    // apply again until every value holds.
-    for (var i = 0; i < 10; i++) {
+    // apply again until every value holds and every saved label that will come has come.
+    for (var i = 0; i < 20; i++) {
       await sleep(300);
       var again = apply(values);
-      if (!again.any) break;
       changed.advanced = changed.advanced || again.advanced;
+      var inputs = settingInputs();
+      var all = Object.keys(values).every(function (l) { return inputs[l]; });
+      if (!again.any && (all || i >= 5)) break; // a label saved by an older version may never come
     }
     if (opened && !changed.advanced) {
-      var again = accordionButton();
-      if (again && again.classList.contains("open")) again.click();
+      var close = accordionButton();
+      if (close && close.classList.contains("open")) close.click();
     }
   }
   function voiceInput(ref) {
@@ -268,6 +280,7 @@
     if (!ready) { restored = true; return; }
     // The page's load event fills the voice list: wait for more than "No voice" (briefly: there may be none).
     await until(function () { return document.querySelectorAll("#voice-gallery input").length > 1; }, 5000);
+    if (restored) return; // the user has already changed a setting: theirs stand
     var data = load();
     restoring = true;
     try {
