@@ -123,6 +123,7 @@ class SelfAttention(nn.Module):
         self.n_head = config.n_head
         self.n_embd = config.n_embd
         self.causal = causal
+        self.attn_dtype = None  # None: the activations' dtype; the int8 mode may set bfloat16 (quantize.py)
 
     def forward(
         self, x, cache: KVCache | None = None, layer: int = 0, start: int = 0,
@@ -146,6 +147,8 @@ class SelfAttention(nn.Module):
                     v = cache.v[layer, :, :, : start + T]
                     if q.dtype != k.dtype:  # a bfloat16 cache under float activations (the int8 mode)
                         q = q.to(k.dtype)
+            if self.attn_dtype is not None and q.dtype != self.attn_dtype:  # int8 mode: prompts, the fine stage
+                q, k, v = q.to(self.attn_dtype), k.to(self.attn_dtype), v.to(self.attn_dtype)
             y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal and start == 0)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
         if y.dtype != x.dtype:

@@ -47,14 +47,17 @@ def test_int8_linear_is_close_to_its_dequantized_float_weights():
     torch.testing.assert_close(q8(x, rows=(10, 42)), F.linear(x, deq[10:42], lin.bias[10:42]), rtol=2e-2, atol=2e-2)
 
 
+@pytest.mark.parametrize("prompt_dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("kind", ["semantic", "coarse", "fine"])
-def test_quantized_models_stay_close_to_float32(kind):
+def test_quantized_models_stay_close_to_float32(kind, prompt_dtype):
     torch.manual_seed(1)
     model = build_model(kind, bark_config(kind, "tiny")).eval()
     q = build_model(kind, bark_config(kind, "tiny")).eval()
     q.load_state_dict(model.state_dict())
-    quantize.quantize_model(q)
+    quantize.quantize_model(q, prompt_dtype)
     assert quantize.is_quantized(q) and not quantize.is_quantized(model)
+    attn = [m.attn_dtype for m in q.modules() if hasattr(m, "attn_dtype")]
+    assert attn and all(a == (torch.bfloat16 if prompt_dtype == torch.bfloat16 else None) for a in attn)
     n_linear = sum(isinstance(m, torch.nn.Linear) for m in q.modules())
     assert n_linear == 0 and sum(isinstance(m, quantize.Int8Linear) for m in q.modules()) > 0
     with torch.inference_mode():
