@@ -21,6 +21,7 @@ from bark_core import settings as table
 
 from .studio import HISTORY_LIMIT, Studio, session_key, user_error
 from .tab_clone import MAX_CLONE_BYTES
+from .timeline_import import import_long_form
 from .http_guard import owner_from_request
 
 API_SETTINGS = [s for s in table.SETTINGS if s.api]
@@ -70,6 +71,8 @@ def api_generate(studio: Studio, text: str, voice: str, request: gr.Request, **v
                     "GenerationCancelled" else user_error(payload)
             elif kind == "done":
                 rec = studio.save_generation(owner, req, ref, payload, studio.score_takes(req, ref, payload))
+                if not owner.startswith("once:"):  # a caller with an owner can open its long-form takes as timelines
+                    import_long_form(studio, owner, rec.id, req, payload, score=False)
                 yield {"files": [str(t.wav) for t in rec.takes], "scores": take_scores(rec)}
                 return
     finally:

@@ -18,7 +18,7 @@ from bark_core.takecheck import Thresholds, rank_dicts
 
 from .formatting import history_rows, plain, short, take_info
 from .studio import NO_VOICE, SAMPLE_RATE, Studio, session_key, text_too_long, user_error
-from .tab_timeline import import_long_form
+from .timeline_import import import_long_form
 from .tab_voices import voice_details, voice_list
 
 STAGE_LABEL = {"semantic": "Semantic tokens (text → meaning)", "coarse": "Coarse audio tokens",

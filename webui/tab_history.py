@@ -10,7 +10,7 @@ from .formatting import details_md, history_rows
 from .store import UNDO_SECONDS
 from .studio import Studio
 from .tab_generate import hidden_slots, slot_updates
-from .tab_timeline import generation_deleted
+from .timeline_import import generation_deleted
 
 
 def list_history(studio: Studio, owner: str, starred_only: bool, search: str = "") -> dict[str, Any]:

@@ -13,14 +13,11 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-import threading
 import time
 import uuid
-import weakref
-from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional
 
 import gradio as gr
 import numpy as np
@@ -33,7 +30,8 @@ from bark_core.export import FORMAT_CHOICES, export_file, get_format
 
 from .formatting import plain, short
 from .studio import NO_VOICE, Studio, echo, session_key, text_too_long, user_error
-from . import tab_generate  # attributes read at call time: tab_generate may import this module (import_long_form)
+from . import tab_generate
+from .timeline_import import generation_deleted, import_generation, import_long_form, score_segments, timeline_store
 from .timeline_store import TimelineStore
 from .wiring import bind, connect
 
@@ -306,67 +304,10 @@ def versions_view(tstore: TimelineStore, owner: str, tl_id: Optional[str]) -> di
 
 # --------------------------------------------------------------------------- importing from Results and History
 
-_STORES: "weakref.WeakKeyDictionary[Studio, TimelineStore]" = weakref.WeakKeyDictionary()
-_STORES_LOCK = threading.Lock()
 OLD_ROW = ("This long-form take's segments were not kept (it was saved before the studio kept them, or its timeline "
            "was deleted), so it cannot be opened as a timeline: only newer long-form generations open as timelines. "
            "Its text is in the box above: press **Create timeline** to split it and generate it again, segment by "
            "segment.")
-
-
-def timeline_store(studio: Studio) -> TimelineStore:
-    """The studio's one TimelineStore (the tab, the imports and every handler share it)."""
-    with _STORES_LOCK:
-        tstore = _STORES.get(studio)
-        if tstore is None:
-            tstore = _STORES[studio] = TimelineStore(studio.store.root)
-        return tstore
-
-
-def _language(studio: Studio, voice_ref: Optional[str], text: str) -> str:
-    """The language the take check reads the text in (as ``Studio.score_takes`` decides it)."""
-    kind, _, key = (voice_ref or "").partition(":")
-    preset = studio.catalog_by_name.get(key) if kind == "preset" else None
-    if preset is not None:
-        return preset.language
-    letters = [ch for ch in text if ch.isalpha()]
-    return "en" if sum(ch.isascii() for ch in letters) / max(1, len(letters)) > 0.9 else "unknown"
-
-
-def score_segments(studio: Studio, tl: T.Timeline, ks: Optional[Sequence[int]] = None,
-                   voice_ref: Optional[str] = None) -> T.Timeline:
-    """Segments ``ks`` (default all with audio) scored by the take check: on-script, and same speaker as segment 1.
-
-    A check that cannot run leaves that number out (the segment keeps its audio); never raises for it.
-    """
-    ks = [k for k in (range(len(tl.segments)) if ks is None else ks) if tl.segments[k].take is not None]
-    if not ks:
-        return tl
-    try:
-        checker = studio.checker()
-    except Exception as e:  # no aligner or encoder installed: nothing is scored
-        log.info("take check unavailable: %s", type(e).__name__)
-        return tl
-    first = tl.segments[0].take
-    reference = None
-    if first is not None and any(k > 0 for k in ks):
-        try:
-            reference = checker.reference(first.audio, tl.sample_rate)
-        except Exception as e:  # no speech in segment 1, or no speaker encoder
-            log.info("no speaker reference for the timeline: %s", type(e).__name__)
-    segments = list(tl.segments)
-    for k in ks:
-        seg = segments[k]
-        try:
-            score = checker.score(seg.take.audio, tl.sample_rate, seg.text,
-                                  language=_language(studio, seg.voice or voice_ref, seg.text),
-                                  reference=reference if k > 0 else None)
-        except Exception as e:  # scoring never loses a segment
-            log.warning("segment check failed: %s", type(e).__name__)
-            continue
-        scores = {"on_script": score.on_script, "similarity_to_first": score.speaker_similarity}
-        segments[k] = replace(seg, take=replace(seg.take, scores={k2: v for k2, v in scores.items() if v is not None}))
-    return replace(tl, segments=tuple(segments))
 
 
 def rescore(studio: Studio, tl: T.Timeline, k: int) -> T.Timeline:
@@ -377,83 +318,6 @@ def rescore(studio: Studio, tl: T.Timeline, k: int) -> T.Timeline:
     if any(j != k and seg.take is not None and seg.take.scores for j, seg in enumerate(tl.segments)):
         return score_segments(studio, tl, None if k == 0 else [k])
     return tl
-
-
-def _record_segment_scores(rec: Any, take_index: int, n: int) -> Optional[list[Optional[dict]]]:
-    """Per-segment scores the studio saved with the take (``scores["segments"]``), when they fit ``n`` segments."""
-    try:
-        found = rec.takes[take_index].scores.get("segments")
-    except (AttributeError, IndexError, TypeError):
-        return None
-    if isinstance(found, list) and len(found) == n and all(x is None or isinstance(x, dict) for x in found):
-        return found
-    return None
-
-
-def import_generation(studio: Studio, owner: str, gen_id: str, request: Any, generation: Any, take_index: int, *,
-                      voice_ref: Optional[str] = None, scores: Optional[Sequence[Optional[dict]]] = None,
-                      score: bool = True) -> str:
-    """Take ``take_index`` of a finished generation as the owner's timeline (made once, then reused); its id.
-
-    Every segment keeps its exact audio and tokens (``Take.segments``), so nothing is generated;
-    the joins come from the take, the voice, temperatures and other settings from ``request``
-    (``voice_ref``: the voice list's reference of ``request.voice``; default: the history row's).
-    ``scores[k]``: segment k's check (``on_script``, ``similarity_to_first``); default: what the
-    history row saved, else (``score=True``) the take check scores each segment now.
-    Call it when the generation is saved (``gen_id`` is its history id). ValueError with a sentence
-    when the take cannot be imported (no segments, not the owner's, ...).
-    """
-    if not owner:
-        raise ValueError("Your browser session is not ready yet; reload the page.")
-    tstore = timeline_store(studio)
-    if isinstance(take_index, bool) or not isinstance(take_index, int) or not 0 <= take_index < len(generation.takes):
-        raise ValueError(f"There is no take {take_index!r} in that generation.")
-    found = tstore.project_for_generation(owner, gen_id, take_index)
-    if found is not None:
-        return found
-    rec = studio.generation(owner, gen_id)
-    if rec is None:
-        raise ValueError("That generation is not in your history (it may have been deleted).")
-    if voice_ref is None:
-        voice_ref = rec.settings.get("voice") or rec.voice or ""
-    take = generation.takes[take_index]
-    n = len(getattr(take, "segments", None) or [])
-    if scores is None:
-        scores = _record_segment_scores(rec, take_index, n)
-    tl = T.from_generation(request, take, voice=voice_ref or None, scores=scores, seed=int(generation.seed))
-    if scores is None and score:
-        tl = score_segments(studio, tl, voice_ref=voice_ref)
-    tl_id, _ = tstore.create_for_generation(owner, gen_id, take_index, tl, opened=False)
-    return tl_id
-
-
-def generation_deleted(studio: Studio, owner: str, gen_id: str) -> None:
-    """Call when a history generation is deleted: timelines imported from it and never opened go with it."""
-    try:
-        timeline_store(studio).forget_generation(owner, gen_id)
-    except Exception as e:  # the generation is gone either way; a leftover timeline is only disk space
-        log.warning("timelines of a deleted generation not removed: %s", type(e).__name__)
-
-
-def import_long_form(studio: Studio, owner: str, gen_id: str, request: Any, generation: Any, *,
-                     score: bool = True) -> list[Optional[str]]:
-    """Import every take of ``generation`` that has more than one segment (see ``import_generation``).
-
-    For the generate handler, right after the generation is saved: the timeline id of each take
-    (None for a take of one segment, or one that could not be imported; the reason is logged).
-    Never raises: a generation is never lost because its timeline could not be made.
-    """
-    ids: list[Optional[str]] = []
-    for i, take in enumerate(getattr(generation, "takes", []) or []):
-        if len(getattr(take, "segments", None) or []) < 2:
-            ids.append(None)
-            continue
-        try:
-            ids.append(import_generation(studio, owner, gen_id, request, generation, i, score=score))
-        except Exception as e:
-            log.warning("take %d could not be imported as a timeline: %s", i + 1, e)
-            ids.append(None)
-    return ids
 
 
 def _from_record(studio: Studio, rec: Any, take_index: int) -> Optional[T.Timeline]:

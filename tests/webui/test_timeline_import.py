@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import gradio as gr
 import numpy as np
 import pytest
+import soundfile as sf
 
-from bark_core import longform
 from bark_core import timeline as T
 from webui import tab_timeline as tt
 from webui.engine_holder import EngineHolder
@@ -41,32 +41,8 @@ def _request(name: str = "s") -> SimpleNamespace:
 
 
 def long_form(engine, req):
-    """``engine.generate(req)``, whose takes carry ``segments`` and ``seed`` (bark_core.types.Take).
-
-    Until the engine records them, the same kind of take is made segment by segment here (each
-    continuing the previous one's tokens, joined with the request's pause), with those fields set.
-    """
-    from bark_core.types import Generation, Take
-
-    probe = Take(audio=None, voice=None)
-    if hasattr(probe, "segments"):
-        return engine.generate(req)
-    texts, _ = engine.plan_segments(req.text, True)
-    parts, segs, prompt, pos = [], [], req.voice, 0
-    gap = int(round(req.segment_pause_s * 24_000))
-    for k, text in enumerate(texts):
-        one = engine.generate(dataclasses.replace(req, text=text, voice=prompt, long_form=False, takes=1,
-                                                  seed=req.seed + k))
-        take = one.takes[0]
-        pos += gap if k else 0
-        segs.append(SimpleNamespace(text=text, tokens=take.voice, start=pos, end=pos + len(take.audio), tries=1))
-        pos += len(take.audio)
-        parts.append(take.audio)
-        if req.voice is None:
-            prompt = take.voice
-    take = Take(audio=longform.join_audio(parts, req.segment_pause_s), voice=segs[-1].tokens)
-    take.segments, take.seed = segs, req.seed
-    return Generation(takes=[take], seed=req.seed)
+    """``engine.generate(req)``: its takes carry ``segments`` and ``seed`` (bark_core.types.Take)."""
+    return engine.generate(req)
 
 
 @pytest.fixture(scope="module")
@@ -255,6 +231,20 @@ def test_import_long_form_imports_each_multi_segment_take_and_never_raises(studi
     tt.open_generation(studio, tstore, OWNER, rec2.id, 0)
     tt.generation_deleted(studio, OWNER, rec2.id)
     assert [r.id for r in tstore.list(OWNER)] == [tl2] and tstore.source_of(OWNER, tl2) is None
+
+
+def test_an_api_generation_opens_as_a_timeline(studio, tstore):
+    from webui import api
+
+    owner = "api-owner-" + "a" * 30
+    request = SimpleNamespace(cookies={"bark_owner": owner}, session_hash="api" * 4)
+    out = list(api.api_generate(studio, LONG, "", request, seed=3, segment_pause_s=0.1))
+    rec = studio.history(owner, limit=1)[0]
+    assert out[-1]["files"] == [str(t.wav) for t in rec.takes]
+    opened = tt.open_generation(studio, tstore, owner, rec.id, 0)  # imported when saved, not "segments not kept"
+    assert len(opened["tl_table"]) >= 2 and "is open as a timeline of" in opened["tl_status"]
+    tl = tstore.load(owner, opened["tl_id"])
+    assert T.render(tl).tobytes() == sf.read(str(rec.takes[0].wav), dtype="float32")[0].tobytes()
 
 
 def test_a_store_from_before_the_opened_column_is_upgraded(tmp_path):
