@@ -138,10 +138,19 @@
     return target && target.closest && (target.closest("#controls") || target.closest("#advanced") ||
                                          target.closest("#voice-gallery"));
   }
+  // What the user changed before the saved settings were applied: theirs stand, the rest is restored.
+  var touched = {};
+  function touchedKey(input) {
+    if (input.closest("#voice-gallery")) return "voice";
+    var range = (input.getAttribute("aria-label") || "").match(/^range slider for (.*)$/);
+    return range ? range[1] : labelOf(input);
+  }
   function changed(e) {
     if (!watched(e.target)) return;
-    // The user changed something before the saved settings were applied: theirs win, and are kept.
-    if (!restored && !restoring && e.isTrusted) restored = true;
+    if (!restored && e.isTrusted) {
+      var key = touchedKey(e.target);
+      if (key) touched[key] = true;
+    }
     saveSoon();
   }
   document.addEventListener("input", changed, true);
@@ -180,7 +189,7 @@
     var changed = { any: false, advanced: false };
     Object.keys(values).forEach(function (label) {
       var input = inputs[label];
-      if (!input) return;
+      if (!input || touched[label]) return;
       var did = input.type === "checkbox" ? setCheck(input, values[label]) : setBox(input, values[label]);
       if (did) {
         changed.any = true;
@@ -249,7 +258,7 @@
     return voiceInput(ref) || (gallery() !== before ? true : null);
   }
   async function restoreVoice(ref) {
-    if (!ref) return;
+    if (!ref || touched.voice) return;
     var found = voiceInput(ref);
     if (!found && /^preset:(?!v2\/)/.test(ref)) { // a v1 preset: show v1
       var v1 = document.querySelector('#f-version input[type=radio][value="v1"]');
@@ -273,14 +282,13 @@
   }
   async function restore() {
     var ready = await until(function () {
-      var badge = document.getElementById("engine-badge");
-      return badge && badge.innerText.trim() && document.querySelector("#controls input") &&
+      // the page load's answer (its badge), not the "processing" timer Gradio shows in the badge meanwhile
+      return document.querySelector("#engine-badge .badge") && document.querySelector("#controls input") &&
              document.querySelector("#voice-gallery input");
     }, 30000);
     if (!ready) { restored = true; return; }
     // The page's load event fills the voice list: wait for more than "No voice" (briefly: there may be none).
     await until(function () { return document.querySelectorAll("#voice-gallery input").length > 1; }, 5000);
-    if (restored) return; // the user has already changed a setting: theirs stand
     var data = load();
     restoring = true;
     try {
@@ -292,6 +300,7 @@
       await sleep(200); // let the events just sent settle before saving again
       restoring = false;
       restored = true;
+      if (Object.keys(touched).length) save(); // keep what the user changed meanwhile
     }
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", restore);

@@ -16,7 +16,7 @@ def _open(browser, url, width=1280, height=800, context=None):
     page.set_default_timeout(TIMEOUT)
     page.goto(url)
     page.wait_for_selector("#prompt textarea")
-    page.wait_for_function("document.querySelector('#engine-badge') && document.querySelector('#engine-badge').innerText.length > 0")
+    page.wait_for_selector("#engine-badge .badge")  # the page load's answer, not its "processing" timer
     return ctx, page
 
 
@@ -24,6 +24,13 @@ def _history_text(page) -> str:
     page.get_by_role("tab", name="History").click()
     page.wait_for_selector("#history-table")
     return page.locator("#history-table").inner_text()
+
+
+def _history_shows(page, text: str) -> bool:
+    """True once the History table lists ``text`` (the page load fills it; a loaded machine draws it late)."""
+    _history_text(page)
+    page.wait_for_function("t => document.querySelector('#history-table').innerText.includes(t)", arg=text)
+    return True
 
 
 def test_studio_flow_history_persists_and_voice_saving(browser, launch, tiny_engine, tmp_path, artifacts):
@@ -63,7 +70,7 @@ def test_studio_flow_history_persists_and_voice_saving(browser, launch, tiny_eng
     page.click("#take-1-save")
     page.locator("#voice-gallery label", has_text="★ Hello [laughs] world (take 1)").wait_for()
 
-    assert "Hello [laughs] world" in _history_text(page)
+    assert _history_shows(page, "Hello [laughs] world")
     page.locator("#history-table [role=gridcell]:visible", has_text="Hello [laughs] world").first.click()
     page.wait_for_function("document.querySelector('#detail-md') && document.querySelector('#detail-md').innerText.includes('English 9')")
     page.screenshot(path=str(artifacts / "history-1280x800.png"), full_page=True)
@@ -71,8 +78,8 @@ def test_studio_flow_history_persists_and_voice_saving(browser, launch, tiny_eng
     # Still there after a reload (owner id lives in localStorage)...
     page.reload()
     page.wait_for_selector("#prompt textarea")
-    page.wait_for_function("document.querySelector('#engine-badge').innerText.length > 0")
-    assert "Hello [laughs] world" in _history_text(page)
+    page.wait_for_selector("#engine-badge .badge")
+    assert _history_shows(page, "Hello [laughs] world")
 
     # ...and after an app restart on the same data dir (same origin, so the same localStorage).
     port = app.port
@@ -80,8 +87,8 @@ def test_studio_flow_history_persists_and_voice_saving(browser, launch, tiny_eng
     app2 = launch(tiny_engine, tmp_path, port=port)
     page.goto(app2.url)
     page.wait_for_selector("#prompt textarea")
-    page.wait_for_function("document.querySelector('#engine-badge').innerText.length > 0")
-    assert "Hello [laughs] world" in _history_text(page)
+    page.wait_for_selector("#engine-badge .badge")
+    assert _history_shows(page, "Hello [laughs] world")
     page.get_by_role("tab", name="Studio").click()
     page.locator("#voice-gallery label", has_text="★ Hello [laughs] world (take 1)").wait_for()
 

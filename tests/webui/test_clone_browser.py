@@ -26,8 +26,7 @@ def test_upload_real_speech_and_save_the_clone(browser, launch, tiny_engine, tmp
     page = ctx.new_page()
     page.set_default_timeout(TIMEOUT)
     page.goto(app.url)
-    page.wait_for_function("document.querySelector('#engine-badge') && "
-                           "document.querySelector('#engine-badge').innerText.length > 0")
+    page.wait_for_selector("#engine-badge .badge")  # the page load's answer, not its "processing" timer
     page.locator("#clone-panel").get_by_text("Clone a voice from a recording").first.click()
     page.locator("#clone-audio input[type=file]").set_input_files(str(recording))
     page.wait_for_function("document.querySelector('#clone-msg').innerText.includes('s of speech')")

@@ -82,8 +82,7 @@ def test_markdown_in_a_prompt_or_voice_name_makes_the_browser_fetch_nothing(brow
         page = ctx.new_page()
         page.set_default_timeout(90_000)
         page.goto(app.url)
-        page.wait_for_function("document.querySelector('#engine-badge') && "
-                               "document.querySelector('#engine-badge').innerText.length > 0")
+        page.wait_for_selector("#engine-badge .badge")  # the page load's answer, not its "processing" timer
         page.locator("#prompt textarea").fill(f"Hello {trap} there.")
         page.locator("#generate-btn").click()
         page.wait_for_function("document.querySelector('#status').innerText.includes('Done')")

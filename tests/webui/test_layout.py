@@ -24,8 +24,7 @@ def _open(browser, url, width=1280, height=800):
 
 def _ready(page) -> None:
     page.wait_for_selector("#prompt textarea")
-    page.wait_for_function("document.querySelector('#engine-badge') && "
-                           "document.querySelector('#engine-badge').innerText.length > 0")
+    page.wait_for_selector("#engine-badge .badge")  # the page load's answer, not its "processing" timer
 
 
 def _shot(page, artifacts, name: str, full_page: bool = False) -> None:
@@ -280,6 +279,27 @@ def test_voice_and_settings_survive_a_reload(browser, studio, artifacts):
                                "document.querySelector('#detail-md').innerText.includes('English 9')")
         detail = page.locator("#detail-md").inner_text()
         assert "0.9" in detail and "0.35" in detail, detail
+    finally:
+        ctx.close()
+
+
+def test_a_setting_changed_before_the_restore_stands_and_the_rest_is_restored(browser, studio):
+    ctx, first = _open(browser, studio.url)
+    try:
+        first.evaluate("""localStorage.setItem('bark-studio-settings', JSON.stringify(
+            {values: {'Semantic temperature': '0.9', 'Fine temperature': '0.35', 'Takes': '2'}}))""")
+        page = ctx.new_page()  # a second tab: the first keeps what was stored (a reload would save its own boxes)
+        page.set_default_timeout(TIMEOUT)
+        page.goto(studio.url)
+        page.wait_for_selector("input[aria-label='number input for Semantic temperature']")
+        _set_slider(page, "Semantic temperature", "0.55")  # at once: before (or while) the saved values apply
+        page.wait_for_function("document.querySelector(\"input[aria-label='number input for Takes']\") && "
+                               "document.querySelector(\"input[aria-label='number input for Takes']\").value === '2'")
+        page.wait_for_function("JSON.parse(localStorage.getItem('bark-studio-settings')).values"
+                               "['Semantic temperature'] === '0.55'")
+        page.wait_for_timeout(1500)  # a late re-apply would show now
+        box = lambda label: page.locator(f"input[aria-label='number input for {label}']").input_value()  # noqa: E731
+        assert (box("Semantic temperature"), box("Fine temperature"), box("Takes")) == ("0.55", "0.35", "2")
     finally:
         ctx.close()
 
