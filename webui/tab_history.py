@@ -10,7 +10,7 @@ from .formatting import details_md, history_rows
 from .store import UNDO_SECONDS
 from .studio import Studio
 from .tab_generate import hidden_slots, slot_updates
-from .timeline_import import generation_deleted
+from .timeline_import import forget_purged
 
 
 def list_history(studio: Studio, owner: str, starred_only: bool, search: str = "") -> dict[str, Any]:
@@ -61,7 +61,7 @@ def delete_generation(studio: Studio, owner: str, selected_gen: Optional[str], s
     """Delete the selected row at once, with an Undo button for a while (``store.UNDO_SECONDS``)."""
     out: dict[str, Any] = {}
     if selected_gen and studio.trash_generation(owner or "", selected_gen):
-        generation_deleted(studio, owner, selected_gen)  # its timelines that were never opened go with it
+        forget_purged(studio)  # timelines of rows now gone for good; this row's stay until Undo's time is over
         out = {"undo_gen": selected_gen,
                "undo_delete_btn": gr.update(visible=True)}
         gr.Info(f"Deleted. “↶ Undo delete” brings it back for {UNDO_SECONDS / 60:.0f} minutes.")

@@ -28,6 +28,7 @@ def timeline_store(studio: Studio) -> TimelineStore:
         tstore = _STORES.get(studio)
         if tstore is None:
             tstore = _STORES[studio] = TimelineStore(studio.store.root)
+            _forget_purged(tstore)  # rows purged while the studio was not running (the history store purges on opening)
         return tstore
 
 
@@ -121,6 +122,19 @@ def generation_deleted(studio: Studio, owner: str, gen_id: str) -> None:
         timeline_store(studio).forget_generation(owner, gen_id)
     except Exception as e:  # the generation is gone either way; a leftover timeline is only disk space
         log.warning("timelines of a deleted generation not removed: %s", type(e).__name__)
+
+
+def forget_purged(studio: Studio) -> None:
+    """Call after history rows may have been purged (a delete purges those past Undo's time): their never-opened
+    timelines go, opened ones are unlinked. A row in the trash keeps its timelines, so Undo brings them back."""
+    _forget_purged(timeline_store(studio))
+
+
+def _forget_purged(tstore: TimelineStore) -> None:
+    try:
+        tstore.forget_purged_generations()
+    except Exception as e:  # a leftover timeline is only disk space
+        log.warning("timelines of purged generations not removed: %s", type(e).__name__)
 
 
 def import_long_form(studio: Studio, owner: str, gen_id: str, request: Any, generation: Any, *,

@@ -249,12 +249,16 @@ class TimelineStore:
     def delete(self, owner: str, tl_id: Any) -> bool:
         if self._row(owner, tl_id) is None:
             return False
-        with self._conn() as c:
-            c.execute("DELETE FROM timeline_sources WHERE owner=? AND timeline_id=?", (owner_key(owner), tl_id))
-            c.execute("DELETE FROM timeline_versions WHERE owner=? AND timeline_id=?", (owner_key(owner), tl_id))
-            c.execute("DELETE FROM timelines WHERE owner=? AND id=?", (owner_key(owner), tl_id))
-        shutil.rmtree(self.dir / tl_id, ignore_errors=True)
+        self._delete(owner_key(owner), tl_id)
         return True
+
+    def _delete(self, key: str, tl_id: str) -> None:
+        """Delete the timeline ``tl_id`` of the owner whose key is ``key``: its rows, versions and files."""
+        with self._conn() as c:
+            c.execute("DELETE FROM timeline_sources WHERE owner=? AND timeline_id=?", (key, tl_id))
+            c.execute("DELETE FROM timeline_versions WHERE owner=? AND timeline_id=?", (key, tl_id))
+            c.execute("DELETE FROM timelines WHERE owner=? AND id=?", (key, tl_id))
+        shutil.rmtree(self.dir / tl_id, ignore_errors=True)
 
     # -- timelines imported from history ---------------------------------------------
     def project_for_generation(self, owner: str, gen_id: Any, take_index: Any) -> Optional[str]:
@@ -317,6 +321,24 @@ class TimelineStore:
         with self._conn() as c:
             c.execute("DELETE FROM timeline_sources WHERE owner=? AND generation_id=?", (owner_key(owner), gen_id))
         return gone
+
+    def forget_purged_generations(self) -> int:
+        """Timelines imported from history rows that are gone for good (purged once Undo's time is over; a row
+        in the trash still counts as there, so Undo brings its timelines back too): the never-opened ones are
+        deleted, the opened ones (the owner's work) unlinked. How many timelines went."""
+        conn = self._conn()
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='generations'").fetchone() is None:
+            return 0  # no history in this folder (a timeline store on its own)
+        rows = conn.execute(
+            "SELECT s.owner, s.generation_id, s.timeline_id, s.opened FROM timeline_sources s "
+            "LEFT JOIN generations g ON g.id = s.generation_id WHERE g.id IS NULL").fetchall()
+        for r in rows:
+            if not r["opened"] and str(r["timeline_id"]).isalnum():  # ids are uuid4 hex: never a path
+                self._delete(r["owner"], r["timeline_id"])
+        with self._conn() as c:
+            c.executemany("DELETE FROM timeline_sources WHERE owner=? AND generation_id=?",
+                          [(r["owner"], r["generation_id"]) for r in rows])
+        return sum(1 for r in rows if not r["opened"])
 
     def source_of(self, owner: str, tl_id: Any) -> Optional[tuple[str, int]]:
         """(generation id, take index) the owner's timeline was imported from, or None."""
