@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from .constants import N_COARSE_CODEBOOKS, N_FINE_CODEBOOKS, SAMPLE_RATE, SEMANTIC_VOCAB_SIZE
+from .files import open_limited
 from .hubert import HUBERT_LAYER, HUBERT_SAMPLE_RATE, hubert_features
 from .types import Voice
 
@@ -82,16 +83,8 @@ def _label(source) -> str:
 
 def _open_bytes(source: Source, max_bytes: int, label: str) -> io.BytesIO:
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        try:
-            st = path.stat()
-        except OSError:
-            raise ValueError(f"{label} does not exist or cannot be read.") from None
-        if not path.is_file():
-            raise ValueError(f"{label} is not a regular file.")
-        if st.st_size > max_bytes:
-            raise ValueError(f"{label} is {st.st_size:,} bytes, more than the {max_bytes:,}-byte limit for recordings.")
-        with open(path, "rb") as f:
+        with open_limited(Path(source), label, max_bytes,
+                          lambda size: f"{label} is {size:,} bytes, more than the {max_bytes:,}-byte limit for recordings.") as f:
             data = f.read(max_bytes + 1)
     elif isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)

@@ -32,6 +32,7 @@ from .constants import (
     SEMANTIC_RATE_HZ,
     SEMANTIC_VOCAB_SIZE,
 )
+from .files import open_limited
 from .types import Voice
 
 logger = logging.getLogger(__name__)
@@ -249,15 +250,8 @@ def load_voice_npz(
         label = f"Voice file '{path.name}'"
         if name is None:
             name = path.stem
-        try:
-            st = path.stat()
-        except OSError:
-            raise ValueError(f"{label} does not exist or cannot be read.") from None
-        if not path.is_file():
-            raise ValueError(f"{label} is not a regular file.")
-        if st.st_size > max_bytes:
-            raise ValueError(f"{label} is {st.st_size} bytes, larger than the {max_bytes}-byte limit for voices.")
-        with open(path, "rb") as f:
+        with open_limited(path, label, max_bytes,
+                          lambda size: f"{label} is {size} bytes, larger than the {max_bytes}-byte limit for voices.") as f:
             return _load_npz_stream(f, label, name)
     if hasattr(source, "read"):
         label = "The voice file"
