@@ -27,17 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bark_core.cloning import VoiceCloner, resample  # noqa: E402
 from bark_core.codec import Codec  # noqa: E402
 from bark_core.hubert import HUBERT_SAMPLE_RATE, prepare_hubert  # noqa: E402
+from bark_core.precision import cpu_model  # noqa: E402
 from bark_core.quantizer import HubertQuantizer, QuantizerInfo  # noqa: E402
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def speech_like(seconds: float, rate: int) -> np.ndarray:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -33,16 +32,6 @@ SENTENCES = [
     "Please call Stella and ask her to bring these things with her from the store.",
     "A rainbow is a division of white light into many beautiful colors.",
 ]
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def speech(seconds: float, voice: str = "en-us") -> tuple[np.ndarray, int, str]:
@@ -91,6 +80,7 @@ def main() -> int:
 
     import torch
 
+    from bark_core.precision import cpu_model
     from bark_core.takecheck import TakeChecker
     from bark_core.takecheck.signal import measure
     from bark_core.takecheck.speaker import resample
@@ -110,7 +100,7 @@ def main() -> int:
     audio16 = resample(audio, rate, 16_000)
 
     r = {
-        "cpu": cpu_name(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "load_average_before": os.getloadavg()[0],
