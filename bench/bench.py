@@ -661,15 +661,9 @@ def report(results: dict, n: dict, args) -> str:
 def machine_info() -> dict:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {"cpu": f"{cpu} ({os.cpu_count()} cpus)", "torch": torch.__version__, "threads": torch.get_num_threads(),
+    from bark_core.precision import cpu_model
+
+    info = {"cpu": f"{cpu_model()} ({os.cpu_count()} cpus)", "torch": torch.__version__, "threads": torch.get_num_threads(),
             "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
