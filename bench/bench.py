@@ -45,6 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchutil import best_of  # noqa: E402  (this folder is on sys.path when a bench script runs)
+
 TEXT = "Hello there [laughs] I like pizza, and music ♪ la la ♪. This is a benchmark of the whole model."
 LONG_TEXT = (  # three sentences of ~30 words: three segments (35 word-equivalents each at most)
     "The first part of this long text is about the weather, which was bright and warm all day long, so we walked "
@@ -330,19 +332,9 @@ def step_vs_floor(model, steps: int = 10) -> dict:
             cache.length = ctx
             return model(tok, cache, rows=rows)
 
-        step()
-        best_s = float("inf")
-        for _ in range(steps):
-            t = time.perf_counter()
-            step()
-            best_s = min(best_s, time.perf_counter() - t)
+        best_s = best_of(step, steps)
         buf = torch.ones(256 * 1024**2)
-        buf.sum()
-        bw_s = float("inf")
-        for _ in range(5):
-            t = time.perf_counter()
-            buf.sum()
-            bw_s = min(bw_s, time.perf_counter() - t)
+        bw_s = best_of(buf.sum, 5)
         del buf
     tensors = []
     for m in model.transformer.h.modules():  # what a step reads: int8 Linears read their bfloat16 scales

@@ -58,6 +58,7 @@ from bark_core.model import KVCache  # noqa: E402,F401
 from bark_core.precision import cpu_model  # noqa: E402
 from bark_core import quantize  # noqa: E402
 from bark_core.quantize import Int8Linear, quantize_model  # noqa: E402
+from benchutil import best_of  # noqa: E402
 
 TEMP = 0.7
 VARIANTS = ("float32", "bfloat16", "int8", "int8-step")
@@ -171,16 +172,6 @@ def step_weights(model: nn.Module, rows: tuple[int, int]) -> list[torch.Tensor]:
     out += [head.weight[rows[0]:rows[1]], head.scale_bf16[rows[0]:rows[1]]] if isinstance(head, Int8Linear) else [
         head.weight[rows[0]:rows[1]]]
     return out
-
-
-def best_of(fn, n: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def bandwidth() -> float:
