@@ -75,6 +75,25 @@ def studio(tiny_engine, tmp_path_factory):
     r.close()
 
 
+@pytest.fixture
+def handler_studio(tiny_engine, tmp_path):
+    """A Studio (no server) on the tiny engine with its store in tmp_path, for tests that call handlers directly."""
+    from webui.engine_holder import EngineHolder
+    from webui.store import Store
+    from webui.studio import Studio
+
+    return Studio(EngineHolder(tiny_engine, settings=tiny_engine.settings), Store(tmp_path),
+                  request_defaults={"max_seconds": 0.2})
+
+
+@pytest.fixture
+def tstore(handler_studio):
+    """``handler_studio``'s one TimelineStore, the one its tab, imports and handlers share."""
+    from webui.timeline_import import timeline_store
+
+    return timeline_store(handler_studio)
+
+
 @pytest.fixture(scope="session")
 def browser():
     pw_api = pytest.importorskip("playwright.sync_api")

@@ -12,9 +12,6 @@ import soundfile as sf
 
 from bark_core import timeline as T
 from webui import tab_timeline as tt
-from webui.engine_holder import EngineHolder
-from webui.store import Store
-from webui.studio import Studio
 
 OWNER = "import-owner-" + "i" * 27
 OTHER = "import-other-" + "o" * 27
@@ -26,14 +23,8 @@ QUIET = lambda *a, **k: None  # noqa: E731  (a gr.Progress stand-in)
 
 
 @pytest.fixture
-def studio(tiny_engine, tmp_path):
-    return Studio(EngineHolder(tiny_engine, settings=tiny_engine.settings), Store(tmp_path),
-                  request_defaults={"max_seconds": 0.2})
-
-
-@pytest.fixture
-def tstore(studio):
-    return tt.timeline_store(studio)
+def studio(handler_studio):  # conftest's Studio for direct handler calls (tstore is its TimelineStore), not a server
+    return handler_studio
 
 
 def _request(name: str = "s") -> SimpleNamespace:
