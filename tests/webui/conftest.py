@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -105,6 +107,21 @@ def browser():
             "--disable-sync"])
         yield b
         b.close()
+
+
+@pytest.fixture(scope="session")
+def espeak_wav(tmp_path_factory):
+    """Factory: ``espeak_wav(name, voice, text) -> Path``, a WAV named ``name`` of espeak-ng's ``voice`` speaking
+    ``text``; the test is skipped where espeak-ng (Debian package) is not installed."""
+
+    def speak(name: str, voice: str, text: str) -> Path:
+        if not shutil.which("espeak-ng"):
+            pytest.skip("espeak-ng (Debian package) is not installed")
+        path = tmp_path_factory.mktemp("espeak") / name
+        subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True)
+        return path
+
+    return speak
 
 
 @pytest.fixture(scope="session")

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import pytest
 
 gradio_client = pytest.importorskip("gradio_client")
 
 
 @pytest.fixture(scope="module")
-def speech(tmp_path_factory):
-    if not shutil.which("espeak-ng"):
-        pytest.skip("espeak-ng (Debian package) is not installed")
-    path = tmp_path_factory.mktemp("speech") / "me.wav"
-    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(path),
-                    "The quick brown fox jumps over the lazy dog. Then it rests in the warm sun."], check=True)
-    return path
+def speech(espeak_wav):
+    return espeak_wav("me.wav", "en-us", "The quick brown fox jumps over the lazy dog. Then it rests in the warm sun.")
 
 
 def test_clone_gives_a_voice_that_generate_accepts_and_only_its_owner_sees(studio, speech):

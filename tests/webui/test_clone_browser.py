@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import pytest
 
 TIMEOUT = 90_000
 
 
 @pytest.fixture(scope="module")
-def recording(tmp_path_factory):
-    if not shutil.which("espeak-ng"):
-        pytest.skip("espeak-ng (Debian package) is not installed")
-    path = tmp_path_factory.mktemp("rec") / "grandpa.wav"
-    subprocess.run(["espeak-ng", "-v", "en-us+m3", "-w", str(path),
-                    "Once upon a time there was a little dog. It barked at the moon every night."], check=True)
-    return path
+def recording(espeak_wav):
+    return espeak_wav("grandpa.wav", "en-us+m3",
+                      "Once upon a time there was a little dog. It barked at the moon every night.")
 
 
 def test_upload_real_speech_and_save_the_clone(browser, launch, tiny_engine, tmp_path, recording, artifacts):
