@@ -31,7 +31,7 @@ from bark_core.export import FORMAT_CHOICES, export_file, get_format
 from .formatting import plain, short
 from .studio import NO_VOICE, Studio, echo, session_key, text_too_long, user_error
 from . import tab_generate
-from .timeline_import import generation_deleted, import_generation, import_long_form, score_segments, timeline_store
+from .timeline_import import import_generation, import_long_form, score_segments, timeline_store
 from .timeline_store import TimelineStore
 from .wiring import bind, connect
 
@@ -938,5 +938,5 @@ def _wire(studio: Studio, tstore: TimelineStore, tab: Any, c: dict[str, Any], b:
        pick("ex_download", "ex_msg"), show_progress_on=[c["ex_msg"]])
 
 
-__all__ = ["build_timeline_tab", "generation_deleted", "import_generation", "import_long_form", "open_generation",
+__all__ = ["build_timeline_tab", "import_generation", "import_long_form", "open_generation",
            "TimelineStore", "TimelineTab", "timeline_store"]

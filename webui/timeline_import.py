@@ -116,14 +116,6 @@ def import_generation(studio: Studio, owner: str, gen_id: str, request: Any, gen
     return tl_id
 
 
-def generation_deleted(studio: Studio, owner: str, gen_id: str) -> None:
-    """Call when a history generation is deleted: timelines imported from it and never opened go with it."""
-    try:
-        timeline_store(studio).forget_generation(owner, gen_id)
-    except Exception as e:  # the generation is gone either way; a leftover timeline is only disk space
-        log.warning("timelines of a deleted generation not removed: %s", type(e).__name__)
-
-
 def forget_purged(studio: Studio) -> None:
     """Call after history rows may have been purged (a delete purges those past Undo's time): their never-opened
     timelines go, opened ones are unlinked. A row in the trash keeps its timelines, so Undo brings them back."""

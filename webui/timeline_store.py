@@ -311,17 +311,6 @@ class TimelineStore:
                 c.execute("UPDATE timeline_sources SET opened=1 WHERE owner=? AND timeline_id=?",
                           (owner_key(owner), tl_id))
 
-    def forget_generation(self, owner: str, gen_id: Any) -> int:
-        """A history generation was deleted: delete its never-opened timelines, unlink the opened ones; how many went."""
-        if not owner or not isinstance(gen_id, str):
-            return 0
-        rows = self._conn().execute("SELECT timeline_id, opened FROM timeline_sources WHERE owner=? AND generation_id=?",
-                                    (owner_key(owner), gen_id)).fetchall()
-        gone = sum(1 for r in rows if not r["opened"] and self.delete(owner, r["timeline_id"]))
-        with self._conn() as c:
-            c.execute("DELETE FROM timeline_sources WHERE owner=? AND generation_id=?", (owner_key(owner), gen_id))
-        return gone
-
     def forget_purged_generations(self) -> int:
         """Timelines imported from history rows that are gone for good (purged once Undo's time is over; a row
         in the trash still counts as there, so Undo brings its timelines back too): the never-opened ones are

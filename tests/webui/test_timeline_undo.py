@@ -18,12 +18,6 @@ LONG = ("One two three four five six seven eight nine ten eleven twelve thirteen
         "november oscar papa quebec romeo sierra tango.")
 
 
-@pytest.fixture
-def studio(tiny_engine, tmp_path):
-    return Studio(EngineHolder(tiny_engine, settings=tiny_engine.settings), Store(tmp_path),
-                  request_defaults={"max_seconds": 0.2})
-
-
 def _saved_long_form(studio):
     req = GenerationRequest(text=LONG, seed=5, max_seconds=0.2, segment_pause_s=0.1)
     gen = studio.engine().generate(req)
@@ -32,8 +26,8 @@ def _saved_long_form(studio):
     return rec, tl_id
 
 
-def test_undo_brings_back_the_timeline_and_a_purge_removes_it(studio):
-    tstore = timeline_import.timeline_store(studio)
+def test_undo_brings_back_the_timeline_and_a_purge_removes_it(handler_studio, tstore):
+    studio = handler_studio
     rec, tl_id = _saved_long_form(studio)
     before = tstore.load(OWNER, tl_id)
 
