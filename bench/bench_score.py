@@ -14,17 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
+
+from benchutil import espeak  # noqa: E402
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog near the river bank.",
@@ -36,15 +34,7 @@ SENTENCES = [
 
 def speech(seconds: float, voice: str = "en-us") -> tuple[np.ndarray, int, str]:
     """espeak-ng speaking whole sentences in turn, padded with pauses to exactly ``seconds``; audio, rate, text."""
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        raise SystemExit("espeak-ng is not installed (Debian package espeak-ng).")
-    spoken = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for i, sentence in enumerate(SENTENCES):
-            path = os.path.join(tmp, f"{i}.wav")
-            subprocess.run([exe, "-v", voice, "-w", path, sentence], check=True, capture_output=True)
-            spoken.append(sf.read(path, dtype="float32"))
+    spoken = [espeak(sentence, voice) for sentence in SENTENCES]
     rate = spoken[0][1]
     target = int(seconds * rate)
     parts, texts, total, i = [], [], 0, 0

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 from typing import Callable
+
+import numpy as np
+import soundfile as sf
 
 
 def best_of(fn: Callable[[], object], n: int) -> float:
@@ -15,3 +22,15 @@ def best_of(fn: Callable[[], object], n: int) -> float:
         fn()
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+def espeak(text: str, voice: str = "en-us") -> tuple[np.ndarray, int]:
+    """espeak-ng (Debian package) speaking ``text`` in ``voice``: float32 mono audio and its sample rate."""
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise SystemExit("espeak-ng is not installed (Debian package espeak-ng).")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "speech.wav"
+        subprocess.run([exe, "-v", voice, "-w", str(path), text], check=True, capture_output=True)
+        audio, rate = sf.read(path, dtype="float32")
+    return audio, rate
