@@ -19,6 +19,7 @@ prints teacher-forced agreement and KL against float32 at Bark's shapes.
 
 from __future__ import annotations
 
+import ctypes
 from typing import Optional
 
 import torch
@@ -106,7 +107,27 @@ def quantize_model(model: nn.Module, prompt_dtype: torch.dtype = torch.float32,
     model.quantized = "int8"
     if cache_dtype is not None and hasattr(model, "new_cache"):
         model.cache_dtype = cache_dtype
+    _own_float_tensors(model)
+    _return_freed_memory()
     return model
+
+
+def _own_float_tensors(model: nn.Module) -> None:
+    """Copy the float tensors left (embeddings, LayerNorms) out of the checkpoint's memory map: while one of
+    them points into it, the whole file stays mapped, and every page quantizing read counts as the process's
+    memory (1.1 GiB of 2.7 GiB for the small models). A tied tensor is one Parameter: copied once."""
+    with torch.no_grad():
+        for t in list(model.parameters()) + list(model.buffers()):
+            if t.dtype.is_floating_point:
+                t.data = t.data.clone()
+
+
+def _return_freed_memory() -> None:
+    """Hand the quantization's freed temporaries back to the OS (glibc keeps freed heap pages otherwise)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: its allocator decides
+        pass
 
 
 def is_quantized(model: nn.Module) -> bool:

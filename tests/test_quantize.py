@@ -116,3 +116,27 @@ def test_engine_loads_and_generates_in_int8(tiny_native, tmp_path, measured):
     info = engine.info()
     assert info["exact"] is False
     assert info["dtype"] == "int8"
+
+
+def test_a_quantized_model_lets_go_of_its_memory_mapped_checkpoint(tmp_path):
+    """The float tensors left after quantizing (embeddings, LayerNorms) are copied out of the checkpoint's memory
+    map, so the mapped file (whose Linear pages quantizing read) can be released; their values are unchanged."""
+    from safetensors.torch import save_file
+
+    from bark_core.checkpoints import read_safetensors
+
+    torch.manual_seed(2)
+    source = build_model("coarse", bark_config("coarse", "tiny")).eval()
+    path = tmp_path / "coarse.safetensors"
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(path))
+    mapped = read_safetensors(path)
+    in_file = {t.untyped_storage().data_ptr() for t in mapped.values()}
+    with torch.device("meta"):
+        q = build_model("coarse", bark_config("coarse", "tiny"))
+    q.load_state_dict(mapped, strict=True, assign=True)
+    assert q.transformer.wte.weight.untyped_storage().data_ptr() in in_file  # loaded straight from the map
+    quantize.quantize_model(q)
+    floats = [t for t in list(q.parameters()) + list(q.buffers()) if t.dtype.is_floating_point]
+    assert floats and not any(t.untyped_storage().data_ptr() in in_file for t in floats)
+    assert torch.equal(q.transformer.wte.weight, source.transformer.wte.weight)
+    assert torch.equal(q.transformer.h[0].ln_1.weight, source.transformer.h[0].ln_1.weight)
