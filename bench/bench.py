@@ -303,11 +303,11 @@ def worker_ours(cfg: dict) -> dict:
         res["batch_takes"] = k
         res["gpu_peak_batch"] = gpu_peak(device)
         res["batch_digest_take0"] = tokens_digest(out[0][0], out[1][0], out[2][0])
+    res["peak_rss"] = peak_rss()  # load and generations only: the step floor's 1 GiB bandwidth buffer comes after
     if cfg.get("step_floor") and device == "cpu":
         res["step_floor"] = step_vs_floor(engine.models["coarse"])
     if cfg.get("long_text"):
         res["long_text"] = time_to_first_audio(engine, voice, cfg["long_max_seconds"])
-    res["peak_rss"] = peak_rss()
     res["wall_s"] = time.perf_counter() - t0
     return res
 
