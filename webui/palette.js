@@ -280,22 +280,6 @@
     }
     if (found && !found.checked) found.click();
   }
-  async function guard(values) {
-    // A loaded machine can mount a box, or reset one to its default, after the restore: apply the saved values
-    // again for a while, until the user starts using the page (their own changes are never overwritten).
-    var acted = false;
-    function act(e) { if (e.isTrusted) acted = true; }
-    var events = ["pointerdown", "keydown", "input"];
-    events.forEach(function (t) { document.addEventListener(t, act, true); });
-    try {
-      for (var i = 0; i < 25 && !acted; i++) {
-        await sleep(400);
-        if (!acted) apply(values);
-      }
-    } finally {
-      events.forEach(function (t) { document.removeEventListener(t, act, true); });
-    }
-  }
   async function restore() {
     var ready = await until(function () {
       // the page load's answer (its badge), not the "processing" timer Gradio shows in the badge meanwhile
@@ -318,7 +302,6 @@
       restored = true;
       if (Object.keys(touched).length) save(); // keep what the user changed meanwhile
     }
-    if (data.values) guard(data.values);
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", restore);
   else restore();
