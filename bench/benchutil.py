@@ -12,6 +12,17 @@ from typing import Callable
 import numpy as np
 import soundfile as sf
 
+SENTENCES = [  # what espeak-ng speaks for the take-check benches (real speech; random Bark weights make noise)
+    "The quick brown fox jumps over the lazy dog near the river bank.",
+    "She sells sea shells by the sea shore every summer morning.",
+    "Please call Stella and ask her to bring these things with her from the store.",
+    "A rainbow is a division of white light into many beautiful colors.",
+    "I never thought the old lighthouse would still be standing after the storm.",
+    "Turn left at the bakery and walk two blocks until you see the green door.",
+    "My grandmother used to sing that song while she was cooking dinner.",
+    "We should leave early tomorrow because the traffic will be terrible.",
+]
+
 
 def best_of(fn: Callable[[], object], n: int) -> float:
     """The fastest of ``n`` timed calls of ``fn``, in seconds, after one untimed warm-up call."""

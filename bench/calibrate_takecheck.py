@@ -34,18 +34,10 @@ import numpy as np  # noqa: E402
 from bark_core.precision import cpu_model  # noqa: E402
 from bark_core.takecheck import TakeChecker, Thresholds  # noqa: E402
 from bark_core.takecheck.speaker import SpeakerEncoder, cosine  # noqa: E402
+import benchutil  # noqa: E402
 from benchutil import espeak  # noqa: E402
 
-SENTENCES = [
-    "The quick brown fox jumps over the lazy dog near the river bank.",
-    "She sells sea shells by the sea shore every summer morning.",
-    "Please call Stella and ask her to bring these things with her from the store.",
-    "A rainbow is a division of white light into many beautiful colors.",
-    "I never thought the old lighthouse would still be standing after the storm.",
-    "Turn left at the bakery and walk two blocks until you see the green door.",
-    "My grandmother used to sing that song while she was cooking dinner.",
-    "We should leave early tomorrow because the traffic will be terrible.",
-]
+SENTENCES = benchutil.SENTENCES
 VOICES = ["en-us", "en-us+f3", "en-us+m3", "en+f2", "en+m7", "en-us+f5"]
 
 
