@@ -238,7 +238,9 @@ def main(argv: Optional[list[str]] = None) -> None:
         print("WARNING: --share without --auth makes this studio (and your GPU) usable by anyone with the link. "
               "Add --auth USER:PASS.", file=sys.stderr)
     demo, kwargs = build(args)
-    demo.launch(**kwargs)
+    import webui
+
+    webui.launch(demo, **kwargs)
 
 
 if __name__ == "__main__":

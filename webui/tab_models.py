@@ -12,10 +12,9 @@ import bark_core
 
 from .engine_holder import STAGES
 from .formatting import fmt_bytes, plain
-from .model_settings import engine_sizes, first_run_text, reload_settings, sizes_dict
+from .model_settings import engine_sizes, reload_settings, sizes_dict
 from .studio import NO_VOICE, Studio
-from .tab_history import list_history
-from .tab_voices import default_filters, voice_list
+from .tab_voices import voice_list
 
 log = logging.getLogger(__name__)
 
@@ -98,14 +97,6 @@ def estimate_memory(size_semantic: str, size_coarse: str, size_fine: str, m_devi
     free = (f" of {fmt_bytes(total)} on this GPU" + (" ⚠ may not fit" if n > total * 0.9 else " ✓")) if total else ""
     less = f" · {fmt_bytes(saved)} less than all large" if saved > 0 else ""
     return {"m_estimate": f"**Estimated peak GPU memory:** {fmt_bytes(n)}{free}{less}"}
-
-
-def on_load(studio: Studio, owner: Optional[str]) -> dict[str, Any]:
-    """A page load: the engine's state, and what this browser owns (its history, its voices)."""
-    return {"engine_badge": header_html(studio), "setup_panel": gr.update(visible=not studio.holder.ready),
-            "setup_md": first_run_text(studio.holder), "models_info": models_md(studio), **loaded_controls(studio),
-            **list_history(studio, owner, False),
-            **voice_list(studio, owner, NO_VOICE, **default_filters(studio))}
 
 
 def after_load(studio: Studio, owner: str, f_language: str, f_gender: str, f_version: str,

@@ -10,6 +10,7 @@ through the one queue, and the ones that use the engine share one concurrency sl
 from __future__ import annotations
 
 import html
+import logging
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -18,7 +19,7 @@ import gradio as gr
 from bark_core import MAX_TAKES, settings as table
 from bark_core.takecheck import Thresholds
 
-from . import api, tab_clone, tab_generate, tab_history, tab_models, tab_timeline, tab_voices
+from . import api, page_load, remember, tab_clone, tab_generate, tab_history, tab_models, tab_timeline, tab_voices
 from .engine_holder import STAGES, EngineHolder
 from .model_settings import first_run_text, model_defaults
 from .store import Store
@@ -28,6 +29,7 @@ from .http_guard import forget_served_copies, guard_launch_kwargs
 from .wiring import bind, connect
 
 HERE = Path(__file__).resolve().parent
+log = logging.getLogger(__name__)
 ENGINE = dict(concurrency_limit=1, concurrency_id="engine")  # engine jobs share one limit: build_demo(engine_concurrency=)
 QUICK = dict(show_progress="hidden")
 
@@ -71,10 +73,32 @@ def launch_options(data_dir: str | Path, *, max_upload_bytes: int = 8 * 2**20, a
     )
 
 
+def launch(demo: gr.Blocks, *, tries: int = 3, **kwargs: Any) -> Any:
+    """``demo.launch(**kwargs)``, started again when Gradio's start-up self-check gave up on a server that is fine.
+
+    That check allows the page's first request 3 s; on a busy machine (a laptop compiling, a loaded CI
+    runner) it can take longer, and Gradio then raises "localhost is not accessible".
+    """
+    for attempt in range(tries):
+        try:
+            return demo.launch(**kwargs)
+        except ValueError as e:
+            if "localhost is not accessible" not in str(e) or attempt == tries - 1:
+                raise
+            log.warning("The studio's first page took over 3 s to answer; starting it again.")
+            demo.close()
+
+
 def setting_widget(s: table.Setting, **kwargs: Any) -> Any:
-    """The widget of one settings-table row."""
+    """The widget of one settings-table row.
+
+    A number that may be left empty (no default and no "off" value: the seed) is a text box, since a
+    number box that mounts empty reports 0, which would silently become the value.
+    """
     if s.widget == "checkbox":
         return gr.Checkbox(s.ui_default, label=s.label, info=s.help, **kwargs)
+    if s.widget == "number" and s.default is None and s.off is None:
+        return gr.Textbox(None, label=s.label, info=s.help, placeholder="random", max_length=20, **kwargs)
     if s.widget == "number":
         return gr.Number(s.ui_default if s.default is not None or s.off is not None else None, label=s.label,
                          info=s.help, minimum=s.off if s.off is not None else s.minimum, maximum=s.maximum,
@@ -136,6 +160,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
 
     with gr.Blocks(title=title, fill_width=False) as demo:
         c["voice"] = gr.State(NO_VOICE)
+        c["saved_voice"] = gr.Textbox(visible=False)  # what remember.saved_voice_js hands the page load
         c["results"] = gr.State(None)  # Results' takes: {"refs": [[gen_id, take, label]...], "shown": [...]}
         c["history_ids"] = gr.State([])
         c["selected_gen"] = gr.State(None)
@@ -172,12 +197,18 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                                 for s in table.SETTINGS:
                                     if s.section == "main" and s.widget != "none":
                                         c[s.name] = setting_widget(s, elem_id=s.name.replace("_", "-"))
-                        with gr.Accordion("Advanced", open=False, elem_id="advanced"):
+                        with gr.Accordion("Advanced", open=False, elem_id="advanced") as c["advanced"]:
                             advanced = [s for s in table.SETTINGS if s.section == "advanced" and s.widget != "none"]
                             for row in range(0, len(advanced), 3):
                                 with gr.Row():
                                     for s in advanced[row:row + 3]:
-                                        c[s.name] = setting_widget(s, elem_id=s.name.replace("_", "-"))
+                                        if s.name != "seed":
+                                            c[s.name] = setting_widget(s, elem_id=s.name.replace("_", "-"))
+                                            continue
+                                        with gr.Row(elem_id="seed-row"):
+                                            c["seed"] = setting_widget(s, elem_id="seed", scale=4)
+                                            b["dice_btn"] = gr.Button("🎲", size="sm", elem_id="seed-dice", scale=0,
+                                                                      min_width=44)
                         with gr.Accordion("Take check: retake until it passes", open=False, elem_id="take-check"):
                             with gr.Row():
                                 c["min_on_script"] = gr.Slider(
@@ -382,9 +413,18 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
     on(b["api_export_btn"].click, api.api_export, export_inputs, {"export": a["export_file"]}, api=True,
        defaults=api.EXPORT_DEFAULTS, api_name="export", **QUICK)
 
-    # page load: what this browser owns (its bark_owner cookie) and what is loaded
-    loaded = on(demo.load, tab_models.on_load, {}, {**pick("setup_md"), **load_outputs, **history_outputs}, **QUICK)
+    # page load: the settings and prompt this browser kept (set as values, in the browser), then what it owns
+    # (its bark_owner cookie), the voice it chose and what is loaded (webui.remember, webui.page_load)
+    kept = pick(*remember.KEPT_NAMES, "text")
+    demo.load(None, list(kept.values()), [*kept.values(), c["advanced"]], js=remember.restore_js())
+    loaded = on(demo.load, page_load.on_load, {"saved_voice": c["saved_voice"]},
+                {**pick("setup_md", "voice_md", "results_title", "results"), **load_outputs, **history_outputs,
+                 **filters, **take_outputs}, js=remember.saved_voice_js(), **QUICK)
     connect(loaded.then, tab_models.estimate_memory, model_controls, pick("m_estimate"), **QUICK)
+    for comp in kept.values():
+        comp.change(None, list(kept.values()), None, js=remember.save_settings_js())
+    c["voice_radio"].change(None, [c["voice_radio"]], None, js=remember.save_voice_js())
+    b["dice_btn"].click(None, None, [c["seed"]], js=f"() => String(Math.floor(Math.random() * {table.MAX_SEED + 1}))")
 
     # prompt and generation
     on(c["text"].change, tab_generate.estimate_prompt, pick("text"), pick("estimate"), trigger_mode="always_last",

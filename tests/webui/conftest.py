@@ -44,7 +44,7 @@ class Running:
         settings = getattr(engine, "settings", None)
         self.demo = webui.build_demo(engine, data_dir=self.data_dir, settings=settings, **kwargs)
         opts = webui.launch_options(self.data_dir)
-        _, self.url, _ = self.demo.launch(server_name="127.0.0.1", server_port=self.port, prevent_thread_lock=True,
+        _, self.url, _ = webui.launch(self.demo, server_name="127.0.0.1", server_port=self.port, prevent_thread_lock=True,
                                           quiet=True, **opts)
 
     def close(self) -> None:

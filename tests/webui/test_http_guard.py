@@ -22,6 +22,7 @@ import httpx
 import psutil
 import pytest
 
+import webui
 from conftest import SHORT, free_port
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -36,7 +37,6 @@ class Guarded:
     """The studio launched with the guard, as app.py would: ``launch_options`` plus ``guard_launch_kwargs``."""
 
     def __init__(self, engine, data_dir: Path, *, auth: Optional[tuple[str, str]] = None):
-        import webui
         from webui.http_guard import guard_launch_kwargs
 
         self.data_dir = Path(data_dir)
@@ -47,7 +47,7 @@ class Guarded:
         if auth:
             opts["auth"] = auth
         self.port = free_port()
-        _, self.url, _ = self.demo.launch(server_name="127.0.0.1", server_port=self.port, prevent_thread_lock=True,
+        _, self.url, _ = webui.launch(self.demo, server_name="127.0.0.1", server_port=self.port, prevent_thread_lock=True,
                                           quiet=True, **opts)
         self.url = self.url.rstrip("/")
 
@@ -322,7 +322,7 @@ def test_each_gradio_client_gets_its_own_owner_and_handlers_can_read_it(temp_dir
         gr.Button().click(whoami, t, o, api_name="whoami")
         gr.Button().click(whoami, t, o, api_name="whoami_direct", queue=False)
     demo.queue()
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+    _, url, _ = webui.launch(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
                             **guard_launch_kwargs(max_request_bytes=UPLOAD_CAP, auth_required=False))
     try:
         c1, c2 = _client(url), _client(url)
@@ -370,7 +370,7 @@ def test_auth_required_without_a_login_fails_closed(temp_dir):
 
     with gr.Blocks() as demo:
         gr.Textbox()
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+    _, url, _ = webui.launch(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
                             **guard_launch_kwargs(max_request_bytes=UPLOAD_CAP, auth_required=True))
     try:
         assert httpx.get(url + "config", timeout=10).status_code == 401

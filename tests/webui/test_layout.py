@@ -287,7 +287,7 @@ def test_a_setting_changed_before_the_restore_stands_and_the_rest_is_restored(br
     ctx, first = _open(browser, studio.url)
     try:
         first.evaluate("""localStorage.setItem('bark-studio-settings', JSON.stringify(
-            {values: {'Semantic temperature': '0.9', 'Fine temperature': '0.35', 'Takes': '2'}}))""")
+            {values: {'Semantic temperature': '0.9', 'Fine temperature': '0.35', 'Takes': '2'}}))""")  # by label: 0.2
         page = ctx.new_page()  # a second tab: the first keeps what was stored (a reload would save its own boxes)
         page.set_default_timeout(TIMEOUT)
         page.goto(studio.url)
@@ -295,8 +295,8 @@ def test_a_setting_changed_before_the_restore_stands_and_the_rest_is_restored(br
         _set_slider(page, "Semantic temperature", "0.55")  # at once: before (or while) the saved values apply
         page.wait_for_function("document.querySelector(\"input[aria-label='number input for Takes']\") && "
                                "document.querySelector(\"input[aria-label='number input for Takes']\").value === '2'")
-        page.wait_for_function("JSON.parse(localStorage.getItem('bark-studio-settings')).values"
-                               "['Semantic temperature'] === '0.55'")
+        page.wait_for_function("JSON.parse(localStorage.getItem('bark-studio-settings')).settings"
+                               ".semantic_temp === 0.55")
         page.wait_for_timeout(1500)  # a late re-apply would show now
         box = lambda label: page.locator(f"input[aria-label='number input for {label}']").input_value()  # noqa: E731
         assert (box("Semantic temperature"), box("Fine temperature"), box("Takes")) == ("0.55", "0.35", "2")

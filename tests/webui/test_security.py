@@ -112,7 +112,7 @@ def test_guessed_ids_in_ui_events_reach_nothing(studio, alice):
         assert "Alice" not in str(history)
         call("rename_voice", owner, [f"user:{voice.id}", "stolen", *FILTERS])
         call("delete_voice", owner, [f"user:{voice.id}", *FILTERS])
-    loaded = call("on_load", MALLORY, [])
+    loaded = call("on_load", MALLORY, [f"user:{voice.id}"])  # Alice's voice as if this browser had saved it
     assert "Alice" not in str(loaded) and rec.id not in str(loaded) and voice.id not in str(loaded)
 
     again = st.store.get_generation(ALICE, rec.id)

@@ -13,6 +13,7 @@ import pytest
 
 spaces = pytest.importorskip("spaces", reason="the Hugging Face `spaces` package is not installed (requirements-dev.txt)")
 
+import webui  # noqa: E402
 from conftest import free_port  # noqa: E402
 
 SPACE = {"SPACE_ID": "someone/bark-studio"}
@@ -67,7 +68,7 @@ def test_a_generation_through_the_space_build(app_module, tiny_native, monkeypat
     assert studio.store.root == data_dir
     kwargs.update(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     kwargs.pop("share", None)
-    _, url, _ = demo.launch(**kwargs)
+    _, url, _ = webui.launch(demo, **kwargs)
     try:
         client = Client(url, verbose=False)
         files = client.predict(text="Hello from a Space.", seed=3, api_name="/generate")[0]
