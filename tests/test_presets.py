@@ -1,4 +1,4 @@
-"""presets/: the voice catalog and the named generation presets, their checks, and the wheel."""
+"""presets/: the voice catalog and the named generation presets, their checks, ``--preset``, and the wheel."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import pytest
 
 from bark_core import presets as P
 from bark_core import settings as table
+from bark_core.cli import build_parser, main
+from bark_core.flags import given_settings, setting_values
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,6 +85,46 @@ def test_find_and_apply():
     values = P.apply_preset(singing, {"coarse_temp": 0.9})
     assert values["coarse_temp"] == 0.9 and values["early_stop"] is False and values["takes"] == 1
     assert P.apply_preset(None, {}) == {s.name: s.default for s in table.SETTINGS}
+
+
+def test_cli_flags_given_are_known_even_when_they_equal_the_default():
+    args = build_parser().parse_args(["generate", "x", "--preset", "narration", "--semantic-temp", "0.7",
+                                      "--no-early-stop", "--top-k", "0"])
+    assert given_settings(args) == {"semantic_temp", "early_stop", "top_k"}
+    assert setting_values(args)["early_stop"] is False and setting_values(args)["top_k"] is None
+    plain = build_parser().parse_args(["generate", "x"])
+    assert given_settings(plain) == frozenset() and plain.early_stop is True and plain.semantic_temp == 0.7
+
+
+def test_cli_preset_with_flags_that_override_it(tiny_native, tmp_path, monkeypatch, capsys):
+    from bark_core.engine import Engine
+
+    seen = []
+    real = Engine.generate
+
+    def spy(self, request, *a, **kw):
+        seen.append(request)
+        return real(self, request, *a, **kw)
+
+    monkeypatch.setattr(Engine, "generate", spy)
+    out = tmp_path / "take.wav"
+    common = ["--models", str(tiny_native), "--offline", "--device", "cpu", "--tokens-only", "-o", str(out)]
+    assert main(["generate", "La la la.", "--preset", "singing", "--coarse-temp", "0.7", "--semantic-temp", "0.9",
+                 "--max-seconds", "0.2", "--seed", "5", *common]) == 0
+    r = seen[-1]
+    assert (r.semantic_temp, r.coarse_temp, r.early_stop, r.max_seconds, r.segment_pause_s, r.seed) == \
+        (0.9, 0.7, False, 0.2, 0.1, 5)
+    assert "preset singing:" in capsys.readouterr().err
+    # a preset file of one's own
+    mine = _write(tmp_path, "mine", {"label": "Mine", "settings": {"fine_temp": 0.4, "max_seconds": 0.2}})
+    assert main(["generate", "Hi.", "--preset", str(mine), *common]) == 0
+    assert seen[-1].fine_temp == 0.4 and seen[-1].semantic_temp == 0.7 and seen[-1].max_seconds == 0.2
+    # an unknown name: one line listing the names, before anything is loaded
+    n = len(seen)
+    assert main(["generate", "Hi.", "--preset", "opera", *common]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: There is no preset 'opera'") and "narration" in err and "singing" in err
+    assert len(seen) == n
 
 
 def test_the_wheel_ships_presets_and_the_installed_code_reads_them(tmp_path):
