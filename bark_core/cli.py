@@ -13,7 +13,9 @@ from typing import Optional, Sequence
 
 from .commands import command_modules
 from .commands.post import add_post_arguments, post_from_args
-from .flags import add_engine_arguments, add_setting_arguments, engine_settings, setting_values
+from .flags import add_engine_arguments, add_setting_arguments, engine_settings, given_settings, setting_values
+from .presets import apply_preset, builtin_presets, find_preset, load_preset_file
+from .settings import describe
 from .types import GenerationCancelled, GenerationRequest, Progress
 
 log = logging.getLogger("bark_core")
@@ -28,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("text")
     gen.add_argument("-o", "--output", default="bark.wav", help="audio file (.wav/.flac/.ogg/.mp3); takes>1 write OUT-k.wav")
     gen.add_argument("--voice", metavar="NAME_OR_NPZ", help="preset (v2/en_speaker_6) or a voice .npz")
+    gen.add_argument("--preset", metavar="NAME_OR_JSON",
+                     help="start from a named settings preset (presets/generation: " + ", ".join(
+                         p.name for p in _builtin_presets()) + ") or a preset .json file; flags given override it")
     add_setting_arguments(gen)
     add_post_arguments(gen.add_argument_group("audio tools (applied to each take before it is written)"))
     check = gen.add_argument_group("take check")
@@ -65,6 +70,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _builtin_presets() -> list:
+    try:
+        return builtin_presets()
+    except ValueError as e:  # a broken preset file must not take every other command down
+        log.warning("%s", e)
+        return []
+
+
+def _preset(name: str):
+    """``--preset``: a preset .json file, else a built-in preset by name (ValueError listing the names)."""
+    if name.lower().endswith(".json"):
+        return load_preset_file(name)
+    return find_preset(name, builtin_presets())
+
+
 def _progress_printer():
     last = [""]
 
@@ -88,7 +108,12 @@ def cmd_generate(args) -> int:
     from .engine import Engine
     from .voices import save_voice
 
-    request = GenerationRequest(text=args.text, decode=not args.tokens_only, **setting_values(args))
+    values = setting_values(args)
+    if args.preset:
+        preset = _preset(args.preset)
+        values = apply_preset(preset, {k: v for k, v in values.items() if k in given_settings(args)})
+        print(f"preset {preset.name}: {describe(values)}", file=sys.stderr)
+    request = GenerationRequest(text=args.text, decode=not args.tokens_only, **values)
     post = post_from_args(args)  # bad audio-tool values are refused before the (slow) load
     request.validate()  # before the (slow) load
     if (args.rank or args.retake) and args.tokens_only:

@@ -58,16 +58,32 @@ def _flag_help(s: Setting) -> str:
     return f"{s.help} (default {default}; {s.range_text()})"
 
 
+GIVEN = "given_settings"  # the parsed namespace's set of settings whose flag was on the command line
+
+
+class _SettingAction(argparse.Action):
+    """Stores a setting's value (``const`` for a switch) and notes that its flag was given."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+        setattr(namespace, GIVEN, getattr(namespace, GIVEN, frozenset()) | {self.dest})
+
+
 def add_setting_arguments(p: argparse.ArgumentParser) -> None:
     """One flag per row of the settings table, with its default and range in the help."""
     g = p.add_argument_group("generation settings")
     for s in SETTINGS:
         if s.kind is bool:
-            action = "store_false" if s.default else "store_true"
-            g.add_argument(s.flag, dest=s.name, action=action, help=_flag_help(s))
+            g.add_argument(s.flag, dest=s.name, action=_SettingAction, nargs=0, const=not s.default,
+                           default=s.default, help=_flag_help(s))
         else:
-            g.add_argument(s.flag, dest=s.name, type=s.kind, default=s.default, metavar=s.name.upper(),
-                           help=_flag_help(s))
+            g.add_argument(s.flag, dest=s.name, action=_SettingAction, type=s.kind, default=s.default,
+                           metavar=s.name.upper(), help=_flag_help(s))
+
+
+def given_settings(args: argparse.Namespace) -> frozenset[str]:
+    """The names of the settings whose flags were given on the command line (they override a preset)."""
+    return getattr(args, GIVEN, frozenset())
 
 
 def setting_values(args: argparse.Namespace) -> dict[str, Any]:

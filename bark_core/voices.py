@@ -33,6 +33,7 @@ from .constants import (
     SEMANTIC_VOCAB_SIZE,
 )
 from .files import open_limited
+from .presets import catalog_path
 from .types import Voice
 
 logger = logging.getLogger(__name__)
@@ -493,17 +494,13 @@ def _default_info(name: str) -> PresetInfo:
     return PresetInfo(name, lang, LANGUAGES[lang], version, "unknown", f"{LANGUAGES[lang]} speaker {n} ({version})")
 
 
-def _catalog_path() -> Path:
-    return Path(__file__).resolve().parent / "data" / "preset_catalog.json"
-
-
 def preset_catalog(path: Optional[PathLike] = None) -> list[PresetInfo]:
-    """All official presets in ``PRESET_NAMES`` order, described by ``bark_core/data/preset_catalog.json``.
+    """All official presets in ``PRESET_NAMES`` order, described by ``presets/voices.json`` (or ``path``).
 
     Names come from the allowlist; the JSON only adds gender and description. Presets it
     lacks are listed with gender "unknown"; entries for unknown names are ignored.
     """
-    file = Path(path) if path is not None else _catalog_path()
+    file = Path(path) if path is not None else catalog_path()
     infos = {n: _default_info(n) for n in PRESET_NAMES}
     try:
         data = json.loads(file.read_text(encoding="utf-8"))

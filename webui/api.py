@@ -1,7 +1,7 @@
 """The API for scripts (gradio_client): ``/generate``, ``/history``, ``/clone`` and ``/export``.
 
 ``/generate``'s keyword parameters are the settings table's (``bark_core.settings``), with the
-table's defaults. Each caller's history is its own: a gradio_client ``Client`` keeps its own owner cookie
+table's defaults, and ``preset`` (a named settings set: ``webui.preset_store``). Each caller's history is its own: a gradio_client ``Client`` keeps its own owner cookie
 (``webui.http_guard``); a caller without one gets a fresh owner for that one call, so no two
 callers ever share one.
 """
@@ -23,6 +23,7 @@ from .studio import HISTORY_LIMIT, Studio, session_key, user_error
 from .tab_clone import MAX_CLONE_BYTES
 from .timeline_import import import_long_form
 from .http_guard import owner_from_request
+from .preset_store import PresetStore, with_preset
 
 API_SETTINGS = [s for s in table.SETTINGS if s.api]
 
@@ -52,10 +53,16 @@ def take_scores(rec: Any) -> list[dict[str, Any]]:
     return out
 
 
-def api_generate(studio: Studio, text: str, voice: str, request: gr.Request, **values: Any) -> Iterator[dict]:
+def api_generate(studio: Studio, text: str, voice: str, request: gr.Request, presets: Optional[PresetStore] = None,
+                 preset: str = "", **values: Any) -> Iterator[dict]:
     """Generate audio. Returns (files, scores): a list of WAV files, one per take (24 kHz mono), and a JSON list
-    with each take's file, seed, on_script, speaker_similarity, issues and passed. Stopping the job stops the engine."""
-    owner = api_owner(request) or f"once:{secrets.token_urlsafe(32)}"  # no cookie: saved where nobody can look
+    with each take's file, seed, on_script, speaker_similarity, issues and passed. ``preset`` names a settings
+    preset (narration, expressive, singing, sound_effects or one of your own); settings you pass with other
+    than their default values override it. Stopping the job stops the engine."""
+    caller = api_owner(request)
+    owner = caller or f"once:{secrets.token_urlsafe(32)}"  # no cookie: saved where nobody can look
+    if str(preset or "").strip():
+        values = with_preset((presets or PresetStore(None)).find(caller, preset), values)
     ref = voice_ref(voice)
     req = studio.make_request(text, studio.resolve_voice(owner, ref), values)
     key = session_key(request) or owner
@@ -143,4 +150,5 @@ def api_components() -> dict[str, Any]:
     for s in API_SETTINGS:
         # No precision on numbers: Gradio's rounding fails on NaN/inf without a message; the table explains.
         comps[s.name] = gr.Checkbox(s.default) if s.kind is bool else gr.Number(s.default)
+    comps["preset"] = gr.Textbox("")  # last, so positional callers of the settings are not shifted
     return comps

@@ -19,7 +19,8 @@ import gradio as gr
 from bark_core import MAX_TAKES, settings as table
 from bark_core.takecheck import Thresholds
 
-from . import api, page_load, remember, tab_clone, tab_generate, tab_history, tab_models, tab_timeline, tab_voices
+from . import (api, page_load, remember, tab_clone, tab_generate, tab_history, tab_models, tab_presets, tab_timeline,
+               tab_voices)
 from .engine_holder import STAGES, EngineHolder
 from .model_settings import first_run_text, model_defaults
 from .store import Store
@@ -252,6 +253,9 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                         b["preview_btn"] = gr.Button("▶ Preview voice", size="sm", elem_id="preview-btn")
                         c["preview_audio"] = gr.Audio(label="Preview", type="filepath", interactive=False,
                                                       visible=False, elem_id="preview-audio")
+                        # Style: named generation presets (presets/generation and the user's own)
+                        b["styles"] = tab_presets.build_style_panel(
+                            demo, store.root, {n: c[n] for n in tab_generate.UI_SETTINGS})
                         with gr.Accordion("My voices: upload, rename, delete", open=False, elem_id="my-voices"):
                             c["upload"] = gr.File(label="Upload a Bark voice (.npz)", file_types=[".npz"],
                                                   type="filepath", elem_id="voice-upload")
@@ -397,10 +401,10 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
         return connect(trigger, bind(fn, studio=studio), inputs, outputs, **kw)
 
     # the API first, so its endpoints get their names before any UI event could take them
-    api_defaults = {"voice": "", **{s.name: s.default for s in api.API_SETTINGS}}
+    api_defaults = {"voice": "", **{s.name: s.default for s in api.API_SETTINGS}, "preset": ""}
     api_inputs = {k: v for k, v in a.items() if k in ("text", "voice") or k in api_defaults}
-    on(b["api_btn"].click, api.api_generate, api_inputs, {"files": a["files"], "scores": a["scores"]}, api=True,
-       defaults=api_defaults,
+    on(b["api_btn"].click, bind(api.api_generate, presets=b["styles"].store), api_inputs,
+       {"files": a["files"], "scores": a["scores"]}, api=True, defaults=api_defaults,
        api_name="generate", **ENGINE)
     on(b["api_hist_btn"].click, api.api_history, {"limit": a["limit"]},
        {"history": a["history"], "history_files": a["history_files"]}, api=True, defaults={"limit": 20},

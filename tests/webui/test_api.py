@@ -21,9 +21,9 @@ def test_api_lists_only_the_documented_endpoints(studio):
 
     params = info["named_endpoints"]["/generate"]["parameters"]
     api_settings = [s for s in SETTINGS if s.api]
-    assert [p["parameter_name"] for p in params] == ["text", "voice", *(s.name for s in api_settings)]
-    assert [p["parameter_has_default"] for p in params] == [False] + [True] * (1 + len(api_settings))
-    assert [p["parameter_default"] for p in params[2:]] == [s.default for s in api_settings]
+    assert [p["parameter_name"] for p in params] == ["text", "voice", *(s.name for s in api_settings), "preset"]
+    assert [p["parameter_has_default"] for p in params] == [False] + [True] * (2 + len(api_settings))
+    assert [p["parameter_default"] for p in params[2:]] == [s.default for s in api_settings] + [""]
 
 
 def test_generate_returns_one_wav_per_take_and_history_is_private(studio):

@@ -115,9 +115,9 @@ def test_text_cap_is_said_in_the_prompt_estimate(app):
 
 # -------------------------------------------------------------------------------------- numbers
 
-# api_generate's inputs: text, voice, then the settings table's API settings in order.
-API_NAMES = ["text", "voice", *(s.name for s in SETTINGS if s.api)]
-GOOD = ["Numbers.", "", *(1 if s.name == "seed" else s.default for s in SETTINGS if s.api)]
+# api_generate's inputs: text, voice, the settings table's API settings in order, then the preset.
+API_NAMES = ["text", "voice", *(s.name for s in SETTINGS if s.api), "preset"]
+GOOD = ["Numbers.", "", *(1 if s.name == "seed" else s.default for s in SETTINGS if s.api), ""]
 SEED, TAKES = API_NAMES.index("seed"), API_NAMES.index("takes")
 NUMBERS = [
     ("semantic NaN", 2, NAN, "Semantic temperature"),

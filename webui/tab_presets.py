@@ -1,0 +1,101 @@
+"""The Style panel beside the voice gallery: pick a named generation preset, save your own, delete it.
+
+Picking a preset sets the settings widgets to its values (a setting it leaves out goes back to the
+table's default; the seed and the number of takes stay as they are). "Save" keeps the current
+settings under a name of the owner's; only the owner sees, uses or deletes it (``webui.preset_store``).
+Handlers take named inputs and return dicts of named outputs (``webui.wiring``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import gradio as gr
+
+from bark_core import presets as P
+from bark_core import settings as table
+
+from .formatting import plain
+from .preset_store import PresetStore
+from .wiring import bind, connect
+
+QUICK = dict(show_progress="hidden")
+STYLE_INFO = "A settings set by name: picking one sets the sliders (seed and takes stay)."
+
+
+def style_choices(presets: PresetStore, owner: Optional[str]) -> list[tuple[str, str]]:
+    """(label, name) for the Style list: the built-ins, then the owner's own (★)."""
+    return [(p.label, p.name) for p in presets.builtins] + [(f"★ {u.name}", u.name) for u in presets.list(owner)]
+
+
+def list_styles(presets: PresetStore, owner: Optional[str], style: Optional[str] = None) -> dict[str, Any]:
+    """Page load: this owner's Style list (the built-ins and their own)."""
+    names = {n for _, n in style_choices(presets, owner)}
+    return {"style": gr.update(choices=style_choices(presets, owner), value=style if style in names else None)}
+
+
+def pick_style(presets: PresetStore, owner: Optional[str], style: Optional[str]) -> dict[str, Any]:
+    """Set every preset setting's widget to the picked preset's value; say what the preset is for."""
+    if not style:
+        return {"style_note": ""}
+    preset = presets.find(owner, style)
+    note = f"**{plain(preset.label)}**: {plain(preset.description)}" if preset.description else ""
+    return {**preset.widgets(), "style_note": note}
+
+
+def save_style(presets: PresetStore, owner: Optional[str], style_name: str = "", **values: Any) -> dict[str, Any]:
+    """Save the current settings (widget values by setting name) as the owner's preset ``style_name``."""
+    settings = table.from_widgets({k: v for k, v in values.items() if k in {s.name for s in P.PRESET_SETTINGS}})
+    saved = presets.add(owner, style_name, settings)
+    return {"style": gr.update(choices=style_choices(presets, owner), value=saved.name), "style_name": "",
+            "style_note": "", "style_msg": f"✓ Saved your preset “{plain(saved.name)}”; it is in the Style list."}
+
+
+def delete_style(presets: PresetStore, owner: Optional[str], style: Optional[str]) -> dict[str, Any]:
+    """Delete the selected preset if it is one of the owner's own."""
+    if not style:
+        raise ValueError("Pick one of your presets (★) in the Style list first.")
+    if presets.is_builtin(style):
+        raise ValueError("That preset is built in; only your own presets (★) can be deleted.")
+    if not presets.delete(owner, style):
+        raise ValueError("You have no preset by that name.")
+    return {"style": gr.update(choices=style_choices(presets, owner), value=None), "style_note": "",
+            "style_msg": f"Deleted your preset “{plain(str(style))}”."}
+
+
+@dataclass
+class StylePanel:
+    """The Style panel's store and components (built inside the voice column by ``build_style_panel``)."""
+
+    store: PresetStore
+    components: dict[str, Any]
+
+
+def build_style_panel(demo: gr.Blocks, data_dir: Any, settings: dict[str, Any]) -> StylePanel:
+    """Lay out the Style list and "My presets" here, and wire them to the settings widgets (``settings``: by name)."""
+    store = PresetStore(data_dir)
+    c: dict[str, Any] = {}
+    c["style"] = gr.Dropdown(style_choices(store, None), value=None, label="Style", info=STYLE_INFO,
+                             elem_id="style-preset", allow_custom_value=False)
+    c["style_note"] = gr.Markdown(elem_id="style-note")
+    with gr.Accordion("My presets: save the current settings, delete", open=False, elem_id="my-presets"):
+        c["style_name"] = gr.Textbox(label="Name for the current settings", max_length=80, elem_id="style-name")
+        with gr.Row():
+            save_btn = gr.Button("Save as preset", size="sm", elem_id="style-save-btn")
+            delete_btn = gr.Button("Delete selected preset", size="sm", variant="stop", elem_id="style-delete-btn")
+        c["style_msg"] = gr.Markdown(elem_id="style-msg")
+
+    def on(trigger, fn, inputs, outputs):
+        return connect(trigger, bind(fn, presets=store), inputs, outputs, **QUICK)
+
+    def pick(*names: str) -> dict[str, Any]:
+        return {n: c[n] for n in names}
+
+    preset_widgets = {s.name: settings[s.name] for s in P.PRESET_SETTINGS}
+    on(demo.load, list_styles, {}, pick("style"))
+    on(c["style"].input, pick_style, pick("style"), {**preset_widgets, **pick("style_note")})
+    on(save_btn.click, save_style, {**pick("style_name"), **preset_widgets},
+       pick("style", "style_name", "style_note", "style_msg"))
+    on(delete_btn.click, delete_style, pick("style"), pick("style", "style_note", "style_msg"))
+    return StylePanel(store, c)
