@@ -148,9 +148,12 @@ class SemanticRow:
     job: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class _Group:
-    """Rows that run as one batch inside a stage: their indices in the stage's row list."""
+    """Rows that run as one batch inside a stage: their indices in the stage's row list.
+
+    Groups are slotted dataclasses: every field is declared, none can be attached later.
+    """
 
     rows: list[int]
     device: torch.device
@@ -220,7 +223,7 @@ def _empty_results(hooks: JobHooks, jobs: Sequence[int], sizes: Sequence[int], b
             for b, job in enumerate(jobs)]
 
 
-@dataclass
+@dataclass(slots=True)
 class _SemanticGroup(_Group):
     """Semantic rows sampled as one batch: their decoder, last logits and tokens so far."""
 
@@ -400,7 +403,7 @@ class CoarseRow:
     job: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class _CoarseGroup(_Group):
     """Coarse rows with one history length and window geometry, sampled as one batch."""
 
@@ -520,7 +523,7 @@ class FineRow:
     job: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class _FineGroup(_Group):
     """Fine rows with one voice-history length, filled window by window as one batch."""
 
