@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence, Union
+from typing import Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -148,26 +148,189 @@ class SemanticRow:
     job: int = 0
 
 
+@dataclass(slots=True)
 class _Group:
-    """Rows that run as one batch inside a stage: their positions in the stage's row list and their state."""
+    """Rows that run as one batch inside a stage: their indices in the stage's row list.
 
-    def __init__(self, rows: list[int], device: torch.device):
-        self.rows = rows
-        self.device = device
-        self.pos = {b: i for i, b in enumerate(rows)}
-        self.decoder: Optional[Decoder] = None
-        self.logits: Optional[torch.Tensor] = None
+    Groups are slotted dataclasses: every field is declared, none can be attached later.
+    """
+
+    rows: list[int]
+    device: torch.device
 
     def take(self, active: Sequence[bool]) -> tuple[list[int], Optional[torch.Tensor]]:
         """The active rows of this group, and their positions as an index (None when all are active)."""
-        act = [b for b in self.rows if active[b]]
+        pos = [i for i, b in enumerate(self.rows) if active[b]]
+        act = [self.rows[i] for i in pos]
         if len(act) == len(self.rows):
             return act, None
-        return act, torch.tensor([self.pos[b] for b in act], dtype=torch.long, device=self.device)
+        return act, torch.tensor(pos, dtype=torch.long, device=self.device)
+
+
+def _busy_groups(keys: Sequence, sizes: Sequence[int], row_exact: bool) -> list[tuple[int, list[int]]]:
+    """(slot, rows) of each group (``_groups``) less its rows with nothing to make; empty groups leave their slot unused."""
+    busy = []
+    for slot, members in enumerate(_groups(keys, row_exact)):
+        members = [b for b in members if sizes[b] > 0]
+        if members:
+            busy.append((slot, members))
+    return busy
 
 
 def _pick(t: torch.Tensor, index: Optional[torch.Tensor]) -> torch.Tensor:
+    """The rows of ``t`` at ``index`` (all of ``t`` when None)."""
     return t if index is None else t.index_select(0, index)
+
+
+def _write(t: torch.Tensor, index: Optional[torch.Tensor], value, *cols) -> None:
+    """``t[rows, *cols] = value`` where rows are all rows (``index`` None) or the rows at ``index``."""
+    t[(slice(None) if index is None else index, *cols)] = value
+
+
+def _sample(logits: torch.Tensor, index: Optional[torch.Tensor], rows: Sequence, act: list[int],
+            row_exact: bool) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """Ids (and probabilities) of the active rows ``act`` (``logits``' rows at ``index``), each with its own sampling and stream."""
+    return sample_rows(_pick(logits, index), [rows[b].sampling for b in act],
+                       [rows[b].generator for b in act], row_by_row=row_exact)
+
+
+def _run_stage(hooks: JobHooks, jobs: Sequence[int], steps: Sequence[int], stage: str,
+               step: Callable[[int, list[bool]], None]) -> None:
+    """The stage loop: ``step(n, active)`` for n = 0, 1, ... while a row is active, reporting to the jobs first.
+
+    Row b is active while n < ``steps[b]`` and its job is in the batch (``step`` may retire it
+    earlier); each job hears every step it has an active row in, then the stage's end.
+    """
+    totals = _totals(jobs, steps)
+    active = [True] * len(jobs)
+    for n in range(max(steps, default=0)):
+        for b in range(len(jobs)):
+            active[b] = active[b] and n < steps[b]
+        live = [jobs[b] for b in range(len(jobs)) if active[b]]
+        if not live:
+            break
+        hooks.steps(live, stage, n, totals)
+        for b in range(len(jobs)):
+            active[b] = active[b] and hooks.alive(jobs[b])
+        step(n, active)
+    for job in sorted(set(jobs)):
+        hooks.step(job, stage, totals.get(job, 0), totals.get(job, 0))
+
+
+def _empty_results(hooks: JobHooks, jobs: Sequence[int], sizes: Sequence[int], books: int) -> list[Optional[np.ndarray]]:
+    """None per row, but (books, 0) codes for a row with nothing to make whose job is still in the batch."""
+    return [np.zeros((books, 0), dtype=np.int64) if sizes[b] == 0 and hooks.alive(job) else None
+            for b, job in enumerate(jobs)]
+
+
+@dataclass(slots=True)
+class _SemanticGroup(_Group):
+    """Semantic rows sampled as one batch: their decoder, last logits and tokens so far."""
+
+    vocab: tuple[int, int]  # the logits sampled: 10_000 semantic ids (+ the EOS logit with early stop)
+    min_eos_p: Union[None, float, torch.Tensor]  # one threshold (as the reference compares), or (B_g,)
+    decoder: Decoder
+    logits: torch.Tensor  # (B_g, V) after the last token
+    out: torch.Tensor  # (B_g, budget) tokens drawn
+    lengths: torch.Tensor  # (B_g,) the budget, or the step the row stopped at
+    done: torch.Tensor  # (B_g,) bool: stopped
+    feed: torch.Tensor  # (B_g,) the tokens the next step appends
+
+    @property
+    def early_stop(self) -> bool:
+        return self.vocab[1] > C.SEMANTIC_VOCAB_SIZE
+
+
+def _min_eos_p(rows: Sequence[SemanticRow], device: torch.device) -> Union[None, float, torch.Tensor]:
+    """One threshold when the rows agree (a number or None), else one per row (inf = none)."""
+    eos = {r.min_eos_p for r in rows}
+    if len(eos) == 1:
+        return eos.pop()
+    return torch.tensor([float("inf") if r.min_eos_p is None else r.min_eos_p for r in rows],
+                        dtype=torch.float32, device=device)
+
+
+def _semantic_prefill(decoder: Decoder, ctx: list[np.ndarray], vocab: tuple[int, int],
+                      shared: dict, device: torch.device) -> torch.Tensor:
+    """Prefill ``decoder`` with its rows' 513-id contexts; logits (B_g, V).
+
+    Rows with one prompt read it once; a lone row whose prompt a lone row already read
+    copies that row's cache (``shared``: prompt -> that decoder, its logits).
+    """
+    key = (ctx[0].tobytes(), vocab)
+    if len(ctx) == 1 and key in shared:
+        decoder.adopt(shared[key][0])
+        return shared[key][1]
+    same = all(np.array_equal(c, ctx[0]) for c in ctx[1:])
+    x = torch.from_numpy(ctx[0][None] if same else np.stack(ctx)).to(device)  # (1 or B_g, 513)
+    logits = decoder.prefill(x, merge_context=True, rows=vocab)
+    if len(ctx) == 1:
+        shared.setdefault(key, (decoder, logits))
+    return logits
+
+
+def _semantic_groups(model: GPT, rows: Sequence[SemanticRow], budgets: list[int],
+                     decoders: DecoderFactory, row_exact: bool) -> list[_SemanticGroup]:
+    """Rows grouped by early stop, each group's decoder prefilled with its contexts."""
+    device = model.lm_head.weight.device
+    contexts = [semantic_context(r.text_ids, r.history) for r in rows]
+    shared: dict[tuple, tuple[Decoder, torch.Tensor]] = {}
+    groups = []
+    for slot, members in enumerate(_groups([r.early_stop for r in rows], row_exact)):
+        B_g, budget = len(members), max(budgets[b] for b in members)
+        vocab = (0, C.SEMANTIC_VOCAB_SIZE + (1 if rows[members[0]].early_stop else 0))  # + the EOS logit
+        decoder = decoders(model, B_g, C.MAX_TEXT_TOKENS + 1 + budget - 1, slot)
+        logits = _semantic_prefill(decoder, [contexts[b] for b in members], vocab, shared, device)
+        groups.append(_SemanticGroup(
+            members, device, vocab, _min_eos_p([rows[b] for b in members], device), decoder, logits,
+            out=torch.zeros((B_g, budget), dtype=torch.long, device=device),
+            lengths=torch.tensor([budgets[b] for b in members], dtype=torch.long, device=device),
+            done=torch.zeros(B_g, dtype=torch.bool, device=device),
+            feed=torch.zeros(B_g, dtype=torch.long, device=device)))
+    return groups
+
+
+def _semantic_stops(g: _SemanticGroup, index: Optional[torch.Tensor], ids: torch.Tensor,
+                    probs: Optional[torch.Tensor], n: int) -> None:
+    """Mark the rows that stop at step ``n``: EOS drawn, or its probability >= min_eos_p."""
+    stop = ids == C.SEMANTIC_EOS_TOKEN  # (B_act,)
+    thr = _pick(g.min_eos_p, index) if torch.is_tensor(g.min_eos_p) else g.min_eos_p
+    if thr is not None and probs is not None:  # (greedy rows have no probabilities)
+        stop |= probs[:, -1] >= thr
+    done = _pick(g.done, index)
+    _write(g.lengths, index, torch.where(stop & ~done, n, _pick(g.lengths, index)))
+    _write(g.done, index, done | stop)
+
+
+def _semantic_step(g: _SemanticGroup, rows: Sequence[SemanticRow], active: list[bool], n: int,
+                   budgets: list[int], check: bool, row_exact: bool) -> None:
+    """Step ``n`` of one group: sample its active rows, note stops, append, decode the next logits."""
+    act, index = g.take(active)
+    if not act:
+        return
+    ids, probs = _sample(g.logits, index, rows, act, row_exact)  # (B_act,), (B_act, V)
+    if g.early_stop:
+        _semantic_stops(g, index, ids, probs, n)
+    _write(g.out, index, ids, n)
+    _write(g.feed, index, ids)
+    for b in act:
+        if n + 1 == budgets[b]:
+            active[b] = False
+    if check and g.early_stop:  # the host learns of stops only here
+        for b, done in zip(g.rows, g.done.tolist()):
+            active[b] = active[b] and not done
+    if any(active[b] for b in g.rows):
+        g.logits = g.decoder.step(g.feed, g.vocab)  # (B_g, V)
+
+
+def _semantic_results(groups: list[_SemanticGroup], hooks: JobHooks, jobs: Sequence[int]) -> list[Optional[np.ndarray]]:
+    result: list[Optional[np.ndarray]] = [None] * len(jobs)
+    for g in groups:
+        out, lengths = g.out.cpu().numpy(), g.lengths.cpu().numpy()
+        for i, b in enumerate(g.rows):
+            if hooks.alive(jobs[b]):
+                result[b] = out[i, : lengths[i]].copy()
+    return result
 
 
 @torch.inference_mode()
@@ -185,92 +348,18 @@ def generate_semantic(
     row finishing between checks draws until the check, so use 1 where exactness matters).
     """
     hooks = JobHooks.of(hooks)
-    device = model.lm_head.weight.device
-    B = len(rows)
-    if B == 0:
+    if not rows:
         return []
     budgets = [semantic_step_budget(r.max_seconds) for r in rows]
-    contexts = [semantic_context(r.text_ids, r.history) for r in rows]
-    jobs = [r.job for r in rows]
-    totals = _totals(jobs, budgets)
-    groups = [_Group(g, device) for g in _groups([r.early_stop for r in rows], row_exact)]
-    shared: dict[tuple, tuple[Decoder, torch.Tensor]] = {}  # prompt -> a one-row decoder prefilled with it, its logits
-    for slot, g in enumerate(groups):
-        first = rows[g.rows[0]]
-        budget = max(budgets[b] for b in g.rows)
-        g.vocab = (0, C.SEMANTIC_VOCAB_SIZE + (1 if first.early_stop else 0))  # + the EOS logit
-        g.decoder = decoders(model, len(g.rows), C.MAX_TEXT_TOKENS + 1 + budget - 1, slot)
-        ctx = [contexts[b] for b in g.rows]
-        same = all(np.array_equal(c, ctx[0]) for c in ctx[1:])
-        key = (ctx[0].tobytes(), g.vocab)
-        if len(g.rows) == 1 and key in shared:  # the exact path prefills each distinct prompt once
-            g.decoder.adopt(shared[key][0])
-            g.logits = shared[key][1]
-        else:
-            x = torch.from_numpy(ctx[0][None] if same else np.stack(ctx)).to(device)
-            g.logits = g.decoder.prefill(x, merge_context=True, rows=g.vocab)  # one prompt: shared by its rows
-            if len(g.rows) == 1:
-                shared.setdefault(key, (g.decoder, g.logits))
-        g.out = torch.zeros((len(g.rows), budget), dtype=torch.long, device=device)
-        g.lengths = torch.tensor([budgets[b] for b in g.rows], dtype=torch.long, device=device)
-        g.done = torch.zeros(len(g.rows), dtype=torch.bool, device=device)
-        g.feed = torch.zeros(len(g.rows), dtype=torch.long, device=device)
-        eos = {rows[b].min_eos_p for b in g.rows}
-        if len(eos) == 1:
-            g.min_eos_p = eos.pop()  # a number (or None), as the reference compares
-        else:
-            g.min_eos_p = torch.tensor([float("inf") if rows[b].min_eos_p is None else rows[b].min_eos_p
-                                        for b in g.rows], dtype=torch.float32, device=device)
-    del shared
-    active = [True] * B
-    for n in range(max(budgets)):
-        live = [jobs[b] for b in range(B) if active[b]]
-        if not live:
-            break
-        hooks.steps(live, "semantic", n, totals)
-        for b in range(B):
-            active[b] = active[b] and hooks.alive(jobs[b])
-        check = (n + 1) % eos_check_every == 0
+    groups = _semantic_groups(model, rows, budgets, decoders, row_exact)
+
+    def step(n: int, active: list[bool]) -> None:
         for g in groups:
-            act, index = g.take(active)
-            if not act:
-                continue
-            ids, probs = sample_rows(_pick(g.logits, index), [rows[b].sampling for b in act],
-                                     [rows[b].generator for b in act], row_by_row=row_exact)
-            if g.vocab[1] > C.SEMANTIC_VOCAB_SIZE:  # early stop
-                stop = ids == C.SEMANTIC_EOS_TOKEN
-                thr = g.min_eos_p if index is None or not torch.is_tensor(g.min_eos_p) else g.min_eos_p[index]
-                if thr is not None and probs is not None:  # (greedy rows have no probabilities)
-                    stop |= probs[:, -1] >= thr
-                if index is None:
-                    g.lengths = torch.where(stop & ~g.done, n, g.lengths)
-                    g.done |= stop
-                else:
-                    g.lengths[index] = torch.where(stop & ~g.done[index], n, g.lengths[index])
-                    g.done[index] |= stop
-            if index is None:
-                g.out[:, n] = ids
-                g.feed = ids
-            else:
-                g.out[index, n] = ids
-                g.feed[index] = ids
-            for b in act:
-                if n + 1 == budgets[b]:
-                    active[b] = False
-            if check and g.vocab[1] > C.SEMANTIC_VOCAB_SIZE:
-                for b, done in zip(g.rows, g.done.tolist()):
-                    active[b] = active[b] and not done
-            if any(active[b] for b in g.rows):
-                g.logits = g.decoder.step(g.feed, g.vocab)
-    for job in sorted(set(jobs)):
-        hooks.step(job, "semantic", totals[job], totals[job])
-    result: list[Optional[np.ndarray]] = [None] * B
-    for g in groups:
-        out, lengths = g.out.cpu().numpy(), g.lengths.cpu().numpy()
-        for i, b in enumerate(g.rows):
-            if hooks.alive(jobs[b]):
-                result[b] = out[i, : lengths[i]].copy()
-    return result
+            _semantic_step(g, rows, active, n, budgets, (n + 1) % eos_check_every == 0, row_exact)
+
+    jobs = [r.job for r in rows]
+    _run_stage(hooks, jobs, budgets, "semantic", step)
+    return _semantic_results(groups, hooks, jobs)
 
 
 def flatten_coarse(codes: np.ndarray) -> np.ndarray:
@@ -314,6 +403,80 @@ class CoarseRow:
     job: int = 0
 
 
+@dataclass(slots=True)
+class _CoarseGroup(_Group):
+    """Coarse rows with one history length and window geometry, sampled as one batch."""
+
+    sem_offsets: list[int]  # per row: its voice's semantic history length (where its own tokens start in ``sem``)
+    n_hist: int  # coarse history ids before the first generated one
+    max_coarse_history: int
+    window: int  # steps per sliding window
+    sem: torch.Tensor  # (B_g, S) voice + own semantic ids, right-padded
+    coarse: torch.Tensor  # (B_g, n_hist + steps) coarse ids: history, then what is generated
+    infer: torch.Tensor  # (B_g, 1) the infer token
+    decoder: Decoder
+
+    @property
+    def max_semantic_history(self) -> int:
+        return int(np.floor(self.max_coarse_history / C.SEMANTIC_TO_COARSE_RATIO))
+
+
+def _coarse_group(model: GPT, rows: list[CoarseRow], members: list[int], hists: list[tuple[np.ndarray, np.ndarray]],
+                  n_steps: int, slot: int, decoders: DecoderFactory) -> _CoarseGroup:
+    """One group's histories, semantic ids and decoder (``rows``, ``hists``: its members' own)."""
+    device = model.lm_head.weight.device
+    n_hist, mch, swl = len(hists[0][1]), rows[0].max_coarse_history, rows[0].sliding_window_len
+    width = max(len(h[0]) + len(r.semantic) for h, r in zip(hists, rows))
+    sem = np.full((len(rows), width), C.COARSE_SEMANTIC_PAD_TOKEN, dtype=np.int64)  # right-padded like the reference
+    coarse = np.zeros((len(rows), n_hist + n_steps), dtype=np.int64)
+    for i, (h, r) in enumerate(zip(hists, rows)):
+        s = np.hstack([h[0], r.semantic])
+        sem[i, : len(s)] = s
+        coarse[i, :n_hist] = h[1]
+    decoder = decoders(model, len(rows), C.MAX_SEMANTIC_HISTORY + 1 + mch + swl - 1, slot)
+    return _CoarseGroup(members, device, [len(h[0]) for h in hists], n_hist, mch, swl,
+                        sem=torch.from_numpy(sem).to(device), coarse=torch.from_numpy(coarse).to(device),
+                        infer=torch.full((len(rows), 1), C.COARSE_INFER_TOKEN, dtype=torch.long, device=device),
+                        decoder=decoder)
+
+
+def _coarse_context(g: _CoarseGroup, n_step: int) -> torch.Tensor:
+    """A window's context (B_g, 256 + 1 + H): <=256 semantic ids (padded), the infer token, H <= 630 coarse ids."""
+    x_sem = []
+    for i, offset in enumerate(g.sem_offsets):
+        semantic_idx = offset + int(round(n_step / C.SEMANTIC_TO_COARSE_RATIO))
+        x_sem.append(g.sem[i, max(0, semantic_idx - g.max_semantic_history) :][: C.MAX_SEMANTIC_HISTORY])
+    width = max(len(s) for s in x_sem)
+    x_sem = torch.stack([F.pad(s, (0, width - len(s)), value=C.COARSE_SEMANTIC_PAD_TOKEN) for s in x_sem])
+    x_sem = F.pad(x_sem, (0, C.MAX_SEMANTIC_HISTORY - x_sem.shape[1]), value=C.COARSE_SEMANTIC_PAD_TOKEN)  # (B_g, 256)
+    end = g.n_hist + n_step
+    return torch.cat([x_sem, g.infer, g.coarse[:, max(0, end - g.max_coarse_history) : end]], dim=1)
+
+
+def _coarse_step(g: _CoarseGroup, rows: Sequence[CoarseRow], active: list[bool], n_step: int, row_exact: bool) -> None:
+    """Step ``n_step`` of one group: its logits (a new window re-reads the context), then sample and append."""
+    if not any(active[b] for b in g.rows):
+        return
+    start = C.SEMANTIC_VOCAB_SIZE + (n_step % C.N_COARSE_CODEBOOKS) * C.CODEBOOK_SIZE
+    vocab = (start, start + C.CODEBOOK_SIZE)  # the codebook this step predicts
+    end = g.n_hist + n_step
+    if n_step % g.window == 0:
+        logits = g.decoder.prefill(_coarse_context(g, n_step), rows=vocab)  # (B_g, 1024)
+    else:
+        logits = g.decoder.step(g.coarse[:, end - 1], vocab)  # (B_g, 1024)
+    act, index = g.take(active)
+    ids, _ = _sample(logits, index, rows, act, row_exact)  # (B_act,)
+    _write(g.coarse, index, ids + start, end)
+
+
+def _unflatten_coarse(flat: np.ndarray) -> np.ndarray:
+    """Interleaved coarse-model ids (2N,) -> (2, N) codes; the inverse of ``flatten_coarse``."""
+    codes = flat.reshape(-1, C.N_COARSE_CODEBOOKS).T - C.SEMANTIC_VOCAB_SIZE
+    for n in range(1, C.N_COARSE_CODEBOOKS):
+        codes[n, :] -= n * C.CODEBOOK_SIZE
+    return codes
+
+
 @torch.inference_mode()
 def generate_coarse(
     model: GPT,
@@ -327,85 +490,25 @@ def generate_coarse(
     Rows with equal coarse-history length and window settings run as one group.
     """
     hooks = JobHooks.of(hooks)
-    device = model.lm_head.weight.device
-    ratio = C.SEMANTIC_TO_COARSE_RATIO
-    B = len(rows)
     hists = [coarse_history(r.voice_semantic, r.voice_coarse, r.max_coarse_history) for r in rows]
     steps = [coarse_steps(len(r.semantic)) for r in rows]
-    jobs = [r.job for r in rows]
-    totals = _totals(jobs, steps)
     keys = [(len(h[1]), r.max_coarse_history, r.sliding_window_len) for h, r in zip(hists, rows)]
-    groups = []
-    for slot, members in enumerate(_groups(keys, row_exact)):
-        members = [b for b in members if steps[b] > 0]
-        if not members:
-            continue
-        g = _Group(members, device)
-        g.n_hist, g.mch, g.swl = keys[members[0]]
-        g.max_semantic_history = int(np.floor(g.mch / ratio))
-        n_steps = max(steps[b] for b in members)
-        width = max(len(hists[b][0]) + len(rows[b].semantic) for b in members)
-        sem = np.full((len(members), width), C.COARSE_SEMANTIC_PAD_TOKEN, dtype=np.int64)  # right-padded like the reference
-        coarse = np.zeros((len(members), g.n_hist + n_steps), dtype=np.int64)
-        for i, b in enumerate(members):
-            s = np.hstack([hists[b][0], rows[b].semantic])
-            sem[i, : len(s)] = s
-            coarse[i, : g.n_hist] = hists[b][1]
-        g.sem = torch.from_numpy(sem).to(device)
-        g.coarse = torch.from_numpy(coarse).to(device)
-        g.infer = torch.full((len(members), 1), C.COARSE_INFER_TOKEN, dtype=torch.long, device=device)
-        g.decoder = decoders(model, len(members), C.MAX_SEMANTIC_HISTORY + 1 + g.mch + g.swl - 1, slot)
-        groups.append(g)
-    active = [steps[b] > 0 for b in range(B)]
-    for n_step in range(max(steps, default=0)):
-        for b in range(B):
-            active[b] = active[b] and n_step < steps[b]
-        live = [jobs[b] for b in range(B) if active[b]]
-        if not live:
-            break
-        hooks.steps(live, "coarse", n_step, totals)
-        for b in range(B):
-            active[b] = active[b] and hooks.alive(jobs[b])
-        start = C.SEMANTIC_VOCAB_SIZE + (n_step % C.N_COARSE_CODEBOOKS) * C.CODEBOOK_SIZE
-        vocab = (start, start + C.CODEBOOK_SIZE)  # the codebook this step predicts
+    groups = [_coarse_group(model, [rows[b] for b in members], members, [hists[b] for b in members],
+                            max(steps[b] for b in members), slot, decoders)
+              for slot, members in _busy_groups(keys, steps, row_exact)]
+
+    def step(n_step: int, active: list[bool]) -> None:
         for g in groups:
-            if not any(active[b] for b in g.rows):
-                continue
-            end = g.n_hist + n_step
-            if n_step % g.swl == 0:  # a new window: re-read the semantic and coarse context
-                x_sem = []
-                for i, b in enumerate(g.rows):
-                    semantic_idx = len(hists[b][0]) + int(round(n_step / ratio))
-                    x_sem.append(g.sem[i, max(0, semantic_idx - g.max_semantic_history) :][: C.MAX_SEMANTIC_HISTORY])
-                width = max(len(s) for s in x_sem)
-                x_sem = torch.stack([F.pad(s, (0, width - len(s)), value=C.COARSE_SEMANTIC_PAD_TOKEN) for s in x_sem])
-                x_sem = F.pad(x_sem, (0, C.MAX_SEMANTIC_HISTORY - x_sem.shape[1]), value=C.COARSE_SEMANTIC_PAD_TOKEN)
-                x = torch.cat([x_sem, g.infer, g.coarse[:, max(0, end - g.mch) : end]], dim=1)
-                g.logits = g.decoder.prefill(x, rows=vocab)
-            else:
-                g.logits = g.decoder.step(g.coarse[:, end - 1], vocab)
-            act, index = g.take(active)
-            ids, _ = sample_rows(_pick(g.logits, index), [rows[b].sampling for b in act],
-                                 [rows[b].generator for b in act], row_by_row=row_exact)
-            if index is None:
-                g.coarse[:, end] = ids + start
-            else:
-                g.coarse[index, end] = ids + start
-    for job in sorted(set(jobs)):
-        hooks.step(job, "coarse", totals[job], totals[job])
-    result: list[Optional[np.ndarray]] = [None] * B
-    for b in range(B):
-        if steps[b] == 0 and hooks.alive(jobs[b]):
-            result[b] = np.zeros((C.N_COARSE_CODEBOOKS, 0), dtype=np.int64)
+            _coarse_step(g, rows, active, n_step, row_exact)
+
+    jobs = [r.job for r in rows]
+    _run_stage(hooks, jobs, steps, "coarse", step)
+    result = _empty_results(hooks, jobs, steps, C.N_COARSE_CODEBOOKS)
     for g in groups:
         flat = g.coarse[:, g.n_hist :].cpu().numpy()
         for i, b in enumerate(g.rows):
-            if not hooks.alive(jobs[b]):
-                continue
-            codes = flat[i, : steps[b]].reshape(-1, C.N_COARSE_CODEBOOKS).T - C.SEMANTIC_VOCAB_SIZE
-            for n in range(1, C.N_COARSE_CODEBOOKS):
-                codes[n, :] -= n * C.CODEBOOK_SIZE
-            result[b] = codes
+            if hooks.alive(jobs[b]):
+                result[b] = _unflatten_coarse(flat[i, : steps[b]])
     return result
 
 
@@ -418,6 +521,73 @@ class FineRow:
     sampling: Sampling
     generator: torch.Generator
     job: int = 0
+
+
+@dataclass(slots=True)
+class _FineGroup(_Group):
+    """Fine rows with one voice-history length, filled window by window as one batch."""
+
+    n_history: int  # voice frames before each row's own
+    n_given: int  # codebooks given (the coarse ones)
+    n_loops: int  # windows
+    codes: torch.Tensor  # (B_g, T, 8) every frame, padded to at least one window
+    start: int = 0  # the current window's first frame
+    fill: int = 0  # the first frame it fills
+    window: Optional[torch.Tensor] = None  # (B_g, W, 8) its codes
+
+    @property
+    def books(self) -> int:
+        return C.N_FINE_CODEBOOKS - self.n_given
+
+    @property
+    def passes(self) -> int:
+        return self.n_loops * self.books
+
+    @property
+    def rel(self) -> int:
+        return self.fill - self.start
+
+
+def _fine_group(rows: list[FineRow], members: list[int], n_history: int, n_given: int, device: torch.device) -> _FineGroup:
+    """One group's codes: each row's voice history then its coarse codes, the rest padding (1024)."""
+    W, S = C.FINE_WINDOW, C.FINE_STEP
+    n = max(r.coarse.shape[1] for r in rows)
+    arr = np.full((len(rows), C.N_FINE_CODEBOOKS, n_history + n), C.CODEBOOK_SIZE, dtype=np.int64)  # padding id
+    for i, r in enumerate(rows):
+        if n_history:
+            arr[i, :, :n_history] = r.voice_fine[:, -C.FINE_MAX_HISTORY :]
+        arr[i, :n_given, n_history : n_history + r.coarse.shape[1]] = r.coarse
+    n_remove_from_end = max(0, W - arr.shape[2])
+    if n_remove_from_end:
+        arr = np.pad(arr, ((0, 0), (0, 0), (0, n_remove_from_end)), constant_values=C.CODEBOOK_SIZE)
+    n_loops = max(0, int(np.ceil((n - (W - n_history)) / S))) + 1
+    codes = torch.from_numpy(arr).transpose(1, 2).contiguous().to(device)  # (B_g, T, 8)
+    return _FineGroup(members, device, n_history, n_given, n_loops, codes)
+
+
+def _fine_open(g: _FineGroup, loop: int) -> None:
+    """Start window ``loop``: it reads W frames from ``start`` and fills those from ``fill`` on."""
+    W, S = C.FINE_WINDOW, C.FINE_STEP
+    g.start = min(loop * S, g.codes.shape[1] - W)
+    g.fill = min(g.n_history + loop * S, g.codes.shape[1] - S)
+    g.window = g.codes[:, g.start : g.start + W, :].clone()  # (B_g, W, 8)
+
+
+def _fine_pass(model: FineGPT, g: _FineGroup, rows: Sequence[FineRow], active: list[bool], p: int,
+               row_exact: bool) -> None:
+    """Pass ``p`` of one group: predict one codebook over its window (a new window every ``books`` passes)."""
+    act, index = g.take(active)
+    if not act:
+        return
+    loop, k = divmod(p, g.books)
+    book = g.n_given + k
+    if k == 0:
+        _fine_open(g, loop)
+    logits = model(book, g.window)[:, g.rel :, : C.CODEBOOK_SIZE]  # (B_g, W - rel, 1024)
+    ids, _ = _sample(logits, index, rows, act, row_exact)  # (B_act, W - rel)
+    _write(g.window, index, ids, slice(g.rel, None), book)
+    if k == g.books - 1:  # the window is complete: keep what it filled
+        g.codes[:, g.fill : g.fill + (C.FINE_WINDOW - g.rel), g.n_given :] = g.window[:, g.rel :, g.n_given :]
 
 
 @torch.inference_mode()
@@ -434,69 +604,24 @@ def generate_fine(
     """
     hooks = JobHooks.of(hooks)
     device = model.lm_heads[0].weight.device
-    W, S = C.FINE_WINDOW, C.FINE_STEP
-    B = len(rows)
-    jobs = [r.job for r in rows]
-    n_history = [0 if r.voice_fine is None else r.voice_fine[:, -C.FINE_MAX_HISTORY :].shape[1] for r in rows]
     lengths = [r.coarse.shape[1] for r in rows]
-    keys = [(h, r.coarse.shape[0]) for h, r in zip(n_history, rows)]
-    groups = []
-    for members in _groups(keys, row_exact):
-        members = [b for b in members if lengths[b] > 0]
-        if not members:
-            continue
-        g = _Group(members, device)
-        g.n_history, g.n_given = keys[members[0]]
-        n = max(lengths[b] for b in members)
-        arr = np.full((len(members), C.N_FINE_CODEBOOKS, g.n_history + n), C.CODEBOOK_SIZE, dtype=np.int64)  # padding id
-        for i, b in enumerate(members):
-            if g.n_history:
-                arr[i, :, : g.n_history] = rows[b].voice_fine[:, -C.FINE_MAX_HISTORY :]
-            arr[i, : g.n_given, g.n_history : g.n_history + lengths[b]] = rows[b].coarse
-        n_remove_from_end = max(0, W - arr.shape[2])
-        if n_remove_from_end:
-            arr = np.pad(arr, ((0, 0), (0, 0), (0, n_remove_from_end)), constant_values=C.CODEBOOK_SIZE)
-        g.n_loops = max(0, int(np.ceil((n - (W - g.n_history)) / S))) + 1
-        g.books = C.N_FINE_CODEBOOKS - g.n_given
-        g.passes = g.n_loops * g.books
-        g.codes = torch.from_numpy(arr).transpose(1, 2).contiguous().to(device)  # (B_g, T, 8)
-        groups.append(g)
-    totals: dict[int, int] = {}
+    keys = [(0 if r.voice_fine is None else r.voice_fine[:, -C.FINE_MAX_HISTORY :].shape[1], r.coarse.shape[0])
+            for r in rows]  # (voice frames, codebooks given)
+    groups = [_fine_group([rows[b] for b in members], members, *keys[members[0]], device)
+              for _, members in _busy_groups(keys, lengths, row_exact)]
+    passes = [0] * len(rows)
     for g in groups:
         for b in g.rows:
-            totals[jobs[b]] = max(totals.get(jobs[b], 0), g.passes)
-    active = [True] * B
-    for p in range(max((g.passes for g in groups), default=0)):
-        running = [g for g in groups if p < g.passes]
-        hooks.steps([jobs[b] for g in running for b in g.rows if active[b]], "fine", p, totals)
-        for b in range(B):
-            active[b] = active[b] and hooks.alive(jobs[b])
-        for g in running:
-            act, index = g.take(active)
-            if not act:
-                continue
-            loop, k = divmod(p, g.books)
-            book = g.n_given + k
-            if k == 0:
-                g.start = min(loop * S, g.codes.shape[1] - W)
-                g.fill = min(g.n_history + loop * S, g.codes.shape[1] - S)
-                g.rel = g.fill - g.start
-                g.window = g.codes[:, g.start : g.start + W, :].clone()  # (B_g, W, 8)
-            logits = model(book, g.window)[:, g.rel :, : C.CODEBOOK_SIZE]  # (B_g, W - rel, 1024)
-            ids, _ = sample_rows(_pick(logits, index), [rows[b].sampling for b in act],
-                                 [rows[b].generator for b in act], row_by_row=row_exact)
-            if index is None:
-                g.window[:, g.rel :, book] = ids
-            else:
-                g.window[index, g.rel :, book] = ids
-            if k == g.books - 1:
-                g.codes[:, g.fill : g.fill + (W - g.rel), g.n_given :] = g.window[:, g.rel :, g.n_given :]
-    for job in sorted(set(jobs)):
-        hooks.step(job, "fine", totals.get(job, 0), totals.get(job, 0))
-    result: list[Optional[np.ndarray]] = [None] * B
-    for b in range(B):
-        if lengths[b] == 0 and hooks.alive(jobs[b]):
-            result[b] = np.zeros((C.N_FINE_CODEBOOKS, 0), dtype=np.int64)
+            passes[b] = g.passes
+
+    def step(p: int, active: list[bool]) -> None:
+        for g in groups:
+            if p < g.passes:
+                _fine_pass(model, g, rows, active, p, row_exact)
+
+    jobs = [r.job for r in rows]
+    _run_stage(hooks, jobs, passes, "fine", step)
+    result = _empty_results(hooks, jobs, lengths, C.N_FINE_CODEBOOKS)
     for g in groups:
         out = g.codes.transpose(1, 2).cpu().numpy()[:, :, g.n_history :]
         for i, b in enumerate(g.rows):
