@@ -134,7 +134,7 @@ def cmd_generate(args) -> int:
 
 def _checked_takes(engine, request, voice, gen, args) -> tuple[list, list[int]]:
     """Score each take, retake (one at a time, new seeds) until one passes or ``--retake`` is spent, rank."""
-    from .settings import MAX_SEED
+    from .settings import take_seed
     from .takecheck import TakeChecker, rank
 
     checker = TakeChecker()
@@ -153,7 +153,7 @@ def _checked_takes(engine, request, voice, gen, args) -> tuple[list, list[int]]:
     for extra in range(1, args.retake + 1):
         if any(checker.passes(s) for s in scores):
             break
-        seed = (gen.seed + len(gen.takes) + extra - 1) % (MAX_SEED + 1)  # after the batch's own take seeds
+        seed = take_seed(gen.seed, len(gen.takes) + extra - 1)  # after the batch's own take seeds
         again = engine.generate(GenerationRequest(**{**request.__dict__, "voice": voice, "takes": 1, "seed": seed}))
         takes.append(again.takes[0])
         seeds.append(seed)

@@ -38,7 +38,7 @@ from .generation import StepHooks
 from .model import size_name
 from .sampling import Sampling
 from .tokenizer import TextTokenizer
-from .settings import MAX_SEED
+from .settings import MAX_SEED, take_seed
 from .types import (
     BatchJob,
     Generation,
@@ -624,11 +624,6 @@ class Engine:
 
 
 HOP = SAMPLE_RATE // 75  # audio samples per codec frame
-
-
-def take_seed(seed: int, index: int) -> int:
-    """The seed of take ``index`` of a request seeded ``seed`` (take 0 uses the request's seed)."""
-    return (seed + index) % (MAX_SEED + 1)
 
 
 def _check_retakes(segment_retakes) -> None:

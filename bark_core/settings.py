@@ -18,6 +18,13 @@ MAX_TAKES = 8
 MAX_SEED = 2**32 - 1
 
 
+def take_seed(seed: int, index: int) -> int:
+    """The seed of take ``index`` of a request seeded ``seed``: take 0 uses the request's seed, take k
+    ``seed + k``, wrapping past MAX_SEED to 0. Segment k of a seeded timeline, and retake k after a
+    batch of n takes (index n + k - 1), follow the same rule."""
+    return (seed + index) % (MAX_SEED + 1)
+
+
 @dataclass(frozen=True)
 class Setting:
     """One generation setting and how every surface shows it."""

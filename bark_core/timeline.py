@@ -39,7 +39,7 @@ import numpy as np
 from . import longform
 from .audiotools import fade_curve
 from .constants import CODEBOOK_SIZE, MAX_TEXT_TOKENS, SAMPLE_RATE, SEMANTIC_VOCAB_SIZE
-from .settings import MAX_SEED
+from .settings import MAX_SEED, take_seed
 from .types import GenerationRequest, Progress, Voice
 
 SPLIT_MODES = ("sentence", "line", "length", "dialogue")
@@ -293,7 +293,7 @@ def create_timeline(
     for k, (name, seg_text) in enumerate(pairs):
         seg = Segment(
             text=seg_text, speaker=name, voice=mapping.get(name) if name else voice,
-            seed=None if seed is None else (seed + k) % (MAX_SEED + 1),
+            seed=None if seed is None else take_seed(seed, k),
             semantic_temp=semantic_temp, coarse_temp=coarse_temp, fine_temp=fine_temp,
         )
         _check_segment_fields(seg, f"Segment {k + 1}")
@@ -746,14 +746,14 @@ def from_generation(request: GenerationRequest, take: Any, *, voice: Optional[st
                          "opened as timelines.")
     if request.voice is not None and not voice:
         raise ValueError("Say which voice the take was made with; its segments need it to be regenerated.")
-    take_seed = getattr(take, "seed", None)
-    take_seed = seed if take_seed is None else take_seed
+    made_with = getattr(take, "seed", None)
+    made_with = seed if made_with is None else made_with
     spans = [(getattr(s, "start", 0), getattr(s, "end", 0)) for s in segments]
     pause = None  # read off the gaps, so that rendering gives back the take
     if len(set(_gaps(spans))) != 1:  # one segment, or uneven gaps: the request's pause
         pause = float(request.segment_pause_s) * 1000.0
     return from_segments(
-        take.audio, segments, seed=take_seed, voice=(voice or None) if request.voice is not None else None, pause_ms=pause,
+        take.audio, segments, seed=made_with, voice=(voice or None) if request.voice is not None else None, pause_ms=pause,
         semantic_temp=request.semantic_temp, coarse_temp=request.coarse_temp, fine_temp=request.fine_temp,
         options={k: getattr(request, k) for k in REQUEST_OPTIONS}, scores=scores,
     )

@@ -18,7 +18,6 @@ from typing import Any, Callable, Iterator, Optional
 import soundfile as sf
 
 from bark_core import (
-    MAX_SEED,
     CloneSettings,
     GenerationCancelled,
     GenerationRequest,
@@ -474,7 +473,7 @@ class Studio:
     @staticmethod
     def retake_request(req: GenerationRequest, base_seed: int, n_takes: int, extra: int) -> GenerationRequest:
         """Retake ``extra`` (1-based): one take with the next seed after the batch's (take b has seed + b)."""
-        return dataclasses.replace(req, takes=1, seed=(int(base_seed) + n_takes + extra - 1) % (MAX_SEED + 1))
+        return dataclasses.replace(req, takes=1, seed=table.take_seed(int(base_seed), n_takes + extra - 1))
 
     def speaker_reference(self, req: GenerationRequest) -> Optional[SpeakerReference]:
         """The voice's own audio as a speaker reference (None without a voice, speech or speaker encoder)."""
