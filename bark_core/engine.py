@@ -38,7 +38,8 @@ from .generation import StepHooks
 from .model import size_name
 from .sampling import Sampling
 from .tokenizer import TextTokenizer
-from .settings import MAX_SEED, take_seed
+from .settings import MAX_SEED, setting, take_seed
+from .settings import validate as validate_settings
 from .types import (
     BatchJob,
     Generation,
@@ -250,16 +251,20 @@ class Engine:
         return [self._generator(take_seed(seed, b)) for b in range(takes)]
 
     def text_to_semantic(
-        self, text: str, voice: Optional[Voice] = None, *, temp: float = 0.7, top_k: Optional[int] = None,
-        top_p: Optional[float] = None, min_eos_p: float = 0.2, early_stop: bool = True,
-        max_seconds: Optional[float] = None, takes: int = 1, seed: Optional[int] = None,
+        self, text: str, voice: Optional[Voice] = None, *, temp: float = setting("semantic_temp").default,
+        top_k: Optional[int] = None, top_p: Optional[float] = None, min_eos_p: float = setting("min_eos_p").default,
+        early_stop: bool = setting("early_stop").default, max_seconds: Optional[float] = None,
+        takes: int = setting("takes").default, seed: Optional[int] = None,
         generator: Union[torch.Generator, Sequence[torch.Generator], None] = None,
         hooks: StepHooks = generation.NO_HOOKS,
     ) -> list[np.ndarray]:
         """Semantic tokens of each take, (T,) each. Text over 256 tokens is refused (use generate for long text).
 
         Take b draws from ``generator`` (one shared, or a list with one per take), else from seed + b.
+        Defaults and ranges are the settings table's (ValueError with a sentence outside them).
         """
+        validate_settings(dict(semantic_temp=temp, top_k=top_k, top_p=top_p, min_eos_p=min_eos_p,
+                               early_stop=early_stop, max_seconds=max_seconds, takes=takes, seed=seed))
         ids = self.tokenize(longform.normalize_text(text))
         if not ids:
             raise ValueError("The text has nothing the tokenizer can read.")
@@ -279,13 +284,16 @@ class Engine:
             )
 
     def semantic_to_coarse(
-        self, semantic: Union[np.ndarray, Sequence[np.ndarray]], voice: Optional[Voice] = None, *, temp: float = 0.7,
-        top_k: Optional[int] = None, top_p: Optional[float] = None, max_coarse_history: int = 630,
-        sliding_window_len: int = 60, seed: Optional[int] = None,
+        self, semantic: Union[np.ndarray, Sequence[np.ndarray]], voice: Optional[Voice] = None, *,
+        temp: float = setting("coarse_temp").default, top_k: Optional[int] = None, top_p: Optional[float] = None,
+        max_coarse_history: int = setting("max_coarse_history").default,
+        sliding_window_len: int = setting("sliding_window_len").default, seed: Optional[int] = None,
         generator: Union[torch.Generator, Sequence[torch.Generator], None] = None,
         hooks: StepHooks = generation.NO_HOOKS,
     ) -> list[np.ndarray]:
-        """Coarse codes (2, N) of each take."""
+        """Coarse codes (2, N) of each take (defaults and ranges: the settings table's)."""
+        validate_settings(dict(coarse_temp=temp, top_k=top_k, top_p=top_p, max_coarse_history=max_coarse_history,
+                               sliding_window_len=sliding_window_len, seed=seed))
         semantics = [semantic] if isinstance(semantic, np.ndarray) else list(semantic)
         sampling = Sampling(temp, top_k, top_p)
         vs, vc = (None, None) if voice is None else (voice.semantic, voice.coarse)
@@ -300,11 +308,13 @@ class Engine:
                                               row_exact=self.row_exact)
 
     def coarse_to_fine(
-        self, coarse: Union[np.ndarray, Sequence[np.ndarray]], voice: Optional[Voice] = None, *, temp: float = 0.5,
-        seed: Optional[int] = None, generator: Union[torch.Generator, Sequence[torch.Generator], None] = None,
+        self, coarse: Union[np.ndarray, Sequence[np.ndarray]], voice: Optional[Voice] = None, *,
+        temp: float = setting("fine_temp").default, seed: Optional[int] = None,
+        generator: Union[torch.Generator, Sequence[torch.Generator], None] = None,
         hooks: StepHooks = generation.NO_HOOKS,
     ) -> list[np.ndarray]:
-        """All eight codebooks (8, N) of each take."""
+        """All eight codebooks (8, N) of each take (the temperature's default and range: the settings table's)."""
+        validate_settings(dict(fine_temp=temp, seed=seed))
         coarses = [coarse] if isinstance(coarse, np.ndarray) else list(coarse)
         vf = None if voice is None else voice.fine
         rows = [generation.FineRow(c, vf, Sampling(temp), g)

@@ -39,7 +39,7 @@ import numpy as np
 from . import longform
 from .audiotools import fade_curve
 from .constants import CODEBOOK_SIZE, MAX_TEXT_TOKENS, SAMPLE_RATE, SEMANTIC_VOCAB_SIZE
-from .settings import MAX_SEED, take_seed
+from .settings import MAX_SEED, setting, take_seed
 from .types import GenerationRequest, Progress, Voice
 
 SPLIT_MODES = ("sentence", "line", "length", "dialogue")
@@ -56,7 +56,8 @@ MAX_SEGMENTS = 500
 FORMAT_VERSION = 1
 # Request fields a caller may set for every segment; the segment itself sets the rest.
 REQUEST_OPTIONS = frozenset({"top_k", "top_p", "min_eos_p", "early_stop", "max_seconds", "max_coarse_history", "sliding_window_len"})
-EDITABLE = ("text", "speaker", "voice", "seed", "semantic_temp", "coarse_temp", "fine_temp")
+TEMPERATURES = ("semantic_temp", "coarse_temp", "fine_temp")  # a segment's own sampling settings (the settings table's rows)
+EDITABLE = ("text", "speaker", "voice", "seed", *TEMPERATURES)
 # What a segment's take may carry from a take check (None: not checked), and how many tries it took.
 SCORE_KEYS = ("on_script", "similarity_to_first")
 
@@ -100,9 +101,9 @@ class Segment:
     speaker: str = ""  # dialogue NAME; "" outside dialogue
     voice: Optional[str] = None  # a voice reference (preset name, saved voice); None = continue the speaker's previous segment
     seed: Optional[int] = None  # None = a new random seed each time it is generated
-    semantic_temp: float = 0.7
-    coarse_temp: float = 0.7
-    fine_temp: float = 0.5
+    semantic_temp: float = setting("semantic_temp").default
+    coarse_temp: float = setting("coarse_temp").default
+    fine_temp: float = setting("fine_temp").default
     id: str = field(default_factory=lambda: secrets.token_hex(6))  # stable across edits and moves
     take: Optional[SegmentTake] = None
 
@@ -152,10 +153,9 @@ def _check_segment_fields(seg: Segment, label: str) -> None:
         raise ValueError(f"{label}'s voice must be a voice name, or none to continue the previous segment.")
     if seg.seed is not None and (isinstance(seg.seed, bool) or not isinstance(seg.seed, int) or not 0 <= seg.seed <= MAX_SEED):
         raise ValueError(f"{label}'s seed must be a whole number in 0..{MAX_SEED}, or none for a random one.")
-    for name, what in (("semantic_temp", "semantic"), ("coarse_temp", "coarse"), ("fine_temp", "fine")):
-        t = getattr(seg, name)
-        if not _finite(t) or not 0.0 < t <= 5.0:
-            raise ValueError(f"{label}'s {what} temperature must be a number in (0, 5], got {t!r}.")
+    for name in TEMPERATURES:  # the settings table's ranges, as for any generation
+        row = setting(name)
+        row.check(getattr(seg, name), f"{label}'s {row.label.lower()}")
 
 
 def _check_joins(pause_ms, crossfade_ms) -> None:
@@ -259,9 +259,9 @@ def create_timeline(
     voice: Optional[str] = None,
     speakers: Optional[Mapping[str, Optional[str]]] = None,
     seed: Optional[int] = None,
-    semantic_temp: float = 0.7,
-    coarse_temp: float = 0.7,
-    fine_temp: float = 0.5,
+    semantic_temp: float = setting("semantic_temp").default,
+    coarse_temp: float = setting("coarse_temp").default,
+    fine_temp: float = setting("fine_temp").default,
     pause_ms: float = 250.0,
     crossfade_ms: float = 0.0,
 ) -> tuple[Timeline, list[str]]:
@@ -525,7 +525,6 @@ def regenerate_segment(
     """
     _check_index(tl, k)
     _check_options(options)
-    _check_segment_fields(tl.segments[k], f"Segment {k + 1}")
     voice = _history_prompt(engine, tl, k, resolve_voice)
     request = segment_request(tl, k, voice, **options)
     gen = engine.generate(request, on_progress=on_progress, should_stop=should_stop)
@@ -657,9 +656,9 @@ def from_segments(
     seed: int,
     voice: Optional[str] = None,
     pause_ms: Optional[float] = None,
-    semantic_temp: float = 0.7,
-    coarse_temp: float = 0.7,
-    fine_temp: float = 0.5,
+    semantic_temp: float = setting("semantic_temp").default,
+    coarse_temp: float = setting("coarse_temp").default,
+    fine_temp: float = setting("fine_temp").default,
     options: Optional[Mapping[str, Any]] = None,
     scores: Optional[Sequence[Optional[Mapping[str, Any]]]] = None,
     sample_rate: int = SAMPLE_RATE,

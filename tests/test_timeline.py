@@ -150,6 +150,29 @@ def test_bad_creation_input_is_a_sentence(kwargs, match):
         T.create_timeline(text, mode, count_tokens=words, **kwargs)
 
 
+def test_segment_temperatures_have_the_settings_tables_defaults_and_ranges():
+    from bark_core import settings as table
+
+    tl, _ = T.create_timeline("One.\nTwo.", "line")
+    for name in T.TEMPERATURES:
+        row = table.setting(name)
+        assert getattr(T.Segment(text="x"), name) == row.default
+        assert {getattr(s, name) for s in tl.segments} == {row.default}
+        for inside in (row.minimum, row.maximum):
+            assert getattr(T.edit_segment(tl, 1, **{name: inside}).segments[1], name) == inside
+        for outside in (row.minimum / 2, row.maximum * 2, 3.0, 0, float("nan"), True, "0.7"):
+            with pytest.raises(ValueError, match=rf"Segment 2's {row.label.lower()} must be a number in 0\.05\.\.1\.5"):
+                T.edit_segment(tl, 1, **{name: outside})
+            with pytest.raises(ValueError, match=row.label.lower()):
+                T.insert_segment(tl, 1, "Three.", **{name: outside})
+        with pytest.raises(ValueError, match=row.label.lower()):
+            T.create_timeline("One.", "line", **{name: 3.0})
+    bad = T.to_dict(tl)
+    bad["segments"][0]["fine_temp"] = 3.0  # a draft saved before the table's range was enforced
+    with pytest.raises(ValueError, match="Saved segment 1's fine temperature must be a number in 0.05..1.5"):
+        T.from_dict(bad)
+
+
 def test_seeds_are_per_segment():
     tl, _ = T.create_timeline("One.\nTwo.\nThree.", "line", seed=2**32 - 2)
     assert [s.seed for s in tl.segments] == [2**32 - 2, 2**32 - 1, 0]
