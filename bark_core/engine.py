@@ -38,7 +38,7 @@ from .generation import StepHooks
 from .model import size_name
 from .sampling import Sampling
 from .tokenizer import TextTokenizer
-from .settings import MAX_SEED, setting, take_seed
+from .settings import MAX_SEED, MAX_SEGMENT_RETAKES, setting, take_seed
 from .settings import validate as validate_settings
 from .types import (
     BatchJob,
@@ -96,8 +96,11 @@ def resolve_row_exact(setting: str, placement) -> bool:
     return placement.exact if setting == "auto" else setting == "on"
 
 
+MODEL_SIZES = ("large", "small")  # what each stage's model can be
+
+
 def stage_sizes(settings: EngineSettings) -> dict[str, str]:
-    """"large" or "small" for each stage."""
+    """"large" or "small" (MODEL_SIZES) for each stage, read off ``small`` / ``small_stages``."""
     unknown = set(settings.small_stages) - set(STAGES)
     if unknown:
         raise ValueError(f"Unknown stage {sorted(unknown)[0]!r}; stages are {', '.join(STAGES)}.")
@@ -211,7 +214,7 @@ class Engine:
         size = kinds.pop() if len(kinds) == 1 else "mixed"
         dtype = placement_mod.dtype_name(self.placement.dtype)  # what the tensors are (int8 mode: float32 + int8 Linears)
         params = {stage: sum(p.numel() for p in set(m.parameters())) for stage, m in self.models.items()}
-        known = all(s in ("large", "small") for s in sizes.values())
+        known = all(s in MODEL_SIZES for s in sizes.values())
         estimate = placement_mod.estimate_gpu_memory(sizes, dtype, self.placement.placement) if known else None
         on_cpu = self.placement.device.type == "cpu"
         return dict(
@@ -637,8 +640,10 @@ HOP = SAMPLE_RATE // 75  # audio samples per codec frame
 
 
 def _check_retakes(segment_retakes) -> None:
-    if isinstance(segment_retakes, bool) or not isinstance(segment_retakes, int) or not 0 <= segment_retakes <= 10:
-        raise ValueError(f"Segment retakes must be a whole number from 0 to 10, got {segment_retakes!r}.")
+    if (isinstance(segment_retakes, bool) or not isinstance(segment_retakes, int)
+            or not 0 <= segment_retakes <= MAX_SEGMENT_RETAKES):
+        raise ValueError(f"Segment retakes must be a whole number from 0 to {MAX_SEGMENT_RETAKES}, "
+                         f"got {segment_retakes!r}.")
 
 
 @dataclass

@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 MAX_TAKES = 8
 MAX_SEED = 2**32 - 1
+MAX_SEGMENT_RETAKES = 10  # most redraws of one long-form segment that fails its check (Engine.generate's segment_retakes)
 
 
 def take_seed(seed: int, index: int) -> int:

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, Optional
 import soundfile as sf
 
 from bark_core import (
+    SAMPLE_RATE,
     CloneSettings,
     GenerationCancelled,
     GenerationRequest,
@@ -41,7 +42,6 @@ from .store import GenerationRecord, Store, VoiceRecord, owner_key, write_wav_at
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 24_000
 # Longest prompt accepted at once: about five minutes of speech (~16 characters a second), split into
 # ~20 segments. Much longer text would hold the one shared engine for a long time, and splitting
 # 100 000 characters alone takes seconds, so it is refused with a sentence instead.
