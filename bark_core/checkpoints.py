@@ -17,7 +17,6 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import torch
@@ -482,21 +481,3 @@ def load_stage(
     """One stage's model ("semantic", "coarse" or "fine"), eval mode, no gradients."""
     return build_stage(read_stage(folder, stage, small), device, dtype)
 
-
-def load_models(
-    folder: str | os.PathLike,
-    device: str | torch.device = "cpu",
-    dtype: torch.dtype = torch.float32,
-    stages: Iterable[str] = STAGES,
-    small: bool | None = None,
-) -> dict[str, nn.Module]:
-    """The requested stages' models from a folder of any supported format."""
-    folder = Path(folder)
-    fmt = detect_format(folder, small)
-    out = {}
-    for stage in stages:
-        if stage not in STAGES:
-            raise ValueError(f"Unknown stage {stage!r}; expected one of {STAGES}.")
-        out[stage] = build_stage(read_stage(folder, stage, small, fmt), device, dtype)
-        logger.info("loaded %s model from %s (%s format)", stage, folder, fmt)
-    return out

@@ -441,31 +441,12 @@ def move_segment(tl: Timeline, k: int, to: int) -> Timeline:
     return _with_segments(tl, segs)
 
 
-def reorder(tl: Timeline, order: Sequence[int]) -> Timeline:
-    """Segments in a new order: ``order[i]`` is the old index of the new i-th segment (a permutation)."""
-    order = list(order)
-    if sorted(order) != list(range(len(tl.segments))) or any(isinstance(i, bool) for i in order):
-        raise ValueError(f"A new order must list every segment 1-{len(tl.segments)} exactly once.")
-    return _with_segments(tl, [tl.segments[i] for i in order])
-
-
 def set_joins(tl: Timeline, pause_ms: Optional[float] = None, crossfade_ms: Optional[float] = None) -> Timeline:
     """New join settings (segments untouched: only ``render`` changes)."""
     pause = tl.pause_ms if pause_ms is None else pause_ms
     cross = tl.crossfade_ms if crossfade_ms is None else crossfade_ms
     _check_joins(pause, cross)
     return replace(tl, pause_ms=float(pause), crossfade_ms=float(cross))
-
-
-def set_speaker_voice(tl: Timeline, speaker: str, voice: Optional[str]) -> Timeline:
-    """Give dialogue speaker ``speaker`` a voice (None: a random one continued): every segment of theirs changes."""
-    if not isinstance(speaker, str) or not any(s.speaker == speaker for s in tl.segments):
-        names = sorted({s.speaker for s in tl.segments if s.speaker})
-        raise ValueError(f"No segment is spoken by {speaker!r}; the speakers are {', '.join(names) or 'none'}.")
-    if voice is not None and (not isinstance(voice, str) or not voice.strip()):
-        voice = None
-    segs = [replace(s, voice=voice) if s.speaker == speaker else s for s in tl.segments]
-    return replace(_with_segments(tl, segs), speakers={**tl.speakers, speaker: voice})
 
 
 # --------------------------------------------------------------------------- generating
@@ -633,13 +614,6 @@ def render(tl: Timeline) -> np.ndarray:
         shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
         raise ValueError(f"Segment(s) {shown} have no audio yet; generate them first.")
     return join_segments([s.take.audio for s in tl.segments], tl.sample_rate, tl.pause_ms, tl.crossfade_ms)
-
-
-def segment_spans(tl: Timeline) -> list[tuple[int, int]]:
-    """``(start, end)`` sample of each segment in ``render(tl)`` (0-length for segments without audio)."""
-    lengths = [0 if s.take is None else len(s.take.audio) for s in tl.segments]
-    starts, _, _ = join_plan(lengths, tl.sample_rate, tl.pause_ms, tl.crossfade_ms)
-    return [(a, a + n) for a, n in zip(starts, lengths)]
 
 
 # --------------------------------------------------------------------------- importing a finished generation

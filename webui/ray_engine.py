@@ -390,10 +390,3 @@ def deploy(settings: Any, options: RayOptions = RayOptions()) -> RayEngine:
     handle = serve.run(app, name=options.app_name, route_prefix=None)
     return RayEngine(handle, settings, options)
 
-
-def shutdown(app_name: str = APP_NAME) -> None:
-    """Delete the deployment (the replicas free their models); Ray itself keeps running."""
-    from ray import serve
-
-    serve.delete(app_name)
-
