@@ -52,8 +52,12 @@ class CheckpointError(ValueError):
 # --------------------------------------------------------------------------- safe torch.load
 
 
-def _pickle_allowlist() -> list:
-    """Exactly the globals Suno's .pt files reference: numpy scalars, dtypes, and _codecs.encode."""
+def pickle_allowlist() -> list:
+    """Exactly the globals Suno's .pt files reference: numpy scalars, dtypes, and _codecs.encode.
+
+    For ``torch.serialization.safe_globals`` around any ``torch.load(weights_only=True)`` of those files
+    (``safe_torch_load`` here; tests and benchmarks that load them with Suno's own code).
+    """
     import _codecs
 
     scalar = np._core.multiarray.scalar if hasattr(np, "_core") else np.core.multiarray.scalar
@@ -80,7 +84,7 @@ def safe_torch_load(path: str | os.PathLike) -> object:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"Weights file {path} does not exist.")
-    with torch.serialization.safe_globals(_pickle_allowlist()):
+    with torch.serialization.safe_globals(pickle_allowlist()):
         try:
             return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         except pickle.UnpicklingError as e:

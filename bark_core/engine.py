@@ -228,7 +228,11 @@ class Engine:
 
     # ------------------------------------------------------------------ the staged API
 
-    def _generator(self, seed: Optional[int]) -> torch.Generator:
+    def make_generator(self, seed: Optional[int] = None) -> torch.Generator:
+        """A random stream on the device the engine samples on, seeded ``seed`` (None: a random seed).
+
+        What the staged API's ``generator=`` takes, to run its three stages from one stream.
+        """
         seed = secrets.randbelow(MAX_SEED + 1) if seed is None else seed
         device = self.placement.device if self.placement.device.type == "cuda" else torch.device("cpu")
         return torch.Generator(device).manual_seed(seed)
@@ -251,7 +255,7 @@ class Engine:
                 raise ValueError(f"{takes} take(s) need {takes} generator(s), got {len(gens)}.")
             return gens
         seed = secrets.randbelow(MAX_SEED + 1) if seed is None else seed
-        return [self._generator(take_seed(seed, b)) for b in range(takes)]
+        return [self.make_generator(take_seed(seed, b)) for b in range(takes)]
 
     def text_to_semantic(
         self, text: str, voice: Optional[Voice] = None, *, temp: float = setting("semantic_temp").default,
@@ -483,7 +487,7 @@ class Engine:
             except ValueError as e:
                 fail(st, e)
                 continue
-            st.takes = [_TakeState(take_seed(st.seed, b), self._generator(take_seed(st.seed, b)), request.voice)
+            st.takes = [_TakeState(take_seed(st.seed, b), self.make_generator(take_seed(st.seed, b)), request.voice)
                         for b in range(request.takes)]
         for k in range(max((len(st.segments) for st in jobs), default=0)):
             live = [st for st in jobs if st.outcome is None and k < len(st.segments)]

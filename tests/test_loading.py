@@ -74,7 +74,7 @@ def test_models_are_eval_frozen_and_tied(tiny_original):
 def test_original_bit_identical_to_reference(tiny_original, reference_bark, original_logits):
     from bark.model import GPT as RefGPT, GPTConfig as RefConfig
 
-    with torch.serialization.safe_globals(ck._pickle_allowlist()):
+    with torch.serialization.safe_globals(ck.pickle_allowlist()):
         coarse = reference_bark._load_model(str(tiny_original / "coarse.pt"), "cpu", use_small=True, model_type="coarse")
         fine = reference_bark._load_model(str(tiny_original / "fine.pt"), "cpu", use_small=True, model_type="fine")
         ckpt = torch.load(tiny_original / "text.pt", map_location="cpu")  # _load_model("text") needs the Hub tokenizer
