@@ -88,9 +88,9 @@ def cmd_generate(args) -> int:
     from .engine import Engine
     from .voices import save_voice
 
+    # The request checks its values as it is made: before the (slow) load.
     request = GenerationRequest(text=args.text, decode=not args.tokens_only, **setting_values(args))
     post = post_from_args(args)  # bad audio-tool values are refused before the (slow) load
-    request.validate()  # before the (slow) load
     if (args.rank or args.retake) and args.tokens_only:
         raise ValueError("--rank and --retake listen to the takes; they cannot be used with --tokens-only.")
     if not 0 <= args.retake <= 20:

@@ -364,7 +364,6 @@ class Engine:
 
         Raises ValueError (bad request), GenerationCancelled (should_stop), GPUOutOfMemory.
         """
-        request.validate()
         _check_retakes(segment_retakes)
         if not self._busy.acquire(blocking=False):
             raise EngineBusy("The engine is busy with another generation; wait for it to finish and try again.")
@@ -399,7 +398,7 @@ class Engine:
         Every row (the takes of every job) keeps its own prompt, voice, settings and seed; rows
         of equal shape share the model's batched math, and on the exact placement each row's
         tokens equal its solo ``generate()``'s. Long texts advance segment by segment together.
-        A bad request gets its ValueError, a stopped job GenerationCancelled, and the others run
+        A job with bad segment retakes gets its ValueError, a stopped job GenerationCancelled, and the others run
         on undisturbed. Raises EngineBusy when another generation runs.
         """
         states = [_Job(job) for job in jobs]
@@ -407,7 +406,6 @@ class Engine:
             try:
                 if not isinstance(st.job, BatchJob):
                     raise ValueError(f"generate_batch takes BatchJob entries, got {type(st.job).__name__}.")
-                st.request.validate()
                 _check_retakes(st.job.segment_retakes)
             except ValueError as e:
                 st.outcome = e

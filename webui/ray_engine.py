@@ -266,7 +266,6 @@ class RayEngine:
         """Run one job on a replica; the Generation, or the job's own error, GenerationCancelled, ReplicaLost."""
         from bark_core import GenerationCancelled
 
-        request.validate()
         if accept_segment is not None:
             raise ValueError("Checking each segment as it is made is not available when the engine runs on Ray "
                              "replicas; turn the segment check off, or run the studio without --ray.")

@@ -324,19 +324,15 @@ class Studio:
         for k, v in self.request_defaults.items():
             if kwargs.get(k) is None:
                 kwargs[k] = v
-        req = GenerationRequest(text=text, voice=voice, **kwargs)
-        req.validate()
-        return req
+        return GenerationRequest(text=text, voice=voice, **kwargs)  # checks its values
 
     def request_from_record(self, owner: str, rec: GenerationRecord, **overrides: Any) -> GenerationRequest:
         """The request a history row was made with (its stored settings and voice), with ``overrides``."""
         stored = rec.settings
         values = {st.name: stored.get(st.name, st.default) for st in table.SETTINGS}
         values.update(overrides)
-        req = GenerationRequest(text=stored.get("text", rec.prompt), voice=self.resolve_voice(owner, rec.voice),
-                                **values)
-        req.validate()
-        return req
+        return GenerationRequest(text=stored.get("text", rec.prompt), voice=self.resolve_voice(owner, rec.voice),
+                                 **values)
 
     def regenerate_request(self, owner: str, gen_id: Optional[str], index: int) -> tuple[GenerationRecord,
                                                                                            GenerationRequest]:
