@@ -10,7 +10,8 @@ This module is the public API; the web UI imports only what is listed in ``__all
 from . import audiotools, export, settings, takecheck, timeline
 from .checkpoints import STAGES
 from .cloning import CloneResult, CloneSettings, VoiceCloner, check_recording, pick_window, read_audio
-from .engine import Engine, EngineBusy, EngineSettings, free_accelerator_memory
+from .constants import SAMPLE_RATE
+from .engine import MODEL_SIZES, Engine, EngineBusy, EngineSettings, free_accelerator_memory, stage_sizes
 from .placement import (
     available_devices,
     cuda_total_memory,
@@ -18,7 +19,7 @@ from .placement import (
     precision_warning,
     recommend,
 )
-from .settings import MAX_SEED, MAX_TAKES, SETTINGS, Setting
+from .settings import MAX_SEED, MAX_SEGMENT_RETAKES, MAX_TAKES, SETTINGS, Setting
 from .sources import WeightsNotFound
 from .sources import download as download_weights
 from .types import (
@@ -39,9 +40,9 @@ from .voices import PresetInfo, load_voice_npz, preset_catalog, save_voice
 __all__ = [
     # engine and requests
     "Engine", "EngineBusy", "EngineSettings", "Generation", "GenerationCancelled", "GenerationRequest",
-    "GPUOutOfMemory", "Progress", "Take", "STAGES", "BatchJob", "SegmentCheck", "SegmentTake", "WeightsNotFound", "download_weights", "free_accelerator_memory",
+    "GPUOutOfMemory", "Progress", "Take", "STAGES", "SAMPLE_RATE", "MODEL_SIZES", "stage_sizes", "BatchJob", "SegmentCheck", "SegmentTake", "WeightsNotFound", "download_weights", "free_accelerator_memory",
     # the settings table
-    "MAX_SEED", "MAX_TAKES", "SETTINGS", "Setting", "settings",
+    "MAX_SEED", "MAX_SEGMENT_RETAKES", "MAX_TAKES", "SETTINGS", "Setting", "settings",
     # voices and cloning
     "MAX_VOICE_BYTES", "PresetInfo", "Voice", "load_voice_npz", "preset_catalog", "save_voice",
     "CloneResult", "CloneSettings", "VoiceCloner", "check_recording", "pick_window", "read_audio",

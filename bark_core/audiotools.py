@@ -196,16 +196,6 @@ def measure_loudness(audio, sr: int) -> float:
     return value if value >= SILENCE_LUFS else -math.inf
 
 
-def normalize_loudness(audio, sr: int, target_lufs: float) -> np.ndarray:
-    """Scale ``audio`` by one gain so its integrated loudness is ``target_lufs`` (peaks may pass full scale)."""
-    target = _check_lufs(target_lufs)
-    a = check_audio(audio)
-    now = measure_loudness(a, sr)
-    if not math.isfinite(now):
-        raise ValueError("The audio is silent (below -70 LUFS); there is no loudness to normalise.")
-    return (a * np.float32(10.0 ** ((target - now) / 20.0))).astype(np.float32)
-
-
 # --------------------------------------------------------------------------- limiting
 
 

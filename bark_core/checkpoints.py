@@ -17,7 +17,6 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import torch
@@ -53,8 +52,12 @@ class CheckpointError(ValueError):
 # --------------------------------------------------------------------------- safe torch.load
 
 
-def _pickle_allowlist() -> list:
-    """Exactly the globals Suno's .pt files reference: numpy scalars, dtypes, and _codecs.encode."""
+def pickle_allowlist() -> list:
+    """Exactly the globals Suno's .pt files reference: numpy scalars, dtypes, and _codecs.encode.
+
+    For ``torch.serialization.safe_globals`` around any ``torch.load(weights_only=True)`` of those files
+    (``safe_torch_load`` here; tests and benchmarks that load them with Suno's own code).
+    """
     import _codecs
 
     scalar = np._core.multiarray.scalar if hasattr(np, "_core") else np.core.multiarray.scalar
@@ -81,7 +84,7 @@ def safe_torch_load(path: str | os.PathLike) -> object:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"Weights file {path} does not exist.")
-    with torch.serialization.safe_globals(_pickle_allowlist()):
+    with torch.serialization.safe_globals(pickle_allowlist()):
         try:
             return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         except pickle.UnpicklingError as e:
@@ -482,21 +485,3 @@ def load_stage(
     """One stage's model ("semantic", "coarse" or "fine"), eval mode, no gradients."""
     return build_stage(read_stage(folder, stage, small), device, dtype)
 
-
-def load_models(
-    folder: str | os.PathLike,
-    device: str | torch.device = "cpu",
-    dtype: torch.dtype = torch.float32,
-    stages: Iterable[str] = STAGES,
-    small: bool | None = None,
-) -> dict[str, nn.Module]:
-    """The requested stages' models from a folder of any supported format."""
-    folder = Path(folder)
-    fmt = detect_format(folder, small)
-    out = {}
-    for stage in stages:
-        if stage not in STAGES:
-            raise ValueError(f"Unknown stage {stage!r}; expected one of {STAGES}.")
-        out[stage] = build_stage(read_stage(folder, stage, small, fmt), device, dtype)
-        logger.info("loaded %s model from %s (%s format)", stage, folder, fmt)
-    return out

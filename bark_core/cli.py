@@ -113,9 +113,9 @@ def cmd_generate(args) -> int:
         preset = _preset(args.preset)
         values = apply_preset(preset, {k: v for k, v in values.items() if k in given_settings(args)})
         print(f"preset {preset.name}: {describe(values)}", file=sys.stderr)
+    # The request checks its values as it is made: before the (slow) load.
     request = GenerationRequest(text=args.text, decode=not args.tokens_only, **values)
     post = post_from_args(args)  # bad audio-tool values are refused before the (slow) load
-    request.validate()  # before the (slow) load
     if (args.rank or args.retake) and args.tokens_only:
         raise ValueError("--rank and --retake listen to the takes; they cannot be used with --tokens-only.")
     if not 0 <= args.retake <= 20:
@@ -159,7 +159,7 @@ def cmd_generate(args) -> int:
 
 def _checked_takes(engine, request, voice, gen, args) -> tuple[list, list[int]]:
     """Score each take, retake (one at a time, new seeds) until one passes or ``--retake`` is spent, rank."""
-    from .settings import MAX_SEED
+    from .settings import take_seed
     from .takecheck import TakeChecker, rank
 
     checker = TakeChecker()
@@ -178,7 +178,7 @@ def _checked_takes(engine, request, voice, gen, args) -> tuple[list, list[int]]:
     for extra in range(1, args.retake + 1):
         if any(checker.passes(s) for s in scores):
             break
-        seed = (gen.seed + len(gen.takes) + extra - 1) % (MAX_SEED + 1)  # after the batch's own take seeds
+        seed = take_seed(gen.seed, len(gen.takes) + extra - 1)  # after the batch's own take seeds
         again = engine.generate(GenerationRequest(**{**request.__dict__, "voice": voice, "takes": 1, "seed": seed}))
         takes.append(again.takes[0])
         seeds.append(seed)

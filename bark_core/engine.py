@@ -38,7 +38,8 @@ from .generation import StepHooks
 from .model import size_name
 from .sampling import Sampling
 from .tokenizer import TextTokenizer
-from .settings import MAX_SEED
+from .settings import MAX_SEED, MAX_SEGMENT_RETAKES, setting, take_seed
+from .settings import validate as validate_settings
 from .types import (
     BatchJob,
     Generation,
@@ -95,8 +96,11 @@ def resolve_row_exact(setting: str, placement) -> bool:
     return placement.exact if setting == "auto" else setting == "on"
 
 
+MODEL_SIZES = ("large", "small")  # what each stage's model can be
+
+
 def stage_sizes(settings: EngineSettings) -> dict[str, str]:
-    """"large" or "small" for each stage."""
+    """"large" or "small" (MODEL_SIZES) for each stage, read off ``small`` / ``small_stages``."""
     unknown = set(settings.small_stages) - set(STAGES)
     if unknown:
         raise ValueError(f"Unknown stage {sorted(unknown)[0]!r}; stages are {', '.join(STAGES)}.")
@@ -210,7 +214,7 @@ class Engine:
         size = kinds.pop() if len(kinds) == 1 else "mixed"
         dtype = placement_mod.dtype_name(self.placement.dtype)  # what the tensors are (int8 mode: float32 + int8 Linears)
         params = {stage: sum(p.numel() for p in set(m.parameters())) for stage, m in self.models.items()}
-        known = all(s in ("large", "small") for s in sizes.values())
+        known = all(s in MODEL_SIZES for s in sizes.values())
         estimate = placement_mod.estimate_gpu_memory(sizes, dtype, self.placement.placement) if known else None
         on_cpu = self.placement.device.type == "cpu"
         return dict(
@@ -224,7 +228,11 @@ class Engine:
 
     # ------------------------------------------------------------------ the staged API
 
-    def _generator(self, seed: Optional[int]) -> torch.Generator:
+    def make_generator(self, seed: Optional[int] = None) -> torch.Generator:
+        """A random stream on the device the engine samples on, seeded ``seed`` (None: a random seed).
+
+        What the staged API's ``generator=`` takes, to run its three stages from one stream.
+        """
         seed = secrets.randbelow(MAX_SEED + 1) if seed is None else seed
         device = self.placement.device if self.placement.device.type == "cuda" else torch.device("cpu")
         return torch.Generator(device).manual_seed(seed)
@@ -247,19 +255,23 @@ class Engine:
                 raise ValueError(f"{takes} take(s) need {takes} generator(s), got {len(gens)}.")
             return gens
         seed = secrets.randbelow(MAX_SEED + 1) if seed is None else seed
-        return [self._generator(take_seed(seed, b)) for b in range(takes)]
+        return [self.make_generator(take_seed(seed, b)) for b in range(takes)]
 
     def text_to_semantic(
-        self, text: str, voice: Optional[Voice] = None, *, temp: float = 0.7, top_k: Optional[int] = None,
-        top_p: Optional[float] = None, min_eos_p: float = 0.2, early_stop: bool = True,
-        max_seconds: Optional[float] = None, takes: int = 1, seed: Optional[int] = None,
+        self, text: str, voice: Optional[Voice] = None, *, temp: float = setting("semantic_temp").default,
+        top_k: Optional[int] = None, top_p: Optional[float] = None, min_eos_p: float = setting("min_eos_p").default,
+        early_stop: bool = setting("early_stop").default, max_seconds: Optional[float] = None,
+        takes: int = setting("takes").default, seed: Optional[int] = None,
         generator: Union[torch.Generator, Sequence[torch.Generator], None] = None,
         hooks: StepHooks = generation.NO_HOOKS,
     ) -> list[np.ndarray]:
         """Semantic tokens of each take, (T,) each. Text over 256 tokens is refused (use generate for long text).
 
         Take b draws from ``generator`` (one shared, or a list with one per take), else from seed + b.
+        Defaults and ranges are the settings table's (ValueError with a sentence outside them).
         """
+        validate_settings(dict(semantic_temp=temp, top_k=top_k, top_p=top_p, min_eos_p=min_eos_p,
+                               early_stop=early_stop, max_seconds=max_seconds, takes=takes, seed=seed))
         ids = self.tokenize(longform.normalize_text(text))
         if not ids:
             raise ValueError("The text has nothing the tokenizer can read.")
@@ -279,13 +291,16 @@ class Engine:
             )
 
     def semantic_to_coarse(
-        self, semantic: Union[np.ndarray, Sequence[np.ndarray]], voice: Optional[Voice] = None, *, temp: float = 0.7,
-        top_k: Optional[int] = None, top_p: Optional[float] = None, max_coarse_history: int = 630,
-        sliding_window_len: int = 60, seed: Optional[int] = None,
+        self, semantic: Union[np.ndarray, Sequence[np.ndarray]], voice: Optional[Voice] = None, *,
+        temp: float = setting("coarse_temp").default, top_k: Optional[int] = None, top_p: Optional[float] = None,
+        max_coarse_history: int = setting("max_coarse_history").default,
+        sliding_window_len: int = setting("sliding_window_len").default, seed: Optional[int] = None,
         generator: Union[torch.Generator, Sequence[torch.Generator], None] = None,
         hooks: StepHooks = generation.NO_HOOKS,
     ) -> list[np.ndarray]:
-        """Coarse codes (2, N) of each take."""
+        """Coarse codes (2, N) of each take (defaults and ranges: the settings table's)."""
+        validate_settings(dict(coarse_temp=temp, top_k=top_k, top_p=top_p, max_coarse_history=max_coarse_history,
+                               sliding_window_len=sliding_window_len, seed=seed))
         semantics = [semantic] if isinstance(semantic, np.ndarray) else list(semantic)
         sampling = Sampling(temp, top_k, top_p)
         vs, vc = (None, None) if voice is None else (voice.semantic, voice.coarse)
@@ -300,11 +315,13 @@ class Engine:
                                               row_exact=self.row_exact)
 
     def coarse_to_fine(
-        self, coarse: Union[np.ndarray, Sequence[np.ndarray]], voice: Optional[Voice] = None, *, temp: float = 0.5,
-        seed: Optional[int] = None, generator: Union[torch.Generator, Sequence[torch.Generator], None] = None,
+        self, coarse: Union[np.ndarray, Sequence[np.ndarray]], voice: Optional[Voice] = None, *,
+        temp: float = setting("fine_temp").default, seed: Optional[int] = None,
+        generator: Union[torch.Generator, Sequence[torch.Generator], None] = None,
         hooks: StepHooks = generation.NO_HOOKS,
     ) -> list[np.ndarray]:
-        """All eight codebooks (8, N) of each take."""
+        """All eight codebooks (8, N) of each take (the temperature's default and range: the settings table's)."""
+        validate_settings(dict(fine_temp=temp, seed=seed))
         coarses = [coarse] if isinstance(coarse, np.ndarray) else list(coarse)
         vf = None if voice is None else voice.fine
         rows = [generation.FineRow(c, vf, Sampling(temp), g)
@@ -347,7 +364,6 @@ class Engine:
 
         Raises ValueError (bad request), GenerationCancelled (should_stop), GPUOutOfMemory.
         """
-        request.validate()
         _check_retakes(segment_retakes)
         if not self._busy.acquire(blocking=False):
             raise EngineBusy("The engine is busy with another generation; wait for it to finish and try again.")
@@ -382,7 +398,7 @@ class Engine:
         Every row (the takes of every job) keeps its own prompt, voice, settings and seed; rows
         of equal shape share the model's batched math, and on the exact placement each row's
         tokens equal its solo ``generate()``'s. Long texts advance segment by segment together.
-        A bad request gets its ValueError, a stopped job GenerationCancelled, and the others run
+        A job with bad segment retakes gets its ValueError, a stopped job GenerationCancelled, and the others run
         on undisturbed. Raises EngineBusy when another generation runs.
         """
         states = [_Job(job) for job in jobs]
@@ -390,7 +406,6 @@ class Engine:
             try:
                 if not isinstance(st.job, BatchJob):
                     raise ValueError(f"generate_batch takes BatchJob entries, got {type(st.job).__name__}.")
-                st.request.validate()
                 _check_retakes(st.job.segment_retakes)
             except ValueError as e:
                 st.outcome = e
@@ -470,7 +485,7 @@ class Engine:
             except ValueError as e:
                 fail(st, e)
                 continue
-            st.takes = [_TakeState(take_seed(st.seed, b), self._generator(take_seed(st.seed, b)), request.voice)
+            st.takes = [_TakeState(take_seed(st.seed, b), self.make_generator(take_seed(st.seed, b)), request.voice)
                         for b in range(request.takes)]
         for k in range(max((len(st.segments) for st in jobs), default=0)):
             live = [st for st in jobs if st.outcome is None and k < len(st.segments)]
@@ -626,14 +641,11 @@ class Engine:
 HOP = SAMPLE_RATE // 75  # audio samples per codec frame
 
 
-def take_seed(seed: int, index: int) -> int:
-    """The seed of take ``index`` of a request seeded ``seed`` (take 0 uses the request's seed)."""
-    return (seed + index) % (MAX_SEED + 1)
-
-
 def _check_retakes(segment_retakes) -> None:
-    if isinstance(segment_retakes, bool) or not isinstance(segment_retakes, int) or not 0 <= segment_retakes <= 10:
-        raise ValueError(f"Segment retakes must be a whole number from 0 to 10, got {segment_retakes!r}.")
+    if (isinstance(segment_retakes, bool) or not isinstance(segment_retakes, int)
+            or not 0 <= segment_retakes <= MAX_SEGMENT_RETAKES):
+        raise ValueError(f"Segment retakes must be a whole number from 0 to {MAX_SEGMENT_RETAKES}, "
+                         f"got {segment_retakes!r}.")
 
 
 @dataclass

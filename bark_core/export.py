@@ -167,16 +167,6 @@ def export_file(audio, sr: int, path: Union[str, os.PathLike], fmt: Union[str, E
     return path
 
 
-def export_audio(audio, sr: int, path_or_format: Union[str, os.PathLike], *, fmt: Union[str, ExportFormat, None] = None,
-                 post: Optional[PostProcess] = None) -> Union[bytes, Path]:
-    """A format name ("mp3", "wav24", ...) gives the file's bytes; a path (with a suffix) writes it and gives the path."""
-    if isinstance(path_or_format, str) and fmt is None and path_or_format.strip().lower() in {*FORMATS, *ALIASES}:
-        return export_bytes(audio, sr, path_or_format, post)
-    if isinstance(path_or_format, (str, os.PathLike)):
-        return export_file(audio, sr, path_or_format, fmt, post)
-    raise ValueError(f"Export needs a format name or a file path, got {type(path_or_format).__name__}.")
-
-
 # --------------------------------------------------------------------------- zip of a history row
 
 _ZIP_TIME = (2024, 1, 1, 0, 0, 0)  # fixed, so the same row always zips to the same bytes

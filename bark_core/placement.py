@@ -148,7 +148,7 @@ def prompt_dtype_for(choice: Optional[precision.Verdict], threshold: float = pre
     than float32 on prompt-sized products on this CPU (e.g. AMX), else float32."""
     t = choice.timings_ms if choice is not None else {}
     f32, bf16 = t.get("float32", {}).get("prompt"), t.get("bfloat16", {}).get("prompt")
-    if precision._valid_ms(f32) and precision._valid_ms(bf16) and f32 / bf16 >= threshold:
+    if precision.valid_ms(f32) and precision.valid_ms(bf16) and f32 / bf16 >= threshold:
         return torch.bfloat16
     return torch.float32
 

@@ -74,7 +74,8 @@ class Verdict:
 # ---------------------------------------------------------------- the rule
 
 
-def _valid_ms(value) -> bool:
+def valid_ms(value) -> bool:
+    """Whether ``value`` is a usable timing in milliseconds: a finite positive number (bools, NaN, 0 are not)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 
@@ -85,7 +86,7 @@ def choose(timings: Mapping[str, Mapping[str, float]], threshold: float = THRESH
     with the largest worst-shape speed-up wins. Missing or invalid timings never pick a
     precision other than float32.
     """
-    clean: Timings = {p: {s: float(v) for s, v in t.items() if _valid_ms(v)} for p, t in timings.items()
+    clean: Timings = {p: {s: float(v) for s, v in t.items() if valid_ms(v)} for p, t in timings.items()
                       if isinstance(t, Mapping)}
     base = clean.get("float32", {})
     if not base:
@@ -234,7 +235,7 @@ def _read_entries(path: Path) -> dict:
 
 def _valid_timings(t) -> bool:
     return (isinstance(t, dict) and isinstance(t.get("float32"), dict)
-            and all(isinstance(v, dict) and all(_valid_ms(ms) for ms in v.values()) and set(v) == set(SHAPES)
+            and all(isinstance(v, dict) and all(valid_ms(ms) for ms in v.values()) and set(v) == set(SHAPES)
                     for v in t.values()))
 
 

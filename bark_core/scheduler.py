@@ -270,7 +270,6 @@ class BatchingEngine:
 
         ``options`` are the engine's further ``generate`` keywords (``accept_segment``, ``segment_retakes``).
         """
-        request.validate()  # a bad request is refused at once, in the caller's thread
         job = _Job(request, on_progress, should_stop, on_segment, dict(options))
         self._worker.submit(job)
         while not job.done.wait(STOP_POLL_S):
@@ -287,7 +286,6 @@ class BatchingEngine:
             job = _Job(j.request, j.on_progress, j.should_stop, j.on_segment,
                        {k: getattr(j, k) for k in ("accept_segment", "segment_retakes") if getattr(j, k, None)})
             try:
-                j.request.validate()
                 self._worker.submit(job)
             except ValueError as e:
                 job.finish(error=e)

@@ -16,6 +16,14 @@ from typing import Any, Optional
 
 MAX_TAKES = 8
 MAX_SEED = 2**32 - 1
+MAX_SEGMENT_RETAKES = 10  # most redraws of one long-form segment that fails its check (Engine.generate's segment_retakes)
+
+
+def take_seed(seed: int, index: int) -> int:
+    """The seed of take ``index`` of a request seeded ``seed``: take 0 uses the request's seed, take k
+    ``seed + k``, wrapping past MAX_SEED to 0. Segment k of a seeded timeline, and retake k after a
+    batch of n takes (index n + k - 1), follow the same rule."""
+    return (seed + index) % (MAX_SEED + 1)
 
 
 @dataclass(frozen=True)
@@ -58,23 +66,29 @@ class Setting:
         """What a valid value is, in words: "a whole number in 1..8", "a number in 0.05..1.5"."""
         return f"{'a whole number' if self.kind is int else 'a number'} in {self.range_text()}"
 
-    def check(self, value: Any) -> Any:
-        """The value if it is valid for this setting, else ValueError with a sentence."""
+    def check(self, value: Any, subject: str = "") -> Any:
+        """The value if it is valid for this setting, else ValueError with a sentence.
+
+        ``subject`` names the value in that sentence instead of the label ("Segment 3's semantic temperature").
+        """
+        subject = subject or self.label
         if value is None:
             if self.default is None:
                 return None
-            raise ValueError(f"{self.label} needs a value ({self.range_text()}).")
+            raise ValueError(f"{subject} needs a value ({self.range_text()}).")
         if self.kind is bool:
             if not isinstance(value, bool):
-                raise ValueError(f"{self.label} must be true or false, got {value!r}.")
+                raise ValueError(f"{subject} must be true or false, got {value!r}.")
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
                 self.kind is int and value != int(value)) or not self.minimum <= value <= self.maximum:
-            raise ValueError(f"{self.label} must be {self.what()}, got {_echo(value)}.")
+            raise ValueError(f"{subject} must be {self.what()}, got {_echo(value)}.")
         return int(value) if self.kind is int else float(value)
 
     def from_widget(self, value: Any) -> Any:
-        """A widget or API value (maybe a string, maybe ``off``) -> the request's value, or ValueError."""
+        """A widget, API or CLI value (maybe a string, maybe ``off``) -> the request's value, parsed but not
+        range-checked: the request checks its values once (``GenerationRequest.validate``). ValueError with a
+        sentence for what is no number at all."""
         if value is None or value == "":
             return self.default
         if self.kind is bool:
@@ -87,8 +101,7 @@ class Setting:
             raise ValueError(f"{self.label} must be {self.what()}, got {_echo(value)}.") from None
         if self.off is not None and number == self.off:
             return None
-        return self.check(int(number) if self.kind is int and math.isfinite(number) and number.is_integer()
-                          else number)
+        return int(number) if self.kind is int and math.isfinite(number) and number.is_integer() else number
 
     def to_widget(self, value: Any) -> Any:
         """A stored request value -> what the widget shows."""
@@ -154,7 +167,8 @@ def validate(values: dict[str, Any]) -> None:
 
 
 def from_widgets(values: dict[str, Any]) -> dict[str, Any]:
-    """Widget/API values by name -> request values by name (ValueError with a sentence for a bad one)."""
+    """Widget/API values by name -> request values by name, parsed (ValueError with a sentence for a non-number);
+    the request they make checks their ranges."""
     return {name: BY_NAME[name].from_widget(v) for name, v in values.items() if name in BY_NAME}
 
 

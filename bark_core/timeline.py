@@ -39,7 +39,7 @@ import numpy as np
 from . import longform
 from .audiotools import fade_curve
 from .constants import CODEBOOK_SIZE, MAX_TEXT_TOKENS, SAMPLE_RATE, SEMANTIC_VOCAB_SIZE
-from .settings import MAX_SEED
+from .settings import MAX_SEED, setting, take_seed
 from .types import GenerationRequest, Progress, Voice
 
 SPLIT_MODES = ("sentence", "line", "length", "dialogue")
@@ -56,7 +56,8 @@ MAX_SEGMENTS = 500
 FORMAT_VERSION = 1
 # Request fields a caller may set for every segment; the segment itself sets the rest.
 REQUEST_OPTIONS = frozenset({"top_k", "top_p", "min_eos_p", "early_stop", "max_seconds", "max_coarse_history", "sliding_window_len"})
-EDITABLE = ("text", "speaker", "voice", "seed", "semantic_temp", "coarse_temp", "fine_temp")
+TEMPERATURES = ("semantic_temp", "coarse_temp", "fine_temp")  # a segment's own sampling settings (the settings table's rows)
+EDITABLE = ("text", "speaker", "voice", "seed", *TEMPERATURES)
 # What a segment's take may carry from a take check (None: not checked), and how many tries it took.
 SCORE_KEYS = ("on_script", "similarity_to_first")
 
@@ -100,9 +101,9 @@ class Segment:
     speaker: str = ""  # dialogue NAME; "" outside dialogue
     voice: Optional[str] = None  # a voice reference (preset name, saved voice); None = continue the speaker's previous segment
     seed: Optional[int] = None  # None = a new random seed each time it is generated
-    semantic_temp: float = 0.7
-    coarse_temp: float = 0.7
-    fine_temp: float = 0.5
+    semantic_temp: float = setting("semantic_temp").default
+    coarse_temp: float = setting("coarse_temp").default
+    fine_temp: float = setting("fine_temp").default
     id: str = field(default_factory=lambda: secrets.token_hex(6))  # stable across edits and moves
     take: Optional[SegmentTake] = None
 
@@ -152,10 +153,9 @@ def _check_segment_fields(seg: Segment, label: str) -> None:
         raise ValueError(f"{label}'s voice must be a voice name, or none to continue the previous segment.")
     if seg.seed is not None and (isinstance(seg.seed, bool) or not isinstance(seg.seed, int) or not 0 <= seg.seed <= MAX_SEED):
         raise ValueError(f"{label}'s seed must be a whole number in 0..{MAX_SEED}, or none for a random one.")
-    for name, what in (("semantic_temp", "semantic"), ("coarse_temp", "coarse"), ("fine_temp", "fine")):
-        t = getattr(seg, name)
-        if not _finite(t) or not 0.0 < t <= 5.0:
-            raise ValueError(f"{label}'s {what} temperature must be a number in (0, 5], got {t!r}.")
+    for name in TEMPERATURES:  # the settings table's ranges, as for any generation
+        row = setting(name)
+        row.check(getattr(seg, name), f"{label}'s {row.label.lower()}")
 
 
 def _check_joins(pause_ms, crossfade_ms) -> None:
@@ -259,9 +259,9 @@ def create_timeline(
     voice: Optional[str] = None,
     speakers: Optional[Mapping[str, Optional[str]]] = None,
     seed: Optional[int] = None,
-    semantic_temp: float = 0.7,
-    coarse_temp: float = 0.7,
-    fine_temp: float = 0.5,
+    semantic_temp: float = setting("semantic_temp").default,
+    coarse_temp: float = setting("coarse_temp").default,
+    fine_temp: float = setting("fine_temp").default,
     pause_ms: float = 250.0,
     crossfade_ms: float = 0.0,
 ) -> tuple[Timeline, list[str]]:
@@ -293,7 +293,7 @@ def create_timeline(
     for k, (name, seg_text) in enumerate(pairs):
         seg = Segment(
             text=seg_text, speaker=name, voice=mapping.get(name) if name else voice,
-            seed=None if seed is None else (seed + k) % (MAX_SEED + 1),
+            seed=None if seed is None else take_seed(seed, k),
             semantic_temp=semantic_temp, coarse_temp=coarse_temp, fine_temp=fine_temp,
         )
         _check_segment_fields(seg, f"Segment {k + 1}")
@@ -441,31 +441,12 @@ def move_segment(tl: Timeline, k: int, to: int) -> Timeline:
     return _with_segments(tl, segs)
 
 
-def reorder(tl: Timeline, order: Sequence[int]) -> Timeline:
-    """Segments in a new order: ``order[i]`` is the old index of the new i-th segment (a permutation)."""
-    order = list(order)
-    if sorted(order) != list(range(len(tl.segments))) or any(isinstance(i, bool) for i in order):
-        raise ValueError(f"A new order must list every segment 1-{len(tl.segments)} exactly once.")
-    return _with_segments(tl, [tl.segments[i] for i in order])
-
-
 def set_joins(tl: Timeline, pause_ms: Optional[float] = None, crossfade_ms: Optional[float] = None) -> Timeline:
     """New join settings (segments untouched: only ``render`` changes)."""
     pause = tl.pause_ms if pause_ms is None else pause_ms
     cross = tl.crossfade_ms if crossfade_ms is None else crossfade_ms
     _check_joins(pause, cross)
     return replace(tl, pause_ms=float(pause), crossfade_ms=float(cross))
-
-
-def set_speaker_voice(tl: Timeline, speaker: str, voice: Optional[str]) -> Timeline:
-    """Give dialogue speaker ``speaker`` a voice (None: a random one continued): every segment of theirs changes."""
-    if not isinstance(speaker, str) or not any(s.speaker == speaker for s in tl.segments):
-        names = sorted({s.speaker for s in tl.segments if s.speaker})
-        raise ValueError(f"No segment is spoken by {speaker!r}; the speakers are {', '.join(names) or 'none'}.")
-    if voice is not None and (not isinstance(voice, str) or not voice.strip()):
-        voice = None
-    segs = [replace(s, voice=voice) if s.speaker == speaker else s for s in tl.segments]
-    return replace(_with_segments(tl, segs), speakers={**tl.speakers, speaker: voice})
 
 
 # --------------------------------------------------------------------------- generating
@@ -525,7 +506,6 @@ def regenerate_segment(
     """
     _check_index(tl, k)
     _check_options(options)
-    _check_segment_fields(tl.segments[k], f"Segment {k + 1}")
     voice = _history_prompt(engine, tl, k, resolve_voice)
     request = segment_request(tl, k, voice, **options)
     gen = engine.generate(request, on_progress=on_progress, should_stop=should_stop)
@@ -636,13 +616,6 @@ def render(tl: Timeline) -> np.ndarray:
     return join_segments([s.take.audio for s in tl.segments], tl.sample_rate, tl.pause_ms, tl.crossfade_ms)
 
 
-def segment_spans(tl: Timeline) -> list[tuple[int, int]]:
-    """``(start, end)`` sample of each segment in ``render(tl)`` (0-length for segments without audio)."""
-    lengths = [0 if s.take is None else len(s.take.audio) for s in tl.segments]
-    starts, _, _ = join_plan(lengths, tl.sample_rate, tl.pause_ms, tl.crossfade_ms)
-    return [(a, a + n) for a, n in zip(starts, lengths)]
-
-
 # --------------------------------------------------------------------------- importing a finished generation
 
 
@@ -657,9 +630,9 @@ def from_segments(
     seed: int,
     voice: Optional[str] = None,
     pause_ms: Optional[float] = None,
-    semantic_temp: float = 0.7,
-    coarse_temp: float = 0.7,
-    fine_temp: float = 0.5,
+    semantic_temp: float = setting("semantic_temp").default,
+    coarse_temp: float = setting("coarse_temp").default,
+    fine_temp: float = setting("fine_temp").default,
     options: Optional[Mapping[str, Any]] = None,
     scores: Optional[Sequence[Optional[Mapping[str, Any]]]] = None,
     sample_rate: int = SAMPLE_RATE,
@@ -746,14 +719,14 @@ def from_generation(request: GenerationRequest, take: Any, *, voice: Optional[st
                          "opened as timelines.")
     if request.voice is not None and not voice:
         raise ValueError("Say which voice the take was made with; its segments need it to be regenerated.")
-    take_seed = getattr(take, "seed", None)
-    take_seed = seed if take_seed is None else take_seed
+    made_with = getattr(take, "seed", None)
+    made_with = seed if made_with is None else made_with
     spans = [(getattr(s, "start", 0), getattr(s, "end", 0)) for s in segments]
     pause = None  # read off the gaps, so that rendering gives back the take
     if len(set(_gaps(spans))) != 1:  # one segment, or uneven gaps: the request's pause
         pause = float(request.segment_pause_s) * 1000.0
     return from_segments(
-        take.audio, segments, seed=take_seed, voice=(voice or None) if request.voice is not None else None, pause_ms=pause,
+        take.audio, segments, seed=made_with, voice=(voice or None) if request.voice is not None else None, pause_ms=pause,
         semantic_temp=request.semantic_temp, coarse_temp=request.coarse_temp, fine_temp=request.fine_temp,
         options={k: getattr(request, k) for k in REQUEST_OPTIONS}, scores=scores,
     )

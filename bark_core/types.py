@@ -49,7 +49,11 @@ def _default(name: str):
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """Everything one generation needs. Defaults and ranges are the settings table's (bark_core.settings)."""
+    """Everything one generation needs. Defaults and ranges are the settings table's (bark_core.settings).
+
+    A request checks itself when it is made (``dataclasses.replace`` makes a new one, checked too):
+    a bad value is a ValueError with a sentence there, and whoever receives a request trusts it.
+    """
 
     text: str
     voice: Optional[Voice] = None
@@ -69,8 +73,11 @@ class GenerationRequest:
     segment_pause_s: float = _default("segment_pause_s")
     decode: bool = True
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> None:
-        """Raise ValueError with a user-facing sentence for any unusable value."""
+        """Raise ValueError with a user-facing sentence for any unusable value (done when the request is made)."""
         if not isinstance(self.text, str) or not self.text.strip():
             raise ValueError("Please enter some text to speak.")
         if any(0xD800 <= ord(ch) <= 0xDFFF for ch in self.text):

@@ -261,7 +261,7 @@ def worker_ours(cfg: dict) -> dict:
     ms = cfg["max_seconds"]
 
     def one(n_takes: int, max_seconds: float) -> tuple[dict, list]:
-        g = engine._generator(SEED)
+        g = engine.make_generator(SEED)
         times = {}
         with Timer(device) as t:
             sem = engine.text_to_semantic(TEXT, voice, early_stop=False, max_seconds=max_seconds, takes=n_takes,
@@ -398,7 +398,7 @@ def worker_reference(cfg: dict) -> dict:
     import torch
     from transformers import BertTokenizer
 
-    from bark_core.checkpoints import ORIGINAL_FILES, _pickle_allowlist
+    from bark_core.checkpoints import ORIGINAL_FILES, pickle_allowlist
 
     device, size = cfg["device"], cfg["size"]
     res: dict = {"impl": "reference", "dtype": "float32" + (" (autocast bf16)" if device == "cuda" else "")}
@@ -412,7 +412,7 @@ def worker_reference(cfg: dict) -> dict:
     if cfg["weights"] == "disk":
         variant = "small" if size in ("small", "tiny") else "large"
         files = ORIGINAL_FILES[variant]
-        with Timer(device) as t, torch.serialization.safe_globals(_pickle_allowlist()):
+        with Timer(device) as t, torch.serialization.safe_globals(pickle_allowlist()):
             for kind, stage in (("text", "semantic"), ("coarse", "coarse"), ("fine", "fine")):
                 gen.models[kind] = gen._load_model(str(Path(cfg["original_dir"]) / files[stage]), device, model_type=kind)
         res["load_s"] = t.s

@@ -76,10 +76,10 @@ def main() -> int:
     ref_audio, ref_rate, _ = speech(4.0)
     checker = TakeChecker()
     t = time.perf_counter()
-    aligner = checker._get_aligner()
+    aligner = checker.aligner()
     load_aligner = time.perf_counter() - t
     t = time.perf_counter()
-    encoder = checker._get_encoder()
+    encoder = checker.encoder()
     load_encoder = time.perf_counter() - t
     reference = checker.reference(ref_audio, ref_rate)
     words = prompt_words(text)

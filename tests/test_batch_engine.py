@@ -77,16 +77,19 @@ def test_stopped_and_refused_jobs_leave_the_others_identical(engine, requests_, 
         if p.stage == "coarse":
             calls["coarse"] += 1
 
+    for bad in (dict(text="   "), dict(text="Too hot.", semantic_temp=-1.0)):  # a bad request cannot even be made
+        with pytest.raises(ValueError):
+            GenerationRequest(**bad)
     jobs = [
         BatchJob(requests_[0]),
-        BatchJob(GenerationRequest(text="   ")),  # refused: nothing to say
+        BatchJob(requests_[0], segment_retakes=-1),  # refused: no such number of retakes
         BatchJob(requests_[1], on_progress=stop_in_coarse, should_stop=lambda: calls["coarse"] >= 3),
         BatchJob(requests_[2]),
-        BatchJob(GenerationRequest(text="Too hot.", semantic_temp=-1.0)),
+        requests_[2],  # refused: not a job
     ]
     results = engine.generate_batch(jobs)
-    assert isinstance(results[1], ValueError) and "text" in str(results[1])
-    assert isinstance(results[4], ValueError)
+    assert isinstance(results[1], ValueError) and "Segment retakes" in str(results[1])
+    assert isinstance(results[4], ValueError) and "BatchJob" in str(results[4])
     assert isinstance(results[2], GenerationCancelled) and calls["coarse"] == 3
     assert_same(results[0], solos[0])
     assert_same(results[3], solos[2])

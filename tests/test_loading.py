@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bark_core import checkpoints as ck
-from bark_core.checkpoints import CheckpointError, detect_format, load_models, load_stage
+from bark_core.checkpoints import CheckpointError, detect_format, load_stage
 from bark_core.conversion import cached_native, convert
 from bark_core.codec import Codec, load_codec
 from bark_core.sources import WeightsNotFound, choose_file_set, resolve_codec, resolve_models, resolve_tokenizer
@@ -21,6 +21,11 @@ torch.manual_seed(0)
 SEM_IDX = torch.randint(0, 129_600, (2, 256 + 256 + 5))  # merged text + history context, then 5 more
 COARSE_IDX = torch.randint(0, 12_096, (2, 40))
 FINE_IDX = torch.randint(0, 1_056, (2, 50, 8))
+
+
+def load_models(folder, dtype: torch.dtype = torch.float32, stages=ck.STAGES) -> dict:
+    """Each stage's model from ``folder``, as the engine loads them (``load_stage``)."""
+    return {stage: load_stage(folder, stage, dtype=dtype) for stage in stages}
 
 
 def _logits(models: dict) -> dict[str, torch.Tensor]:
@@ -69,7 +74,7 @@ def test_models_are_eval_frozen_and_tied(tiny_original):
 def test_original_bit_identical_to_reference(tiny_original, reference_bark, original_logits):
     from bark.model import GPT as RefGPT, GPTConfig as RefConfig
 
-    with torch.serialization.safe_globals(ck._pickle_allowlist()):
+    with torch.serialization.safe_globals(ck.pickle_allowlist()):
         coarse = reference_bark._load_model(str(tiny_original / "coarse.pt"), "cpu", use_small=True, model_type="coarse")
         fine = reference_bark._load_model(str(tiny_original / "fine.pt"), "cpu", use_small=True, model_type="fine")
         ckpt = torch.load(tiny_original / "text.pt", map_location="cpu")  # _load_model("text") needs the Hub tokenizer

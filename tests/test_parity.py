@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from bark_core.checkpoints import _pickle_allowlist
+from bark_core.checkpoints import pickle_allowlist
 from bark_core.cli import main as cli_main
 
 TEXT = "Hello there [laughs] I like pizza, and music ♪ la la ♪."
@@ -35,7 +35,7 @@ def reference(reference_bark, tiny_original, monkeypatch_module):
     gen = reference_bark
     tokenizer = BertTokenizer.from_pretrained(str(tiny_original))
     monkeypatch_module.setattr(gen.BertTokenizer, "from_pretrained", classmethod(lambda cls, *a, **k: tokenizer))
-    with torch.serialization.safe_globals(_pickle_allowlist()):  # torch >= 2.6 loads weights_only by default
+    with torch.serialization.safe_globals(pickle_allowlist()):  # torch >= 2.6 loads weights_only by default
         for kind, name in (("text", "text.pt"), ("coarse", "coarse.pt"), ("fine", "fine.pt")):
             gen.models[kind] = gen._load_model(str(tiny_original / name), "cpu", model_type=kind)
     yield gen

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from bark_core import MAX_SEED
-from bark_core.engine import Engine, EngineSettings, take_seed
+from bark_core.engine import Engine, EngineSettings
+from bark_core.settings import take_seed
 from bark_core.sampling import Sampling, sample, sample_rows
 from bark_core.types import GenerationRequest, SegmentCheck, SegmentTake
 

@@ -100,3 +100,13 @@ def test_pip_install_makes_the_packages_importable_from_anywhere(tmp_path):
 def test_a_lone_surrogate_is_refused_before_generating():
     with pytest.raises(ValueError, match="invalid character"):
         GenerationRequest(text="Hello \ud800 world").validate()
+
+
+def test_the_seed_rule_is_written_once():
+    """Take k, retake k and timeline segment k all get their seed from settings.take_seed."""
+    assert [table.take_seed(7, k) for k in range(3)] == [7, 8, 9]
+    assert table.take_seed(table.MAX_SEED, 1) == 0
+    rule = re.compile(r"%\s*\(\s*(\w+\.)?MAX_SEED\s*\+\s*1\s*\)")
+    files = [p for folder in ("bark_core", "webui") for p in (ROOT / folder).rglob("*.py")]
+    written = sorted(p.relative_to(ROOT).as_posix() for p in files if rule.search(p.read_text(encoding="utf-8")))
+    assert written == ["bark_core/settings.py"]

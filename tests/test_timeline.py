@@ -20,6 +20,13 @@ SR = 24000
 # --------------------------------------------------------------------------- a fake engine (fast, records requests)
 
 
+def segment_spans(tl: T.Timeline) -> list[tuple[int, int]]:
+    """``(start, end)`` sample of each segment in ``render(tl)``, by the timeline's join plan."""
+    lengths = [0 if s.take is None else len(s.take.audio) for s in tl.segments]
+    starts, _, _ = T.join_plan(lengths, tl.sample_rate, tl.pause_ms, tl.crossfade_ms)
+    return [(a, a + n) for a, n in zip(starts, lengths)]
+
+
 def _voice_from(key: str, n: int = 30) -> Voice:
     rng = np.random.default_rng(int(hashlib.sha1(key.encode()).hexdigest()[:8], 16))
     fine = rng.integers(0, 1024, (8, int(round(n * 1.5))))
@@ -150,6 +157,29 @@ def test_bad_creation_input_is_a_sentence(kwargs, match):
         T.create_timeline(text, mode, count_tokens=words, **kwargs)
 
 
+def test_segment_temperatures_have_the_settings_tables_defaults_and_ranges():
+    from bark_core import settings as table
+
+    tl, _ = T.create_timeline("One.\nTwo.", "line")
+    for name in T.TEMPERATURES:
+        row = table.setting(name)
+        assert getattr(T.Segment(text="x"), name) == row.default
+        assert {getattr(s, name) for s in tl.segments} == {row.default}
+        for inside in (row.minimum, row.maximum):
+            assert getattr(T.edit_segment(tl, 1, **{name: inside}).segments[1], name) == inside
+        for outside in (row.minimum / 2, row.maximum * 2, 3.0, 0, float("nan"), True, "0.7"):
+            with pytest.raises(ValueError, match=rf"Segment 2's {row.label.lower()} must be a number in 0\.05\.\.1\.5"):
+                T.edit_segment(tl, 1, **{name: outside})
+            with pytest.raises(ValueError, match=row.label.lower()):
+                T.insert_segment(tl, 1, "Three.", **{name: outside})
+        with pytest.raises(ValueError, match=row.label.lower()):
+            T.create_timeline("One.", "line", **{name: 3.0})
+    bad = T.to_dict(tl)
+    bad["segments"][0]["fine_temp"] = 3.0  # a draft saved before the table's range was enforced
+    with pytest.raises(ValueError, match="Saved segment 1's fine temperature must be a number in 0.05..1.5"):
+        T.from_dict(bad)
+
+
 def test_seeds_are_per_segment():
     tl, _ = T.create_timeline("One.\nTwo.\nThree.", "line", seed=2**32 - 2)
     assert [s.seed for s in tl.segments] == [2**32 - 2, 2**32 - 1, 0]
@@ -209,7 +239,6 @@ def test_edits_deletes_moves_and_inserts_make_the_right_segments_stale(four):
     moved = T.move_segment(four, 3, 0)
     assert [s.text for s in moved.segments] == ["Four four.", "One one.", "Two two.", "Three three."]
     assert T.stale_segments(moved).keys() == {0, 1}  # 4 no longer continues 3; 1 now continues 4
-    assert [s.text for s in T.reorder(four, [3, 2, 1, 0]).segments] == ["Four four.", "Three three.", "Two two.", "One one."]
     inserted = T.insert_segment(four, 2, "New line.")
     assert inserted.segments[2].take is None and T.stale_segments(inserted).keys() == {2, 3}
     assert "no audio yet" in T.stale_segments(inserted)[2]
@@ -227,12 +256,10 @@ def test_segments_with_their_own_voice_never_go_stale_from_upstream():
     tl = T.edit_segment(tl, 1, voice="v2/en_speaker_1")
     assert T.segment_state(tl, 1) == "edited"
     seen = []
-    tl = T.set_speaker_voice(T.create_timeline("A: hi\nB: yo\nA: bye", "dialogue")[0], "A", "v2/en_speaker_1")
+    tl, _ = T.create_timeline("A: hi\nB: yo\nA: bye", "dialogue", speakers={"A": "v2/en_speaker_1"})
     assert [s.voice for s in tl.segments] == ["v2/en_speaker_1", None, "v2/en_speaker_1"]
     tl = T.generate_timeline(eng, tl, on_progress=lambda p: seen.append((p.segment, p.segments)))
     assert seen == [(1, 3), (2, 3), (3, 3)]
-    with pytest.raises(ValueError, match="speakers are A, B"):
-        T.set_speaker_voice(tl, "C", None)
     with pytest.raises(ValueError, match="Unknown voice"):
         T.regenerate_segment(eng, T.edit_segment(tl, 0, voice="nope"), 0)
 
@@ -245,7 +272,6 @@ def test_segments_with_their_own_voice_never_go_stale_from_upstream():
     (lambda tl: T.edit_segment(tl, 0, colour="red"), "no setting 'colour'"),
     (lambda tl: T.delete_segment(tl, -1), "no segment"),
     (lambda tl: T.move_segment(tl, 0, 4), "no segment 5"),
-    (lambda tl: T.reorder(tl, [0, 0, 1, 2]), "exactly once"),
     (lambda tl: T.insert_segment(tl, 5, "x"), "no segment"),
     (lambda tl: T.set_joins(tl, pause_ms=-5), "pause"),
     (lambda tl: T.set_joins(tl, crossfade_ms=-1), "crossfade"),
@@ -296,7 +322,7 @@ def test_crossfade_longer_than_a_segment_is_clamped_to_it():
 def test_render_uses_the_joins_and_spans_locate_each_segment(four):
     tl = T.set_joins(four, pause_ms=100, crossfade_ms=0)
     out = T.render(tl)
-    spans = T.segment_spans(tl)
+    spans = segment_spans(tl)
     for seg, (a, b) in zip(tl.segments, spans):
         np.testing.assert_array_equal(out[a:b], seg.take.audio)
     assert len(out) == spans[-1][1] and spans[1][0] - spans[0][1] == 2400
@@ -382,7 +408,7 @@ def test_regenerating_segment_k_with_the_engine_leaves_the_others_byte_identical
     assert not np.array_equal(tl2.segments[k].take.tokens.semantic, tl.segments[k].take.tokens.semantic)
     assert tl2.segments[k].take.seed == 4
     assert T.stale_segments(tl2).keys() == {2}  # it continued segment 2's old tokens
-    a, _ = T.segment_spans(tl2)[k]
+    a, _ = segment_spans(tl2)[k]
     np.testing.assert_array_equal(T.render(tl2)[:a], rendered[:a])
 
 
@@ -443,7 +469,7 @@ def test_an_imported_take_keeps_every_segments_audio_and_tokens_and_renders_back
     assert [T.chain_source(tl, k) for k in range(3)] == [None, 0, 1]
     rendered = T.render(tl)
     assert rendered.tobytes() == take.audio.tobytes()  # the same joins give back the take, sample for sample
-    assert T.segment_spans(tl) == [(s.start, s.end) for s in take.segments]
+    assert segment_spans(tl) == [(s.start, s.end) for s in take.segments]
 
     # storage keeps scores, tries and the request's settings
     back = T.from_dict(json.loads(json.dumps(T.to_dict(tl))))

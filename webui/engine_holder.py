@@ -60,10 +60,8 @@ class EngineHolder:
 
 
 def settings_sizes(settings: Any) -> dict[str, str]:
-    """"large" or "small" per stage, read off ``small`` / ``small_stages`` (large when there are no settings)."""
-    every = bool(getattr(settings, "small", False))
-    some = set(getattr(settings, "small_stages", ()) or ())
-    return {s: "small" if every or s in some else "large" for s in STAGES}
+    """"large" or "small" per stage (``bark_core.stage_sizes``); large when there are no settings."""
+    return {s: "large" for s in STAGES} if settings is None else bark_core.stage_sizes(settings)
 
 
 def needed_sizes(settings: Any) -> list[bool]:

@@ -35,7 +35,7 @@ def first_run_text(holder: EngineHolder) -> str:
 def sizes_dict(semantic: str, coarse: str, fine: str) -> dict[str, str]:
     sizes = dict(zip(STAGES, (semantic, coarse, fine)))
     for stage, size in sizes.items():
-        if size not in ("large", "small"):
+        if size not in bark_core.MODEL_SIZES:
             raise gr.Error(f"Pick Large or Small for the {stage} model.")
     return sizes
 
@@ -49,7 +49,7 @@ def engine_sizes(engine: Any) -> Optional[dict[str, str]]:
     except Exception:
         log.debug("engine.info() failed", exc_info=True)
         return None
-    if not isinstance(sizes, dict) or any(sizes.get(s) not in ("large", "small") for s in STAGES):
+    if not isinstance(sizes, dict) or any(sizes.get(s) not in bark_core.MODEL_SIZES for s in STAGES):
         return None
     return {s: sizes[s] for s in STAGES}
 
@@ -62,7 +62,7 @@ def reload_settings(base: Any, sizes: dict[str, str], device: str, dtype: str, p
     """
     from dataclasses import replace
 
-    unknown = {v for v in sizes.values()} - {"large", "small"}
+    unknown = {v for v in sizes.values()} - set(bark_core.MODEL_SIZES)
     if set(sizes) != set(STAGES) or unknown:
         raise ValueError("Each stage needs a size: large or small.")
     small = tuple(s for s in STAGES if sizes[s] == "small")
@@ -83,7 +83,7 @@ def model_defaults(settings: Any, engine: Any = None) -> dict[str, Any]:
     except Exception:
         log.debug("no hardware recommendation", exc_info=True)
     size = d.pop("size", "large")
-    if size not in ("large", "small"):
+    if size not in bark_core.MODEL_SIZES:
         size = "large"
     d["sizes"] = {s: size for s in STAGES}
     if settings is not None:  # stages the settings ask small; "large" there is only the default

@@ -266,7 +266,6 @@ class RayEngine:
         """Run one job on a replica; the Generation, or the job's own error, GenerationCancelled, ReplicaLost."""
         from bark_core import GenerationCancelled
 
-        request.validate()
         if accept_segment is not None:
             raise ValueError("Checking each segment as it is made is not available when the engine runs on Ray "
                              "replicas; turn the segment check off, or run the studio without --ray.")
@@ -389,11 +388,4 @@ def deploy(settings: Any, options: RayOptions = RayOptions()) -> RayEngine:
     app = deployment.bind(settings, options.max_batch, options.max_wait_s, options.threads)
     handle = serve.run(app, name=options.app_name, route_prefix=None)
     return RayEngine(handle, settings, options)
-
-
-def shutdown(app_name: str = APP_NAME) -> None:
-    """Delete the deployment (the replicas free their models); Ray itself keeps running."""
-    from ray import serve
-
-    serve.delete(app_name)
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator, Optional
 import soundfile as sf
 
 from bark_core import (
-    MAX_SEED,
+    SAMPLE_RATE,
     CloneSettings,
     GenerationCancelled,
     GenerationRequest,
@@ -42,7 +42,6 @@ from .store import GenerationRecord, Store, VoiceRecord, owner_key, write_wav_at
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 24_000
 # Longest prompt accepted at once: about five minutes of speech (~16 characters a second), split into
 # ~20 segments. Much longer text would hold the one shared engine for a long time, and splitting
 # 100 000 characters alone takes seconds, so it is refused with a sentence instead.
@@ -325,19 +324,15 @@ class Studio:
         for k, v in self.request_defaults.items():
             if kwargs.get(k) is None:
                 kwargs[k] = v
-        req = GenerationRequest(text=text, voice=voice, **kwargs)
-        req.validate()
-        return req
+        return GenerationRequest(text=text, voice=voice, **kwargs)  # checks its values
 
     def request_from_record(self, owner: str, rec: GenerationRecord, **overrides: Any) -> GenerationRequest:
         """The request a history row was made with (its stored settings and voice), with ``overrides``."""
         stored = rec.settings
         values = {st.name: stored.get(st.name, st.default) for st in table.SETTINGS}
         values.update(overrides)
-        req = GenerationRequest(text=stored.get("text", rec.prompt), voice=self.resolve_voice(owner, rec.voice),
-                                **values)
-        req.validate()
-        return req
+        return GenerationRequest(text=stored.get("text", rec.prompt), voice=self.resolve_voice(owner, rec.voice),
+                                 **values)
 
     def regenerate_request(self, owner: str, gen_id: Optional[str], index: int) -> tuple[GenerationRecord,
                                                                                            GenerationRequest]:
@@ -474,7 +469,7 @@ class Studio:
     @staticmethod
     def retake_request(req: GenerationRequest, base_seed: int, n_takes: int, extra: int) -> GenerationRequest:
         """Retake ``extra`` (1-based): one take with the next seed after the batch's (take b has seed + b)."""
-        return dataclasses.replace(req, takes=1, seed=(int(base_seed) + n_takes + extra - 1) % (MAX_SEED + 1))
+        return dataclasses.replace(req, takes=1, seed=table.take_seed(int(base_seed), n_takes + extra - 1))
 
     def speaker_reference(self, req: GenerationRequest) -> Optional[SpeakerReference]:
         """The voice's own audio as a speaker reference (None without a voice, speech or speaker encoder)."""

@@ -13,7 +13,7 @@ import gradio as gr
 import bark_core
 
 from .formatting import plain
-from .studio import SAMPLE_RATE, Studio, session_key
+from .studio import Studio, session_key
 from .tab_voices import voice_details, voice_list
 
 TEST_SENTENCE = "Hello! This is my cloned voice. How does it sound?"
@@ -54,7 +54,7 @@ def preview_clone(studio: Studio, clone_audio: Optional[str], clone_start: Any, 
     req = studio.make_request(TEST_SENTENCE, result.voice, {"seed": 0})
     gen = studio.run_blocking(req, stop)
     notes = [f"⚠ {plain(w)}" for w in result.warnings]
-    return {"clone_preview": (SAMPLE_RATE, gen.takes[0].audio),
+    return {"clone_preview": (bark_core.SAMPLE_RATE, gen.takes[0].audio),
             "clone_msg": "  \n".join([f"Window {result.window[0]:.1f}–{result.window[1]:.1f} s. "
                                       "This is the clone speaking a test sentence.", *notes])}
 

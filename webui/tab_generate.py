@@ -12,12 +12,12 @@ from typing import Any, Iterator, Optional
 
 import gradio as gr
 
-from bark_core import MAX_TAKES, GenerationCancelled, load_voice_npz, settings as table
+from bark_core import MAX_SEGMENT_RETAKES, MAX_TAKES, SAMPLE_RATE, GenerationCancelled, load_voice_npz, settings as table
 
 from bark_core.takecheck import Thresholds, rank_dicts
 
 from .formatting import history_rows, plain, short, take_info
-from .studio import NO_VOICE, SAMPLE_RATE, Studio, session_key, text_too_long, user_error
+from .studio import NO_VOICE, Studio, session_key, text_too_long, user_error
 from .timeline_import import import_long_form
 from .tab_voices import voice_details, voice_list
 
@@ -263,7 +263,6 @@ def run_one(studio: Studio, req: Any, cancel: Any, progress: Any, prefix: str = 
     raise ValueError("Generation ended without a result.")
 
 
-MAX_SEGMENT_RETAKES = 10  # the engine's limit on redraws of one segment
 
 
 def n_segments(studio: Studio, req: Any) -> int:

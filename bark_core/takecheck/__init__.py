@@ -177,12 +177,14 @@ class TakeChecker:
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ lazy models
-    def _get_aligner(self) -> SphinxAligner:
+    def aligner(self) -> SphinxAligner:
+        """The on-script aligner (PocketSphinx), loaded on first use and kept."""
         if self._aligner is None:
             self._aligner = SphinxAligner()
         return self._aligner
 
-    def _get_encoder(self) -> SpeakerEncoder:
+    def encoder(self) -> SpeakerEncoder:
+        """The speaker encoder, loaded on first use and kept."""
         if self._encoder is None:
             self._encoder = SpeakerEncoder.load(self._encoder_weights)
         return self._encoder
@@ -192,7 +194,7 @@ class TakeChecker:
         """The speaker embedding of reference audio (a voice's decoded prompt, or a first segment)."""
         audio, sample_rate = _mono(audio, "reference audio"), _check_rate(sample_rate)
         with self._lock:
-            emb = self._get_encoder().embed(audio, sample_rate)
+            emb = self.encoder().embed(audio, sample_rate)
         if emb is None:
             raise ValueError("The reference audio holds no speech to compare a voice with.")
         return SpeakerReference(emb)
@@ -252,7 +254,7 @@ class TakeChecker:
             notes.append("on-script not checked: the text has no words to say")
             return None, []
         try:
-            aligner = self._get_aligner()
+            aligner = self.aligner()
         except AlignerUnavailable as e:
             logger.warning("%s", e)
             notes.append(f"on-script not checked: {e}")
@@ -278,7 +280,7 @@ class TakeChecker:
         if reference is None:
             return None
         try:
-            encoder = self._get_encoder()
+            encoder = self.encoder()
         except EncoderUnavailable as e:
             logger.warning("%s", e)
             notes.append(f"speaker not checked: {e}")

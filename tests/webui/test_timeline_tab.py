@@ -259,6 +259,10 @@ def test_bad_input_is_a_sentence(studio, tstore):
     refused("Pick a segment", tt.apply_edit, studio, tstore, OWNER, tl_id, None, **_edits(tl, 0))
     refused("needs some text", tt.apply_edit, studio, tstore, OWNER, tl_id, 1, **_edits(tl, 0, seg_text=" "))
     refused("temperature", tt.apply_edit, studio, tstore, OWNER, tl_id, 1, **_edits(tl, 0, seg_semantic=9.0))
+    # inside the old (0, 5] but outside the settings table's range: refused when the edit is made, not saved
+    refused("Segment 1's coarse temperature must be a number in 0.05..1.5", tt.apply_edit, studio, tstore, OWNER,
+            tl_id, 1, **_edits(tl, 0, seg_coarse=3.0))
+    assert tstore.load(OWNER, tl_id).segments[0].coarse_temp == tl.segments[0].coarse_temp
     refused("whole number", tt.apply_edit, studio, tstore, OWNER, tl_id, 1, **_edits(tl, 0, seg_seed="1.5"))
     refused("already first", tt.move_segment, studio, tstore, OWNER, tl_id, 1, step=-1)
     refused("already last", tt.move_segment, studio, tstore, OWNER, tl_id, 3, step=1)
