@@ -12,8 +12,9 @@ or ``("error", exception)``. Stop cancels the streaming response; the replica's 
 cancelled and stops that job alone. A replica that dies is replaced by Serve; its in-flight jobs fail
 with :data:`REPLICA_LOST` and nothing is saved (the studio saves only finished generations).
 
-The replica class is sent to Ray by value, so replicas need ``bark_core`` (sent along as a
-``py_modules`` entry), torch and ray, but neither gradio nor this ``webui`` package.
+Replicas import this module from ``bark_core`` (sent along as a ``py_modules`` entry), so they need
+torch and ray but neither gradio nor ``webui``. ``ray`` itself is imported only inside the functions
+that use it: ``bark_core`` imports without it.
 """
 
 from __future__ import annotations
@@ -364,12 +365,9 @@ def deploy(settings: Any, options: RayOptions = RayOptions()) -> RayEngine:
     options.validate()
     try:
         import ray
-        from ray import cloudpickle, serve
+        from ray import serve
     except ImportError:
         raise ValueError('Serving with --ray needs Ray Serve: pip install "ray[serve]==2.60.0"') from None
-    import sys
-
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # replicas need no webui (nor gradio)
     if not ray.is_initialized():
         try:
             ray.init(address=options.address, runtime_env=_runtime_env(), include_dashboard=False,
