@@ -7,8 +7,9 @@
 This module is the public API; the web UI imports only what is listed in ``__all__``.
 """
 
-from . import audiotools, export, settings, takecheck, timeline
+from . import audiotools, contract, export, settings, takecheck, timeline
 from .checkpoints import STAGES
+from .contract import Done, EngineProtocol, Failed, SegmentDone
 from .cloning import CloneResult, CloneSettings, VoiceCloner, check_recording, pick_window, read_audio
 from .engine import Engine, EngineBusy, EngineSettings, free_accelerator_memory
 from .placement import (
@@ -40,6 +41,8 @@ __all__ = [
     # engine and requests
     "Engine", "EngineBusy", "EngineSettings", "Generation", "GenerationCancelled", "GenerationRequest",
     "GPUOutOfMemory", "Progress", "Take", "STAGES", "BatchJob", "SegmentCheck", "SegmentTake", "WeightsNotFound", "download_weights", "free_accelerator_memory",
+    # the engine contract: any engine's surface, a generation's stream events (contract.follow reads them)
+    "EngineProtocol", "SegmentDone", "Done", "Failed", "contract",
     # the settings table
     "MAX_SEED", "MAX_TAKES", "SETTINGS", "Setting", "settings",
     # voices and cloning
