@@ -122,8 +122,8 @@ def batching_loader(args: argparse.Namespace):
 
 
 def ray_engine(settings, args: argparse.Namespace):
-    """The Ray Serve deployment's front-end proxy (webui.ray_engine); ValueError with a sentence on failure."""
-    from webui.ray_engine import RayOptions, deploy
+    """The Ray Serve deployment's front-end proxy (bark_core.ray_engine); ValueError with a sentence on failure."""
+    from bark_core.ray_engine import RayOptions, deploy
 
     gpus = args.gpus_per_replica
     if gpus is None:

@@ -127,7 +127,7 @@ class Engine:
         self.folder = folder
         graphs = placement.device.type == "cuda" and placement.placement != "cpu" and settings.cuda_graphs
         self.decoders = GraphDecoders() if graphs else eager_decoders
-        self.row_exact = resolve_row_exact(getattr(settings, "row_exact", "auto"), placement)
+        self.row_exact = resolve_row_exact(settings.row_exact, placement)
 
     # ------------------------------------------------------------------ loading
 

@@ -3,12 +3,12 @@
     engine = BatchingEngine(Engine.load(settings), max_batch=4, max_wait_s=0.05)
     gen = engine.generate(request, on_progress=..., should_stop=..., on_segment=...)  # from any thread
 
-``BatchingEngine`` has the engine's surface. Its ``generate`` queues the request and blocks the
-calling thread until that request's own result (or exception) is ready. One worker thread takes
-the first waiting job, gathers the jobs waiting with it (at most ``max_batch`` rows, each request
-counting its takes, within ``max_wait_s`` of the first) and runs them together. Each job keeps its
-own callbacks: its Stop reaches the engine through its ``BatchJob`` and stops that job alone.
-An engine without ``generate_batch`` runs the gathered jobs one after another.
+``BatchingEngine`` has the engine's surface (``bark_core.contract.EngineProtocol``). Its ``generate``
+queues the request and blocks the calling thread until that request's own result (or exception) is
+ready. One worker thread takes the first waiting job, gathers the jobs waiting with it (at most
+``max_batch`` rows, each request counting its takes, within ``max_wait_s`` of the first) and runs
+them together. Each job keeps its own callbacks: its Stop reaches the engine through its
+``BatchJob`` and stops that job alone. An engine without ``generate_batch`` runs the gathered jobs one after another.
 """
 
 from __future__ import annotations
@@ -20,13 +20,24 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+
+from .types import (
+    BatchJob,
+    Generation,
+    GenerationCancelled,
+    GenerationRequest,
+    ProgressCallback,
+    SegmentCallback,
+    SegmentCheckCallback,
+    StopCallback,
+    Voice,
+)
 
 log = logging.getLogger(__name__)
-
-ProgressCallback = Callable[[Any], None]
-StopCallback = Callable[[], bool]
-SegmentCallback = Callable[[int, int, list], None]
 
 
 class EngineClosed(ValueError):
@@ -35,7 +46,7 @@ class EngineClosed(ValueError):
 
 @dataclass(eq=False)
 class _Job:
-    request: Any
+    request: GenerationRequest
     on_progress: Optional[ProgressCallback]
     should_stop: Optional[StopCallback]
     on_segment: Optional[SegmentCallback]
@@ -48,7 +59,7 @@ class _Job:
 
     @property
     def rows(self) -> int:
-        return max(1, int(getattr(self.request, "takes", 1) or 1))
+        return max(1, self.request.takes)
 
     def stopped(self) -> bool:
         try:
@@ -73,8 +84,6 @@ class _Job:
 
     def withdraw(self) -> None:
         """Stopped before it reached the engine: answered at once with GenerationCancelled."""
-        from .types import GenerationCancelled
-
         with self.lock:
             if not self.started:
                 self.finish(error=GenerationCancelled("Generation stopped."))
@@ -179,17 +188,12 @@ class _Worker:
                 except BaseException as e:  # handed to the waiting caller
                     job.finish(error=e)
             return
-        batch_job = _batch_job_class()
-
         log.debug("running a batch of %d jobs (%d rows)", len(live), sum(j.rows for j in live))
         try:
             entries = []
-            for j in live:
-                extra = dict(j.options)
-                if batch_job is not _PlainBatchJob:
-                    extra["on_done"] = j.answer  # a job that ends early is answered before the batch ends
-                entries.append(batch_job(j.request, on_progress=j.on_progress, should_stop=j.should_stop,
-                                         on_segment=j.on_segment, **extra))
+            for j in live:  # on_done: a job that ends early is answered before the batch ends
+                entries.append(BatchJob(j.request, on_progress=j.on_progress, should_stop=j.should_stop,
+                                        on_segment=j.on_segment, on_done=j.answer, **j.options))
             results = batched(entries)
         except BaseException as e:  # the whole batch failed (e.g. out of memory): every job hears why
             for job in live:
@@ -201,31 +205,13 @@ class _Worker:
             job.finish(error=RuntimeError("The engine returned no result for this job."))
 
 
-@dataclass(frozen=True)
-class _PlainBatchJob:
-    """The shape of ``bark_core.BatchJob``, for engines that take any object with these fields."""
-
-    request: Any
-    on_progress: Optional[ProgressCallback] = None
-    should_stop: Optional[StopCallback] = None
-    on_segment: Optional[SegmentCallback] = None
-
-
-def _batch_job_class() -> Any:
-    try:
-        from .types import BatchJob  # imported here: this module stays light for engines of any kind
-    except ImportError:
-        return _PlainBatchJob
-    return BatchJob
-
-
 class BatchingEngine:
     """An engine whose ``generate`` calls from many threads are run together as batches.
 
     ``max_batch`` is the most rows (takes, summed over requests) in one batch; a request with more
     takes runs alone. ``max_wait_s`` is how long the first waiting job waits for company.
-    Every other attribute (``info``, ``presets``, ``load_voice``, ``count_tokens``, ``decode``, ``codec``...)
-    is the wrapped engine's; ``generate_batch`` and ``regenerate_take`` go through the queue too. ``close()`` answers the queued jobs, then stops the worker; it also runs
+    The rest of ``EngineProtocol`` (``info``, ``presets``, ``load_voice``, ``count_tokens``, ``decode``, ``codec``...)
+    and every other attribute is the wrapped engine's; ``generate_batch`` and ``regenerate_take`` go through the queue too. ``close()`` answers the queued jobs, then stops the worker; it also runs
     when the object is garbage-collected (e.g. replaced by a model reload).
     """
 
@@ -246,6 +232,14 @@ class BatchingEngine:
         return getattr(self.engine, name)
 
     @property
+    def settings(self) -> Any:
+        return self.engine.settings
+
+    @property
+    def folder(self) -> Path:
+        return self.engine.folder
+
+    @property
     def codec(self) -> Any:
         return self.engine.codec
 
@@ -263,14 +257,39 @@ class BatchingEngine:
         info["max_batch"] = self.max_batch
         return info
 
-    def generate(self, request: Any, on_progress: Optional[ProgressCallback] = None,
+    # the rest of the engine's surface (EngineProtocol): the wrapped engine's, called directly
+    def presets(self) -> list:
+        return self.engine.presets()
+
+    def load_voice(self, spec: Any) -> Optional[Voice]:
+        return self.engine.load_voice(spec)
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.engine.tokenize(text)
+
+    def count_tokens(self, text: str) -> int:
+        return self.engine.count_tokens(text)
+
+    def split_text(self, text: str) -> tuple[list[str], list[str]]:
+        return self.engine.split_text(text)
+
+    def estimate_seconds(self, text: str) -> float:
+        return self.engine.estimate_seconds(text)
+
+    def plan_segments(self, text: str, long_form: bool = True) -> tuple[list[str], list[str]]:
+        return self.engine.plan_segments(text, long_form)
+
+    def decode(self, fine: np.ndarray) -> np.ndarray:
+        return self.engine.decode(fine)
+
+    def generate(self, request: GenerationRequest, on_progress: Optional[ProgressCallback] = None,
                  should_stop: Optional[StopCallback] = None, on_segment: Optional[SegmentCallback] = None,
-                 **options: Any) -> Any:
+                 accept_segment: Optional[SegmentCheckCallback] = None, segment_retakes: int = 0) -> Generation:
         """Queue ``request``, wait for its turn in a batch, return its Generation (or raise its error).
 
-        ``options`` are the engine's further ``generate`` keywords (``accept_segment``, ``segment_retakes``).
+        ``accept_segment`` and ``segment_retakes`` reach the engine's ``generate`` (given only when set).
         """
-        job = _Job(request, on_progress, should_stop, on_segment, dict(options))
+        job = _Job(request, on_progress, should_stop, on_segment, _options(accept_segment, segment_retakes))
         self._worker.submit(job)
         while not job.done.wait(STOP_POLL_S):
             if should_stop is not None and job.stopped():
@@ -279,12 +298,12 @@ class BatchingEngine:
             raise job.error
         return job.result
 
-    def generate_batch(self, jobs: Sequence[Any]) -> list[Any]:
+    def generate_batch(self, jobs: Sequence[BatchJob]) -> list[Union[Generation, BaseException]]:
         """``Engine.generate_batch``'s contract through the queue: each job's Generation or exception."""
         queued = []
         for j in jobs:
             job = _Job(j.request, j.on_progress, j.should_stop, j.on_segment,
-                       {k: getattr(j, k) for k in ("accept_segment", "segment_retakes") if getattr(j, k, None)})
+                       _options(j.accept_segment, j.segment_retakes))
             try:
                 self._worker.submit(job)
             except ValueError as e:
@@ -294,13 +313,13 @@ class BatchingEngine:
         for j, job in queued:
             job.done.wait()
             outcome = job.error if job.error is not None else job.result
-            on_done = getattr(j, "on_done", None)
-            if on_done is not None:
-                on_done(outcome)
+            if j.on_done is not None:
+                j.on_done(outcome)
             out.append(outcome)
         return out
 
-    def regenerate_take(self, request: Any, generation: Any, index: int, **callbacks: Any) -> Any:
+    def regenerate_take(self, request: GenerationRequest, generation: Generation, index: int,
+                        **callbacks: Any) -> Generation:
         """Take ``index`` of ``generation`` again, alone, with its own seed (``Engine.regenerate_take``), queued."""
         takes = generation.takes
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(takes):
@@ -319,3 +338,8 @@ class BatchingEngine:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _options(accept_segment: Optional[SegmentCheckCallback], segment_retakes: int) -> dict:
+    """The further ``generate`` keywords of a job, those that are set (an engine without them still runs it)."""
+    return {k: v for k, v in (("accept_segment", accept_segment), ("segment_retakes", segment_retakes)) if v}

@@ -229,8 +229,7 @@ def test_without_generate_batch_jobs_run_one_by_one_exactly(tiny):
 def test_generate_batch_and_regenerate_take_go_through_the_queue():
     from types import SimpleNamespace
 
-    def BatchJob(request, on_done=None):  # noqa: N802 - the shape of bark_core's BatchJob
-        return SimpleNamespace(request=request, on_progress=None, should_stop=None, on_segment=None, on_done=on_done)
+    from bark_core import BatchJob
 
     fake = FakeEngine()
     done = []

@@ -17,7 +17,7 @@ from typing import Any, Iterator, Optional
 import gradio as gr
 
 import bark_core
-from bark_core import settings as table
+from bark_core import GenerationCancelled, Progress, SegmentDone, contract, settings as table
 
 from .studio import HISTORY_LIMIT, Studio, session_key, user_error
 from .tab_clone import MAX_CLONE_BYTES
@@ -68,20 +68,25 @@ def api_generate(studio: Studio, text: str, voice: str, request: gr.Request, pre
     key = session_key(request) or owner
     studio.cancels.arm(key)
     last = time.monotonic()
+
+    def show(event: Progress | SegmentDone) -> Optional[dict]:
+        nonlocal last
+        if isinstance(event, Progress) and time.monotonic() - last > 1.0:
+            last = time.monotonic()
+            return {}  # a chance for Gradio to cancel the job: closing this generator stops the engine
+        return None
+
     try:
-        for kind, payload in studio.stream(req, studio.cancels.event(key).is_set):
-            if kind == "progress" and time.monotonic() - last > 1.0:
-                last = time.monotonic()
-                yield {}  # a chance for Gradio to cancel the job: closing this generator stops the engine
-            elif kind == "error":
-                raise ValueError("Generation stopped; nothing was saved.") if type(payload).__name__ == \
-                    "GenerationCancelled" else user_error(payload)
-            elif kind == "done":
-                rec = studio.save_generation(owner, req, ref, payload, studio.score_takes(req, ref, payload))
-                if not owner.startswith("once:"):  # a caller with an owner can open its long-form takes as timelines
-                    import_long_form(studio, owner, rec.id, req, payload, score=False)
-                yield {"files": [str(t.wav) for t in rec.takes], "scores": take_scores(rec)}
-                return
+        try:
+            gen = yield from contract.follow(studio.stream(req, studio.cancels.event(key).is_set), show)
+        except GenerationCancelled:
+            raise ValueError("Generation stopped; nothing was saved.") from None
+        except Exception as e:
+            raise user_error(e) from None
+        rec = studio.save_generation(owner, req, ref, gen, studio.score_takes(req, ref, gen))
+        if not owner.startswith("once:"):  # a caller with an owner can open its long-form takes as timelines
+            import_long_form(studio, owner, rec.id, req, gen, score=False)
+        yield {"files": [str(t.wav) for t in rec.takes], "scores": take_scores(rec)}
     finally:
         studio.cancels.forget(key)
 

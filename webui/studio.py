@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -20,12 +21,15 @@ import soundfile as sf
 from bark_core import (
     SAMPLE_RATE,
     CloneSettings,
+    Generation,
     GenerationCancelled,
     GenerationRequest,
+    GPUOutOfMemory,
     PresetInfo,
     Voice,
     VoiceCloner,
     WeightsNotFound,
+    contract,
     export,
     load_voice_npz,
     preset_catalog,
@@ -110,19 +114,12 @@ def storage_error(e: BaseException) -> StorageError:
 
 def user_error(e: BaseException) -> ValueError:
     """What the browser sees for a failed generation: our sentence, never a traceback."""
-    if type(e).__name__ == "GPUOutOfMemory":
+    if isinstance(e, GPUOutOfMemory):
         return ValueError(f"{e} In the studio: Models → Small or Stage-by-stage offload, or fewer Takes.")
     if isinstance(e, ValueError):
         return e
     log.error("generation failed", exc_info=e)
     return ValueError(f"Generation failed ({type(e).__name__}). The server log has the details.")
-
-
-def take_seed(gen: Any, index: int) -> Optional[int]:
-    """The seed that makes take ``index`` of a generation again alone (``Take.seed``); None when the engine
-    does not say (then the takes of one batch share the generation's seed and cannot be remade one by one)."""
-    seed = getattr(gen.takes[index], "seed", None)
-    return None if seed is None else int(seed)
 
 
 def _catalog(engine: Any) -> list[PresetInfo]:
@@ -353,8 +350,8 @@ class Studio:
     # -- running ----------------------------------------------------------------------
     def stream(self, req: GenerationRequest, should_stop: Callable[[], bool],
                accept_segment: Optional[Callable[[Any], bool]] = None,
-               segment_retakes: int = 0) -> Iterator[tuple[str, Any]]:
-        """Events of one generation on the shared engine: progress, segment, done or error.
+               segment_retakes: int = 0) -> Iterator[contract.Event]:
+        """Events of one generation on the shared engine: Progress, SegmentDone, then Done or Failed (``contract.follow``).
 
         ``accept_segment``/``segment_retakes``: the engine redraws a long-form segment that fails the check
         (``Engine.generate``'s keywords) up to ``segment_retakes`` times before the next one continues from it.
@@ -364,16 +361,14 @@ class Studio:
             engine = SegmentChecked(engine, accept_segment, segment_retakes)
         return self._stream(engine, req, should_stop)
 
-    def run_blocking(self, req: GenerationRequest, should_stop: Callable[[], bool]) -> Any:
+    def run_blocking(self, req: GenerationRequest, should_stop: Callable[[], bool]) -> Generation:
         """Run to completion (API path); ValueError on bad input, cancellation or failure."""
-        for kind, payload in self.stream(req, should_stop):
-            if kind == "done":
-                return payload
-            if kind == "error":
-                if isinstance(payload, GenerationCancelled):
-                    raise ValueError("Generation stopped; nothing was saved.")
-                raise user_error(payload)
-        raise ValueError("Generation ended without a result.")
+        try:
+            return contract.wait(self.stream(req, should_stop))
+        except GenerationCancelled:
+            raise ValueError("Generation stopped; nothing was saved.") from None
+        except Exception as e:
+            raise user_error(e) from None
 
     # -- the queue message ------------------------------------------------------------
     def record_speed(self, gen: Any, takes: int) -> None:
@@ -487,7 +482,7 @@ class Studio:
             self._checker = TakeChecker()
         return self._checker
 
-    def score_takes(self, req: GenerationRequest, voice_ref: str, gen: Any, thresholds: Optional[Thresholds] = None,
+    def score_takes(self, req: GenerationRequest, voice_ref: str, gen: Generation, thresholds: Optional[Thresholds] = None,
                     reference: Any = "voice") -> list[Optional[dict[str, Any]]]:
         """Each take's on-script and same-speaker scores (None where scoring failed; the takes are kept).
 
@@ -504,7 +499,7 @@ class Studio:
             try:
                 score = checker.score(take.audio, SAMPLE_RATE, text, language=language, reference=reference,
                                       thresholds=thresholds).to_dict()
-                segments = getattr(take, "segments", None) or []
+                segments = take.segments
                 if len(segments) > 1:
                     score["segments"] = self.score_segments(take.audio, segments, language, thresholds)
                 scores.append(score)
@@ -535,19 +530,9 @@ class Studio:
                               reference=first if k else None, thresholds=thresholds)
             out.append({"text": seg.text, "on_script": s.on_script,  # segment 1 is the reference: no similarity
                         "similarity_to_first": s.speaker_similarity if k else None,
-                        "tries": int(getattr(seg, "tries", 1)), "passed": s.details.get("passed"),
+                        "tries": int(seg.tries), "passed": s.details.get("passed"),
                         "issues": list(s.issues)})
         return out
-
-    def checks_segments(self) -> bool:
-        """Whether the engine can redraw a failing long-form segment alone (``generate(accept_segment=...)``)."""
-        import inspect
-
-        try:
-            params = inspect.signature(self.engine().generate).parameters
-        except (TypeError, ValueError):
-            return False
-        return "accept_segment" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
     def segment_check(self, req: GenerationRequest, voice_ref: str, thresholds: Optional[Thresholds],
                       reference: Optional[SpeakerReference], deadline: Optional[float] = None) -> Callable[[Any], bool]:
@@ -568,7 +553,7 @@ class Studio:
 
         return accept
 
-    def save_generation(self, owner: str, req: GenerationRequest, voice_ref: str, gen: Any,
+    def save_generation(self, owner: str, req: GenerationRequest, voice_ref: str, gen: Generation,
                         scores: Optional[list[Optional[dict[str, Any]]]] = None) -> GenerationRecord:
         """Store a finished generation; StorageError (nothing stored) when the data folder cannot be written."""
 
@@ -585,13 +570,13 @@ class Studio:
                 owner, prompt=req.text, voice=voice_ref, voice_label=self.voice_label(owner, voice_ref),
                 settings={"text": req.text, "voice": voice_ref, **req.settings(), "seed": int(gen.seed)},
                 seed=int(gen.seed), audios=[t.audio for t in gen.takes],
-                sample_rate=getattr(gen, "sample_rate", SAMPLE_RATE),
+                sample_rate=gen.sample_rate,
                 timings={k: round(float(v), 3) for k, v in gen.timings.items()}, warnings=list(gen.warnings),
                 take_voices=[t.voice for t in gen.takes], save_voice_fn=save_take_voice, take_scores=scores,
-                take_seeds=[take_seed(gen, i) for i in range(len(gen.takes))],
+                take_seeds=[int(t.seed) for t in gen.takes],
             )
         except Exception as e:  # OSError, soundfile's LibsndfileError, sqlite3's "database or disk is full"
-            if isinstance(e, OSError) or type(e).__name__ in ("LibsndfileError", "OperationalError"):
+            if isinstance(e, (OSError, sf.LibsndfileError, sqlite3.OperationalError)):
                 raise storage_error(e) from None
             raise
 
@@ -698,7 +683,7 @@ class Studio:
                                 {"seed": 0, "max_seconds": PREVIEW_MAX_SECONDS})
         gen = self.run_blocking(req, should_stop)
         try:
-            write_wav_atomic(path, gen.takes[0].audio, getattr(gen, "sample_rate", SAMPLE_RATE))
+            write_wav_atomic(path, gen.takes[0].audio, gen.sample_rate)
         except OSError as e:
             raise storage_error(e) from None
         return str(path)

@@ -12,7 +12,8 @@ from typing import Any, Iterator, Optional
 
 import gradio as gr
 
-from bark_core import MAX_SEGMENT_RETAKES, MAX_TAKES, SAMPLE_RATE, GenerationCancelled, load_voice_npz, settings as table
+from bark_core import (MAX_SEGMENT_RETAKES, MAX_TAKES, SAMPLE_RATE, GenerationCancelled, Progress, SegmentDone, contract,
+                       load_voice_npz, settings as table)
 
 from bark_core.takecheck import Thresholds, rank_dicts
 
@@ -38,7 +39,7 @@ def slot_updates(prefix: str, takes: list[Any], seed: int, total: Any,
     for i in range(MAX_TAKES):
         if i < len(takes):
             t = takes[i]
-            own_seed = t.seed if getattr(t, "seed", None) is not None else seed
+            own_seed = t.seed if t.seed is not None else seed
             label = labels[i] if labels else None
             out.update({f"{prefix}{i}_group": gr.update(visible=True), f"{prefix}{i}_audio": str(t.wav),
                         f"{prefix}{i}_info": take_info(i, t.seconds, own_seed,
@@ -136,7 +137,7 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
     try:
         reference = studio.speaker_reference(req) if tries else None
         accept, segment_retakes = None, 0
-        if tries and n_segments(studio, req) > 1 and studio.checks_segments():  # long-form: redraw a segment alone
+        if tries and n_segments(studio, req) > 1:  # long-form: redraw a segment alone
             segment_retakes = min(tries, MAX_SEGMENT_RETAKES)
             accept = studio.segment_check(req, voice, thresholds, reference, started + seconds if seconds else None)
         gen = yield from run_one(studio, req, cancel, progress, accept_segment=accept, segment_retakes=segment_retakes,
@@ -241,28 +242,28 @@ def run_one(studio: Studio, req: Any, cancel: Any, progress: Any, prefix: str = 
     last = shown = 0.0
     if eta is not None:
         yield {"status": f"{prefix}{eta(0.0)}"}
-    for kind, payload in studio.stream(req, cancel.is_set, accept_segment, segment_retakes):
-        if kind == "progress":
-            now = time.monotonic()
-            if now - last > 0.1 or payload.step == payload.total:
-                last = now
-                seg = f"segment {payload.segment} of {payload.segments} · " if payload.segments > 1 else ""
-                progress(min(1.0, payload.fraction),
-                         desc=f"{prefix}{seg}{STAGE_LABEL.get(payload.stage, payload.stage)}")
-            if eta is not None and now - shown > 2.0:
-                shown = now
-                yield {"status": f"{prefix}{eta(min(1.0, payload.fraction))}"}
-        elif kind == "segment":
-            yield segment_update(*payload)
-        elif kind == "error":
-            if isinstance(payload, GenerationCancelled):
-                return None
-            raise user_error(payload)
-        elif kind == "done":
-            return None if cancel.is_set() else payload
-    raise ValueError("Generation ended without a result.")
 
+    def show(event: Progress | SegmentDone) -> Optional[dict[str, Any]]:
+        nonlocal last, shown
+        if isinstance(event, SegmentDone):
+            return segment_update(event.index, event.segments, event.audio)
+        now = time.monotonic()
+        if now - last > 0.1 or event.step == event.total:
+            last = now
+            seg = f"segment {event.segment} of {event.segments} · " if event.segments > 1 else ""
+            progress(min(1.0, event.fraction), desc=f"{prefix}{seg}{STAGE_LABEL.get(event.stage, event.stage)}")
+        if eta is not None and now - shown > 2.0:
+            shown = now
+            return {"status": f"{prefix}{eta(min(1.0, event.fraction))}"}
+        return None
 
+    try:
+        gen = yield from contract.follow(studio.stream(req, cancel.is_set, accept_segment, segment_retakes), show)
+    except GenerationCancelled:
+        return None
+    except Exception as e:
+        raise user_error(e) from None
+    return None if cancel.is_set() else gen
 
 
 def n_segments(studio: Studio, req: Any) -> int:
@@ -280,12 +281,12 @@ def segment_tries_text(gen: Any) -> str:
     """" · segment 2 took 3 tries" for the segments the long-form check redrew (empty when none was)."""
     redrawn: dict[int, int] = {}
     for take in gen.takes:
-        for k, seg in enumerate(getattr(take, "segments", None) or []):
-            if getattr(seg, "tries", 1) > 1:
+        for k, seg in enumerate(take.segments):
+            if seg.tries > 1:
                 redrawn[k] = max(redrawn.get(k, 1), seg.tries)
     if not redrawn:
         return " · no segment needed a redraw" if any(
-            len(getattr(t, "segments", None) or []) > 1 for t in gen.takes) else ""
+            len(t.segments) > 1 for t in gen.takes) else ""
     return " · redrawn alone: " + ", ".join(f"segment {k + 1} ({n} tries)" for k, n in sorted(redrawn.items()))
 
 

@@ -23,7 +23,7 @@ import gradio as gr
 import numpy as np
 import soundfile as sf
 
-from bark_core import GenerationCancelled, Voice, load_voice_npz, settings as table
+from bark_core import GenerationCancelled, Progress, SegmentDone, Voice, contract, load_voice_npz, settings as table
 from bark_core import timeline as T
 from bark_core.audiotools import PostProcess, process
 from bark_core.export import FORMAT_CHOICES, export_file, get_format
@@ -59,14 +59,11 @@ class StudioEngine:
         self.studio = studio
 
     def generate(self, request: Any, on_progress=None, should_stop=None) -> Any:
-        for kind, payload in self.studio.stream(request, should_stop or (lambda: False)):
-            if kind == "progress" and on_progress is not None:
-                on_progress(payload)
-            elif kind == "done":
-                return payload
-            elif kind == "error":
-                raise payload
-        raise ValueError("Generation ended without a result.")
+        def show(event: Progress | SegmentDone) -> None:
+            if isinstance(event, Progress) and on_progress is not None:
+                on_progress(event)
+
+        return contract.wait(self.studio.stream(request, should_stop or (lambda: False)), show)
 
     def load_voice(self, ref: Any) -> Any:  # only used without a resolver; the tab always passes one
         raise ValueError("Voices are resolved by the studio.")
@@ -342,7 +339,7 @@ def _from_record(studio: Studio, rec: Any, take_index: int) -> Optional[T.Timeli
     score = take.scores or {}
     known = {"on_script": score.get("on_script")}  # a single segment is its own first: no drift to show
     temps = {name: settings.get(name, table.BY_NAME[name].default) for name in ("semantic_temp", "coarse_temp", "fine_temp")}
-    seed = take.seed if getattr(take, "seed", None) is not None else rec.seed
+    seed = take.seed if take.seed is not None else rec.seed
     return T.from_segments(audio, [seg], seed=int(seed), voice=ref, pause_ms=float(settings.get("segment_pause_s", 0.25)) * 1000.0,
                            options={k: settings.get(k) for k in T.REQUEST_OPTIONS if k in settings},
                            scores=[known], **temps)

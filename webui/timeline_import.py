@@ -106,7 +106,7 @@ def import_generation(studio: Studio, owner: str, gen_id: str, request: Any, gen
     if voice_ref is None:
         voice_ref = rec.settings.get("voice") or rec.voice or ""
     take = generation.takes[take_index]
-    n = len(getattr(take, "segments", None) or [])
+    n = len(take.segments)
     if scores is None:
         scores = _record_segment_scores(rec, take_index, n)
     tl = T.from_generation(request, take, voice=voice_ref or None, scores=scores, seed=int(generation.seed))
@@ -138,8 +138,8 @@ def import_long_form(studio: Studio, owner: str, gen_id: str, request: Any, gene
     Never raises: a generation is never lost because its timeline could not be made.
     """
     ids: list[Optional[str]] = []
-    for i, take in enumerate(getattr(generation, "takes", []) or []):
-        if len(getattr(take, "segments", None) or []) < 2:
+    for i, take in enumerate(generation.takes):
+        if len(take.segments) < 2:
             ids.append(None)
             continue
         try:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bark_core import GenerationRequest, Voice
+from bark_core import Generation, GenerationRequest, Take, Voice
 from webui import tab_generate, tab_voices
 from webui.engine_holder import EngineHolder
 from webui.formatting import plain
@@ -26,8 +26,8 @@ def studio(tmp_path):
 
 def _generation():
     voice = Voice(semantic=np.arange(40) % 100, coarse=np.zeros((2, 60), np.int64), fine=np.zeros((8, 60), np.int64))
-    take = SimpleNamespace(audio=np.zeros(2400, np.float32), voice=voice)
-    return SimpleNamespace(takes=[take], seed=5, timings={"total": 1.0}, warnings=[], sample_rate=24_000)
+    take = Take(audio=np.zeros(2400, np.float32), voice=voice, seed=5)
+    return Generation(takes=[take], seed=5, timings={"total": 1.0})
 
 
 def test_a_full_disk_at_each_write_is_a_sentence_and_saves_nothing(studio, monkeypatch):

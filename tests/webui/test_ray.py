@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("ray.serve", reason='Ray Serve is not installed (pip install "ray[serve]==2.60.0")')
 
 from bark_core import GenerationCancelled, GenerationRequest  # noqa: E402
-from webui.ray_engine import REPLICA_LOST, RayOptions, ReplicaLost, deploy  # noqa: E402
+from bark_core.ray_engine import REPLICA_LOST, RayOptions, ReplicaLost, deploy  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
 QUICK = dict(max_seconds=0.1, decode=False)  # a few tokens per stage: the routing is under test, not Bark

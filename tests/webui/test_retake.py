@@ -100,8 +100,6 @@ LONG = ("The first sentence has quite a few words in it so that the text needs t
 def test_long_form_retakes_redraw_a_failing_segment_alone_and_score_drift(studio, monkeypatch):
     from webui.tab_generate import n_segments
 
-    if "accept_segment" not in __import__("inspect").signature(studio.engine().generate).parameters:
-        pytest.skip("the engine has no segment check yet")
     assert n_segments(studio, studio.make_request(LONG, None, {})) == 2
     steps = run(studio, text=LONG, min_on_script=1.0, retake_tries=1)
     rows = studio.history(OWNER)

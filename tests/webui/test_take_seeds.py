@@ -74,9 +74,11 @@ def test_regenerating_what_is_gone_or_has_no_own_seed_is_a_sentence(studio):
     with pytest.raises(ValueError, match="no longer in your history"):
         list(tab_generate.regenerate(studio, OWNER, "0" * 32, 0, REQUEST, progress=lambda *a, **k: None))
     # a row stored before takes had their own seeds (several takes, one seed)
-    gen = SimpleNamespace(takes=[SimpleNamespace(audio=__import__("numpy").zeros(2400, "float32"), voice=None)] * 2,
-                          seed=9, timings={"total": 1.0}, warnings=[], sample_rate=24_000)
-    old = studio.save_generation(OWNER, GenerationRequest(text="Old row.", seed=9, takes=2), "", gen)
+    silence = __import__("numpy").zeros(2400, "float32")
+    old = studio.store.add_generation(  # as save_generation stored it then: no take_seeds
+        OWNER, prompt="Old row.", voice="", voice_label="", seed=9, audios=[silence, silence], sample_rate=24_000,
+        settings={"text": "Old row.", "voice": "", **GenerationRequest(text="Old row.", seed=9, takes=2).settings()},
+        timings={"total": 1.0}, warnings=[])
     assert [t.seed for t in old.takes] == [None, None]
     with pytest.raises(ValueError, match="own seeds"):
         list(tab_generate.regenerate(studio, OWNER, old.id, 1, REQUEST, progress=lambda *a, **k: None))

@@ -7,13 +7,14 @@ Each replica (:class:`BarkReplica`) loads the models once and runs its jobs thro
 :class:`bark_core.scheduler.BatchingEngine`, so the requests it receives are batched together.
 The Gradio front end keeps history, auth, the queue limit and per-user isolation; it holds a
 :class:`RayEngine`, whose ``generate`` streams one job through a ``DeploymentHandle``:
-``("started", replica)``, ``("progress", Progress)``, ``("segment", ...)``, then ``("done", Generation)``
-or ``("error", exception)``. Stop cancels the streaming response; the replica's generator is then
+:class:`Started` (the replica), then ``bark_core.contract``'s events: ``Progress``, ``SegmentDone``,
+then ``Done`` or ``Failed``. Stop cancels the streaming response; the replica's generator is then
 cancelled and stops that job alone. A replica that dies is replaced by Serve; its in-flight jobs fail
 with :data:`REPLICA_LOST` and nothing is saved (the studio saves only finished generations).
 
-The replica class is sent to Ray by value, so replicas need ``bark_core`` (sent along as a
-``py_modules`` entry), torch and ray, but neither gradio nor this ``webui`` package.
+Replicas import this module from ``bark_core`` (sent along as a ``py_modules`` entry), so they need
+torch and ray but neither gradio nor ``webui``. ``ray`` itself is imported only inside the functions
+that use it: ``bark_core`` imports without it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from .contract import Done, Failed, SegmentDone
+from .types import Generation, GenerationCancelled, GenerationRequest, Progress
+
 log = logging.getLogger(__name__)
 
 REPLICA_LOST = "The engine replica serving this job stopped; try again."
@@ -39,6 +43,13 @@ PROGRESS_EVERY_S = 0.1  # a replica sends at most ~10 progress reports a second 
 
 class ReplicaLost(ValueError):
     """The replica running a job died or became unreachable; the job produced nothing."""
+
+
+@dataclass(frozen=True)
+class Started:
+    """The first event of a replica's stream: which replica took the job."""
+
+    replica: str
 
 
 @dataclass(frozen=True)
@@ -83,45 +94,45 @@ class BarkReplica:
         self.lock = threading.Lock()
         logging.getLogger(__name__).info("replica %s ready", self.replica)
 
-    async def generate(self, request: Any):
+    async def generate(self, request: GenerationRequest):
         """Stream one job's events; cancelling this generator stops the job."""
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
         stop = threading.Event()
         last_progress = [0.0]
 
-        def put(event: tuple) -> None:
+        def put(event: Any) -> None:
             loop.call_soon_threadsafe(events.put_nowait, event)
 
-        def progress(p: Any) -> None:  # at most ~10 a second cross the network; the last one before done may drop
+        def progress(p: Progress) -> None:  # at most ~10 a second cross the network; the last one before done may drop
             now = time.monotonic()
             if now - last_progress[0] >= PROGRESS_EVERY_S:
                 last_progress[0] = now
-                put(("progress", p))
+                put(p)
 
         def segment(index: int, n_segments: int, audio: list) -> None:
-            put(("segment", (index, n_segments, [a.copy() for a in audio])))  # the engine may reuse its buffers
+            put(SegmentDone(index, n_segments, [a.copy() for a in audio]))  # the engine may reuse its buffers
 
         def work() -> None:
             try:
-                put(("done", self.engine.generate(request, on_progress=progress, should_stop=stop.is_set,
-                                                  on_segment=segment)))
+                put(Done(self.engine.generate(request, on_progress=progress, should_stop=stop.is_set,
+                                              on_segment=segment)))
             except BaseException as e:  # sent to the front end, which decides what the user sees
                 e.__traceback__ = None
-                put(("error", e))
+                put(Failed(e))
             finally:
                 with self.lock:
                     self.running -= 1
 
-        yield ("started", self.replica)
+        yield Started(self.replica)
         with self.lock:
             self.running += 1
         threading.Thread(target=work, name="bark-replica-job", daemon=True).start()
         try:
             while True:
-                kind, payload = await events.get()
-                yield kind, payload
-                if kind in ("done", "error"):
+                event = await events.get()
+                yield event
+                if isinstance(event, (Done, Failed)):
                     return
         finally:
             stop.set()  # finished, or cancelled by the front end (Stop) or its disconnect: stop the job
@@ -260,12 +271,10 @@ class RayEngine:
             return dict(self._active)
 
     # -- generation ------------------------------------------------------------------
-    def generate(self, request: Any, on_progress: Optional[Callable] = None, should_stop: Optional[Callable] = None,
-                 on_segment: Optional[Callable] = None, accept_segment: Optional[Callable] = None,
-                 segment_retakes: int = 0) -> Any:
+    def generate(self, request: GenerationRequest, on_progress: Optional[Callable] = None,
+                 should_stop: Optional[Callable] = None, on_segment: Optional[Callable] = None,
+                 accept_segment: Optional[Callable] = None, segment_retakes: int = 0) -> Generation:
         """Run one job on a replica; the Generation, or the job's own error, GenerationCancelled, ReplicaLost."""
-        from bark_core import GenerationCancelled
-
         if accept_segment is not None:
             raise ValueError("Checking each segment as it is made is not available when the engine runs on Ray "
                              "replicas; turn the segment check off, or run the studio without --ray.")
@@ -320,20 +329,22 @@ class RayEngine:
         watcher.start()
         started = False
         try:
-            for kind, payload in stream:
-                if kind == "started":
+            for event in stream:
+                if isinstance(event, Started):
                     started = True
                     with self._lock:
-                        self._active[job] = payload
-                        self.replica_counts[payload] += 1
-                elif kind == "progress":
+                        self._active[job] = event.replica
+                        self.replica_counts[event.replica] += 1
+                elif isinstance(event, Progress):
                     if on_progress is not None:
-                        on_progress(payload)
-                elif kind == "segment":
+                        on_progress(event)
+                elif isinstance(event, SegmentDone):
                     if on_segment is not None:
-                        on_segment(*payload)
-                elif kind in ("done", "error"):
-                    return started, (kind, payload)
+                        on_segment(event.index, event.segments, event.audio)
+                elif isinstance(event, Done):
+                    return started, ("done", event.generation)
+                elif isinstance(event, Failed):
+                    return started, ("error", event.error)
                 if cancelled.is_set():
                     return started, ("cancelled", None)
             return started, ("lost", "the stream ended without a result")
@@ -363,12 +374,9 @@ def deploy(settings: Any, options: RayOptions = RayOptions()) -> RayEngine:
     options.validate()
     try:
         import ray
-        from ray import cloudpickle, serve
+        from ray import serve
     except ImportError:
         raise ValueError('Serving with --ray needs Ray Serve: pip install "ray[serve]==2.60.0"') from None
-    import sys
-
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # replicas need no webui (nor gradio)
     if not ray.is_initialized():
         try:
             ray.init(address=options.address, runtime_env=_runtime_env(), include_dashboard=False,
