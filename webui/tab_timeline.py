@@ -222,6 +222,8 @@ def check_text(take: Optional[T.SegmentTake], long: bool = False) -> str:
         bits.append(f"same speaker as segment 1: {similar:.2f}" if long else f"voice {similar:.2f}")
     if take.tries > 1:
         bits.append(f"took {take.tries} tries" if long else f"{take.tries} tries")
+    if on_script is None and similar is None:  # a segment with audio that no check could score
+        bits.insert(0, "not checked")
     return " · ".join(bits)
 
 
@@ -311,13 +313,11 @@ OLD_ROW = ("This long-form take's segments were not kept (it was saved before th
 
 
 def rescore(studio: Studio, tl: T.Timeline, k: int) -> T.Timeline:
-    """After segment ``k`` is regenerated: score it too when the timeline's other segments carry scores.
+    """After segment ``k`` is (re)generated: score it (on script, same speaker as segment 1).
 
-    A new segment 1 is every other segment's speaker reference, so then every segment is scored again.
+    A new segment 1 is every other segment's speaker reference, so then every segment with audio is scored again.
     """
-    if any(j != k and seg.take is not None and seg.take.scores for j, seg in enumerate(tl.segments)):
-        return score_segments(studio, tl, None if k == 0 else [k])
-    return tl
+    return score_segments(studio, tl, None if k == 0 else [k])
 
 
 def _from_record(studio: Studio, rec: Any, take_index: int) -> Optional[T.Timeline]:

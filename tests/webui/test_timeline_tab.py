@@ -19,6 +19,7 @@ OWNER = "timeline-owner-" + "t" * 24
 OTHER = "timeline-other-" + "o" * 24
 THREE = "The first sentence is here.\nThe second one follows it.\nAnd the third ends it."  # one segment a line
 QUIET = lambda *a, **k: None  # noqa: E731  (a gr.Progress stand-in)
+SEGMENT_CHECK = tt.SEGMENT_HEADERS.index("Check")
 
 
 @pytest.fixture
@@ -231,6 +232,26 @@ def test_dialogue_gives_each_name_its_voice(studio, tstore):
         ("ALICE", "preset:v2/en_speaker_9"), ("BOB", "preset:v2/en_speaker_6"), ("ALICE", "preset:v2/en_speaker_9")]
     assert "Speakers: ALICE, BOB" in out["tl_status"]
     assert [r[1] for r in out["tl_table"]] == ["ALICE", "BOB", "ALICE"]
+
+
+def test_generate_missing_and_stale_fills_the_check_column_of_a_new_dialogue(studio, tstore):
+    # issue 22 #4: a fresh 3-line NAME: dialogue, every segment generated, and the Check column was empty
+    text = "ALICE: Hello there.\nBOB: Hi Alice.\nALICE: How are you?"
+    out = _create(studio, tstore, text, tl_mode="dialogue", tl_speakers="ALICE = v2/en_speaker_9\nBOB = v2/en_speaker_6")
+    steps = _generate_all(studio, tstore, out["tl_id"])
+    tl = tstore.load(OWNER, out["tl_id"])
+    assert [T.segment_state(tl, k) for k in range(3)] == ["fresh"] * 3
+    assert all("on_script" in seg.take.scores for seg in tl.segments)  # the aligner ships in its wheel: English is checked
+    last_table = [s for s in steps if "tl_table" in s][-1]["tl_table"]
+    checks = [row[SEGMENT_CHECK] for row in last_table]
+    assert all(c.startswith("script ") for c in checks), checks
+    assert "on script" in tt.show_segment(studio, tstore, OWNER, out["tl_id"], 3)["seg_info"]
+
+
+def test_a_segment_no_check_could_score_says_not_checked():
+    take = SimpleNamespace(scores={}, tries=1)
+    assert tt.check_text(take) == "not checked"
+    assert tt.check_text(None) == ""
 
 
 def test_bad_input_is_a_sentence(studio, tstore):
