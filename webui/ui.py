@@ -385,6 +385,7 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
     # page load: what this browser owns (its bark_owner cookie) and what is loaded
     loaded = on(demo.load, tab_models.on_load, {}, {**pick("setup_md"), **load_outputs, **history_outputs}, **QUICK)
     connect(loaded.then, tab_models.estimate_memory, model_controls, pick("m_estimate"), **QUICK)
+    b["timeline_tab"].wire_load(demo.load)  # the timeline this browser had open, reopened
 
     # prompt and generation
     on(c["text"].change, tab_generate.estimate_prompt, pick("text"), pick("estimate"), trigger_mode="always_last",
