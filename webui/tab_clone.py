@@ -26,16 +26,31 @@ def _audio(path: Optional[str]) -> tuple[Any, int]:
     return bark_core.read_audio(path, max_bytes=MAX_CLONE_BYTES)
 
 
+def _forget_previous(msg: str) -> dict[str, Any]:
+    """What belonged to the previous recording cleared (window, name, test sentence), and no clone to save."""
+    return {"clone_start": None, "clone_seconds": None, "clone_name": "", "clone_preview": None, "clone_msg": msg,
+            "clone_preview_btn": gr.update(interactive=False), "clone_save_btn": gr.update(interactive=False)}
+
+
 def inspect_recording(studio: Studio, clone_audio: Optional[str]) -> dict[str, Any]:
-    """On upload: the automatic window (up to ~10 s of speech ending at a pause) and what to watch out for."""
+    """On upload: the automatic window (up to ~10 s of speech ending at a pause) and what to watch out for.
+
+    A file that cannot be cloned (not audio, too short, only silence) is refused in place with the sentence
+    ``/clone`` gives, and what belonged to the previous recording is cleared.
+    """
     if not clone_audio:
-        return {"clone_msg": ""}
-    audio, sr = _audio(clone_audio)
-    start, end = bark_core.pick_window(audio, sr)
-    warnings, speech = bark_core.check_recording(audio, sr, (start, end))
+        return _forget_previous("")
+    try:
+        audio, sr = _audio(clone_audio)
+        start, end = bark_core.pick_window(audio, sr)
+        warnings, speech = bark_core.check_recording(audio, sr, (start, end))
+    except ValueError as e:
+        return _forget_previous(f"⚠ {plain(e)}")
     lines = [f"{len(audio) / sr:.1f} s recording · window {start:.1f}–{end:.1f} s · {speech:.1f} s of speech"]
     lines += [f"⚠ {plain(w)}" for w in warnings]
-    return {"clone_start": round(start, 2), "clone_seconds": round(end - start, 2), "clone_msg": "  \n".join(lines)}
+    return {"clone_start": round(start, 2), "clone_seconds": round(end - start, 2), "clone_msg": "  \n".join(lines),
+            "clone_preview": None, "clone_preview_btn": gr.update(interactive=True),
+            "clone_save_btn": gr.update(interactive=True)}
 
 
 def _clone(studio: Studio, clone_audio: Optional[str], clone_start: Any, clone_seconds: Any, name: str = ""):

@@ -249,9 +249,9 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                                                          elem_id="clone-name")
                             with gr.Row():
                                 b["clone_preview_btn"] = gr.Button("▶ Hear the clone", size="sm",
-                                                                   elem_id="clone-preview-btn")
+                                                                   elem_id="clone-preview-btn", interactive=False)
                                 b["clone_save_btn"] = gr.Button("Save to My voices", size="sm", variant="primary",
-                                                                elem_id="clone-save-btn")
+                                                                elem_id="clone-save-btn", interactive=False)
                             c["clone_preview"] = gr.Audio(label="The clone says a test sentence", interactive=False,
                                                           elem_id="clone-preview")
                             c["clone_msg"] = gr.Markdown(elem_id="clone-msg")
@@ -455,7 +455,8 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
     # cloning
     clone_window = pick("clone_audio", "clone_start", "clone_seconds")
     on(c["clone_audio"].change, tab_clone.inspect_recording, pick("clone_audio"),
-       pick("clone_start", "clone_seconds", "clone_msg"), **QUICK)
+       {**pick("clone_start", "clone_seconds", "clone_msg", "clone_name", "clone_preview"),
+        **{k: b[k] for k in ("clone_preview_btn", "clone_save_btn")}}, **QUICK)
     on(b["clone_preview_btn"].click, tab_clone.preview_clone, clone_window, pick("clone_preview", "clone_msg"),
        api_visibility="private", **ENGINE)
     on(b["clone_save_btn"].click, tab_clone.save_clone, {**clone_window, **pick("clone_name"),

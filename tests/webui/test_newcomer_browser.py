@@ -48,3 +48,57 @@ def test_history_rows_select_rather_than_edit(browser, launch, tiny_engine, tmp_
         page.screenshot(path=str(artifacts / f"history-row-selected-{width}x{height}.png"))
     finally:
         ctx.close()
+
+
+@pytest.mark.parametrize("width, height", [(1280, 800), (390, 844)])
+def test_clone_says_why_a_bad_file_is_refused_and_forgets_the_previous_one(browser, launch, tiny_engine, tmp_path,
+                                                                          espeak_wav, artifacts, width, height):
+    good = espeak_wav("speech.wav", "en-us", "Once upon a time there was a little dog. It barked at the moon.")
+    text = tmp_path / "notes.wav"
+    text.write_text("these are my notes, not a recording\n" * 20)
+    silence = tmp_path / "silence.wav"
+    sf.write(silence, np.zeros(7 * 24_000, np.float32), 24_000)
+    app = launch(tiny_engine, tmp_path / "data")
+    ctx, page = _page(browser, app.url, width, height)
+    msg = page.locator("#clone-msg")
+
+    def msg_has(t: str) -> None:
+        try:
+            page.wait_for_function("t => document.querySelector('#clone-msg').innerText.includes(t)", arg=t,
+                                   timeout=90_000)
+        except Exception:
+            page.screenshot(path=str(artifacts / f"clone-failed-{width}x{height}.png"), full_page=True)
+            raise AssertionError(f"{t!r} not in the clone message: {msg.inner_text()!r}") from None
+
+    def forgotten() -> None:
+        assert page.locator("#clone-start input").input_value() == ""
+        assert page.locator("#clone-seconds input").input_value() == ""
+        assert page.locator("#clone-name textarea, #clone-name input").first.input_value() == ""
+        assert page.locator("#clone-preview audio").count() == 0  # the previous file's test sentence is gone
+        assert page.locator("#clone-save-btn").is_disabled() and page.locator("#clone-preview-btn").is_disabled()
+
+    try:
+        page.locator("#clone-panel").get_by_text("Clone a voice from a recording").first.click()
+        page.locator("#clone-audio input[type=file]").set_input_files(str(good))
+        msg_has("s of speech")
+        page.locator("#clone-name textarea, #clone-name input").first.fill("Grandpa")
+        page.locator("#clone-preview-btn").click()
+        msg_has("test sentence")
+        page.locator("#clone-preview audio").first.wait_for(state="attached")
+        assert not page.locator("#clone-save-btn").is_disabled()
+
+        page.locator("#clone-audio button[aria-label='Clear']").first.click()
+        page.locator("#clone-audio input[type=file]").set_input_files(str(text))
+        msg_has("is not audio that can be read")  # the sentence /clone gives
+        forgotten()
+        page.screenshot(path=str(artifacts / f"clone-bad-file-{width}x{height}.png"), full_page=False)
+
+        page.locator("#clone-audio button[aria-label='Clear']").first.click() if \
+            page.locator("#clone-audio button[aria-label='Clear']").count() else None
+        page.locator("#clone-audio input[type=file]").set_input_files(str(silence))
+        msg_has("The recording is silent")  # the sentence /clone gives
+        forgotten()
+        page.locator("#clone-msg").scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / f"clone-silence-{width}x{height}.png"), full_page=False)
+    finally:
+        ctx.close()
