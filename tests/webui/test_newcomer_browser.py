@@ -75,6 +75,7 @@ def test_clone_says_why_a_bad_file_is_refused_and_forgets_the_previous_one(brows
         assert page.locator("#clone-seconds input").input_value() == ""
         assert page.locator("#clone-name textarea, #clone-name input").first.input_value() == ""
         assert page.locator("#clone-preview audio").count() == 0  # the previous file's test sentence is gone
+        assert page.locator("#clone-wave .clone-wave").count() == 0  # and its waveform
         assert page.locator("#clone-save-btn").is_disabled() and page.locator("#clone-preview-btn").is_disabled()
 
     try:
@@ -100,5 +101,53 @@ def test_clone_says_why_a_bad_file_is_refused_and_forgets_the_previous_one(brows
         forgotten()
         page.locator("#clone-msg").scroll_into_view_if_needed()
         page.screenshot(path=str(artifacts / f"clone-silence-{width}x{height}.png"), full_page=False)
+    finally:
+        ctx.close()
+
+
+@pytest.mark.parametrize("width, height", [(1280, 800), (390, 844)])
+def test_clone_window_is_dragged_on_the_waveform(browser, launch, tiny_engine, tmp_path, espeak_wav, artifacts,
+                                                 width, height):
+    good = espeak_wav("story.wav", "en-us", "Once upon a time there was a little dog. It barked at the moon every "
+                                            "single night, and the neighbours were not amused.")
+    app = launch(tiny_engine, tmp_path / "data")
+    ctx, page = _page(browser, app.url, width, height)
+    try:
+        page.locator("#clone-panel").get_by_text("Clone a voice from a recording").first.click()
+        page.locator("#clone-audio input[type=file]").set_input_files(str(good))
+        page.wait_for_function("document.querySelector('#clone-msg').innerText.includes('s of speech')")
+        wave = page.locator("#clone-wave .clone-wave")
+        window = page.locator("#clone-wave .clone-window")
+        window.wait_for(state="visible")
+        start = lambda: float(page.locator("#clone-start input").input_value())  # noqa: E731
+        length = lambda: float(page.locator("#clone-seconds input").input_value())  # noqa: E731
+        s0, l0 = start(), length()
+        wave.scroll_into_view_if_needed()  # the mouse works on what is on screen
+        box, edge = wave.bounding_box(), page.locator("#clone-wave .clone-window-edge").bounding_box()
+        # shorten the window by dragging its right edge left by a quarter of the waveform
+        page.mouse.move(edge["x"] + edge["width"] / 2, edge["y"] + edge["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(edge["x"] + edge["width"] / 2 - box["width"] / 4, edge["y"] + 10, steps=5)
+        page.mouse.up()
+        l1 = length()
+        assert l1 < l0 - 0.5 and start() == s0
+        # then drag the window itself to the right
+        win = window.bounding_box()
+        page.mouse.move(win["x"] + 5, win["y"] + win["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(win["x"] + 5 + box["width"] / 8, win["y"] + win["height"] / 2, steps=5)
+        page.mouse.up()
+        s1 = start()
+        assert s1 > s0 + 0.2 and length() == l1
+        moved = window.bounding_box()
+        assert abs(moved["x"] - (box["x"] + box["width"] * s1 / float(wave.get_attribute("data-duration")))) < 4
+        # the server clones exactly the dragged window
+        page.locator("#clone-preview-btn").click()
+        page.wait_for_function("document.querySelector('#clone-msg').innerText.includes('test sentence')",
+                               timeout=90_000)
+        assert f"Window {s1:.1f}–{s1 + l1:.1f} s" in page.locator("#clone-msg").inner_text()
+        wave.scroll_into_view_if_needed()
+        page.mouse.move(0, 0)
+        page.screenshot(path=str(artifacts / f"clone-waveform-{width}x{height}.png"))
     finally:
         ctx.close()
