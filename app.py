@@ -20,13 +20,13 @@ import argparse
 import logging
 import os
 import shlex
-import socket
 import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
+from bark_core import sources
 from bark_core.flags import add_engine_arguments, engine_settings
 
 log = logging.getLogger("bark_studio")
@@ -165,16 +165,9 @@ def load_engine(settings) -> tuple[Any, Optional[str]]:
     return engine, None
 
 
-HUB_ADDRESS = ("huggingface.co", 443)
-
-
 def hub_reachable(timeout: float = 1.5) -> bool:
-    """Whether the Hugging Face Hub accepts a connection within ``timeout`` seconds (no request is sent)."""
-    try:
-        socket.create_connection(HUB_ADDRESS, timeout=timeout).close()
-        return True
-    except OSError:
-        return False
+    """Whether the Hugging Face Hub accepts a connection within ``timeout`` seconds (``bark_core.sources``)."""
+    return sources.hub_reachable(timeout)
 
 
 def build(args: argparse.Namespace, environ: Optional[dict[str, str]] = None):

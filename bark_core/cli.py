@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
 from .commands import command_modules
 from .commands.post import add_post_arguments, post_from_args
-from .flags import add_engine_arguments, add_setting_arguments, engine_settings, given_settings, setting_values
+from .flags import (add_engine_arguments, add_setting_arguments, engine_settings, given_settings,
+                    offline_unless_reachable, setting_values)
 from .presets import apply_preset, builtin_presets, find_preset, load_preset_file
 from .settings import describe
 from .types import GenerationCancelled, GenerationRequest, Progress
@@ -120,6 +122,7 @@ def cmd_generate(args) -> int:
         raise ValueError("--rank and --retake listen to the takes; they cannot be used with --tokens-only.")
     if not 0 <= args.retake <= 20:
         raise ValueError("--retake must be between 0 and 20 extra takes.")
+    offline_unless_reachable(args)
     engine = Engine.load(engine_settings(args), load_codec=not args.tokens_only)
     slow = engine.info()["precision_warning"]
     if slow:
@@ -211,8 +214,11 @@ def cmd_convert(args) -> int:
 
 
 def cmd_download(args) -> int:
-    from .sources import download, download_clone
+    from .sources import UNREACHABLE, download, download_clone, hub_reachable
 
+    if not getattr(args, "hub_offline", False) and not hub_reachable():
+        raise ValueError(f"{UNREACHABLE}, so nothing can be downloaded. Check the connection and try again, or "
+                         "download on another machine and pass --models DIR.")
     print(download(small=args.small, cache_dir=args.cache_dir))
     if args.clone:
         print(download_clone(cache_dir=args.cache_dir))
@@ -226,6 +232,8 @@ COMMANDS = {
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    # the CLI is an entry point (like app.py): huggingface_hub's own offline switch spares the Hub probe
+    args.hub_offline = bool(os.environ.get("HF_HUB_OFFLINE"))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return COMMANDS[args.command](args)

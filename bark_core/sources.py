@@ -122,6 +122,28 @@ def _missing_message(repo: str, small: bool, cache_dir, reason: str) -> str:
     )
 
 
+HUB_ADDRESS = ("huggingface.co", 443)
+HUB_PROBE_SECONDS = 1.5
+
+
+def hub_reachable(timeout: float = HUB_PROBE_SECONDS) -> bool:
+    """Whether the Hugging Face Hub accepts a connection within ``timeout`` seconds (no request is sent).
+
+    Offline, huggingface_hub retries for ~30 s before it gives up; this answers in ``timeout`` at most,
+    so the app and the CLI can go offline at once (local folders and the Hub cache only).
+    """
+    import socket
+
+    try:
+        socket.create_connection(HUB_ADDRESS, timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+UNREACHABLE = (f"The Hugging Face Hub cannot be reached (huggingface.co did not answer within {HUB_PROBE_SECONDS:g} s)")
+
+
 def _hub_reason(e: Exception) -> str:
     from huggingface_hub.errors import (
         GatedRepoError,

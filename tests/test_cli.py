@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from bark_core.cli import main
@@ -48,3 +49,71 @@ def test_rank_and_retake_score_every_take_and_write_them_best_first(tiny_native,
     assert all("on script" in line for line in lines)
     assert sorted(p.name for p in tmp_path.glob("take-*.wav")) == [f"take-{k}.wav" for k in range(1, 5)]
     assert main(["generate", "x", "--models", str(tiny_native), "--tokens-only", "--rank", "-o", str(out)]) == 1
+
+
+# --------------------------------------------------------------------------- issue 22 #7: offline found at once
+
+
+@pytest.fixture
+def no_hub(monkeypatch):
+    """The Hub unreachable (the probe says so; nothing touches the network) and HF_HUB_OFFLINE not set."""
+    from bark_core import sources
+
+    probes = []
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(sources, "hub_reachable", lambda timeout=sources.HUB_PROBE_SECONDS: probes.append(timeout) or False)
+    return probes
+
+
+def test_generate_without_models_goes_offline_after_one_probe(no_hub, monkeypatch, tmp_path, capsys):
+    from bark_core import engine as engine_mod
+
+    asked = []
+
+    def load(settings, **kw):  # what the engine was asked: offline, so huggingface_hub never retries
+        asked.append(settings)
+        raise engine_mod.sources.WeightsNotFound("Bark's weights are not here: they are not in the local cache and "
+                                                 "offline mode is on.")
+
+    monkeypatch.setattr(engine_mod.Engine, "load", staticmethod(load))
+    assert main(["generate", "Hi.", "-o", str(tmp_path / "a.wav"), "--cache-dir", str(tmp_path / "c")]) == 1
+    assert no_hub == [1.5] and asked[0].offline is True
+    err = capsys.readouterr().err
+    assert "cannot be reached" in err and "working offline" in err and "error: Bark's weights are not here" in err
+
+
+def test_clone_without_models_goes_offline_after_one_probe(no_hub, monkeypatch, tmp_path, capsys):
+    import numpy as np
+    import soundfile as sf
+
+    from bark_core import cloning
+
+    wav = tmp_path / "speech.wav"
+    t = np.arange(24_000 * 3) / 24_000
+    sf.write(wav, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 24_000)
+    asked = []
+    real = cloning.VoiceCloner.load
+
+    def load(settings, *a, **kw):
+        asked.append(settings)
+        return real(settings, *a, **kw)
+
+    monkeypatch.setattr(cloning.VoiceCloner, "load", staticmethod(load))
+    rc = main(["clone", str(wav), "-o", str(tmp_path / "me.npz"), "--cache-dir", str(tmp_path / "c"), "--device", "cpu"])
+    assert rc == 1 and no_hub == [1.5] and asked[0].offline is True
+    err = capsys.readouterr().err
+    assert "working offline" in err and "offline mode is on" in err  # the good final error, from the cache lookup
+
+
+def test_download_offline_says_so_without_trying(no_hub, monkeypatch, capsys):
+    from bark_core import sources
+
+    monkeypatch.setattr(sources, "download", lambda **kw: pytest.fail("no download may be tried offline"))
+    assert main(["download", "--small"]) == 1
+    assert no_hub == [1.5] and "cannot be reached" in capsys.readouterr().err
+
+
+def test_a_local_models_folder_or_offline_flag_needs_no_probe(no_hub, tiny_native, tmp_path):
+    assert main(["generate", "Hi there.", "--models", str(tiny_native), "--device", "cpu", "--max-seconds", "0.2",
+                 "-o", str(tmp_path / "a.wav")]) == 0
+    assert no_hub == []

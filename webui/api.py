@@ -49,16 +49,19 @@ def take_scores(rec: Any) -> list[dict[str, Any]]:
         out.append({"file": t.wav.name, "file_index": i, "seed": t.seed if t.seed is not None else rec.seed,
                     "seconds": t.seconds, "on_script": s.get("on_script"),
                     "speaker_similarity": s.get("speaker_similarity"), "issues": list(s.get("issues") or []),
-                    "passed": s.get("passed")})
+                    "passed": s.get("passed"),
+                    # each check that could not run -> why, e.g. {"same_voice": "the speaker encoder ... not installed"}
+                    "not_checked": dict(s.get("not_checked") or {})})
     return out
 
 
 def api_generate(studio: Studio, text: str, voice: str, request: gr.Request, presets: Optional[PresetStore] = None,
                  preset: str = "", **values: Any) -> Iterator[dict]:
     """Generate audio. Returns (files, scores): a list of WAV files, one per take (24 kHz mono), and a JSON list
-    with each take's file, seed, on_script, speaker_similarity, issues and passed. ``preset`` names a settings
-    preset (narration, expressive, singing, sound_effects or one of your own); settings you pass with other
-    than their default values override it. Stopping the job stops the engine."""
+    with each take's file, seed, on_script, speaker_similarity, issues, passed and not_checked (each check
+    that could not run, and why). ``preset`` names a settings preset (narration, expressive, singing,
+    sound_effects or one of your own); settings you pass with other than their default values override it.
+    Stopping the job stops the engine."""
     caller = api_owner(request)
     owner = caller or f"once:{secrets.token_urlsafe(32)}"  # no cookie: saved where nobody can look
     if str(preset or "").strip():

@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 from bark_core import settings as table
 
+from .checks import not_checked_bits
 from .store import GenerationRecord
 
 
@@ -57,9 +58,12 @@ def score_badge(scores: Optional[dict[str, Any]]) -> str:
     if not scores:
         return ""
     on_script, similar = scores.get("on_script"), scores.get("speaker_similarity")
-    bits = ["on script " + ("not checked" if on_script is None else f"{on_script:.2f}")]
+    skipped = not_checked_bits(scores)  # a check that could not run says so, and why
+    bits = [] if on_script is None and skipped and skipped[0].startswith("on script") else \
+        ["on script " + ("not checked" if on_script is None else f"{on_script:.2f}")]
     if similar is not None:
         bits.append(f"same voice {similar:.2f}")
+    bits += skipped
     passed = scores.get("passed", scores.get("details", {}).get("passed"))
     mark, cls = ("✓", "badge-pass") if passed else ("⚠", "badge-warn")
     lines = ["; ".join(scores.get("issues") or ["no issues"])]

@@ -96,5 +96,6 @@ def model_defaults(settings: Any, engine: Any = None) -> dict[str, Any]:
         d["placement"] = "resident"
     if d["dtype"] not in ("float32", "bfloat16", "float16", "int8"):
         d["dtype"] = "float32"
-    d["sizes"] = engine_sizes(engine) or d["sizes"]
+    loaded = engine_sizes(engine)
+    d["sizes"] = loaded or ({s: None for s in STAGES} if engine is not None else d["sizes"])  # tiny: neither
     return d

@@ -39,6 +39,7 @@ from bark_core import (
 from bark_core.audiotools import PostProcess
 from bark_core.takecheck import SpeakerReference, TakeChecker, Thresholds
 
+from .checks import not_checked
 from .engine_holder import EngineHolder
 from .jobs import CancelRegistry
 from .runner import stream_generation
@@ -502,7 +503,7 @@ class Studio:
                 segments = take.segments
                 if len(segments) > 1:
                     score["segments"] = self.score_segments(take.audio, segments, language, thresholds)
-                scores.append(score)
+                scores.append(not_checked(score, language, req.voice is not None, checker))
             except Exception as e:  # scoring must never lose a generation
                 log.warning("take check failed: %s", type(e).__name__)
                 scores.append(None)

@@ -26,16 +26,52 @@ def _audio(path: Optional[str]) -> tuple[Any, int]:
     return bark_core.read_audio(path, max_bytes=MAX_CLONE_BYTES)
 
 
+WAVE_BARS = 240
+
+
+def waveform_html(audio: Any, sr: int) -> str:
+    """The recording as bars (peak per slice) under a window that ``clone_window.js`` lets the user drag."""
+    import numpy as np
+
+    x = np.abs(np.asarray(audio, np.float32))
+    n = max(1, len(x) // WAVE_BARS)
+    peaks = x[: n * (len(x) // n)].reshape(-1, n).max(axis=1) if len(x) >= n else np.zeros(1)
+    peaks = peaks / max(float(peaks.max()), 1e-6)
+    w = 100.0 / len(peaks)
+    bars = "".join(f"<rect x='{i * w:.3f}' y='{50 - 48 * p:.2f}' width='{w * 0.7:.3f}' height='{max(1.0, 96 * p):.2f}'/>"
+                   for i, p in enumerate(peaks))
+    return (f"<div class='clone-wave' data-duration='{len(audio) / sr:.3f}' title='Drag the window (its right edge "
+            f"sets the length), or click where it should start'>"
+            f"<svg viewBox='0 0 100 100' preserveAspectRatio='none' aria-hidden='true'>{bars}</svg>"
+            f"<div class='clone-window'><div class='clone-window-edge'></div></div></div>")
+
+
+def _forget_previous(msg: str) -> dict[str, Any]:
+    """What belonged to the previous recording cleared (window, name, test sentence), and no clone to save."""
+    return {"clone_start": None, "clone_seconds": None, "clone_name": "", "clone_preview": None, "clone_msg": msg,
+            "clone_wave": "",
+            "clone_preview_btn": gr.update(interactive=False), "clone_save_btn": gr.update(interactive=False)}
+
+
 def inspect_recording(studio: Studio, clone_audio: Optional[str]) -> dict[str, Any]:
-    """On upload: the automatic window (up to ~10 s of speech ending at a pause) and what to watch out for."""
+    """On upload: the automatic window (up to ~10 s of speech ending at a pause) and what to watch out for.
+
+    A file that cannot be cloned (not audio, too short, only silence) is refused in place with the sentence
+    ``/clone`` gives, and what belonged to the previous recording is cleared.
+    """
     if not clone_audio:
-        return {"clone_msg": ""}
-    audio, sr = _audio(clone_audio)
-    start, end = bark_core.pick_window(audio, sr)
-    warnings, speech = bark_core.check_recording(audio, sr, (start, end))
+        return _forget_previous("")
+    try:
+        audio, sr = _audio(clone_audio)
+        start, end = bark_core.pick_window(audio, sr)
+        warnings, speech = bark_core.check_recording(audio, sr, (start, end))
+    except ValueError as e:
+        return _forget_previous(f"⚠ {plain(e)}")
     lines = [f"{len(audio) / sr:.1f} s recording · window {start:.1f}–{end:.1f} s · {speech:.1f} s of speech"]
     lines += [f"⚠ {plain(w)}" for w in warnings]
-    return {"clone_start": round(start, 2), "clone_seconds": round(end - start, 2), "clone_msg": "  \n".join(lines)}
+    return {"clone_start": round(start, 2), "clone_seconds": round(end - start, 2), "clone_msg": "  \n".join(lines),
+            "clone_preview": None, "clone_wave": waveform_html(audio, sr), "clone_preview_btn": gr.update(interactive=True),
+            "clone_save_btn": gr.update(interactive=True)}
 
 
 def _clone(studio: Studio, clone_audio: Optional[str], clone_start: Any, clone_seconds: Any, name: str = ""):

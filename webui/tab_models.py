@@ -27,13 +27,61 @@ def device_choices() -> list[str]:
     return ["auto", *bark_core.available_devices()]
 
 
+SIZE_WORDS = {"large": "Large", "small": "Small", "tiny": "tiny test models"}
+PLACEMENT_WORDS = {"resident": "all on GPU", "offload": "stage-by-stage offload", "cpu": "CPU only"}
+
+
+def engine_label(info: dict[str, Any]) -> str:
+    """What is loaded, in a few words: size, device, precision and (where it adds anything) placement.
+
+    The placement "cpu" on the CPU device says nothing new, so it is not repeated ("tiny · cpu · float32 · cpu").
+    """
+    size = str(info.get("size") or "")
+    sizes = info.get("sizes")
+    if isinstance(sizes, dict) and size == "mixed":
+        size = "mixed (" + ", ".join(f"{s} {SIZE_WORDS.get(str(sizes.get(s)), sizes.get(s, '?'))}" for s in STAGES) + ")"
+    device = str(info.get("device") or "")
+    placement = str(info.get("placement") or "")
+    if placement == device.split(":")[0]:
+        placement = ""
+    bits = [SIZE_WORDS.get(size, size), device, str(info.get("dtype") or ""), PLACEMENT_WORDS.get(placement, placement)]
+    return " · ".join(b for b in bits if b)
+
+
+def precision_words(choice: dict[str, Any]) -> str:
+    """The measured precision choice in words a user knows, e.g. "float32 (exact): bfloat16 was not faster on this CPU"."""
+    chosen = str(choice.get("dtype") or "float32")
+    timings = choice.get("timings_ms") or {}
+    base = timings.get("float32") or {}
+    others = []
+    for p, t in timings.items():
+        if p == "float32" or not isinstance(t, dict):
+            continue
+        ratios = [base[s] / t[s] for s in base if s in t and t[s] and base[s]]
+        others.append((p, min(ratios) if ratios else None))
+    if chosen == "float32":
+        if not others:
+            return "float32 (exact): the only precision measured on this CPU."
+        slower = [p for p, r in others if r is None or r < 1.0]
+        close = [(p, r) for p, r in others if r is not None and r >= 1.0]
+        parts = []
+        if slower:
+            parts.append(f"{' and '.join(slower)} {'was' if len(slower) == 1 else 'were'} not faster on this CPU")
+        if close:
+            parts.append(" and ".join(f"{p} was at best {r:.1f}x as fast" for p, r in close)
+                         + ", too little to give up exact results")
+        return "float32 (exact): " + "; ".join(parts) + " (measured when the model loaded)."
+    r = dict(others).get(chosen)
+    gain = f" ({r:.1f}x as fast as float32)" if r else ""
+    return (f"{chosen} (faster, not token-exact): it was clearly faster than float32 on this CPU{gain}; "
+            "pick float32 for exact results.")
+
+
 def header_html(studio: Studio) -> str:
     engine = studio.holder.engine
     if engine is None:
         return "<div class='badge badge-warn'>Model not loaded</div>"
-    info = engine.info()
-    bits = [str(info.get(k)) for k in ("size", "device", "dtype", "placement") if info.get(k)]
-    return f"<div class='badge'>● {html.escape(' · '.join(bits) or 'ready')}</div>"
+    return f"<div class='badge'>● {html.escape(engine_label(engine.info()) or 'ready')}</div>"
 
 
 def models_md(studio: Studio) -> str:
@@ -41,12 +89,7 @@ def models_md(studio: Studio) -> str:
     if engine is None:
         return "**Current model:** not loaded."
     info = engine.info()
-    size = str(info.get("size", "?"))
-    sizes = info.get("sizes")
-    if isinstance(sizes, dict) and size == "mixed":
-        size = "mixed (" + ", ".join(f"{s} {sizes.get(s, '?')}" for s in STAGES) + ")"
-    rows = [f"**Current model:** {plain(size)} · {plain(info.get('device', '?'))} · {plain(info.get('dtype', '?'))} · "
-            f"{plain(info.get('placement', '?'))}"]
+    rows = [f"**Current model:** {plain(engine_label(info) or '?')}"]
     params = info.get("params")
     if isinstance(params, dict):
         rows.append(f"{sum(int(v) for v in params.values()) / 1e6:.0f} M parameters")
@@ -55,8 +98,11 @@ def models_md(studio: Studio) -> str:
         rows.append(f"estimated GPU memory {fmt_bytes(int(est))}")
     text = " · ".join(rows)
     choice = info.get("precision_choice")
-    if isinstance(choice, dict) and choice.get("reason"):
-        text += f"  \nPrecision: {plain(choice['reason'])}"
+    if isinstance(choice, dict) and choice.get("dtype"):
+        text += f"  \nPrecision: {plain(precision_words(choice))}"
+    if engine_sizes(engine) is None:
+        text += ("  \nThese models are neither Large nor Small, so no size is picked below; pick one for each "
+                 "stage before Reload model.")
     slow = info.get("precision_warning")
     return text + (f"  \n⚠ {plain(slow)}" if slow else "")
 
@@ -68,6 +114,8 @@ def loaded_controls(studio: Studio) -> dict[str, Any]:
     sizes = engine_sizes(engine)
     if sizes:
         out.update({f"size_{s}": sizes[s] for s in STAGES})
+    elif engine is not None:  # e.g. tiny test models: no size is picked rather than a wrong "Large"
+        out.update({f"size_{s}": None for s in STAGES})
     if engine is not None:
         info = engine.info()
         device = str(info.get("device", "auto")).split(":")[0]
@@ -81,7 +129,8 @@ def loaded_controls(studio: Studio) -> dict[str, Any]:
 
 def estimate_memory(size_semantic: str, size_coarse: str, size_fine: str, m_device: str, m_dtype: str,
                     m_place: str) -> dict[str, Any]:
-    sizes = sizes_dict(size_semantic, size_coarse, size_fine)
+    picked = (size_semantic, size_coarse, size_fine)
+    sizes = dict(zip(STAGES, picked))  # a size may be None: loaded models that are neither large nor small
     if m_dtype == "int8":
         return {"m_estimate": "**GPU memory needed:** none — int8 is the fast CPU mode (1.5-1.9x float32 "
                               "end to end where the CPU has AMX or native bfloat16, less elsewhere; less memory; "
@@ -91,6 +140,9 @@ def estimate_memory(size_semantic: str, size_coarse: str, size_fine: str, m_devi
         slow = bark_core.precision_warning(m_dtype)
         return {"m_estimate": f"**GPU memory needed:** none — runs on the CPU ({pace})."
                 + (f"  \n⚠ {plain(slow)}" if slow else "")}
+    if not all(v in ("large", "small") for v in picked):
+        return {"m_estimate": "**Memory estimate:** pick Large or Small for each stage."}
+    sizes = sizes_dict(*picked)
     n = bark_core.estimate_gpu_memory(sizes, m_dtype, m_place)
     saved = bark_core.estimate_gpu_memory("large", m_dtype, m_place) - n
     total = bark_core.cuda_total_memory()

@@ -219,6 +219,8 @@ def check_text(take: Optional[T.SegmentTake], long: bool = False) -> str:
         bits.append(f"same speaker as segment 1: {similar:.2f}" if long else f"voice {similar:.2f}")
     if take.tries > 1:
         bits.append(f"took {take.tries} tries" if long else f"{take.tries} tries")
+    if on_script is None and similar is None:  # a segment with audio that no check could score
+        bits.insert(0, "not checked")
     return " · ".join(bits)
 
 
@@ -308,13 +310,11 @@ OLD_ROW = ("This long-form take's segments were not kept (it was saved before th
 
 
 def rescore(studio: Studio, tl: T.Timeline, k: int) -> T.Timeline:
-    """After segment ``k`` is regenerated: score it too when the timeline's other segments carry scores.
+    """After segment ``k`` is (re)generated: score it (on script, same speaker as segment 1).
 
-    A new segment 1 is every other segment's speaker reference, so then every segment is scored again.
+    A new segment 1 is every other segment's speaker reference, so then every segment with audio is scored again.
     """
-    if any(j != k and seg.take is not None and seg.take.scores for j, seg in enumerate(tl.segments)):
-        return score_segments(studio, tl, None if k == 0 else [k])
-    return tl
+    return score_segments(studio, tl, None if k == 0 else [k])
 
 
 def _from_record(studio: Studio, rec: Any, take_index: int) -> Optional[T.Timeline]:
@@ -368,6 +368,7 @@ def open_generation(studio: Studio, tstore: TimelineStore, owner: Optional[str],
         tl_id, _ = tstore.create_for_generation(owner, rec.id, take_index, tl)
     tl = tstore.load(owner, tl_id)
     tstore.mark_opened(owner, tl_id)
+    tstore.set_open(owner, tl_id)
     what = f"Take {take_index + 1} of “{plain(short(rec.prompt, 60))}”"
     hint = ("Edit or regenerate any segment (the others keep their audio), then **Render new version**."
             if len(tl.segments) > 1 else "Edit and regenerate it, or insert segments after it.")
@@ -405,6 +406,30 @@ def open_from_history(studio: Studio, tstore: TimelineStore, owner: Optional[str
 # --------------------------------------------------------------------------- handlers
 
 
+def page_opened(studio: Studio, tstore: TimelineStore, owner: Optional[str]) -> dict[str, Any]:
+    """A page load: the timeline this owner had open, reopened where it was left (nothing when none was)."""
+    tl_id = tstore.open_one(owner or "")
+    if tl_id is None:
+        return {}
+    try:
+        out = open_timeline(studio, tstore, owner, tl_id)
+    except ValueError:  # unreadable since: start empty rather than fail the page load
+        log.warning("the open timeline could not be reopened")
+        return {}
+    return {**out, "timeline_pick": gr.update(choices=timeline_choices(tstore, owner), value=tl_id),
+            "tl_status": f"Reopened the timeline you had open ({len(out['tl_table'])} segment(s))."}
+
+
+def editor_state(tl_id: Optional[str]) -> dict[str, Any]:
+    """The segment editor and the buttons that need a timeline: shown and usable only while one is open."""
+    is_open = bool(tl_id)
+    return {"tl_editor": gr.update(visible=is_open), "tl_none": gr.update(visible=not is_open),
+            **{name: gr.update(interactive=is_open) for name in NEEDS_TIMELINE}}
+
+
+NEEDS_TIMELINE = ("gen_all_btn", "delete_tl_btn", "render_btn")  # Export and Stop stay: they say what to do
+
+
 def tab_opened(studio: Studio, tstore: TimelineStore, owner: Optional[str], tl_voice: Optional[str] = None) -> dict[str, Any]:
     """When the tab opens: the owner's timelines, recent takes and voices."""
     return {"timeline_pick": gr.update(choices=timeline_choices(tstore, owner)),
@@ -434,6 +459,7 @@ def create_timeline(studio: Studio, tstore: TimelineStore, owner: Optional[str],
         seed=_seed(tl_seed), pause_ms=_number(tl_pause, "The pause", 250.0),
         crossfade_ms=_number(tl_crossfade, "The crossfade", 0.0))
     tl_id = tstore.create(owner, tl)
+    tstore.set_open(owner, tl_id)
     names = sorted({s.speaker for s in tl.segments if s.speaker})
     who = f" Speakers: {plain(', '.join(names))}." if names else ""
     warn = ("  \n⚠ " + plain(" ".join(warnings))) if warnings else ""
@@ -443,9 +469,19 @@ def create_timeline(studio: Studio, tstore: TimelineStore, owner: Optional[str],
                          f"stale** to make them.{warn}"}
 
 
+NOTHING_PICKED = ("⚠ Pick one of your timelines in the list “Your timelines” first, then press **Open**; "
+                  "or paste text above and press **Create timeline**.")
+NO_TIMELINE_HINT = ("**No timeline is open.** Paste a story, a script or a dialogue above and press **Create timeline**, "
+                    "or pick one of your timelines (or a take from your history) and open it. The segment editor "
+                    "appears here once a timeline is open.")
+
+
 def open_timeline(studio: Studio, tstore: TimelineStore, owner: Optional[str], timeline_pick: Optional[str]) -> dict[str, Any]:
-    """Open one of the owner's timelines where it was left."""
+    """Open one of the owner's timelines where it was left (and remember it: a reload reopens it)."""
+    if owner and not timeline_pick:
+        return {"tl_status": NOTHING_PICKED}
     tl = _load(tstore, owner, timeline_pick)
+    tstore.set_open(owner, timeline_pick)
     return {**view(studio, owner, timeline_pick, tl, 0), **versions_view(tstore, owner, timeline_pick),
             "tl_pause": tl.pause_ms, "tl_crossfade": tl.crossfade_ms, "tl_joined": None,
             "tl_status": f"Opened a timeline of {len(tl.segments)} segment(s)."}
@@ -717,7 +753,8 @@ def export_version(studio: Studio, tstore: TimelineStore, owner: Optional[str], 
                    ex_limit: Any) -> dict[str, Any]:
     """The chosen version (the newest if none is chosen) through the audio tools, as a file to download."""
     if not owner or not tl_id:
-        raise ValueError("Create or open a timeline and render a version first.")
+        return {"ex_msg": "⚠ Nothing to export yet: create or open a timeline, generate its segments and press "
+                          "**Render new version**; then Prepare download."}
     versions = tstore.versions(owner, tl_id)
     if not versions:
         raise ValueError("Render a version first (Render new version); then export it.")
@@ -760,6 +797,11 @@ class TimelineTab:
                  "seg_text", "seg_voice", "seg_seed", "seg_semantic", "seg_coarse", "seg_fine", "tl_versions",
                  "version_ids", "tl_pause", "tl_crossfade", "tl_joined", "timeline_pick", "history_pick", "tl_text")
         return {n: c[n] for n in names}
+
+    def wire_load(self, trigger: Any) -> Any:
+        """Make ``trigger`` (the page's ``demo.load``) reopen the timeline this owner had open."""
+        outputs = {n: v for n, v in self.open_outputs().items() if n not in ("history_pick", "tl_text")}
+        return connect(trigger, bind(page_opened, studio=self.studio, tstore=self.tstore), {}, outputs, **QUICK)
 
     def wire_open(self, trigger: Any, source: Any, take_index: int, tabs_component: Any = None,
                   resolve: Optional[Callable[[Any, int], tuple[Optional[str], int]]] = None) -> Any:
@@ -815,7 +857,7 @@ def build_timeline_tab(studio: Studio) -> TimelineTab:
             c["timeline_pick"] = gr.Dropdown([], value=None, label="Your timelines", elem_id="tl-pick", scale=3)
             b["open_btn"] = gr.Button("Open", size="sm", elem_id="tl-open", scale=0, min_width=80)
             b["delete_tl_btn"] = gr.Button("Delete timeline", size="sm", variant="stop", elem_id="tl-delete-timeline",
-                                           scale=0, min_width=130)
+                                           scale=0, min_width=130, interactive=False)
         with gr.Row():
             c["history_pick"] = gr.Dropdown([], value=None, label="Or open a take from your history",
                                             info="A long-form take opens with its segments as they were made.",
@@ -823,7 +865,7 @@ def build_timeline_tab(studio: Studio) -> TimelineTab:
             b["open_history_btn"] = gr.Button("Open as timeline", size="sm", elem_id="tl-open-history", scale=0,
                                               min_width=150)
         with gr.Row():
-            b["gen_all_btn"] = gr.Button("Generate missing and stale", variant="primary", elem_id="tl-generate")
+            b["gen_all_btn"] = gr.Button("Generate missing and stale", variant="primary", elem_id="tl-generate", interactive=False)
             b["stop_btn"] = gr.Button("Stop", variant="stop", elem_id="tl-stop")
         c["tl_status"] = gr.Markdown(elem_id="tl-status")
         c["tl_stale"] = gr.Markdown(elem_id="tl-stale")
@@ -831,7 +873,8 @@ def build_timeline_tab(studio: Studio) -> TimelineTab:
                                      elem_id="tl-segments",
                                      # fixed widths: readable cells that scroll sideways on a phone
                                      column_widths=["44px", "90px", "130px", "430px", "110px", "70px", "150px", "150px"])
-        with gr.Column(elem_id="tl-editor"):  # an id on a Group is drawn twice
+        c["tl_none"] = gr.Markdown(NO_TIMELINE_HINT, elem_id="tl-none")
+        with gr.Column(elem_id="tl-editor", visible=False) as c["tl_editor"]:  # an id on a Group is drawn twice
             with gr.Group():
                 c["seg_info"] = gr.Markdown(elem_id="tl-seg-info")
                 c["seg_audio"] = gr.Audio(type="numpy", interactive=False, show_label=False, elem_id="tl-seg-audio")
@@ -864,7 +907,7 @@ def build_timeline_tab(studio: Studio) -> TimelineTab:
                                       elem_id="tl-pause")
             c["tl_crossfade"] = gr.Number(0, label="Crossfade (ms)", minimum=0, maximum=T.MAX_CROSSFADE_MS,
                                           elem_id="tl-crossfade")
-            b["render_btn"] = gr.Button("Render new version", variant="primary", elem_id="tl-render")
+            b["render_btn"] = gr.Button("Render new version", variant="primary", elem_id="tl-render", interactive=False)
         c["tl_joined"] = gr.Audio(type="numpy", interactive=False, label="Joined audio", elem_id="tl-joined")
         c["tl_versions"] = gr.Dataframe(headers=VERSION_HEADERS, value=[], interactive=False,
                                         elem_id="tl-versions")
@@ -900,6 +943,8 @@ def _wire(studio: Studio, tstore: TimelineStore, tab: Any, c: dict[str, Any], b:
     versions = pick("tl_versions", "version_ids")
     current = pick("tl_id", "seg_no")
 
+    connect(c["tl_id"].change, editor_state, pick("tl_id"),
+            {**pick("tl_editor", "tl_none"), **{n: b[n] for n in NEEDS_TIMELINE}}, **QUICK)
     on(tab.select, tab_opened, pick("tl_voice"), pick("timeline_pick", "history_pick", "tl_voice"), **QUICK)
     on(b["open_history_btn"].click, open_from_history, pick("history_pick"),
        {**out, **versions, **pick("tl_pause", "tl_crossfade", "tl_joined", "timeline_pick", "history_pick", "tl_text")},

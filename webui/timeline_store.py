@@ -74,6 +74,10 @@ CREATE TABLE IF NOT EXISTS timeline_sources (
     PRIMARY KEY (owner, generation_id, take_index)
 );
 CREATE INDEX IF NOT EXISTS timeline_sources_timeline ON timeline_sources(timeline_id);
+CREATE TABLE IF NOT EXISTS timeline_open (
+    owner TEXT PRIMARY KEY,
+    timeline_id TEXT NOT NULL
+);
 """
 
 JSON_KEY = "__timeline__"
@@ -252,9 +256,25 @@ class TimelineStore:
         self._delete(owner_key(owner), tl_id)
         return True
 
+    def set_open(self, owner: str, tl_id: Any) -> None:
+        """Remember ``tl_id`` as the owner's open timeline (a reload reopens it: ``open_one``)."""
+        if self._row(owner, tl_id) is None:
+            return
+        with self._conn() as c:
+            c.execute("INSERT INTO timeline_open (owner, timeline_id) VALUES (?,?) "
+                      "ON CONFLICT(owner) DO UPDATE SET timeline_id=excluded.timeline_id", (owner_key(owner), tl_id))
+
+    def open_one(self, owner: str) -> Optional[str]:
+        """The owner's timeline that was open last (None when none was, or it is gone)."""
+        if not owner:
+            return None
+        r = self._conn().execute("SELECT timeline_id FROM timeline_open WHERE owner=?", (owner_key(owner),)).fetchone()
+        return r["timeline_id"] if r is not None and self._row(owner, r["timeline_id"]) is not None else None
+
     def _delete(self, key: str, tl_id: str) -> None:
         """Delete the timeline ``tl_id`` of the owner whose key is ``key``: its rows, versions and files."""
         with self._conn() as c:
+            c.execute("DELETE FROM timeline_open WHERE owner=? AND timeline_id=?", (key, tl_id))
             c.execute("DELETE FROM timeline_sources WHERE owner=? AND timeline_id=?", (key, tl_id))
             c.execute("DELETE FROM timeline_versions WHERE owner=? AND timeline_id=?", (key, tl_id))
             c.execute("DELETE FROM timelines WHERE owner=? AND id=?", (key, tl_id))

@@ -63,7 +63,7 @@ def launch_options(data_dir: str | Path, *, max_upload_bytes: int = 8 * 2**20, a
         **guard_launch_kwargs(max_request_bytes=max_upload_bytes + 64 * 1024, auth_required=auth_required,
                               cross_site=cross_site),
         css_paths=[HERE / "style.css"],
-        head=f"<script>{(HERE / 'palette.js').read_text(encoding='utf-8')}</script>",
+        head="".join(f"<script>{(HERE / js).read_text(encoding='utf-8')}</script>" for js in ("palette.js", "clone_window.js")),
         allowed_paths=[str(store_root / "audio"), str(store_root / "previews")],
         blocked_paths=[str(store_root / "studio.sqlite3")],
         show_error=False,
@@ -275,6 +275,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                                         "of a sentence, works best. Only the window below is used.</span>")
                             c["clone_audio"] = gr.Audio(sources=["upload", "microphone"], type="filepath",
                                                         label="Recording", elem_id="clone-audio")
+                            c["clone_wave"] = gr.HTML(elem_id="clone-wave")  # drag the window (clone_window.js)
                             with gr.Row():
                                 c["clone_start"] = gr.Number(None, label="Window start (s)", minimum=0,
                                                              elem_id="clone-start")
@@ -284,9 +285,9 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                                                          elem_id="clone-name")
                             with gr.Row():
                                 b["clone_preview_btn"] = gr.Button("▶ Hear the clone", size="sm",
-                                                                   elem_id="clone-preview-btn")
+                                                                   elem_id="clone-preview-btn", interactive=False)
                                 b["clone_save_btn"] = gr.Button("Save to My voices", size="sm", variant="primary",
-                                                                elem_id="clone-save-btn")
+                                                                elem_id="clone-save-btn", interactive=False)
                             c["clone_preview"] = gr.Audio(label="The clone says a test sentence", interactive=False,
                                                           elem_id="clone-preview")
                             c["clone_msg"] = gr.Markdown(elem_id="clone-msg")
@@ -429,6 +430,7 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
         comp.change(None, list(kept.values()), None, js=remember.save_settings_js())
     c["voice_radio"].change(None, [c["voice_radio"]], None, js=remember.save_voice_js())
     b["dice_btn"].click(None, None, [c["seed"]], js=f"() => String(Math.floor(Math.random() * {table.MAX_SEED + 1}))")
+    b["timeline_tab"].wire_load(demo.load)  # the timeline this browser had open, reopened
 
     # prompt and generation
     on(c["text"].change, tab_generate.estimate_prompt, pick("text"), pick("estimate"), trigger_mode="always_last",
@@ -498,7 +500,8 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
     # cloning
     clone_window = pick("clone_audio", "clone_start", "clone_seconds")
     on(c["clone_audio"].change, tab_clone.inspect_recording, pick("clone_audio"),
-       pick("clone_start", "clone_seconds", "clone_msg"), **QUICK)
+       {**pick("clone_start", "clone_seconds", "clone_msg", "clone_name", "clone_preview", "clone_wave"),
+        **{k: b[k] for k in ("clone_preview_btn", "clone_save_btn")}}, **QUICK)
     on(b["clone_preview_btn"].click, tab_clone.preview_clone, clone_window, pick("clone_preview", "clone_msg"),
        api_visibility="private", **ENGINE)
     on(b["clone_save_btn"].click, tab_clone.save_clone, {**clone_window, **pick("clone_name"),

@@ -35,6 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..cloning import CloneSettings, VoiceCloner, choose_window, read_audio
+    from ..flags import offline_unless_reachable
     from ..voices import save_voice
 
     out = Path(args.output)
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"The folder {out.parent} does not exist.")
     audio, rate = read_audio(args.audio)
     choose_window(audio, rate, args.start, args.seconds)  # refuse a bad window before loading anything
+    offline_unless_reachable(args, "the cloning weights")  # ~1.5 s offline, not ~30 s of Hub retries
     settings = CloneSettings(
         models=args.models, hubert=args.hubert, quantizer=args.quantizer, codec=args.codec,
         device=args.device, offline=args.offline, cache_dir=args.cache_dir,

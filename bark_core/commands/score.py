@@ -50,9 +50,9 @@ def _voice_audio(spec: str, args) -> tuple:
     from ..takecheck import voice_reference_audio
     from ..voices import load_voice
 
-    voice = load_voice(spec, models_folder=args.models)
-    if not args.models and not args.codec:
+    if not args.models and not args.codec:  # said first: without a folder no preset can be found either
         raise ValueError("A voice reference needs the codec to turn it into audio: give --models FOLDER or --codec FOLDER.")
+    voice = load_voice(spec, models_folder=args.models)  # local folders only, and the codec below offline: no Hub
     models = args.models if args.models and os.path.isdir(args.models) else None
     try:
         codec = load_codec(models_folder=models, spec=args.codec, offline=True)

@@ -190,6 +190,15 @@ class TakeChecker:
         return self._encoder
 
     # ------------------------------------------------------------------ API
+    def speaker_unavailable(self) -> Optional[str]:
+        """Why the same-speaker check cannot run here (a sentence), or None when it can."""
+        try:
+            with self._lock:
+                self._get_encoder()
+        except EncoderUnavailable as e:
+            return str(e)
+        return None
+
     def reference(self, audio: np.ndarray, sample_rate: int) -> SpeakerReference:
         """The speaker embedding of reference audio (a voice's decoded prompt, or a first segment)."""
         audio, sample_rate = _mono(audio, "reference audio"), _check_rate(sample_rate)

@@ -141,3 +141,39 @@ def test_app_small_stages_flag():
     assert app.engine_settings(app.parse_args([])).small_stages == ()
     with pytest.raises(SystemExit):
         app.parse_args(["--small-stages", "fine,codec"])
+
+
+def test_labels_say_each_thing_once_and_tiny_models_are_not_called_large(studio_with_loader):
+    # issue 22 #8: "tiny · cpu · float32 · cpu" (cpu twice) and every stage shown as Large while tiny models are loaded
+    from webui import tab_models
+    from webui.model_settings import model_defaults
+
+    demo, _ = studio_with_loader
+    studio = demo.studio
+    badge = tab_models.header_html(studio)
+    assert "cpu" in badge and badge.count("cpu") == 1 and "tiny test models" in badge
+    md = tab_models.models_md(studio)
+    assert md.count("cpu") == 1 and "neither Large nor Small" in md
+    controls = tab_models.loaded_controls(studio)
+    assert [controls[f"size_{s}"] for s in ("semantic", "coarse", "fine")] == [None, None, None]
+    assert model_defaults(studio.holder.settings, studio.holder.engine)["sizes"] == dict.fromkeys(
+        ("semantic", "coarse", "fine"))
+    assert "pick Large or Small" in tab_models.estimate_memory(None, None, None, "cuda", "float16", "resident")["m_estimate"]
+    assert "runs on the CPU" in tab_models.estimate_memory(None, None, None, "cpu", "float32", "cpu")["m_estimate"]
+    # a GPU placement that adds something is still shown
+    assert tab_models.engine_label(dict(size="large", device="cuda:0", dtype="float16", placement="offload")) == \
+        "Large · cuda:0 · float16 · stage-by-stage offload"
+
+
+def test_the_precision_line_says_what_was_chosen_and_why_in_plain_words():
+    from bark_core.precision import choose
+    from webui.tab_models import precision_words
+
+    slower = choose({"float32": {"one_row": 1.0, "prompt": 10.0}, "bfloat16": {"one_row": 1.2, "prompt": 12.0}})
+    words = precision_words(slower.as_dict())
+    assert words.startswith("float32 (exact): bfloat16 was not faster on this CPU")
+    assert "shapes" not in words and "1.2x as fast on both" not in words
+    close = choose({"float32": {"one_row": 1.0, "prompt": 10.0}, "bfloat16": {"one_row": 0.9, "prompt": 9.5}})
+    assert "bfloat16 was at best 1.1x as fast" in precision_words(close.as_dict())
+    fast = choose({"float32": {"one_row": 2.0, "prompt": 20.0}, "bfloat16": {"one_row": 1.0, "prompt": 10.0}})
+    assert precision_words(fast.as_dict()).startswith("bfloat16 (faster, not token-exact)")

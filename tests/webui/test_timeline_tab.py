@@ -19,6 +19,7 @@ OWNER = "timeline-owner-" + "t" * 24
 OTHER = "timeline-other-" + "o" * 24
 THREE = "The first sentence is here.\nThe second one follows it.\nAnd the third ends it."  # one segment a line
 QUIET = lambda *a, **k: None  # noqa: E731  (a gr.Progress stand-in)
+SEGMENT_CHECK = tt.SEGMENT_HEADERS.index("Check")
 
 
 @pytest.fixture
@@ -233,6 +234,26 @@ def test_dialogue_gives_each_name_its_voice(studio, tstore):
     assert [r[1] for r in out["tl_table"]] == ["ALICE", "BOB", "ALICE"]
 
 
+def test_generate_missing_and_stale_fills_the_check_column_of_a_new_dialogue(studio, tstore):
+    # issue 22 #4: a fresh 3-line NAME: dialogue, every segment generated, and the Check column was empty
+    text = "ALICE: Hello there.\nBOB: Hi Alice.\nALICE: How are you?"
+    out = _create(studio, tstore, text, tl_mode="dialogue", tl_speakers="ALICE = v2/en_speaker_9\nBOB = v2/en_speaker_6")
+    steps = _generate_all(studio, tstore, out["tl_id"])
+    tl = tstore.load(OWNER, out["tl_id"])
+    assert [T.segment_state(tl, k) for k in range(3)] == ["fresh"] * 3
+    assert all("on_script" in seg.take.scores for seg in tl.segments)  # the aligner ships in its wheel: English is checked
+    last_table = [s for s in steps if "tl_table" in s][-1]["tl_table"]
+    checks = [row[SEGMENT_CHECK] for row in last_table]
+    assert all(c.startswith("script ") for c in checks), checks
+    assert "on script" in tt.show_segment(studio, tstore, OWNER, out["tl_id"], 3)["seg_info"]
+
+
+def test_a_segment_no_check_could_score_says_not_checked():
+    take = SimpleNamespace(scores={}, tries=1)
+    assert tt.check_text(take) == "not checked"
+    assert tt.check_text(None) == ""
+
+
 def test_bad_input_is_a_sentence(studio, tstore):
     def refused(match, fn, *args, **kw):
         with pytest.raises(ValueError, match=match) as e:
@@ -354,3 +375,84 @@ def test_browser_edit_one_segment_and_render_a_second_version(browser, launch, t
         assert "v1" in versions and "v2" in versions
     finally:
         page.close()
+
+
+# --------------------------------------------------------------------------- issue 22 #5 and #6
+
+
+def test_open_and_export_with_nothing_say_what_to_do(studio, tstore):
+    out = tt.open_timeline(studio, tstore, OWNER, None)
+    assert out == {"tl_status": tt.NOTHING_PICKED} and "Pick one of your timelines" in out["tl_status"]
+    msg = tt.export_version(studio, tstore, OWNER, None, None, "wav", False, "", 0, 0, "")["ex_msg"]
+    assert "Nothing to export yet" in msg and "Render new version" in msg
+
+
+def test_the_open_timeline_is_remembered_per_owner_and_reopened(studio, tstore):
+    assert tt.page_opened(studio, tstore, OWNER) == {}  # nothing was open
+    first = _create(studio, tstore)["tl_id"]
+    second = _create(studio, tstore, "Only one line here.")["tl_id"]
+    reopened = tt.page_opened(studio, tstore, OWNER)
+    assert reopened["tl_id"] == second and "Reopened" in reopened["tl_status"]
+    tt.open_timeline(studio, tstore, OWNER, first)
+    assert tt.page_opened(studio, tstore, OWNER)["tl_id"] == first
+    assert len(tt.page_opened(studio, tstore, OWNER)["tl_table"]) == 3
+    assert tt.page_opened(studio, tstore, OTHER) == {}  # another owner's page reopens nothing of it
+    tt.delete_timeline(studio, tstore, OWNER, first)
+    assert tt.page_opened(studio, tstore, OWNER) == {}
+
+
+def test_the_editor_is_hidden_and_generate_disabled_until_a_timeline_is_open():
+    closed = tt.editor_state(None)
+    assert closed["tl_editor"]["visible"] is False and closed["tl_none"]["visible"] is True
+    assert all(closed[n]["interactive"] is False for n in tt.NEEDS_TIMELINE)
+    opened = tt.editor_state("a" * 32)
+    assert opened["tl_editor"]["visible"] is True and opened["tl_none"]["visible"] is False
+    assert all(opened[n]["interactive"] is True for n in tt.NEEDS_TIMELINE)
+
+
+@pytest.mark.parametrize("width, height", [(1280, 800), (390, 844)])
+def test_browser_empty_tab_says_what_to_do_and_a_reload_reopens_the_timeline(browser, launch, tiny_engine, tmp_path,
+                                                                              artifacts, width, height):
+    app = launch(tiny_engine, tmp_path, request_defaults={"max_seconds": 0.2})
+    ctx = browser.new_context(viewport={"width": width, "height": height})
+    page = ctx.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(app.url)
+        page.wait_for_selector("#engine-badge .badge")
+        page.get_by_role("tab", name="Timeline").click()
+        hint = page.locator("#tl-none")
+        hint.wait_for(state="visible")
+        assert "No timeline is open" in hint.inner_text()
+        assert page.locator("#tl-editor").count() == 0 or not page.locator("#tl-editor").is_visible()
+        assert page.locator("#tl-regen").count() == 0 or not page.locator("#tl-regen").is_visible()
+        assert page.locator("#tl-generate").is_disabled() and page.locator("#tl-render").is_disabled()
+
+        page.click("#tl-open")  # nothing picked
+        page.wait_for_function("document.querySelector('#tl-status').innerText.includes('Pick one of your timelines')")
+        page.locator("#tl-export").get_by_text("Export: trim, loudness, fades, format").click()
+        page.click("#tl-ex-prepare")
+        page.wait_for_function("document.querySelector('#tl-ex-msg').innerText.includes('Nothing to export yet')")
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(artifacts / f"timeline-empty-{width}x{height}.png"), full_page=True)
+
+        page.locator("#tl-text textarea").fill(THREE)
+        page.locator("#tl-mode input").click()
+        page.get_by_role("option", name="By line").click()
+        page.click("#tl-create")
+        page.wait_for_function("document.querySelector('#tl-status').innerText.includes('Timeline created')")
+        page.locator("#tl-editor").wait_for(state="visible")
+        assert not page.locator("#tl-none").is_visible()
+        page.wait_for_function("!document.querySelector('#tl-generate').disabled")
+
+        page.reload()
+        page.wait_for_selector("#engine-badge .badge")
+        page.get_by_role("tab", name="Timeline").click()
+        page.wait_for_function("document.querySelector('#tl-status').innerText.includes('Reopened the timeline')")
+        page.wait_for_function("document.querySelector('#tl-segments').innerText.includes('The second one follows it')")
+        page.locator("#tl-editor").wait_for(state="visible")
+        assert "Segment 1 of 3" in page.locator("#tl-seg-info").inner_text()
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(artifacts / f"timeline-reopened-{width}x{height}.png"), full_page=True)
+    finally:
+        ctx.close()
