@@ -19,8 +19,7 @@ import gradio as gr
 import bark_core
 from bark_core import GenerationCancelled, Progress, SegmentDone, contract, settings as table
 
-from .studio import HISTORY_LIMIT, Studio, session_key, user_error
-from .tab_clone import MAX_CLONE_BYTES
+from .studio import HISTORY_LIMIT, MAX_CLONE_BYTES, Studio, session_key, user_error
 from .timeline_import import import_long_form
 from .http_guard import owner_from_request
 from .preset_store import PresetStore, with_preset

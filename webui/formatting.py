@@ -12,6 +12,8 @@ from .checks import not_checked_bits
 from .store import GenerationRecord
 
 
+STAGE_LABEL = {"semantic": "Semantic tokens (text → meaning)", "coarse": "Coarse audio tokens",
+               "fine": "Fine audio tokens", "decode": "Decoding audio"}
 MARKDOWN_PUNCTUATION = set("\\`*_{}[]()#+-.!|~:")
 
 

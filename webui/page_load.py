@@ -14,10 +14,10 @@ import gradio as gr
 from .formatting import plain, short
 from .model_settings import first_run_text
 from .studio import NO_VOICE, Studio
-from .tab_generate import show_results
 from .tab_history import list_history
 from .tab_models import header_html, loaded_controls, models_md
-from .tab_voices import default_filters, voice_details, voice_list
+from .take_cards import show_results
+from .voice_list import default_filters, voice_details, voice_list
 
 
 def voice_filters(studio: Studio, owner: str, ref: str) -> Optional[dict[str, str]]:

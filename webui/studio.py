@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 # ~20 segments. Much longer text would hold the one shared engine for a long time, and splitting
 # 100 000 characters alone takes seconds, so it is refused with a sentence instead.
 MAX_TEXT_CHARS = 5000
+MAX_CLONE_BYTES = 32 * 1024 * 1024  # a recording to clone from, uploaded to the studio or /clone
 HISTORY_LIMIT = 200
 
 PREVIEW_TEXT = {

@@ -13,11 +13,10 @@ import gradio as gr
 import bark_core
 
 from .formatting import plain
-from .studio import Studio, session_key
-from .tab_voices import voice_details, voice_list
+from .studio import MAX_CLONE_BYTES, Studio, session_key
+from .voice_list import voice_details, voice_list
 
 TEST_SENTENCE = "Hello! This is my cloned voice. How does it sound?"
-MAX_CLONE_BYTES = 32 * 1024 * 1024
 
 
 def _audio(path: Optional[str]) -> tuple[Any, int]:

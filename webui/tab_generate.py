@@ -15,54 +15,16 @@ import gradio as gr
 from bark_core import (MAX_SEGMENT_RETAKES, MAX_TAKES, SAMPLE_RATE, GenerationCancelled, Progress, SegmentDone, contract,
                        load_voice_npz, settings as table)
 
-from bark_core.takecheck import Thresholds, rank_dicts
+from bark_core.takecheck import Thresholds
 
-from .formatting import history_rows, plain, short, take_info
+from .formatting import STAGE_LABEL, history_rows, plain, short
 from .studio import NO_VOICE, Studio, session_key, text_too_long, user_error
 from .timeline_import import import_long_form
-from .tab_voices import voice_details, voice_list
+from .take_cards import hidden_slots, result_ref, show_results
+from .voice_list import voice_details, voice_list
 
-STAGE_LABEL = {"semantic": "Semantic tokens (text → meaning)", "coarse": "Coarse audio tokens",
-               "fine": "Fine audio tokens", "decode": "Decoding audio"}
 UI_SETTINGS = [s.name for s in table.SETTINGS if s.widget != "none"]
 PROMPT_HINT = "Tip: CAPITALS add emphasis. Tags insert at the cursor. Ctrl+Enter generates."
-
-
-def slot_updates(prefix: str, takes: list[Any], seed: int, total: Any,
-                 labels: Optional[list[str]] = None) -> dict[str, Any]:
-    """Outputs that show takes in the slots named ``{prefix}{i}_*`` and hide the rest.
-
-    Each take shows its own seed (``TakeRecord.seed``; ``seed`` for rows stored without one);
-    ``total`` is the time the generation took, or a list of one per take.
-    """
-    out: dict[str, Any] = {}
-    for i in range(MAX_TAKES):
-        if i < len(takes):
-            t = takes[i]
-            own_seed = t.seed if t.seed is not None else seed
-            label = labels[i] if labels else None
-            out.update({f"{prefix}{i}_group": gr.update(visible=True), f"{prefix}{i}_audio": str(t.wav),
-                        f"{prefix}{i}_info": take_info(i, t.seconds, own_seed,
-                                                       total[i] if isinstance(total, list) else total, t.scores,
-                                                       label),
-                        f"{prefix}{i}_download": gr.update(value=str(t.wav)),
-                        f"{prefix}{i}_voice_download": gr.update(value=str(t.wav.with_suffix(".npz")),
-                                                                 visible=t.wav.with_suffix(".npz").is_file())})
-        else:
-            out.update({f"{prefix}{i}_group": gr.update(visible=False), f"{prefix}{i}_audio": None})
-    return out
-
-
-def hidden_slots(prefix: str) -> dict[str, Any]:
-    return slot_updates(prefix, [], 0, None)
-
-
-def arm(studio: Studio, request: gr.Request) -> dict:
-    """Clear this session's Stop flag before its job is queued."""
-    key = session_key(request)
-    if key:
-        studio.cancels.arm(key)
-    return {}
 
 
 CHECK_OPTIONS = ("best_first", "min_on_script", "min_same_voice", "retake_tries", "retake_seconds")
@@ -86,14 +48,6 @@ def arm_generate(studio: Studio, request: gr.Request, text: str = "", takes: Any
         n = 1
     line = studio.job_queued(key, studio.expected_audio_seconds(text, max_seconds), max(1, n))
     return {"status": f"⏳ {line}"}
-
-
-def stop(studio: Studio, request: gr.Request) -> dict:
-    """Stop this session's job (and only this session's)."""
-    key = session_key(request)
-    if key:
-        studio.cancels.stop(key)
-    return {}
 
 
 def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Request, progress=gr.Progress(),
@@ -292,40 +246,6 @@ def segment_tries_text(gen: Any) -> str:
 
 def any_passed(records: list[Any]) -> bool:
     return any((t.scores or {}).get("passed") for r in records for t in r.takes)
-
-
-def shown_order(studio: Studio, owner: str, refs: list, best_first: bool) -> list:
-    """The refs ``[gen_id, take_index, label]`` in the order Results shows them (best first: takecheck.rank)."""
-    if not best_first:
-        return list(refs)
-    scores = []
-    for gen_id, i, _ in refs:
-        rec = studio.generation(owner, gen_id)
-        scores.append(rec.takes[i].scores if rec is not None and i < len(rec.takes) else None)
-    return [refs[k] for k in rank_dicts(scores)]
-
-
-def show_results(studio: Studio, owner: str, refs: list, best_first: bool) -> dict[str, Any]:
-    """Results' take cards for ``refs`` (the first MAX_TAKES in the shown order) and the ``results`` state."""
-    shown = [r for r in shown_order(studio, owner, refs, bool(best_first))
-             if studio.generation(owner, r[0]) is not None][:MAX_TAKES]
-    takes, labels, totals = [], [], []
-    for gen_id, i, label in shown:
-        rec = studio.generation(owner, gen_id)
-        takes.append(rec.takes[i])
-        labels.append(label)
-        totals.append(rec.timings.get("total"))
-    first = studio.generation(owner, refs[0][0]) if refs else None
-    return {**slot_updates("take", takes, first.seed if first else 0, totals, labels),
-            "results": {"refs": refs, "shown": shown}}
-
-
-def result_ref(results: Optional[dict], index: int) -> tuple[Optional[str], int]:
-    """The (generation id, take index) shown in Results' card ``index``."""
-    shown = (results or {}).get("shown") or []
-    if not 0 <= index < len(shown):
-        return None, index
-    return shown[index][0], int(shown[index][1])
 
 
 def segment_update(index: int, n_segments: int, per_take: list) -> dict[str, Any]:

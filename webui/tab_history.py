@@ -9,7 +9,7 @@ import gradio as gr
 from .formatting import details_md, history_rows
 from .store import UNDO_SECONDS
 from .studio import Studio
-from .tab_generate import hidden_slots, slot_updates
+from .take_cards import hidden_slots, slot_updates
 from .timeline_import import forget_purged
 
 

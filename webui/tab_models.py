@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import logging
-from typing import Any, Optional
+from typing import Any
 
 import gradio as gr
 
@@ -14,7 +14,7 @@ from .engine_holder import STAGES
 from .formatting import fmt_bytes, plain
 from .model_settings import engine_sizes, reload_settings, sizes_dict
 from .studio import NO_VOICE, Studio
-from .tab_voices import voice_list
+from .voice_list import voice_list
 
 log = logging.getLogger(__name__)
 

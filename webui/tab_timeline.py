@@ -28,9 +28,9 @@ from bark_core import timeline as T
 from bark_core.audiotools import PostProcess, process
 from bark_core.export import FORMAT_CHOICES, export_file, get_format
 
-from .formatting import plain, short
+from .formatting import STAGE_LABEL, plain, short
 from .studio import NO_VOICE, Studio, echo, session_key, text_too_long, user_error
-from . import tab_generate
+from . import job_control
 from .timeline_import import import_generation, import_long_form, score_segments, timeline_store
 from .timeline_store import TimelineStore
 from .wiring import bind, connect
@@ -561,7 +561,7 @@ def _regenerate_one(studio: Studio, tstore: TimelineStore, owner: str, tl_id: st
         return {**view(studio, owner, tl_id, tl, k), "tl_status": "■ Stopped before it started."}
 
     def report(p: Any) -> None:
-        progress(min(1.0, p.fraction), desc=f"Segment {k + 1} · {tab_generate.STAGE_LABEL.get(p.stage, p.stage)}")
+        progress(min(1.0, p.fraction), desc=f"Segment {k + 1} · {STAGE_LABEL.get(p.stage, p.stage)}")
 
     try:
         tl = T.regenerate_segment(StudioEngine(studio), tl, k, resolve_voice=lambda ref: studio.resolve_voice(owner, ref),
@@ -613,7 +613,7 @@ def _generate_missing(studio: Studio, tstore: TimelineStore, owner: str, tl_id: 
 
             def report(p: Any, _k=k, _i=done, _n=total) -> None:
                 progress(min(1.0, (_i - 1 + p.fraction) / _n),
-                         desc=f"Segment {_k + 1} ({_i} of {_n}) · {tab_generate.STAGE_LABEL.get(p.stage, p.stage)}")
+                         desc=f"Segment {_k + 1} ({_i} of {_n}) · {STAGE_LABEL.get(p.stage, p.stage)}")
 
             tl = T.regenerate_segment(engine, tl, k, resolve_voice=lambda ref: studio.resolve_voice(owner, ref),
                                       on_progress=report, should_stop=cancel.is_set, **options)
@@ -810,7 +810,7 @@ class TimelineTab:
         ``source`` is the component whose value names the generation: a ``gr.State`` holding its id
         (History's ``selected_gen``: take ``take_index`` opens), or anything ``resolve(value,
         take_index) -> (generation id, take index)`` reads (Results' ``results`` state with
-        ``tab_generate.result_ref``). The take's timeline is imported on first open, then reused.
+        ``take_cards.result_ref``). The take's timeline is imported on first open, then reused.
         ``tabs_component``: the ``gr.Tabs`` this tab is in (its id for this tab is ``"timeline"``).
         Call inside the Blocks.
         """
@@ -965,11 +965,11 @@ def _wire(studio: Studio, tstore: TimelineStore, tab: Any, c: dict[str, Any], b:
     connect(b["up_btn"].click, bind(move_segment, studio=studio, tstore=tstore, step=-1), current, out, **QUICK)
     connect(b["down_btn"].click, bind(move_segment, studio=studio, tstore=tstore, step=1), current, out, **QUICK)
 
-    armed = connect(b["regen_btn"].click, bind(tab_generate.arm, studio=studio), {}, {}, **QUICK)
+    armed = connect(b["regen_btn"].click, bind(job_control.arm, studio=studio), {}, {}, **QUICK)
     on(armed.then, regenerate, {**current, **edit_fields}, out, show_progress_on=[c["tl_status"]], **ENGINE)
-    armed_all = connect(b["gen_all_btn"].click, bind(tab_generate.arm, studio=studio), {}, {}, **QUICK)
+    armed_all = connect(b["gen_all_btn"].click, bind(job_control.arm, studio=studio), {}, {}, **QUICK)
     on(armed_all.then, generate_all, pick("tl_id"), out, show_progress_on=[c["tl_status"]], **ENGINE)
-    connect(b["stop_btn"].click, bind(tab_generate.stop, studio=studio), {}, {}, queue=False)  # never waits behind the job it stops
+    connect(b["stop_btn"].click, bind(job_control.stop, studio=studio), {}, {}, queue=False)  # never waits behind the job it stops
 
     on(b["render_btn"].click, render_version, pick("tl_id", "tl_pause", "tl_crossfade"),
        {**versions, **pick("tl_joined", "sel_version", "tl_status")}, show_progress_on=[c["tl_joined"]])

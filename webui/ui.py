@@ -19,8 +19,8 @@ import gradio as gr
 from bark_core import MAX_TAKES, settings as table
 from bark_core.takecheck import Thresholds
 
-from . import (api, page_load, remember, tab_clone, tab_generate, tab_history, tab_models, tab_presets, tab_timeline,
-               tab_voices)
+from . import (api, job_control, page_load, remember, tab_clone, tab_generate, tab_history, tab_models, tab_presets, tab_timeline,
+               tab_voices, take_cards, voice_list)
 from .engine_holder import STAGES, EngineHolder
 from .model_settings import first_run_text, model_defaults
 from .store import Store
@@ -235,7 +235,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
 
                     with gr.Column(scale=2, min_width=300, elem_id="voice-col"):
                         gr.Markdown("### Voice")
-                        filters = tab_voices.default_filters(studio)
+                        filters = voice_list.default_filters(studio)
                         with gr.Row():
                             c["f_language"] = gr.Dropdown(["All", *languages], value=filters["f_language"],
                                                           label="Language", elem_id="f-language", min_width=120)
@@ -248,7 +248,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                         c["voice_radio"] = gr.Radio([("No voice (random speaker)", NO_VOICE)], value=NO_VOICE,
                                                     label="Voices", elem_id="voice-gallery", show_label=False)
                         c["voice_note"] = gr.Markdown(elem_id="voice-note")
-                        c["voice_md"] = gr.Markdown(tab_voices.voice_details(studio, "", NO_VOICE),
+                        c["voice_md"] = gr.Markdown(voice_list.voice_details(studio, "", NO_VOICE),
                                                     elem_id="voice-details")
                         b["preview_btn"] = gr.Button("▶ Preview voice", size="sm", elem_id="preview-btn")
                         c["preview_audio"] = gr.Audio(label="Preview", type="filepath", interactive=False,
@@ -442,7 +442,7 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
             gen_outputs, show_progress_on=[c["results_title"]], api_visibility="private", **ENGINE)
     on(c["best_first"].change, tab_generate.reorder_results, pick("results", "best_first"),
        {**take_outputs, **pick("results")}, **QUICK)
-    on(b["stop_btn"].click, tab_generate.stop, {}, {}, queue=False)  # never waits behind the job it stops
+    on(b["stop_btn"].click, job_control.stop, {}, {}, queue=False)  # never waits behind the job it stops
 
     # reuse, save as voice
     reuse_outputs = {**pick("text", "voice", "tabs", "status"), **ui_settings}
@@ -456,17 +456,17 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
                 {**pick("status"), **history_outputs}, **QUICK)
     regen_outputs = {**gen_outputs, **pick("tabs")}
     for i, s in enumerate(b["result_slots"]):  # the take again, alone (its own seed), as a new generation
-        armed = on(s["regen"].click, tab_generate.arm, {}, {}, **QUICK)
+        armed = on(s["regen"].click, job_control.arm, {}, {}, **QUICK)
         connect(armed.then, bind(tab_generate.regenerate_result, studio=studio, index=i),
                 pick("results", "best_first"), regen_outputs, show_progress_on=[c["results_title"]],
                 api_visibility="private", **ENGINE)
     for i, s in enumerate(b["history_slots"]):
-        armed = on(s["regen"].click, tab_generate.arm, {}, {}, **QUICK)
+        armed = on(s["regen"].click, job_control.arm, {}, {}, **QUICK)
         connect(armed.then, bind(tab_generate.regenerate, studio=studio, index=i),
                 {"gen_id": c["selected_gen"], **pick("best_first")}, regen_outputs,
                 show_progress_on=[c["results_title"]], api_visibility="private", **ENGINE)
     for i, s in enumerate(b["result_slots"]):  # "Open in timeline": the take's segments, each editable
-        b["timeline_tab"].wire_open(s["timeline"].click, c["results"], i, c["tabs"], resolve=tab_generate.result_ref)
+        b["timeline_tab"].wire_open(s["timeline"].click, c["results"], i, c["tabs"], resolve=take_cards.result_ref)
     for i, s in enumerate(b["history_slots"]):
         b["timeline_tab"].wire_open(s["timeline"].click, c["selected_gen"], i, c["tabs"])
     for i, s in enumerate(b["history_slots"]):
@@ -479,11 +479,11 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
 
     # voices
     for f in ("f_language", "f_gender", "f_version", "f_query"):
-        on(c[f].change, tab_voices.voice_list, {**pick("voice"), **filters}, list_outputs,
+        on(c[f].change, voice_list.voice_list, {**pick("voice"), **filters}, list_outputs,
            trigger_mode="always_last", **QUICK)
     on(c["voice_radio"].change, tab_voices.pick_voice, {**pick("voice"), "picked": c["voice_radio"]},
        pick("voice", "voice_md", "preview_audio"), **QUICK)
-    preview_arm = on(b["preview_btn"].click, tab_generate.arm, {}, {}, **QUICK)
+    preview_arm = on(b["preview_btn"].click, job_control.arm, {}, {}, **QUICK)
     connect(preview_arm.then, bind(tab_voices.preview, studio=studio), pick("voice"), pick("preview_audio"),
             api_visibility="private", **ENGINE)
     voice_outputs = {**pick("voice", "voice_md", "voice_msg"), **list_outputs}

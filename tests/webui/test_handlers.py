@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from bark_core import Generation, GenerationRequest, Take, Voice
-from webui import tab_generate, tab_voices
+from webui import tab_generate, tab_voices, take_cards, voice_list
 from webui.engine_holder import EngineHolder
 from webui.formatting import plain
 from webui.store import Store
@@ -56,7 +56,7 @@ def test_voice_filters_list_what_exists_and_say_when_nothing_matches(studio):
     v2 = [v for _, v in studio.voice_choices(OWNER, "All", "Any", "v2", "")]
     assert "preset:announcer" not in v2 and "preset:announcer" in [
         v for _, v in studio.voice_choices(OWNER, "All", "Any", "v1", "")]
-    empty = tab_voices.voice_list(studio, OWNER, "", "English", "Female", "v1", "")
+    empty = voice_list.voice_list(studio, OWNER, "", "English", "Female", "v1", "")
     assert "No presets match" in empty["voice_note"]
     german = [v for _, v in studio.voice_choices(OWNER, "All", "Any", "v2", "german")][1:]  # after "no voice"
     assert german and all(v.startswith("preset:v2/de_") for v in german)
@@ -97,7 +97,7 @@ def test_results_star_voice_download_and_history_zip(studio, tmp_path):
     starred = tab_generate.star_result(studio, OWNER, {"refs": [[rec.id, 0, "Take 1"]], "shown": [[rec.id, 0, "Take 1"]]})
     assert "Starred" in starred["status"] and starred["history_table"][0][0] == "★"
     assert studio.generation(OWNER, rec.id).starred
-    slots = tab_generate.slot_updates("take", studio.generation(OWNER, rec.id).takes, 5, None)
+    slots = take_cards.slot_updates("take", studio.generation(OWNER, rec.id).takes, 5, None)
     assert slots["take0_voice_download"]["value"].endswith("take1.npz")
     path = tab_history.export_zip(studio, OWNER, rec.id)["export_file"]["value"]
     with zipfile.ZipFile(path) as z:

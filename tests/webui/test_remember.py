@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 
 TIMEOUT = 60_000
 SEED_BOX = "#seed textarea, #seed input"

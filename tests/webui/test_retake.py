@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from webui import tab_generate
+from webui import tab_generate, take_cards
 from webui.engine_holder import EngineHolder
 from webui.store import Store
 from webui.studio import Studio
@@ -74,7 +74,7 @@ def test_best_first_orders_results_by_the_check(studio):
     studio.store._conn().commit()
     best = tab_generate.reorder_results(studio, OWNER, results, True)
     assert [r[2] for r in best["results"]["shown"]] == ["Retake 1", "Take 1"]
-    assert tab_generate.result_ref(best["results"], 0) == (retake.id, 0)
+    assert take_cards.result_ref(best["results"], 0) == (retake.id, 0)
     plain_order = tab_generate.reorder_results(studio, OWNER, best["results"], False)
     assert [r[2] for r in plain_order["results"]["shown"]] == ["Take 1", "Retake 1"]
     assert "Retake 1" in best["take0_info"] and "seed" in best["take0_info"]
