@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -36,6 +35,8 @@ from bark_core.audiotools import PostProcess
 from bark_core.takecheck import SpeakerReference, TakeChecker, Thresholds
 
 from .engine_holder import EngineHolder
+from .exports import Exports, default_root
+from .limits import Limits
 from .jobs import CancelRegistry
 from .runner import stream_generation
 from .store import GenerationRecord, Store, VoiceRecord, owner_key, write_wav_atomic
@@ -199,7 +200,8 @@ class Studio:
 
     def __init__(self, holder: EngineHolder, store: Store, *, allow_model_changes: bool = True,
                  request_defaults: Optional[dict[str, Any]] = None,
-                 gpu_wrap: Optional[Callable[[Callable], Callable]] = None, max_text_chars: int = MAX_TEXT_CHARS):
+                 gpu_wrap: Optional[Callable[[Callable], Callable]] = None, max_text_chars: int = MAX_TEXT_CHARS,
+                 limits: Optional[Limits] = None):
         self.holder = holder
         self.store = store
         self.max_text_chars = int(max_text_chars)
@@ -212,6 +214,11 @@ class Studio:
         self.request_defaults = dict(request_defaults or {})
         self._stream = gpu_wrap(stream_generation) if gpu_wrap else stream_generation
         self.forget_files: Callable[[list[Path]], None] = lambda paths: None  # drop served copies (set by the app)
+        # every prepared download (History zip, /export, timeline exports): one folder, swept with its served copies
+        self.limits = limits or Limits()
+        self.exports = Exports(default_root(store.root), keep_s=self.limits.export_keep_s,
+                               max_bytes=self.limits.export_max_bytes,
+                               forget_served=lambda paths: self.forget_files(list(paths)))
         self._cloner: Optional[tuple[Any, Any]] = None  # (engine, cloner)
         self._checker: Optional[TakeChecker] = None
         self.catalog: list[PresetInfo] = []
@@ -607,7 +614,7 @@ class Studio:
         return self.store.get_generation(owner, gen_id) if owner and gen_id else None
 
     def export_zip(self, rec: GenerationRecord) -> str:
-        """A zip of a history row (audio, voices, settings JSON) in a private temp file; its path."""
+        """A zip of a history row (audio, voices, settings JSON) as a prepared download (``self.exports``); its path."""
         audios, voices = [], []
         for take in rec.takes:
             audio, rate = sf.read(take.wav, dtype="float32")
@@ -616,15 +623,14 @@ class Studio:
             voices.append(load_voice_npz(npz) if npz.is_file() else None)
         data = export.zip_generation(audios, rate, {**rec.settings, "seed": rec.seed, "created": rec.created},
                                      voices=voices, stem=f"bark-{rec.id[:8]}")
-        folder = Path(tempfile.mkdtemp(prefix="bark-export-"))
-        path = folder / f"bark-{rec.id[:8]}.zip"
+        path = self.exports.folder() / f"bark-{rec.id[:8]}.zip"
         path.write_bytes(data)
         return str(path)
 
     def export_take(self, owner: str, gen_id: Any, index: Any = 0, fmt: Any = "wav", normalize_lufs: Any = None,
                     trim_silence: Any = False, fade_ms: Any = 0.0) -> str:
         """One take of the owner's history row as an audio file (``bark_core.export`` formats, audio tools
-        applied: trim -> fades -> loudness); its path in a private temp folder. ValueError with a sentence."""
+        applied: trim -> fades -> loudness); its path among the prepared downloads (``self.exports``). ValueError with a sentence."""
         rec = self.generation(owner, str(gen_id or "").strip()) if isinstance(gen_id, str) else None
         if rec is None:
             raise ValueError("There is no generation with that id in your history (ids are in /history's rows).")
@@ -647,8 +653,7 @@ class Studio:
         post.validate()
         take = rec.takes[int(i)]
         audio, rate = sf.read(take.wav, dtype="float32")
-        folder = Path(tempfile.mkdtemp(prefix="bark-export-"))
-        return str(export.export_file(audio, rate, folder / f"bark-{rec.id[:8]}-take{int(i) + 1}{f.suffix}", fmt=f,
+        return str(export.export_file(audio, rate, self.exports.folder() / f"bark-{rec.id[:8]}-take{int(i) + 1}{f.suffix}", fmt=f,
                                       post=None if post.is_identity else post))
 
     def delete_generation(self, owner: str, gen_id: str) -> bool:

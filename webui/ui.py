@@ -20,6 +20,8 @@ from bark_core.takecheck import Thresholds
 
 from . import api, tab_clone, tab_generate, tab_history, tab_models, tab_timeline, tab_voices
 from .engine_holder import STAGES, EngineHolder
+from .exports import GRADIO_CACHE
+from .limits import Limits
 from .model_settings import first_run_text, model_defaults
 from .store import Store
 from .studio import MAX_RETAKE_SECONDS, MAX_RETAKES, MAX_TEXT_CHARS, NO_VOICE, Studio
@@ -111,7 +113,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                gpu_wrap: Optional[Callable[[Callable], Callable]] = None,
                loader: Optional[Callable[[Any, Callable[[str, float], None]], Any]] = None,
                title: str = "Bark Studio", max_text_chars: int = MAX_TEXT_CHARS,
-               engine_concurrency: int = 1) -> gr.Blocks:
+               engine_concurrency: int = 1, limits: Optional[Limits] = None) -> gr.Blocks:
     """Build the studio around an engine (or an :class:`EngineHolder`, or ``None`` when weights are missing).
 
     ``settings`` are the ``EngineSettings`` the engine was (or would be) loaded with; ``load_error``
@@ -120,6 +122,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
     user left unset (e.g. ``max_seconds`` from ``--max-seconds``; tests use it to keep audio short).
     ``engine_concurrency`` is how many engine jobs (every event of concurrency id "engine") may be in
     flight at once: 1 runs them one by one; more lets an engine that batches across requests fill a batch.
+    ``limits`` bound what one visitor may store and how fast (``webui.limits``; the defaults when None).
     """
     if not isinstance(engine_concurrency, int) or isinstance(engine_concurrency, bool) or engine_concurrency < 1:
         raise ValueError(f"engine_concurrency must be a whole number of at least 1, got {engine_concurrency!r}.")
@@ -129,12 +132,14 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
         holder = EngineHolder(engine_or_holder, settings=settings, error=load_error, loader=loader)
     store = Store(data_dir)
     studio = Studio(holder, store, allow_model_changes=allow_model_changes,
-                    request_defaults=request_defaults, gpu_wrap=gpu_wrap, max_text_chars=max_text_chars)
+                    request_defaults=request_defaults, gpu_wrap=gpu_wrap, max_text_chars=max_text_chars,
+                    limits=limits)
     languages = studio.languages()
     c: dict[str, Any] = {}  # every component an event reads or writes, by name
     b: dict[str, Any] = {}  # buttons and take slots, which only trigger events
 
-    with gr.Blocks(title=title, fill_width=False) as demo:
+    # Gradio's copies of served files (takes, previews, downloads) older than an hour go every 10 minutes
+    with gr.Blocks(title=title, fill_width=False, delete_cache=GRADIO_CACHE) as demo:
         c["voice"] = gr.State(NO_VOICE)
         c["results"] = gr.State(None)  # Results' takes: {"refs": [[gen_id, take, label]...], "shown": [...]}
         c["history_ids"] = gr.State([])

@@ -1,0 +1,58 @@
+"""Prepared downloads (webui.exports): one folder, swept by age and size with Gradio's served copies, so
+exporting again and again cannot grow the disk past a bound."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from webui.exports import Exports
+
+gradio_client = pytest.importorskip("gradio_client")
+
+
+def tree_bytes(root: Path) -> int:
+    return sum(f.stat().st_size for f in Path(root).rglob("*") if f.is_file()) if Path(root).exists() else 0
+
+
+def test_old_and_excess_exports_are_swept(tmp_path):
+    forgotten: list[Path] = []
+    ex = Exports(tmp_path / "ex", keep_s=60, max_bytes=250_000, sweep_every_s=None, forget_served=forgotten.extend)
+    for i in range(30):
+        (ex.folder() / "a.bin").write_bytes(b"x" * 100_000)
+        assert ex.usage() <= 250_000 + 100_000  # the bound, plus the one just written
+    assert len(forgotten) >= 27  # Gradio's copies go with them
+    old = ex.folder()
+    (old / "b.bin").write_bytes(b"y")
+    past = time.time() - 120
+    os.utime(old, (past, past))
+    ex.sweep()
+    assert not old.exists()
+    Exports(tmp_path / "ex", sweep_every_s=None)  # a new start sweeps everything
+    assert ex.usage() == 0
+
+
+def test_thirty_exports_stay_under_a_bound(launch, tiny_engine, tmp_path, monkeypatch):
+    from webui.limits import Limits
+
+    cache = tmp_path / "gradio-cache"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))  # this server's own Gradio cache, to measure
+    bound = 400_000
+    app = launch(tiny_engine, tmp_path / "data", limits=Limits(export_max_mb=bound / 2**20),
+                 request_defaults={"max_seconds": 1.0})
+    c = gradio_client.Client(app.url, verbose=False, download_files=str(tmp_path / "downloads"))
+    c.predict(text="Export me again and again.", seed=3, api_name="/generate")
+    rows, _ = c.predict(api_name="/history")
+    exports_root = app.demo.studio.exports.root
+    before = tree_bytes(exports_root) + tree_bytes(cache)
+    sizes = []
+    for i in range(30):  # every export differs (fade), so Gradio's cache cannot share copies
+        path = c.predict(gen_id=rows[0]["id"], format="float", fade_ms=i + 1, api_name="/export")
+        sizes.append(Path(path).stat().st_size)
+    grown = tree_bytes(exports_root) + tree_bytes(cache) - before
+    print(f"30 exports: {sum(sizes)} bytes made, disk grew {grown} bytes")
+    assert sum(sizes) > 2 * bound  # unswept, 30 exports would hold all of this
+    assert grown <= 2 * (bound + max(sizes)), (grown, sum(sizes))  # ours + Gradio's copies, both bounded

@@ -1,0 +1,40 @@
+"""What one visitor may store and how fast: the studio's limits, each a command-line flag (``app.py``).
+
+``Limits`` is passed to ``build_demo(limits=...)``; ``app.py`` fills it from its flags
+(``--max-voices``, ``--saves-per-minute``...). The defaults keep an open studio's disk use bounded
+(see README, "What an open studio can cost its host").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+MB = 2**20
+
+
+@dataclass(frozen=True)
+class Limits:
+    export_keep_s: float = 600.0  # a prepared download (zip, /export, timeline export) lives this long
+    export_max_mb: float = 256.0  # prepared downloads of all visitors together, at most
+    max_voices: int = 50  # stored voices per owner (uploads, clones, takes saved as voices)
+    max_timelines: int = 50  # timelines per owner
+    max_versions: int = 20  # rendered versions per timeline
+    max_history: int = 500  # generations per owner (starred or not)
+    max_history_mb: float = 500.0  # audio and voice files of an owner's history
+    saves_per_minute: int = 10  # saving actions (clone, save voice, upload, timeline saves) per owner per minute
+    saves_per_minute_per_address: int = 30  # the same, per client address (many fresh owners from one place)
+    cookieless_keep_s: float = 600.0  # generations of callers without a cookie are kept this long, then purged
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not value > 0:
+                raise ValueError(f"The limit {f.name} must be positive (got {value}).")
+
+    @property
+    def export_max_bytes(self) -> int:
+        return int(self.export_max_mb * MB)
+
+    @property
+    def max_history_bytes(self) -> int:
+        return int(self.max_history_mb * MB)
