@@ -2,8 +2,8 @@
 
 ``/generate``'s keyword parameters are the settings table's (``bark_core.settings``), with the
 table's defaults. Each caller's history is its own: a gradio_client ``Client`` keeps its own owner cookie
-(``webui.http_guard``); a caller without one gets a fresh owner for that one call, so no two
-callers ever share one.
+(``webui.http_guard``). A caller without one has no history: its takes are returned but never stored,
+written among the prepared downloads (``webui.exports``), which are swept after a few minutes.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import datetime as _dt
 import math
 import secrets
 import time
+from types import SimpleNamespace
 from typing import Any, Iterator, Optional
 
 import gradio as gr
@@ -19,7 +20,8 @@ import gradio as gr
 import bark_core
 from bark_core import settings as table
 
-from .studio import HISTORY_LIMIT, Studio, session_key, user_error
+from .store import TakeRecord, write_wav_atomic
+from .studio import HISTORY_LIMIT, SAMPLE_RATE, Studio, session_key, storage_error, take_seed, user_error
 from .tab_clone import MAX_CLONE_BYTES
 from .timeline_import import import_long_form
 from .http_guard import owner_from_request
@@ -55,10 +57,10 @@ def take_scores(rec: Any) -> list[dict[str, Any]]:
 def api_generate(studio: Studio, text: str, voice: str, request: gr.Request, **values: Any) -> Iterator[dict]:
     """Generate audio. Returns (files, scores): a list of WAV files, one per take (24 kHz mono), and a JSON list
     with each take's file, seed, on_script, speaker_similarity, issues and passed. Stopping the job stops the engine."""
-    owner = api_owner(request) or f"once:{secrets.token_urlsafe(32)}"  # no cookie: saved where nobody can look
+    owner = api_owner(request)  # None without a cookie: nothing is stored (``unsaved_takes``)
     ref = voice_ref(voice)
     req = studio.make_request(text, studio.resolve_voice(owner, ref), values)
-    key = session_key(request) or owner
+    key = session_key(request) or owner or f"once:{secrets.token_urlsafe(16)}"  # this job's own Stop flag
     studio.cancels.arm(key)
     last = time.monotonic()
     try:
@@ -70,19 +72,41 @@ def api_generate(studio: Studio, text: str, voice: str, request: gr.Request, **v
                 raise ValueError("Generation stopped; nothing was saved.") if type(payload).__name__ == \
                     "GenerationCancelled" else user_error(payload)
             elif kind == "done":
-                rec = studio.save_generation(owner, req, ref, payload, studio.score_takes(req, ref, payload))
-                if not owner.startswith("once:"):  # a caller with an owner can open its long-form takes as timelines
-                    import_long_form(studio, owner, rec.id, req, payload, score=False)
+                scores = studio.score_takes(req, ref, payload)
+                if owner is None:
+                    yield unsaved_takes(studio, payload, scores)
+                    return
+                rec = studio.save_generation(owner, req, ref, payload, scores)
+                import_long_form(studio, owner, rec.id, req, payload, score=False)  # open long-form takes as timelines
                 yield {"files": [str(t.wav) for t in rec.takes], "scores": take_scores(rec)}
                 return
     finally:
         studio.cancels.forget(key)
 
 
+def unsaved_takes(studio: Studio, gen: Any, scores: list[Optional[dict[str, Any]]]) -> dict:
+    """A cookieless caller's takes as /generate's answer, never stored: WAV files among the prepared downloads
+    (swept with them, ``Limits.export_keep_s``), in the same form as a stored generation's."""
+    try:
+        folder = studio.exports.folder()
+        rate = getattr(gen, "sample_rate", SAMPLE_RATE)
+        records = []
+        for i, take in enumerate(gen.takes):
+            path = folder / f"take{i + 1}.wav"
+            write_wav_atomic(path, take.audio, rate)
+            seed = take_seed(gen, i)
+            records.append(TakeRecord(path, round(len(take.audio) / rate, 3), scores[i] if scores else None,
+                                      gen.seed if seed is None else seed))
+    except OSError as e:
+        raise storage_error(e) from None
+    rec = SimpleNamespace(takes=records, seed=gen.seed)
+    return {"files": [str(t.wav) for t in records], "scores": take_scores(rec)}
+
+
 def history_limit(limit: Any) -> int:
     """The number of rows asked for, clamped to 1..HISTORY_LIMIT; ValueError when it is not a number."""
     try:
-        n = float(20 if limit is None or limit == "" else limit)
+        n = math.nan if isinstance(limit, bool) else float(20 if limit is None or limit == "" else limit)
     except (TypeError, ValueError):
         n = math.nan
     if not math.isfinite(n):

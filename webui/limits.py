@@ -23,7 +23,6 @@ class Limits:
     max_history_mb: float = 500.0  # audio and voice files of an owner's history
     saves_per_minute: int = 10  # saving actions (clone, save voice, upload, timeline saves) per owner per minute
     saves_per_minute_per_address: int = 30  # the same, per client address (many fresh owners from one place)
-    cookieless_keep_s: float = 600.0  # generations of callers without a cookie are kept this long, then purged
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -635,7 +635,7 @@ class Studio:
         if rec is None:
             raise ValueError("There is no generation with that id in your history (ids are in /history's rows).")
         try:
-            i = float(0 if index is None or index == "" else index)
+            i = math.nan if isinstance(index, bool) else float(0 if index is None or index == "" else index)
         except (TypeError, ValueError):
             i = math.nan
         if not (math.isfinite(i) and i == int(i) and 0 <= i < len(rec.takes)):

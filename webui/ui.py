@@ -27,6 +27,7 @@ from .store import Store
 from .studio import MAX_RETAKE_SECONDS, MAX_RETAKES, MAX_TEXT_CHARS, NO_VOICE, Studio
 from .tags import TAGS
 from .http_guard import forget_served_copies, guard_launch_kwargs
+from .input_guard import guard_inputs
 from .wiring import bind, connect
 
 HERE = Path(__file__).resolve().parent
@@ -329,7 +330,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             b["api_btn"] = gr.Button()
             b["api_hist_btn"] = gr.Button()
             b["api_clone_btn"] = gr.Button()
-            x = {"gen_id": gr.Textbox(""), "take": gr.Number(0, precision=0), "format": gr.Textbox("wav"),
+            x = {"gen_id": gr.Textbox(""), "take": gr.Number(0), "format": gr.Textbox("wav"),
                  "normalize": gr.Number(None), "trim_silence": gr.Checkbox(False), "fade_ms": gr.Number(0)}
             a.update({f"export_{k}": v for k, v in x.items()})
             a["export_file"] = gr.File()
@@ -345,6 +346,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
         if fn.api_name not in API_ENDPOINTS:
             fn.api_visibility = "private"
     demo.queue(max_size=queue_size, default_concurrency_limit=4)
+    guard_inputs(demo)  # Gradio's own input checks answer sentences and log no value
     demo.studio = studio  # for tests and app.py
     return demo
 

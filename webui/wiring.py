@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 import gradio as gr
 
 from .http_guard import owner_from_request
+from .input_guard import internal_error
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +81,16 @@ def connect(trigger: Callable, fn: Callable, inputs: Mapping[str, Any], outputs:
                     yield to_components(result)
             except (ValueError, gr.Error) as e:
                 yield refuse(e)
+            except Exception as e:  # a bug: its frames to the log, never its message (it may quote user text)
+                raise internal_error(fn, e) from None
     else:
         def wrapper(*args, **kwargs):
             try:
                 return to_components(fn(**call_args(args, kwargs)))
             except (ValueError, gr.Error) as e:
                 return refuse(e)
+            except Exception as e:
+                raise internal_error(fn, e) from None
 
     params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=defaults[n]) if n in defaults
               else inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]

@@ -56,3 +56,28 @@ def test_thirty_exports_stay_under_a_bound(launch, tiny_engine, tmp_path, monkey
     print(f"30 exports: {sum(sizes)} bytes made, disk grew {grown} bytes")
     assert sum(sizes) > 2 * bound  # unswept, 30 exports would hold all of this
     assert grown <= 2 * (bound + max(sizes)), (grown, sum(sizes))  # ours + Gradio's copies, both bounded
+
+
+def test_cookieless_generations_are_answered_but_never_stored(launch, tiny_engine, tmp_path):
+    """A caller without the owner cookie gets its takes, but no row and no file in the data folder: nobody
+    could ever read or delete them there. Its files are prepared downloads, swept like exports."""
+    import sqlite3
+
+    import soundfile as sf
+
+    import rawhttp
+
+    app = launch(tiny_engine, tmp_path / "data", request_defaults={"max_seconds": 0.5})
+    index = rawhttp.fn_index(app.demo, "api_generate")
+    n_inputs = len(app.demo.fns[index].inputs)
+    reply = rawhttp.queued(app.url, index, ["Nobody keeps this.", ""] + [None] * (n_inputs - 2))  # no cookie
+    assert reply.get("success"), reply
+    files, scores = reply["output"]["data"]
+    assert len(files) == 1 and scores[0]["file"] == "take1.wav"
+    db = sqlite3.connect(tmp_path / "data" / "studio.sqlite3")
+    assert db.execute("SELECT COUNT(*) FROM generations").fetchone()[0] == 0
+    assert not any((tmp_path / "data" / "audio").iterdir())
+    held = list(app.demo.studio.exports.root.rglob("take1.wav"))
+    assert len(held) == 1 and sf.info(str(held[0])).samplerate == 24_000
+    app.demo.studio.exports.sweep(everything=True)
+    assert not held[0].exists()
