@@ -60,6 +60,8 @@ def api_generate(studio: Studio, text: str, voice: str, request: gr.Request, **v
     owner = api_owner(request)  # None without a cookie: nothing is stored (``unsaved_takes``)
     ref = voice_ref(voice)
     req = studio.make_request(text, studio.resolve_voice(owner, ref), values)
+    if owner:
+        studio.quotas.check_history(owner)  # before the work, not after it
     key = session_key(request) or owner or f"once:{secrets.token_urlsafe(16)}"  # this job's own Stop flag
     studio.cancels.arm(key)
     last = time.monotonic()
@@ -154,6 +156,7 @@ def api_clone(studio: Studio, audio_file: Any, name: str, request: gr.Request) -
     if not owner:
         raise ValueError("Cloning needs a client that keeps cookies (gradio_client.Client does), so the voice "
                          "can be yours.")
+    studio.quotas.check_voices(owner)  # before the work, not after it
     bark_core.read_audio(path, max_bytes=MAX_CLONE_BYTES)
     result = studio.cloner().clone_file(path, name=name or "")
     rec = studio.add_voice(owner, (name or "").strip() or "My cloned voice", result.voice, "clone")

@@ -17,10 +17,11 @@ class Limits:
     export_keep_s: float = 600.0  # a prepared download (zip, /export, timeline export) lives this long
     export_max_mb: float = 256.0  # prepared downloads of all visitors together, at most
     max_voices: int = 50  # stored voices per owner (uploads, clones, takes saved as voices)
-    max_timelines: int = 50  # timelines per owner
-    max_versions: int = 20  # rendered versions per timeline
+    max_timelines: int = 20  # timelines per owner
+    max_versions: int = 10  # rendered versions per timeline
     max_history: int = 500  # generations per owner (starred or not)
     max_history_mb: float = 500.0  # audio and voice files of an owner's history
+    max_data_gb: float = 20.0  # the data folder of all owners together: saves are refused beyond it
     saves_per_minute: int = 10  # saving actions (clone, save voice, upload, timeline saves) per owner per minute
     saves_per_minute_per_address: int = 30  # the same, per client address (many fresh owners from one place)
 
@@ -37,3 +38,7 @@ class Limits:
     @property
     def max_history_bytes(self) -> int:
         return int(self.max_history_mb * MB)
+
+    @property
+    def max_data_bytes(self) -> int:
+        return int(self.max_data_gb * 1024 * MB)

@@ -37,6 +37,7 @@ from bark_core.takecheck import SpeakerReference, TakeChecker, Thresholds
 from .engine_holder import EngineHolder
 from .exports import Exports, default_root
 from .limits import Limits
+from .quotas import Quotas
 from .jobs import CancelRegistry
 from .runner import stream_generation
 from .store import GenerationRecord, Store, VoiceRecord, owner_key, write_wav_atomic
@@ -216,6 +217,7 @@ class Studio:
         self.forget_files: Callable[[list[Path]], None] = lambda paths: None  # drop served copies (set by the app)
         # every prepared download (History zip, /export, timeline exports): one folder, swept with its served copies
         self.limits = limits or Limits()
+        self.quotas = Quotas(self.limits, store)  # per-owner room and per-owner/address save rates
         self.exports = Exports(default_root(store.root), keep_s=self.limits.export_keep_s,
                                max_bytes=self.limits.export_max_bytes,
                                forget_served=lambda paths: self.forget_files(list(paths)))
@@ -304,6 +306,7 @@ class Studio:
         return f"{p.name} {preset_label(p)} {p.language_name} {p.gender} {p.version} {p.description}".lower()
 
     def add_voice(self, owner: str, name: str, voice: Voice, source: str) -> VoiceRecord:
+        self.quotas.check_voices(owner)
         try:
             return self.store.add_voice(owner, self.unique_voice_name(owner, name), voice, source, save_voice)
         except OSError as e:
@@ -582,7 +585,8 @@ class Studio:
 
     def save_generation(self, owner: str, req: GenerationRequest, voice_ref: str, gen: Any,
                         scores: Optional[list[Optional[dict[str, Any]]]] = None) -> GenerationRecord:
-        """Store a finished generation; StorageError (nothing stored) when the data folder cannot be written."""
+        """Store a finished generation; StorageError (nothing stored) when the data folder cannot be written,
+        ValueError when the owner's history is full (``Limits.max_history``, ``max_history_mb``)."""
 
         def save_take_voice(voice: Any, path: Path) -> None:
             # A very short take (a few semantic tokens) is not a usable voice by Bark's own rule; keep its
@@ -593,6 +597,7 @@ class Studio:
                 log.info("take not saved as a voice: %s", e)
 
         try:
+            self.quotas.check_history(owner)
             return self.store.add_generation(
                 owner, prompt=req.text, voice=voice_ref, voice_label=self.voice_label(owner, voice_ref),
                 settings={"text": req.text, "voice": voice_ref, **req.settings(), "seed": int(gen.seed)},

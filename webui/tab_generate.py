@@ -118,6 +118,7 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
     idle = {"results_title": "### Results\n<span class='muted'>Your takes will appear here.</span>"}
     try:
         req = studio.make_request(text, studio.resolve_voice(owner, voice), values)
+        studio.quotas.check_history(owner)
         thresholds = studio.thresholds(min_on_script, min_same_voice)
         tries, seconds = studio.retake_budget(retake_tries, retake_seconds)
     except ValueError as e:

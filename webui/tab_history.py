@@ -10,16 +10,19 @@ from .formatting import details_md, history_rows
 from .store import UNDO_SECONDS
 from .studio import Studio
 from .tab_generate import hidden_slots, slot_updates
-from .timeline_import import forget_purged
+from .timeline_import import forget_purged, timeline_store
 
 
 def list_history(studio: Studio, owner: str, starred_only: bool, search: str = "") -> dict[str, Any]:
-    """The owner's generations, newest first; ``search`` keeps those whose prompt contains it."""
+    """The owner's generations, newest first (``search`` keeps those whose prompt contains it), and the line
+    with the owner's storage use against the studio's limits."""
     recs = studio.history(owner or "", starred_only=bool(starred_only))
     q = (search or "").strip().lower()
     if q:
         recs = [r for r in recs if q in r.prompt.lower()]
-    return {"history_table": history_rows(recs), "history_ids": [r.id for r in recs]}
+    timelines = timeline_store(studio).count(owner) if owner else None
+    return {"history_table": history_rows(recs), "history_ids": [r.id for r in recs],
+            "storage_md": studio.quotas.usage_line(owner, timelines)}
 
 
 def show_detail(studio: Studio, owner: str, gen_id: Optional[str]) -> dict[str, Any]:

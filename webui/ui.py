@@ -281,6 +281,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                 c["history_table"] = gr.Dataframe(headers=HISTORY_HEADERS, value=[], interactive=False, wrap=True,
                                                   elem_id="history-table",
                                                   column_widths=["5%", "17%", "38%", "18%", "7%", "8%", "7%"])
+                c["storage_md"] = gr.Markdown(elem_id="storage-use", elem_classes=["muted"])  # use vs limits
                 with gr.Column(visible=False, elem_id="history-detail") as c["detail_group"], gr.Group():
                     c["detail_md"] = gr.Markdown(elem_id="detail-md")
                     with gr.Row():
@@ -363,7 +364,7 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
     model_controls = {**sizes, **pick("m_device", "m_dtype", "m_place")}
     slots = {k: v for k, v in c.items() if k.startswith(("take", "hist")) and "_" in k}
     take_outputs = {k: v for k, v in slots.items() if k.startswith("take")}
-    history_outputs = pick("history_table", "history_ids")
+    history_outputs = pick("history_table", "history_ids", "storage_md")
     detail_outputs = {**pick("selected_gen", "detail_group", "detail_md", "star_btn", "export_file"),
                       **{k: v for k, v in slots.items() if k.startswith("hist")}}
     load_outputs = {**pick("engine_badge", "setup_panel", "models_info", "voice", "voice_radio", "voice_note"),
