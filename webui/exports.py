@@ -9,6 +9,9 @@ folder). Gradio copies each one into its own cache to serve it; both copies go w
   ``max_bytes`` (the one being written is never counted),
 - every ``sweep_every_s`` on a background timer, so an idle studio does not keep them either.
 
+A download made from a history row (``folder(row_id)``) goes with the row: deleting it (even with Undo
+pending) calls ``drop(row_id)``, so its download URLs answer 404 at once.
+
 So one visitor cannot grow the disk by exporting: at most ``max_bytes`` of prepared downloads (plus
 Gradio's copies of them) exist at any time, whatever the number of exports.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import shutil
 import tempfile
 import threading
@@ -59,12 +63,24 @@ class Exports:
         if sweep_every_s:
             self._schedule(float(sweep_every_s))
 
-    def folder(self) -> Path:
-        """A new, empty folder for one prepared download (after sweeping what is old)."""
+    def folder(self, source: str = "") -> Path:
+        """A new, empty folder for one prepared download (after sweeping what is old). ``source`` (a history
+        row's id) lets ``drop(source)`` remove every download made from it when the row is deleted."""
         self.sweep()
-        d = self.root / uuid.uuid4().hex
+        tag = source if _TAG_RE.fullmatch(source or "") else ""
+        d = self.root / (f"{tag}-{uuid.uuid4().hex}" if tag else uuid.uuid4().hex)
         d.mkdir(parents=True)
         return d
+
+    def drop(self, source: str) -> int:
+        """Remove every prepared download made from ``source`` (and Gradio's copies: their URLs answer 404)."""
+        if not _TAG_RE.fullmatch(source or ""):
+            return 0
+        with self._lock:
+            gone = [p for p in self._children() if p.name.startswith(f"{source}-")]
+            for p in gone:
+                self._remove(p)
+        return len(gone)
 
     def sweep(self, everything: bool = False) -> int:
         """Remove old folders (all with ``everything``), then the oldest while over ``max_bytes``; bytes freed."""
@@ -133,6 +149,9 @@ class Exports:
         self._timer = threading.Timer(every, tick)
         self._timer.daemon = True
         self._timer.start()
+
+
+_TAG_RE = re.compile(r"[0-9a-f]{32}")
 
 
 def _mtime(p: Path) -> float:

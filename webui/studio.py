@@ -628,7 +628,7 @@ class Studio:
             voices.append(load_voice_npz(npz) if npz.is_file() else None)
         data = export.zip_generation(audios, rate, {**rec.settings, "seed": rec.seed, "created": rec.created},
                                      voices=voices, stem=f"bark-{rec.id[:8]}")
-        path = self.exports.folder() / f"bark-{rec.id[:8]}.zip"
+        path = self.exports.folder(rec.id) / f"bark-{rec.id[:8]}.zip"
         path.write_bytes(data)
         return str(path)
 
@@ -658,7 +658,7 @@ class Studio:
         post.validate()
         take = rec.takes[int(i)]
         audio, rate = sf.read(take.wav, dtype="float32")
-        return str(export.export_file(audio, rate, self.exports.folder() / f"bark-{rec.id[:8]}-take{int(i) + 1}{f.suffix}", fmt=f,
+        return str(export.export_file(audio, rate, self.exports.folder(rec.id) / f"bark-{rec.id[:8]}-take{int(i) + 1}{f.suffix}", fmt=f,
                                       post=None if post.is_identity else post))
 
     def delete_generation(self, owner: str, gen_id: str) -> bool:
@@ -667,6 +667,7 @@ class Studio:
         if rec is None:
             return False
         self.forget_files([p for t in rec.takes for p in (t.wav, t.wav.with_suffix(".npz"))])
+        self.exports.drop(rec.id)  # its zips and /export files: their URLs answer 404 too
         return self.store.delete_generation(owner, gen_id)
 
     def trash_generation(self, owner: str, gen_id: str) -> bool:
@@ -676,6 +677,7 @@ class Studio:
         if rec is None:
             return False
         self.forget_files([p for t in rec.takes for p in (t.wav, t.wav.with_suffix(".npz"))])
+        self.exports.drop(rec.id)  # its zips and /export files (Undo brings the row back, not these downloads)
         done = self.store.trash_generation(owner, rec.id)
         self.store.purge_deleted()
         return done

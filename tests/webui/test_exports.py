@@ -81,3 +81,37 @@ def test_cookieless_generations_are_answered_but_never_stored(launch, tiny_engin
     assert len(held) == 1 and sf.info(str(held[0])).samplerate == 24_000
     app.demo.studio.exports.sweep(everything=True)
     assert not held[0].exists()
+
+
+def test_a_deleted_rows_export_urls_answer_404_during_undo_and_after(launch, tiny_engine, tmp_path):
+    import httpx
+
+    import rawhttp
+
+    app = launch(tiny_engine, tmp_path / "data", request_defaults={"max_seconds": 0.5})
+    owner = "export-owner-" + "e" * 30
+    data = ["Export, then delete.", None, 0.7, 0.7, 0.5, 0, 1.0, 0.2, 1, 1, 0.25, True, 0.2]
+    assert rawhttp.queued(app.url, rawhttp.fn_index(app.demo, "generate"), data, owner=owner)["success"]
+    studio = app.demo.studio
+    (rec,) = studio.history(owner)
+    urls = []
+    for fmt in ("wav", "flac"):
+        reply = rawhttp.queued(app.url, rawhttp.fn_index(app.demo, "api_export"), [rec.id, 0, fmt, None, False, 0],
+                               owner=owner)
+        assert reply["success"], reply
+        urls.append(reply["output"]["data"][0]["url"])
+    urls.append(studio.export_zip(rec))  # the History tab's zip: a prepared download too
+    zip_path = urls.pop()
+
+    def status(url: str) -> int:
+        return httpx.get(url, cookies={"bark_owner": owner}, timeout=10).status_code
+
+    assert [status(u) for u in urls] == [200, 200]
+    assert studio.trash_generation(owner, rec.id)
+    assert [status(u) for u in urls] == [404, 404]  # during the Undo window
+    assert not __import__("os").path.exists(zip_path)
+    assert studio.restore_generation(owner, rec.id)  # Undo brings the row back, not old downloads
+    assert [status(u) for u in urls] == [404, 404]
+    assert studio.trash_generation(owner, rec.id)
+    studio.store.purge_deleted(older_than_s=0)
+    assert [status(u) for u in urls] == [404, 404]  # and after it
