@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
+import weakref
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
@@ -139,16 +140,28 @@ class Exports:
                 pass
 
     def _schedule(self, every: float) -> None:
-        def tick() -> None:
-            try:
-                self.sweep()
-            finally:
-                if self._timer is not None:
-                    self._schedule(every)
+        _start_timer(weakref.ref(self), every)
 
-        self._timer = threading.Timer(every, tick)
-        self._timer.daemon = True
-        self._timer.start()
+
+def _start_timer(ref: "weakref.ref[Exports]", every: float) -> None:
+    """Sweep every ``every`` seconds while the Exports lives (the timer holds only a weak reference)."""
+    def tick() -> None:
+        exports = ref()
+        if exports is None or exports._timer is None:  # collected, or closed
+            return
+        try:
+            exports.sweep()
+        except Exception as e:  # a failed sweep is tried again at the next tick
+            log.warning("exports sweep failed: %s", type(e).__name__)
+        if exports._timer is not None:
+            _start_timer(ref, every)
+
+    timer = threading.Timer(every, tick)
+    timer.daemon = True
+    exports = ref()
+    if exports is not None:
+        exports._timer = timer
+        timer.start()
 
 
 _TAG_RE = re.compile(r"[0-9a-f]{32}")

@@ -35,6 +35,22 @@ def test_old_and_excess_exports_are_swept(tmp_path):
     assert ex.usage() == 0
 
 
+def test_an_idle_studio_sweeps_its_exports_on_a_timer_that_does_not_keep_it_alive(tmp_path):
+    import gc
+    import weakref
+
+    ex = Exports(tmp_path / "ex", keep_s=0.2, sweep_every_s=0.1)
+    (ex.folder() / "a.bin").write_bytes(b"x")
+    deadline = time.monotonic() + 5
+    while ex.usage() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ex.usage() == 0
+    ref = weakref.ref(ex)
+    del ex
+    gc.collect()
+    assert ref() is None
+
+
 def test_thirty_exports_stay_under_a_bound(launch, tiny_engine, tmp_path, monkeypatch):
     from webui.limits import Limits
 
