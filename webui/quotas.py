@@ -14,7 +14,7 @@ import collections
 import os
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .limits import Limits
 
@@ -27,6 +27,8 @@ WINDOW_S = 60.0
 
 
 def fmt_mb(n: float) -> str:
+    if n < 2**20:
+        return f"{n / 1024:.0f} KB"
     mb = n / 2**20
     return f"{mb:.1f} MB" if mb < 100 else f"{mb:,.0f} MB"
 
@@ -70,6 +72,7 @@ class Quotas:
         self.data_ttl_s = float(data_ttl_s)  # the data folder's size is measured at most this often
         self._data: tuple[float, int] = (-1e18, 0)  # (monotonic time, bytes)
         self._data_lock = threading.Lock()
+        self.count_timelines: Optional[Callable[[str], int]] = None  # set with the studio's TimelineStore
         self.per_owner = RateLimiter(limits.saves_per_minute)
         self.per_address = RateLimiter(limits.saves_per_minute_per_address)
 
@@ -130,10 +133,11 @@ class Quotas:
                              f"keeps for one user is {fmt_mb(self.limits.max_history_bytes)}; delete some in the "
                              "History tab to make room.")
 
-    def usage_line(self, owner: Optional[str], timelines: Optional[int] = None) -> str:
+    def usage_line(self, owner: Optional[str]) -> str:
         """The owner's storage use against the limits, for the History tab."""
         if not owner:
             return ""
+        timelines = self.count_timelines(owner) if self.count_timelines is not None else None
         u, lim = self.store.usage(owner), self.limits
         parts = [f"{u['generations']} of {lim.max_history} generations, "
                  f"{fmt_mb(u['generation_bytes'])} of {fmt_mb(lim.max_history_bytes)}",

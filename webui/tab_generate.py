@@ -368,7 +368,8 @@ def finished(studio: Studio, owner: str, records: list[Any], refs: list, best_fi
         status += " · stopped"
     return {**show_results(studio, owner, refs, best_first), "status": status + warn,
             "results_title": f"### Results\n<span class='muted'>{plain(short(first.prompt, 90))}</span>",
-            "history_table": history_rows(recs), "history_ids": [r.id for r in recs]}
+            "history_table": history_rows(recs), "history_ids": [r.id for r in recs],
+            "storage_md": studio.quotas.usage_line(owner)}
 
 
 def reorder_results(studio: Studio, owner: str, results: Optional[dict], best_first: bool) -> dict[str, Any]:

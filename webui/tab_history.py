@@ -10,7 +10,7 @@ from .formatting import details_md, history_rows
 from .store import UNDO_SECONDS
 from .studio import Studio
 from .tab_generate import hidden_slots, slot_updates
-from .timeline_import import forget_purged, timeline_store
+from .timeline_import import forget_purged
 
 
 def list_history(studio: Studio, owner: str, starred_only: bool, search: str = "") -> dict[str, Any]:
@@ -20,9 +20,8 @@ def list_history(studio: Studio, owner: str, starred_only: bool, search: str = "
     q = (search or "").strip().lower()
     if q:
         recs = [r for r in recs if q in r.prompt.lower()]
-    timelines = timeline_store(studio).count(owner) if owner else None
     return {"history_table": history_rows(recs), "history_ids": [r.id for r in recs],
-            "storage_md": studio.quotas.usage_line(owner, timelines)}
+            "storage_md": studio.quotas.usage_line(owner)}
 
 
 def show_detail(studio: Studio, owner: str, gen_id: Optional[str]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ def timeline_store(studio: Studio) -> TimelineStore:
             tstore = _STORES[studio] = TimelineStore(studio.store.root, max_timelines=limits.max_timelines,
                                                      max_versions=limits.max_versions,
                                                      check_room=studio.quotas.check_data)
+            studio.quotas.count_timelines = tstore.count  # for the storage line
             _forget_purged(tstore)  # rows purged while the studio was not running (the history store purges on opening)
         return tstore
 

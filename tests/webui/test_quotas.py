@@ -48,7 +48,8 @@ def test_voices_and_history_stop_at_their_limits_with_a_sentence(tmp_path):
     other = "another-owner-" + "o" * 30  # one owner's quota is not another's
     studio.save_generation(other, req, "", _generation())
     studio.add_voice(other, "Theirs", VOICE, "upload")
-    line = studio.quotas.usage_line(OWNER, timelines=0)
+    studio.quotas.count_timelines = lambda owner: 0
+    line = studio.quotas.usage_line(OWNER)
     assert "2 of 2 generations" in line and "2 of 2 voices" in line and "0 of 20 timelines" in line
     # deleting (even with Undo pending) makes room at once
     studio.trash_voice(OWNER, studio.store.list_voices(OWNER)[0].id)
@@ -62,7 +63,7 @@ def test_history_bytes_stop_at_their_limit(tmp_path):
     req = GenerationRequest(text="Big.")
     studio.save_generation(OWNER, req, "", _generation(24_000))
     studio.save_generation(OWNER, req, "", _generation(24_000))  # under the bound before it: accepted
-    with pytest.raises(ValueError, match=r"MB of audio.*delete some"):
+    with pytest.raises(ValueError, match=r"KB of audio.*delete some"):
         studio.save_generation(OWNER, req, "", _generation(24_000))
 
 
@@ -127,10 +128,13 @@ def test_saving_is_rate_limited_per_owner_and_per_address(launch, tiny_engine, t
 def test_history_tab_shows_the_owners_storage(tmp_path):
     from webui import tab_history
 
+    from webui.timeline_import import timeline_store
+
     studio = _studio(tmp_path)
+    timeline_store(studio)  # the studio's TimelineStore counts the timelines (the app makes it at build)
     studio.save_generation(OWNER, GenerationRequest(text="Shown."), "", _generation(24_000))
     line = tab_history.list_history(studio, OWNER, False)["storage_md"]
-    assert line.startswith("Your storage: 1 of 500 generations, 0.1 MB of 500 MB") and "0 of 20 timelines" in line
+    assert line.startswith("Your storage: 1 of 500 generations, ") and " KB of 500 MB" in line and "0 of 20 timelines" in line
     assert tab_history.list_history(studio, None, False)["storage_md"] == ""
 
 
