@@ -165,3 +165,15 @@ def test_the_data_folder_of_all_users_together_is_capped(tmp_path):
                      OWNER, T.create_timeline("One.", "line", seed=1)[0])):
         with pytest.raises(ValueError, match=r"storage is full \(.* GB for all users together\)"):
             save()
+
+
+def test_a_full_voice_list_refuses_a_clone_before_the_cloning_work(tmp_path):
+    from webui import api, tab_clone
+
+    studio = _studio(tmp_path, max_voices=1)  # no engine: cloning would fail if it were tried
+    studio.add_voice(OWNER, "Mine", VOICE, "upload")
+    with pytest.raises(ValueError, match="You have 1 voices"):
+        tab_clone.save_clone(studio, OWNER, str(tmp_path / "none.wav"), None, None, "x", "All", "Any", "v2", "")
+    request = SimpleNamespace(cookies={"bark_owner": OWNER})
+    with pytest.raises(ValueError, match="You have 1 voices"):
+        api.api_clone(studio, str(tmp_path / "none.wav"), "x", request)
