@@ -28,8 +28,24 @@ from typing import Any, Optional
 
 from bark_core import sources
 from bark_core.flags import add_engine_arguments, engine_settings
+from webui.limits import Limits
 
 log = logging.getLogger("bark_studio")
+
+# flag -> (Limits field, type, metavar, help): each of webui.limits.Limits as a command-line flag
+LIMIT_FLAGS = {
+    "--max-voices": ("max_voices", int, "N", "stored voices per visitor"),
+    "--max-timelines": ("max_timelines", int, "N", "timelines per visitor"),
+    "--max-versions": ("max_versions", int, "N", "rendered versions per timeline"),
+    "--max-history": ("max_history", int, "N", "generations kept per visitor"),
+    "--max-history-mb": ("max_history_mb", float, "MB", "audio of one visitor's history"),
+    "--max-data-gb": ("max_data_gb", float, "GB", "the data folder of all visitors together; saves stop beyond it"),
+    "--saves-per-minute": ("saves_per_minute", int, "N", "saving actions (clone, save a voice, timelines) per visitor"),
+    "--saves-per-minute-per-address": ("saves_per_minute_per_address", int, "N",
+                                       "saving actions per client address (all its visitors together)"),
+    "--export-keep-s": ("export_keep_s", float, "S", "how long a prepared download is kept"),
+    "--export-max-mb": ("export_max_mb", float, "MB", "prepared downloads of all visitors together"),
+}
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Bark Studio: a local web studio for Suno's Bark text-to-audio model.")
@@ -56,8 +72,15 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                          help="GPUs each replica reserves (default 1 when this machine has a CUDA GPU, else 0)")
     serving.add_argument("--cpus-per-replica", type=float, default=1, metavar="F",
                          help="CPUs each replica reserves (default 1)")
+    limits = p.add_argument_group("limits per visitor (an open studio's disk use; see README)")
+    for flag, (field, kind, unit, help_) in LIMIT_FLAGS.items():
+        limits.add_argument(flag, type=kind, default=getattr(Limits(), field), metavar=unit,
+                            help=f"{help_} (default %(default)s)")
     add_engine_arguments(p)
     args = p.parse_args(argv)
+    for flag, (field, *_) in LIMIT_FLAGS.items():
+        if not getattr(args, field) > 0:
+            p.error(f"{flag} must be positive")
     if args.max_batch < 1:
         p.error("--max-batch must be at least 1")
     if not 0 <= args.batch_wait_ms <= 10_000:
@@ -67,6 +90,11 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     if args.ray is None and (args.replicas != 1 or args.gpus_per_replica is not None):
         p.error("--replicas and --gpus-per-replica need --ray")
     return args
+
+
+def limits_from_args(args: argparse.Namespace) -> Limits:
+    """The ``--max-voices``... flags as ``build_demo(limits=...)``."""
+    return Limits(**{field: getattr(args, field) for field, *_ in LIMIT_FLAGS.values()})
 
 
 def _writable(path: Path) -> bool:
@@ -202,7 +230,7 @@ def build(args: argparse.Namespace, environ: Optional[dict[str, str]] = None):
     demo = webui.build_demo(engine, data_dir=dep["data_dir"], settings=settings, load_error=error,
                             allow_model_changes=allow_changes, queue_size=args.queue_size,
                             request_defaults=defaults, gpu_wrap=gpu_wrap, loader=loader,
-                            engine_concurrency=concurrency)
+                            engine_concurrency=concurrency, limits=limits_from_args(args))
     kwargs = webui.launch_options(dep["data_dir"], max_upload_bytes=int(args.max_upload_mb * 2**20),
                                   auth_required=bool(args.auth), cross_site=dep["on_space"])
     kwargs.update(server_name=dep["host"], server_port=args.port, share=args.share)

@@ -1,9 +1,10 @@
 """The API for scripts (gradio_client): ``/generate``, ``/history``, ``/clone`` and ``/export``.
 
 ``/generate``'s keyword parameters are the settings table's (``bark_core.settings``), with the
-table's defaults, and ``preset`` (a named settings set: ``webui.preset_store``). Each caller's history is its own: a gradio_client ``Client`` keeps its own owner cookie
-(``webui.http_guard``); a caller without one gets a fresh owner for that one call, so no two
-callers ever share one.
+table's defaults, and ``preset`` (a named settings set: ``webui.preset_store``). Each caller's history is its
+own: a gradio_client ``Client`` keeps its own owner cookie (``webui.http_guard``). A caller without one has
+no history: its takes are returned but never stored, written among the prepared downloads
+(``webui.exports``), which are swept after a few minutes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import datetime as _dt
 import math
 import secrets
 import time
+from types import SimpleNamespace
 from typing import Any, Iterator, Optional
 
 import gradio as gr
@@ -19,7 +21,8 @@ import gradio as gr
 import bark_core
 from bark_core import GenerationCancelled, Progress, SegmentDone, contract, settings as table
 
-from .studio import HISTORY_LIMIT, MAX_CLONE_BYTES, Studio, session_key, user_error
+from .store import TakeRecord, write_wav_atomic
+from .studio import HISTORY_LIMIT, MAX_CLONE_BYTES, Studio, session_key, storage_error, user_error
 from .timeline_import import import_long_form
 from .http_guard import owner_from_request
 from .preset_store import PresetStore, with_preset
@@ -61,13 +64,14 @@ def api_generate(studio: Studio, text: str, voice: str, request: gr.Request, pre
     that could not run, and why). ``preset`` names a settings preset (narration, expressive, singing,
     sound_effects or one of your own); settings you pass with other than their default values override it.
     Stopping the job stops the engine."""
-    caller = api_owner(request)
-    owner = caller or f"once:{secrets.token_urlsafe(32)}"  # no cookie: saved where nobody can look
+    owner = api_owner(request)  # None without a cookie: nothing is stored (``unsaved_takes``)
     if str(preset or "").strip():
-        values = with_preset((presets or PresetStore(None)).find(caller, preset), values)
+        values = with_preset((presets or PresetStore(None)).find(owner, preset), values)
     ref = voice_ref(voice)
     req = studio.make_request(text, studio.resolve_voice(owner, ref), values)
-    key = session_key(request) or owner
+    if owner:
+        studio.quotas.check_history(owner)  # before the work, not after it
+    key = session_key(request) or owner or f"once:{secrets.token_urlsafe(16)}"  # this job's own Stop flag
     studio.cancels.arm(key)
     last = time.monotonic()
 
@@ -85,18 +89,39 @@ def api_generate(studio: Studio, text: str, voice: str, request: gr.Request, pre
             raise ValueError("Generation stopped; nothing was saved.") from None
         except Exception as e:
             raise user_error(e) from None
-        rec = studio.save_generation(owner, req, ref, gen, studio.score_takes(req, ref, gen))
-        if not owner.startswith("once:"):  # a caller with an owner can open its long-form takes as timelines
-            import_long_form(studio, owner, rec.id, req, gen, score=False)
+        scores = studio.score_takes(req, ref, gen)
+        if owner is None:
+            yield unsaved_takes(studio, gen, scores)
+            return
+        rec = studio.save_generation(owner, req, ref, gen, scores)
+        import_long_form(studio, owner, rec.id, req, gen, score=False)  # open long-form takes as timelines
         yield {"files": [str(t.wav) for t in rec.takes], "scores": take_scores(rec)}
     finally:
         studio.cancels.forget(key)
 
 
+def unsaved_takes(studio: Studio, gen: Any, scores: list[Optional[dict[str, Any]]]) -> dict:
+    """A cookieless caller's takes as /generate's answer, never stored: WAV files among the prepared downloads
+    (swept with them, ``Limits.export_keep_s``), in the same form as a stored generation's."""
+    try:
+        folder = studio.exports.folder()
+        rate = gen.sample_rate
+        records = []
+        for i, take in enumerate(gen.takes):
+            path = folder / f"take{i + 1}.wav"
+            write_wav_atomic(path, take.audio, rate)
+            records.append(TakeRecord(path, round(len(take.audio) / rate, 3), scores[i] if scores else None,
+                                      take.seed))
+    except OSError as e:
+        raise storage_error(e) from None
+    rec = SimpleNamespace(takes=records, seed=gen.seed)
+    return {"files": [str(t.wav) for t in records], "scores": take_scores(rec)}
+
+
 def history_limit(limit: Any) -> int:
     """The number of rows asked for, clamped to 1..HISTORY_LIMIT; ValueError when it is not a number."""
     try:
-        n = float(20 if limit is None or limit == "" else limit)
+        n = math.nan if isinstance(limit, bool) else float(20 if limit is None or limit == "" else limit)
     except (TypeError, ValueError):
         n = math.nan
     if not math.isfinite(n):
@@ -144,6 +169,7 @@ def api_clone(studio: Studio, audio_file: Any, name: str, request: gr.Request) -
     if not owner:
         raise ValueError("Cloning needs a client that keeps cookies (gradio_client.Client does), so the voice "
                          "can be yours.")
+    studio.quotas.check_voices(owner)  # before the work, not after it
     bark_core.read_audio(path, max_bytes=MAX_CLONE_BYTES)
     result = studio.cloner().clone_file(path, name=name or "")
     rec = studio.add_voice(owner, (name or "").strip() or "My cloned voice", result.voice, "clone")

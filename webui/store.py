@@ -405,6 +405,19 @@ class Store:
             return True
         return False
 
+    # -- quotas -----------------------------------------------------------------------
+    def usage(self, owner: str) -> dict[str, int]:
+        """What the owner keeps (deleted rows waiting for Undo not counted): generations and the bytes of
+        their files, voices and theirs."""
+        key = owner_key(owner)
+        conn = self._conn()
+        gens = [r["id"] for r in conn.execute("SELECT id FROM generations WHERE owner=? AND deleted IS NULL", (key,))]
+        voices = [r["id"] for r in conn.execute("SELECT id FROM voices WHERE owner=? AND deleted IS NULL", (key,))]
+        gen_bytes = sum(_tree_bytes(self.audio_dir / i) for i in gens if _is_id(i))
+        voice_bytes = sum(_tree_bytes(self.voices_dir / f"{i}.npz") for i in voices if _is_id(i))
+        return {"generations": len(gens), "generation_bytes": gen_bytes, "voices": len(voices),
+                "voice_bytes": voice_bytes}
+
     # -- previews ---------------------------------------------------------------------
     def preview_path(self, key: str) -> Path:
         safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in key)
@@ -413,6 +426,15 @@ class Store:
 
 def _is_id(name: str) -> bool:
     return len(name) == 32 and all(c in "0123456789abcdef" for c in name)
+
+
+def _tree_bytes(p: Path) -> int:
+    try:
+        if p.is_dir():
+            return sum(f.stat().st_size for f in p.iterdir() if f.is_file())
+        return p.stat().st_size
+    except OSError:
+        return 0
 
 
 def _mtime(p: Path) -> float:

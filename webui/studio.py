@@ -11,7 +11,6 @@ import dataclasses
 import logging
 import math
 import sqlite3
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -41,6 +40,9 @@ from bark_core.takecheck import SpeakerReference, TakeChecker, Thresholds
 
 from .checks import not_checked
 from .engine_holder import EngineHolder
+from .exports import Exports, default_root
+from .limits import Limits
+from .quotas import Quotas
 from .jobs import CancelRegistry
 from .runner import stream_generation
 from .store import GenerationRecord, Store, VoiceRecord, owner_key, write_wav_atomic
@@ -197,7 +199,8 @@ class Studio:
 
     def __init__(self, holder: EngineHolder, store: Store, *, allow_model_changes: bool = True,
                  request_defaults: Optional[dict[str, Any]] = None,
-                 gpu_wrap: Optional[Callable[[Callable], Callable]] = None, max_text_chars: int = MAX_TEXT_CHARS):
+                 gpu_wrap: Optional[Callable[[Callable], Callable]] = None, max_text_chars: int = MAX_TEXT_CHARS,
+                 limits: Optional[Limits] = None):
         self.holder = holder
         self.store = store
         self.max_text_chars = int(max_text_chars)
@@ -210,6 +213,12 @@ class Studio:
         self.request_defaults = dict(request_defaults or {})
         self._stream = gpu_wrap(stream_generation) if gpu_wrap else stream_generation
         self.forget_files: Callable[[list[Path]], None] = lambda paths: None  # drop served copies (set by the app)
+        # every prepared download (History zip, /export, timeline exports): one folder, swept with its served copies
+        self.limits = limits or Limits()
+        self.quotas = Quotas(self.limits, store)  # per-owner room and per-owner/address save rates
+        self.exports = Exports(default_root(store.root), keep_s=self.limits.export_keep_s,
+                               max_bytes=self.limits.export_max_bytes,
+                               forget_served=lambda paths: self.forget_files(list(paths)))
         self._cloner: Optional[tuple[Any, Any]] = None  # (engine, cloner)
         self._checker: Optional[TakeChecker] = None
         self.catalog: list[PresetInfo] = []
@@ -295,6 +304,7 @@ class Studio:
         return f"{p.name} {preset_label(p)} {p.language_name} {p.gender} {p.version} {p.description}".lower()
 
     def add_voice(self, owner: str, name: str, voice: Voice, source: str) -> VoiceRecord:
+        self.quotas.check_voices(owner)
         try:
             return self.store.add_voice(owner, self.unique_voice_name(owner, name), voice, source, save_voice)
         except OSError as e:
@@ -557,7 +567,8 @@ class Studio:
 
     def save_generation(self, owner: str, req: GenerationRequest, voice_ref: str, gen: Generation,
                         scores: Optional[list[Optional[dict[str, Any]]]] = None) -> GenerationRecord:
-        """Store a finished generation; StorageError (nothing stored) when the data folder cannot be written."""
+        """Store a finished generation; StorageError (nothing stored) when the data folder cannot be written,
+        ValueError when the owner's history is full (``Limits.max_history``, ``max_history_mb``)."""
 
         def save_take_voice(voice: Any, path: Path) -> None:
             # A very short take (a few semantic tokens) is not a usable voice by Bark's own rule; keep its
@@ -568,6 +579,7 @@ class Studio:
                 log.info("take not saved as a voice: %s", e)
 
         try:
+            self.quotas.check_history(owner)
             return self.store.add_generation(
                 owner, prompt=req.text, voice=voice_ref, voice_label=self.voice_label(owner, voice_ref),
                 settings={"text": req.text, "voice": voice_ref, **req.settings(), "seed": int(gen.seed)},
@@ -589,7 +601,7 @@ class Studio:
         return self.store.get_generation(owner, gen_id) if owner and gen_id else None
 
     def export_zip(self, rec: GenerationRecord) -> str:
-        """A zip of a history row (audio, voices, settings JSON) in a private temp file; its path."""
+        """A zip of a history row (audio, voices, settings JSON) as a prepared download (``self.exports``); its path."""
         audios, voices = [], []
         for take in rec.takes:
             audio, rate = sf.read(take.wav, dtype="float32")
@@ -598,20 +610,19 @@ class Studio:
             voices.append(load_voice_npz(npz) if npz.is_file() else None)
         data = export.zip_generation(audios, rate, {**rec.settings, "seed": rec.seed, "created": rec.created},
                                      voices=voices, stem=f"bark-{rec.id[:8]}")
-        folder = Path(tempfile.mkdtemp(prefix="bark-export-"))
-        path = folder / f"bark-{rec.id[:8]}.zip"
+        path = self.exports.folder(rec.id) / f"bark-{rec.id[:8]}.zip"
         path.write_bytes(data)
         return str(path)
 
     def export_take(self, owner: str, gen_id: Any, index: Any = 0, fmt: Any = "wav", normalize_lufs: Any = None,
                     trim_silence: Any = False, fade_ms: Any = 0.0) -> str:
         """One take of the owner's history row as an audio file (``bark_core.export`` formats, audio tools
-        applied: trim -> fades -> loudness); its path in a private temp folder. ValueError with a sentence."""
+        applied: trim -> fades -> loudness); its path among the prepared downloads (``self.exports``). ValueError with a sentence."""
         rec = self.generation(owner, str(gen_id or "").strip()) if isinstance(gen_id, str) else None
         if rec is None:
             raise ValueError("There is no generation with that id in your history (ids are in /history's rows).")
         try:
-            i = float(0 if index is None or index == "" else index)
+            i = math.nan if isinstance(index, bool) else float(0 if index is None or index == "" else index)
         except (TypeError, ValueError):
             i = math.nan
         if not (math.isfinite(i) and i == int(i) and 0 <= i < len(rec.takes)):
@@ -629,8 +640,7 @@ class Studio:
         post.validate()
         take = rec.takes[int(i)]
         audio, rate = sf.read(take.wav, dtype="float32")
-        folder = Path(tempfile.mkdtemp(prefix="bark-export-"))
-        return str(export.export_file(audio, rate, folder / f"bark-{rec.id[:8]}-take{int(i) + 1}{f.suffix}", fmt=f,
+        return str(export.export_file(audio, rate, self.exports.folder(rec.id) / f"bark-{rec.id[:8]}-take{int(i) + 1}{f.suffix}", fmt=f,
                                       post=None if post.is_identity else post))
 
     def delete_generation(self, owner: str, gen_id: str) -> bool:
@@ -639,6 +649,7 @@ class Studio:
         if rec is None:
             return False
         self.forget_files([p for t in rec.takes for p in (t.wav, t.wav.with_suffix(".npz"))])
+        self.exports.drop(rec.id)  # its zips and /export files: their URLs answer 404 too
         return self.store.delete_generation(owner, gen_id)
 
     def trash_generation(self, owner: str, gen_id: str) -> bool:
@@ -648,6 +659,7 @@ class Studio:
         if rec is None:
             return False
         self.forget_files([p for t in rec.takes for p in (t.wav, t.wav.with_suffix(".npz"))])
+        self.exports.drop(rec.id)  # its zips and /export files (Undo brings the row back, not these downloads)
         done = self.store.trash_generation(owner, rec.id)
         self.store.purge_deleted()
         return done

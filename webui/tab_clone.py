@@ -100,6 +100,7 @@ def save_clone(studio: Studio, owner: str, clone_audio: Optional[str], clone_sta
     if not owner:
         raise ValueError("Your browser session is not ready yet; reload the page.")
     name = (clone_name or "").strip() or "My cloned voice"
+    studio.quotas.check_voices(owner)  # before the cloning work, not after it
     result = _clone(studio, clone_audio, clone_start, clone_seconds, name)
     rec = studio.add_voice(owner, name, result.voice, "clone")
     ref = f"user:{rec.id}"

@@ -73,6 +73,7 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
     idle = {"results_title": "### Results\n<span class='muted'>Your takes will appear here.</span>"}
     try:
         req = studio.make_request(text, studio.resolve_voice(owner, voice), values)
+        studio.quotas.check_history(owner)
         thresholds = studio.thresholds(min_on_script, min_same_voice)
         tries, seconds = studio.retake_budget(retake_tries, retake_seconds)
     except ValueError as e:
@@ -287,7 +288,8 @@ def finished(studio: Studio, owner: str, records: list[Any], refs: list, best_fi
         status += " · stopped"
     return {**show_results(studio, owner, refs, best_first), "status": status + warn,
             "results_title": f"### Results\n<span class='muted'>{plain(short(first.prompt, 90))}</span>",
-            "history_table": history_rows(recs), "history_ids": [r.id for r in recs]}
+            "history_table": history_rows(recs), "history_ids": [r.id for r in recs],
+            "storage_md": studio.quotas.usage_line(owner)}
 
 
 def reorder_results(studio: Studio, owner: str, results: Optional[dict], best_first: bool) -> dict[str, Any]:

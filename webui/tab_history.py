@@ -14,12 +14,14 @@ from .timeline_import import forget_purged
 
 
 def list_history(studio: Studio, owner: str, starred_only: bool, search: str = "") -> dict[str, Any]:
-    """The owner's generations, newest first; ``search`` keeps those whose prompt contains it."""
+    """The owner's generations, newest first (``search`` keeps those whose prompt contains it), and the line
+    with the owner's storage use against the studio's limits."""
     recs = studio.history(owner or "", starred_only=bool(starred_only))
     q = (search or "").strip().lower()
     if q:
         recs = [r for r in recs if q in r.prompt.lower()]
-    return {"history_table": history_rows(recs), "history_ids": [r.id for r in recs]}
+    return {"history_table": history_rows(recs), "history_ids": [r.id for r in recs],
+            "storage_md": studio.quotas.usage_line(owner)}
 
 
 def show_detail(studio: Studio, owner: str, gen_id: Optional[str]) -> dict[str, Any]:

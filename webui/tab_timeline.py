@@ -11,11 +11,7 @@ shared engine slot; the engine model is ``bark_core.timeline`` (its ``to_dict`` 
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import time
-import uuid
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, Iterator, Optional
 
@@ -45,7 +41,6 @@ CONTINUE_LABEL = "Continue the previous segment (random for the first)"
 NO_VOICE_LABEL = "No voice (a random speaker, continued)"
 STATE_LABEL = {"fresh": "✓ ready", "edited": "⚠ stale (edited)", "upstream": "⚠ stale (voice before it changed)",
                "missing": "… not generated"}
-EXPORT_KEEP_S = 3600.0  # prepared downloads older than this are removed at the next export
 SPEAKERS_HINT = "One per line, e.g.\nALICE = v2/en_speaker_9\nBOB = v2/en_speaker_6"
 
 
@@ -732,22 +727,6 @@ def select_version(studio: Studio, tstore: TimelineStore, owner: Optional[str], 
     return {"sel_version": number, "tl_joined": playable(sr, audio), "tl_status": f"Playing version v{number}."}
 
 
-def export_dir() -> Path:
-    """A fresh folder for one prepared download (under the system temp folder, which Gradio may serve)."""
-    base = Path(tempfile.gettempdir()) / "bark-studio-exports"
-    base.mkdir(exist_ok=True)
-    cutoff = time.time() - EXPORT_KEEP_S
-    for p in base.iterdir():
-        try:
-            if p.stat().st_mtime < cutoff:
-                shutil.rmtree(p, ignore_errors=True)
-        except OSError:
-            pass
-    d = base / uuid.uuid4().hex
-    d.mkdir()
-    return d
-
-
 def export_version(studio: Studio, tstore: TimelineStore, owner: Optional[str], tl_id: Optional[str],
                    sel_version: Any, ex_format: str, ex_trim: bool, ex_lufs: Any, ex_fade_in: Any, ex_fade_out: Any,
                    ex_limit: Any) -> dict[str, Any]:
@@ -766,7 +745,7 @@ def export_version(studio: Studio, tstore: TimelineStore, owner: Optional[str], 
                        limit_db=_number(ex_limit, "The peak limit"))
     sr, audio = tstore.version_audio(owner, tl_id, number)
     done = process(audio, sr, post)
-    path = export_file(done.audio, sr, export_dir() / f"timeline-v{number}{fmt.suffix}", fmt)
+    path = export_file(done.audio, sr, studio.exports.folder() / f"timeline-v{number}{fmt.suffix}", fmt)
     loud = f" · {done.loudness_lufs:.1f} LUFS" if done.loudness_lufs is not None else ""
     notes = ("  \n" + " ".join(done.notes)) if done.notes else ""
     return {"ex_download": gr.update(value=str(path), label=f"⬇ {path.name}", visible=True),

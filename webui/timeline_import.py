@@ -27,7 +27,11 @@ def timeline_store(studio: Studio) -> TimelineStore:
     with _STORES_LOCK:
         tstore = _STORES.get(studio)
         if tstore is None:
-            tstore = _STORES[studio] = TimelineStore(studio.store.root)
+            limits = studio.limits
+            tstore = _STORES[studio] = TimelineStore(studio.store.root, max_timelines=limits.max_timelines,
+                                                     max_versions=limits.max_versions,
+                                                     check_room=studio.quotas.check_data)
+            studio.quotas.count_timelines = tstore.count  # for the storage line
             _forget_purged(tstore)  # rows purged while the studio was not running (the history store purges on opening)
         return tstore
 

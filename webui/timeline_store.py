@@ -35,7 +35,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 import soundfile as sf
@@ -154,7 +154,10 @@ def _title(tl: T.Timeline) -> str:
 class TimelineStore:
     """Timelines (a draft each) and their numbered versions, for every owner, under ``<data_dir>/timelines``."""
 
-    def __init__(self, data_dir: str | Path):
+    def __init__(self, data_dir: str | Path, *, max_timelines: Optional[int] = None,
+                 max_versions: Optional[int] = None, check_room: Callable[[], None] = lambda: None):
+        self.max_timelines, self.max_versions = max_timelines, max_versions  # per owner, per timeline (None: no limit)
+        self.check_room = check_room  # ValueError when the data folder is full (webui.quotas.Quotas.check_data)
         self.root = Path(data_dir).resolve()
         self.dir = self.root / "timelines"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -201,7 +204,12 @@ class TimelineStore:
 
     # -- timelines --------------------------------------------------------------------
     def create(self, owner: str, tl: T.Timeline) -> str:
-        """Store a new timeline (its draft) for ``owner``; its id."""
+        """Store a new timeline (its draft) for ``owner``; its id. ValueError when the owner has ``max_timelines``."""
+        self.check_room()
+        n = self.count(owner)
+        if self.max_timelines is not None and n >= self.max_timelines:
+            raise ValueError(f"You have {n} timelines, the most this studio keeps for one user; delete one in the "
+                             "Timeline tab to make room.")
         tl_id = uuid.uuid4().hex
         folder = self.dir / tl_id
         folder.mkdir()
@@ -215,6 +223,11 @@ class TimelineStore:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         return tl_id
+
+    def count(self, owner: str) -> int:
+        """How many timelines the owner has (imported ones not opened yet included)."""
+        return int(self._conn().execute("SELECT COUNT(*) AS n FROM timelines WHERE owner=?",
+                                        (owner_key(owner),)).fetchone()["n"])
 
     def _row(self, owner: str, tl_id: Any) -> Optional[sqlite3.Row]:
         if not owner or not _is_id(tl_id):
@@ -362,11 +375,15 @@ class TimelineStore:
         """Store a render as the next version: what it was made from and its joined audio. Never overwrites."""
         if self._row(owner, tl_id) is None:
             raise ValueError("That timeline is not in your studio (it may have been deleted); create a new one.")
+        self.check_room()
         data = timeline_bytes(tl)
         with self._lock:
             row = self._conn().execute("SELECT MAX(number) AS n FROM timeline_versions WHERE timeline_id=?",
                                        (tl_id,)).fetchone()
             number = int(row["n"] or 0) + 1
+            if self.max_versions is not None and number > self.max_versions:
+                raise ValueError(f"This timeline has {number - 1} versions, the most this studio keeps for one "
+                                 "timeline; export the ones you want, then delete it or start a new timeline.")
             final = self.dir / tl_id / f"v{number}"
             tmp = self.dir / tl_id / f".v{number}.{uuid.uuid4().hex}.tmp"
             tmp.mkdir()

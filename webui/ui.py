@@ -22,11 +22,14 @@ from bark_core.takecheck import Thresholds
 from . import (api, job_control, page_load, remember, tab_clone, tab_generate, tab_history, tab_models, tab_presets, tab_timeline,
                tab_voices, take_cards, voice_list)
 from .engine_holder import STAGES, EngineHolder
+from .exports import GRADIO_CACHE
+from .limits import Limits
 from .model_settings import first_run_text, model_defaults
 from .store import Store
 from .studio import MAX_RETAKE_SECONDS, MAX_RETAKES, MAX_TEXT_CHARS, NO_VOICE, Studio
 from .tags import TAGS
 from .http_guard import forget_served_copies, guard_launch_kwargs
+from .input_guard import guard_inputs
 from .wiring import bind, connect
 
 HERE = Path(__file__).resolve().parent
@@ -136,7 +139,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                gpu_wrap: Optional[Callable[[Callable], Callable]] = None,
                loader: Optional[Callable[[Any, Callable[[str, float], None]], Any]] = None,
                title: str = "Bark Studio", max_text_chars: int = MAX_TEXT_CHARS,
-               engine_concurrency: int = 1) -> gr.Blocks:
+               engine_concurrency: int = 1, limits: Optional[Limits] = None) -> gr.Blocks:
     """Build the studio around an engine (or an :class:`EngineHolder`, or ``None`` when weights are missing).
 
     ``settings`` are the ``EngineSettings`` the engine was (or would be) loaded with; ``load_error``
@@ -145,6 +148,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
     user left unset (e.g. ``max_seconds`` from ``--max-seconds``; tests use it to keep audio short).
     ``engine_concurrency`` is how many engine jobs (every event of concurrency id "engine") may be in
     flight at once: 1 runs them one by one; more lets an engine that batches across requests fill a batch.
+    ``limits`` bound what one visitor may store and how fast (``webui.limits``; the defaults when None).
     """
     if not isinstance(engine_concurrency, int) or isinstance(engine_concurrency, bool) or engine_concurrency < 1:
         raise ValueError(f"engine_concurrency must be a whole number of at least 1, got {engine_concurrency!r}.")
@@ -154,12 +158,14 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
         holder = EngineHolder(engine_or_holder, settings=settings, error=load_error, loader=loader)
     store = Store(data_dir)
     studio = Studio(holder, store, allow_model_changes=allow_model_changes,
-                    request_defaults=request_defaults, gpu_wrap=gpu_wrap, max_text_chars=max_text_chars)
+                    request_defaults=request_defaults, gpu_wrap=gpu_wrap, max_text_chars=max_text_chars,
+                    limits=limits)
     languages = studio.languages()
     c: dict[str, Any] = {}  # every component an event reads or writes, by name
     b: dict[str, Any] = {}  # buttons and take slots, which only trigger events
 
-    with gr.Blocks(title=title, fill_width=False) as demo:
+    # Gradio's copies of served files (takes, previews, downloads) older than an hour go every 10 minutes
+    with gr.Blocks(title=title, fill_width=False, delete_cache=GRADIO_CACHE) as demo:
         c["voice"] = gr.State(NO_VOICE)
         c["saved_voice"] = gr.Textbox(visible=False)  # what remember.saved_voice_js hands the page load
         c["results"] = gr.State(None)  # Results' takes: {"refs": [[gen_id, take, label]...], "shown": [...]}
@@ -311,6 +317,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                 c["history_table"] = gr.Dataframe(headers=HISTORY_HEADERS, value=[], interactive=False, wrap=True,
                                                   elem_id="history-table",
                                                   column_widths=["5%", "17%", "38%", "18%", "7%", "8%", "7%"])
+                c["storage_md"] = gr.Markdown(elem_id="storage-use", elem_classes=["muted"])  # use vs limits
                 with gr.Column(visible=False, elem_id="history-detail") as c["detail_group"], gr.Group():
                     c["detail_md"] = gr.Markdown(elem_id="detail-md")
                     with gr.Row():
@@ -360,7 +367,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
             b["api_btn"] = gr.Button()
             b["api_hist_btn"] = gr.Button()
             b["api_clone_btn"] = gr.Button()
-            x = {"gen_id": gr.Textbox(""), "take": gr.Number(0, precision=0), "format": gr.Textbox("wav"),
+            x = {"gen_id": gr.Textbox(""), "take": gr.Number(0), "format": gr.Textbox("wav"),
                  "normalize": gr.Number(None), "trim_silence": gr.Checkbox(False), "fade_ms": gr.Number(0)}
             a.update({f"export_{k}": v for k, v in x.items()})
             a["export_file"] = gr.File()
@@ -376,6 +383,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
         if fn.api_name not in API_ENDPOINTS:
             fn.api_visibility = "private"
     demo.queue(max_size=queue_size, default_concurrency_limit=4)
+    guard_inputs(demo)  # Gradio's own input checks answer sentences and log no value
     demo.studio = studio  # for tests and app.py
     return demo
 
@@ -392,7 +400,7 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
     model_controls = {**sizes, **pick("m_device", "m_dtype", "m_place")}
     slots = {k: v for k, v in c.items() if k.startswith(("take", "hist")) and "_" in k}
     take_outputs = {k: v for k, v in slots.items() if k.startswith("take")}
-    history_outputs = pick("history_table", "history_ids")
+    history_outputs = pick("history_table", "history_ids", "storage_md")
     detail_outputs = {**pick("selected_gen", "detail_group", "detail_md", "star_btn", "export_file"),
                       **{k: v for k, v in slots.items() if k.startswith("hist")}}
     load_outputs = {**pick("engine_badge", "setup_panel", "models_info", "voice", "voice_radio", "voice_note"),

@@ -19,6 +19,8 @@ from typing import Any, Callable, Mapping
 import gradio as gr
 
 from .http_guard import owner_from_request
+from .input_guard import internal_error
+from .quotas import SAVING_ACTIONS, client_address
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,9 @@ def connect(trigger: Callable, fn: Callable, inputs: Mapping[str, Any], outputs:
     wanted = inspect.signature(fn).parameters
     # ``owner`` is never an input the page sends: it is the caller's bark_owner cookie (webui.http_guard)
     derive_owner = "owner" in wanted and "owner" not in inputs
-    specials = [p for p in SPECIAL if p in wanted or (p == "request" and derive_owner)]
+    # a saving action (webui.quotas.SAVING_ACTIONS) of a studio: rate-limited per owner and per address
+    quotas = getattr(getattr(fn, "bound", {}).get("studio"), "quotas", None) if fn.__name__ in SAVING_ACTIONS else None
+    specials = [p for p in SPECIAL if p in wanted or (p == "request" and (derive_owner or quotas is not None))]
 
     def to_components(result: Any) -> Any:
         """Named results -> values in output order; an output left out is skipped (not updated)."""
@@ -67,25 +71,40 @@ def connect(trigger: Callable, fn: Callable, inputs: Mapping[str, Any], outputs:
         # Gradio passes the inputs, then the special parameters, all by position
         values = dict(zip(names + specials, args))
         values.update(kwargs)
+        request = values.get("request")
         if derive_owner:
-            values["owner"] = owner_from_request(values.get("request"))
-            if "request" not in wanted:
-                values.pop("request", None)
+            values["owner"] = owner_from_request(request)
+        if "request" not in wanted:
+            values.pop("request", None)
+        if quotas is not None:  # refused before any work; only a save that succeeds counts (``counted``)
+            quotas.check_rate(owner_from_request(request), client_address(request))
         return values
+
+    def counted(args: tuple, kwargs: dict) -> None:
+        if quotas is not None:
+            request = dict(zip(names + specials, args)).get("request", kwargs.get("request"))
+            quotas.count_save(owner_from_request(request), client_address(request))
 
     if inspect.isgeneratorfunction(fn):
         def wrapper(*args, **kwargs):
             try:
                 for result in fn(**call_args(args, kwargs)):
                     yield to_components(result)
+                counted(args, kwargs)
             except (ValueError, gr.Error) as e:
                 yield refuse(e)
+            except Exception as e:  # a bug: its frames to the log, never its message (it may quote user text)
+                raise internal_error(fn, e) from None
     else:
         def wrapper(*args, **kwargs):
             try:
-                return to_components(fn(**call_args(args, kwargs)))
+                result = to_components(fn(**call_args(args, kwargs)))
+                counted(args, kwargs)
+                return result
             except (ValueError, gr.Error) as e:
                 return refuse(e)
+            except Exception as e:
+                raise internal_error(fn, e) from None
 
     params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=defaults[n]) if n in defaults
               else inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
@@ -109,6 +128,7 @@ def bind(fn: Callable, **bound: Any) -> Callable:
         def bound_fn(**kwargs):
             return fn(**bound, **kwargs)
     _rename(bound_fn, fn, sig.replace(parameters=rest))
+    bound_fn.bound = {**getattr(fn, "bound", {}), **bound}  # type: ignore[attr-defined]  # what connect may need
     return bound_fn
 
 

@@ -157,11 +157,11 @@ def _ui_generate_data(**changes):
 
 
 UI_NUMBERS = [
-    # Sliders refuse out-of-range values themselves (Gradio's sentence); the rest is ours.
-    ("top-p 0", dict(tp=0.0), "less than minimum value"),
-    ("top-p 1.5", dict(tp=1.5), "greater than maximum value"),
-    ("top-k -3", dict(tk=-3), "less than minimum value"),
-    ("max seconds -1", dict(max_s=-1), "less than minimum value"),
+    # Sliders refuse out-of-range values themselves (webui.input_guard words it, without the value); the rest is ours.
+    ("top-p 0", dict(tp=0.0), "“Top-p” must be a number from 0.01 to 1."),
+    ("top-p 1.5", dict(tp=1.5), "“Top-p” must be a number from 0.01 to 1."),
+    ("top-k -3", dict(tk=-3), "“Top-k” must be a whole number from 0 to 10000."),
+    ("max seconds -1", dict(max_s=-1), "from 0"),
 ]
 
 

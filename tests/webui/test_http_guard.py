@@ -382,6 +382,7 @@ def test_auth_required_without_a_login_fails_closed(temp_dir):
 def _generate_raw(url: str, **params) -> dict:
     """/generate through the queue with Gradio's simple API; returns the first take as served (FileData)."""
     with httpx.Client(base_url=url, timeout=60) as c:
+        c.get("/config")  # the owner cookie, so the take is stored (a caller without one keeps nothing)
         r = c.post("/gradio_api/call/v2/generate", json=params)
         assert r.status_code == 200, r.text[:200]
         event = None
