@@ -29,7 +29,7 @@ def not_checked(score: dict[str, Any], language: str, has_voice: bool, checker: 
             found = f"only English can be checked, and this prompt is {language}"
         why["on_script"] = found or "the aligner could not check it"
     if has_voice and score.get("speaker_similarity") is None:
-        missing = checker.speaker_unavailable() if hasattr(checker, "speaker_unavailable") else None
+        missing = checker.speaker_unavailable()
         found = SAME_VOICE_MISSING if missing else _reason(issues, "speaker not checked")
         why["same_voice"] = found or "the voice's own audio holds no speech to compare with"
         if missing and not any(i.startswith("speaker not checked") for i in issues):

@@ -194,7 +194,7 @@ class TakeChecker:
         """Why the same-speaker check cannot run here (a sentence), or None when it can."""
         try:
             with self._lock:
-                self._get_encoder()
+                self.encoder()
         except EncoderUnavailable as e:
             return str(e)
         return None

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import rawhttp
-from bark_core import GenerationRequest, Voice
+from bark_core import Generation, GenerationRequest, Take, Voice
 from bark_core import timeline as T
 from webui.engine_holder import EngineHolder
 from webui.limits import Limits
@@ -25,9 +25,9 @@ OWNER = "quota-owner-" + "q" * 30
 VOICE = Voice(semantic=np.arange(100) % 100, coarse=np.zeros((2, 150), np.int64), fine=np.zeros((8, 150), np.int64))
 
 
-def _generation(samples: int = 2400):
-    take = SimpleNamespace(audio=np.zeros(samples, np.float32), voice=VOICE)
-    return SimpleNamespace(takes=[take], seed=5, timings={"total": 1.0}, warnings=[], sample_rate=24_000)
+def _generation(samples: int = 2400) -> Generation:
+    return Generation(takes=[Take(audio=np.zeros(samples, np.float32), voice=VOICE, seed=5)], seed=5,
+                      timings={"total": 1.0})
 
 
 def _studio(tmp_path, **limits) -> Studio:
