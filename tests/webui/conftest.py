@@ -96,6 +96,26 @@ def tstore(handler_studio):
     return timeline_store(handler_studio)
 
 
+def open_history_row(page, text: str) -> None:
+    """Click the History row whose prompt shows ``text`` until its details open (with ``text`` in them).
+
+    A click that lands while a loaded machine redraws the table can be lost, so it is tried again.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    cell = page.locator("#history-table [role=gridcell]:visible", has_text=text).first
+    for attempt in range(3):
+        cell.click()
+        try:
+            page.wait_for_function("t => { const d = document.querySelector('#detail-md'); "
+                                   "return d && d.offsetParent !== null && d.innerText.includes(t); }",
+                                   arg=text, timeout=20_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+
+
 @pytest.fixture(scope="session")
 def browser():
     pw_api = pytest.importorskip("playwright.sync_api")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import open_history_row
 
 
 TIMEOUT = 60_000
@@ -71,7 +72,7 @@ def test_studio_flow_history_persists_and_voice_saving(browser, launch, tiny_eng
     page.locator("#voice-gallery label", has_text="★ Hello [laughs] world (take 1)").wait_for()
 
     assert _history_shows(page, "Hello [laughs] world")
-    page.locator("#history-table [role=gridcell]:visible", has_text="Hello [laughs] world").first.click()
+    open_history_row(page, "Hello [laughs] world")
     page.wait_for_function("document.querySelector('#detail-md') && document.querySelector('#detail-md').innerText.includes('English 9')")
     page.screenshot(path=str(artifacts / "history-1280x800.png"), full_page=True)
 
@@ -218,7 +219,7 @@ def test_star_from_results_and_export_a_row_as_zip(browser, launch, tiny_engine,
     page.locator("#take-1-star").click()
     page.wait_for_function("document.querySelector('#status').innerText.includes('Starred')")
     assert "★" in _history_text(page)
-    page.locator("#history-table [role=gridcell]:visible", has_text="Keep this one.").first.click()
+    open_history_row(page, "Keep this one.")
     page.locator("#history-export").click()
     link = page.locator("#history-export-file a").first
     link.wait_for()
@@ -260,7 +261,7 @@ def test_retake_until_it_passes_best_first_and_undo_a_delete(browser, launch, ti
     assert page.locator("#take-1").is_visible() and page.locator("#take-2").is_visible()
 
     page.get_by_role("tab", name="History").click()
-    page.locator("#history-table [role=gridcell]:visible", has_text="Hi.").first.click()
+    open_history_row(page, "Hi.")
     page.locator("#history-delete").click()
     page.wait_for_selector("#history-undo", state="visible")
     assert page.locator("#history-table [role=gridcell]:visible", has_text="Hi.").count() == 1  # one try left

@@ -11,6 +11,7 @@ import httpx
 import numpy as np
 
 import rawhttp
+from conftest import open_history_row
 
 OWNER = "e2e-owner-" + "e" * 30
 
@@ -89,7 +90,7 @@ def test_markdown_in_a_prompt_or_voice_name_makes_the_browser_fetch_nothing(brow
         page.locator("#take-1-save").click()  # the voice is named after the prompt
         page.wait_for_function("document.querySelector('#voice-details').innerText.includes('](http://127.0.0.1')")
         page.get_by_role("tab", name="History").click()
-        page.locator("#history-table [role=gridcell]:visible", has_text="Hello").first.click()
+        open_history_row(page, "Hello")
         page.wait_for_function("document.querySelector('#detail-md') && "
                                "document.querySelector('#detail-md').innerText.includes('track.png')")
         page.wait_for_timeout(1000)

@@ -7,6 +7,7 @@ What is checked lives in webui/style.css and webui/palette.js (the page script).
 from __future__ import annotations
 
 import pytest
+from conftest import open_history_row
 
 TIMEOUT = 60_000
 SIZES = [(1280, 800), (390, 844)]
@@ -274,7 +275,7 @@ def test_voice_and_settings_survive_a_reload(browser, studio, artifacts):
         page.wait_for_function("document.querySelector('#status').innerText.includes('Done')")
         page.wait_for_selector("#take-2", state="visible")
         page.get_by_role("tab", name="History").click()
-        page.locator("#history-table [role=gridcell]", has_text="Remembered settings").first.click()
+        open_history_row(page, "Remembered settings")
         page.wait_for_function("document.querySelector('#detail-md') && "
                                "document.querySelector('#detail-md').innerText.includes('English 9')")
         detail = page.locator("#detail-md").inner_text()
@@ -348,7 +349,7 @@ def test_no_element_id_appears_twice_in_the_page(browser, studio):
             page.get_by_role("tab", name=tab).click()
             page.wait_for_timeout(200)
             if tab == "History":  # with a row's details and take cards open
-                page.locator("#history-table [role=gridcell]:visible", has_text="Ids once.").first.click()
+                open_history_row(page, "Ids once.")
                 page.wait_for_selector("#hist-1", state="visible")
             twice = page.evaluate("""() => { const seen = {};
                 document.querySelectorAll('[id]').forEach(e => { if (e.id) seen[e.id] = (seen[e.id] || 0) + 1; });
