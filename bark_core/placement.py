@@ -146,11 +146,7 @@ def _refuse_quantized_off_cpu(name: str, device: torch.device) -> None:
 def prompt_dtype_for(choice: Optional[precision.Verdict], threshold: float = precision.THRESHOLD) -> torch.dtype:
     """int8 mode's dtype for many-row products: bfloat16 where it was measured >= threshold x faster
     than float32 on prompt-sized products on this CPU (e.g. AMX), else float32."""
-    t = choice.timings_ms if choice is not None else {}
-    f32, bf16 = t.get("float32", {}).get("prompt"), t.get("bfloat16", {}).get("prompt")
-    if precision.valid_ms(f32) and precision.valid_ms(bf16) and f32 / bf16 >= threshold:
-        return torch.bfloat16
-    return torch.float32
+    return DTYPES[precision.int8_prompt_dtype(choice.timings_ms if choice is not None else {}, threshold)]
 
 
 def resolve(device: str = "auto", dtype: str = "auto", placement: str = "auto", *,

@@ -12,7 +12,10 @@ thread count; the rule itself (:func:`choose`) is a pure function of the timings
 "auto" never picks the int8 mode (``--dtype int8``, quantize.py), however fast: its tokens differ
 from the reference's, and its quality on Suno's trained weights cannot be measured where only
 random weights exist (bench/bench_quality.py bounds its drift on random ones). It is a choice the
-user makes; its many-row products reuse these timings (placement.prompt_dtype_for).
+user makes; its many-row products reuse these timings (:func:`int8_prompt_dtype`). The same
+measurement times the int8 mode's own Linear (quantize.Int8Linear, as that mode runs it) and caches
+it beside the others, so the UI can say what the fast mode would gain per step on this CPU
+(:func:`int8_speedup`) without measuring again.
 """
 
 from __future__ import annotations
@@ -32,12 +35,15 @@ from typing import Callable, Iterable, Mapping, Optional
 
 import torch
 
+from . import quantize
+
 log = logging.getLogger(__name__)
 
 CACHE_FILE = "precision.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: entries also hold the int8 mode's timings (version 1 entries are measured again)
 THRESHOLD = 1.2  # another precision must be at least this much faster than float32 on every shape
 CANDIDATES = ("bfloat16", "float16")
+INT8 = "int8"  # the fast CPU mode: timed beside the candidates, shown to the user, never chosen by the rule
 SHAPES = ("one_row", "prompt")  # decode step (1 row), prompt (PROMPT_ROWS rows)
 PROMPT_ROWS = 600
 WIDTHS = {"large": 1024, "small": 768}
@@ -47,7 +53,7 @@ STREAM_BYTES = 32 * 1024**2  # one-row timings cycle through this much float32 w
 _TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 SHAPE_LABELS = {"one_row": "one row", "prompt": f"{PROMPT_ROWS} rows"}
 
-Timings = dict[str, dict[str, float]]  # precision -> shape -> milliseconds per Linear call
+Timings = dict[str, dict[str, float]]  # precision -> shape -> milliseconds per Linear call ("int8" included)
 
 
 @dataclass(frozen=True)
@@ -87,13 +93,13 @@ def choose(timings: Mapping[str, Mapping[str, float]], threshold: float = THRESH
     precision other than float32.
     """
     clean: Timings = {p: {s: float(v) for s, v in t.items() if valid_ms(v)} for p, t in timings.items()
-                      if isinstance(t, Mapping)}
+                      if isinstance(t, Mapping)}  # int8's timings ride along (cached, shown), never chosen:
     base = clean.get("float32", {})
     if not base:
         return Verdict("float32", "float32: it was not timed, and float32 is the exact path.", clean)
     speedups: dict[str, dict[str, float]] = {}
     for p, t in clean.items():
-        if p == "float32" or p not in _TORCH_DTYPES:
+        if p == "float32" or p not in _TORCH_DTYPES:  # int8 is not a torch dtype: skipped however fast
             continue
         speedups[p] = {s: base[s] / t[s] for s in base if s in t}
     passing = {p: min(r.values()) for p, r in speedups.items() if set(r) == set(base) and min(r.values()) >= threshold}
@@ -111,6 +117,24 @@ def choose(timings: Mapping[str, Mapping[str, float]], threshold: float = THRESH
     others = "; ".join(describe(p) for p in speedups) or "no other precision timed"
     return Verdict("float32", f"float32: no other precision is {threshold:g}x as fast on both shapes on this CPU "
                               f"({others}).", clean)
+
+
+def int8_prompt_dtype(timings: Mapping[str, Mapping[str, float]], threshold: float = THRESHOLD) -> str:
+    """The int8 mode's dtype for many-row products: "bfloat16" where it was timed >= ``threshold`` x faster
+    than float32 at prompt rows on this CPU (e.g. AMX), else "float32"."""
+    f32, bf16 = (timings.get(p, {}).get("prompt") for p in ("float32", "bfloat16"))
+    return "bfloat16" if valid_ms(f32) and valid_ms(bf16) and f32 / bf16 >= threshold else "float32"
+
+
+def int8_speedup(timings: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """How many times faster the int8 mode's Linear was than float32's, per shape timed ({} when not timed).
+
+    ``one_row`` is what int8 gains per decode step (a step is its Linears at one row), ``prompt`` per prompt.
+    """
+    base, fast = timings.get("float32"), timings.get(INT8)
+    if not isinstance(base, Mapping) or not isinstance(fast, Mapping):
+        return {}
+    return {s: base[s] / fast[s] for s in SHAPES if valid_ms(base.get(s)) and valid_ms(fast.get(s))}
 
 
 # ---------------------------------------------------------------- the machine
@@ -153,7 +177,8 @@ def cache_key(size: str, cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
 # ---------------------------------------------------------------- the measurement
 
 
-def measure(size: str = "large", candidates: Iterable[str] = CANDIDATES, budget_s: float = BUDGET_S) -> Timings:
+def measure(size: str = "large", candidates: Iterable[str] = CANDIDATES, budget_s: float = BUDGET_S,
+            int8: bool = True) -> Timings:
     """Milliseconds per Linear(n_embd, 4*n_embd) call at one row and at PROMPT_ROWS rows, best of the rounds.
 
     One-row calls cycle through several copies of the weight (beyond the per-core caches, as a
@@ -161,6 +186,10 @@ def measure(size: str = "large", candidates: Iterable[str] = CANDIDATES, budget_
     shared CPU's drift slows all alike; the best of the rounds is kept (load only adds time).
     A candidate already slower than float32 on a shape is not timed again. Rounds stop when
     ``budget_s`` (setup included) is spent; at least one round is always made.
+
+    With ``int8`` (and where torch has the kernel) the int8 mode's own Linear (quantize.Int8Linear:
+    the int8 kernel at one row, its dequantized product at prompt rows in :func:`int8_prompt_dtype`)
+    is timed too, under "int8", in every round: it is shown, never chosen (:func:`choose` skips it).
     """
     if size not in WIDTHS:
         raise ValueError(f"Unknown model size {size!r}: use large or small.")
@@ -175,6 +204,7 @@ def measure(size: str = "large", candidates: Iterable[str] = CANDIDATES, budget_
     names = ["float32"] + [p for p in dict.fromkeys(candidates) if p != "float32" and p in _TORCH_DTYPES]
     linear = torch.nn.functional.linear
     setups, best = {}, {}
+    q8 = _int8_setup(w32, bias, x1, xp) if int8 else None  # timed last in a round: its prompt dtype follows the floats'
     with torch.inference_mode():
         for p in names:
             dt = _TORCH_DTYPES[p]
@@ -189,9 +219,12 @@ def measure(size: str = "large", candidates: Iterable[str] = CANDIDATES, budget_
                 continue
             setups[p] = (ws, b, a1, ap)
             best[p] = {"one_row": math.inf, "prompt": math.inf}
-        active = list(setups)
+        active = list(setups) + ([INT8] if q8 is not None and "float32" in setups else [])
         while active:
             for p in active:
+                if p == INT8:
+                    _time_int8(q8, x1, xp, best)
+                    continue
                 ws, b, a1, ap = setups[p]
                 for _ in range(ONE_ROW_PASSES):  # cheap: several per round, so a burst of load is outvoted
                     t0 = time.perf_counter()
@@ -204,10 +237,52 @@ def measure(size: str = "large", candidates: Iterable[str] = CANDIDATES, budget_
             if "float32" not in best or time.perf_counter() - start >= budget_s:
                 break
             f32 = best["float32"]
-            active = ["float32"] + [p for p in active if p != "float32" and all(best[p][s] <= f32[s] for s in SHAPES)]
-            if active == ["float32"]:
+            active = ["float32"] + [p for p in active
+                                    if p not in ("float32", INT8) and all(best[p][s] <= f32[s] for s in SHAPES)]
+            if active == ["float32"] and q8 is None:
                 break
+            if q8 is not None:
+                active.append(INT8)  # shown to the user, so timed every round whatever it costs
     return {p: {s: round(v, 4) for s, v in t.items()} for p, t in best.items()}
+
+
+def _int8_setup(w32: torch.Tensor, bias: torch.Tensor, x1: torch.Tensor, xp: torch.Tensor):
+    """The int8 mode's Linear (quantize.Int8Linear) in enough copies to stream STREAM_BYTES of int8 weights at one
+    row, as float32's stream theirs: a real decode step reads its layers from memory in either mode (fewer copies
+    would fit a big L3 and flatter int8 beyond what a step gains); None where this torch has no int8 kernel."""
+    if not quantize.int8_available():
+        return None
+    import copy  # noqa: PLC0415
+
+    lin = torch.nn.Linear(w32.shape[1], w32.shape[0])
+    with torch.no_grad():
+        lin.weight.copy_(w32)
+        lin.bias.copy_(bias)
+    first = quantize.Int8Linear(lin)
+    copies = max(1, math.ceil(STREAM_BYTES / w32.numel()))  # one byte per int8 weight
+    mods = [first] + [copy.deepcopy(first) for _ in range(copies - 1)]
+    try:
+        mods[0](xp)  # warm-up, as for the others
+        for m in mods:
+            m(x1)
+    except (RuntimeError, NotImplementedError) as e:
+        log.info("the int8 mode cannot run on this CPU: %s", e)
+        return None
+    return mods
+
+
+def _time_int8(mods: list, x1: torch.Tensor, xp: torch.Tensor, best: dict) -> None:
+    """One round of the int8 mode's Linear, as that mode runs it (prompt rows in the dtype the timings so far pick)."""
+    t = best.setdefault(INT8, {"one_row": math.inf, "prompt": math.inf})
+    for _ in range(ONE_ROW_PASSES):
+        t0 = time.perf_counter()
+        for m in mods:
+            m(x1)
+        t["one_row"] = min(t["one_row"], (time.perf_counter() - t0) * 1e3 / len(mods))
+    mods[0].prompt_dtype = _TORCH_DTYPES[int8_prompt_dtype(best)]
+    t0 = time.perf_counter()
+    mods[0](xp)
+    t["prompt"] = min(t["prompt"], (time.perf_counter() - t0) * 1e3)
 
 
 # ---------------------------------------------------------------- the cache
@@ -226,6 +301,9 @@ def _read_entries(path: Path) -> dict:
         return {}
     except (OSError, ValueError) as e:
         log.warning("Ignoring the unreadable precision cache %s (%s); measuring again.", path, e)
+        return {}
+    if isinstance(data, dict) and isinstance(data.get("version"), int) and data["version"] < CACHE_VERSION:
+        log.info("The precision cache %s was written by an older version; measuring again.", path)
         return {}
     if not isinstance(data, dict) or data.get("version") != CACHE_VERSION or not isinstance(data.get("entries"), dict):
         log.warning("Ignoring the precision cache %s: not in the expected format; measuring again.", path)
@@ -271,9 +349,9 @@ def _write_entry(path: Path, key: str, entry: dict) -> None:
 def conservative(first: Timings, second: Timings) -> Timings:
     """Two measurements as one: float32's better time and every other precision's worse one, per shape."""
     out: Timings = {}
-    for p in first.keys() & second.keys():
+    for p in (p for p in first if p in second):  # in the first measurement's order (float32 first), not a set's
         pick = min if p == "float32" else max
-        out[p] = {s: pick(first[p][s], second[p][s]) for s in first[p].keys() & second[p].keys()}
+        out[p] = {s: pick(first[p][s], second[p][s]) for s in first[p] if s in second[p]}
     return out
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bark_core import placement, precision
+from bark_core import placement, precision, quantize
 from bark_core.precision import choose
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,6 +69,27 @@ def test_verdict_is_plain_data_for_the_ui():
     assert d["dtype"] == "bfloat16" and d["cached"] is False and d["timings_ms"]["float32"]["prompt"] == 10.0
     assert json.loads(json.dumps(d)) == d
     assert v.torch_dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("int8", [(0.5, 5.0), (0.01, 0.1), (1e-6, 1e-6)])
+def test_auto_never_picks_int8_however_fast(int8):
+    assert choose(t((1.0, 10.0), int8=int8)).dtype == "float32"
+    v = choose(t((1.0, 10.0), bfloat16=(0.9, 9.5), int8=int8))  # bfloat16 too close; int8 does not count
+    assert v.dtype == "float32" and "int8" not in v.reason
+    v = choose(t((1.0, 10.0), bfloat16=(0.5, 5.0), int8=int8))
+    assert v.dtype == "bfloat16" and "int8" not in v.reason
+    assert v.timings_ms["int8"] == {"one_row": int8[0], "prompt": int8[1]}  # kept, for the UI
+
+
+def test_int8_speedup_and_its_prompt_dtype_come_from_the_timings():
+    assert precision.int8_speedup(t((1.0, 10.0), int8=(0.5, 20.0))) == {"one_row": 2.0, "prompt": 0.5}
+    assert precision.int8_speedup(t((1.0, 10.0))) == {}  # not timed: nothing to show
+    assert precision.int8_speedup({"int8": {"one_row": 1.0}}) == {}
+    assert precision.int8_speedup(t((1.0, math.nan), int8=(0.5, 5.0))) == {"one_row": 2.0}
+    assert precision.int8_prompt_dtype(t((1.0, 10.0), bfloat16=(2.0, 5.0))) == "bfloat16"  # prompts only count
+    assert precision.int8_prompt_dtype(t((1.0, 10.0), bfloat16=(0.5, 9.0))) == "float32"
+    assert precision.int8_prompt_dtype({}) == "float32"
+    assert placement.prompt_dtype_for(choose(t((1.0, 10.0), bfloat16=(2.0, 5.0)))) == torch.bfloat16
 
 
 # ---------------------------------------------------------------- the cache
@@ -131,6 +152,31 @@ def test_a_winner_other_than_float32_must_win_a_second_measurement_too(tmp_path,
     assert len(slower.calls) == 1  # float32 at the first measurement: no second one
 
 
+def test_int8_timings_are_cached_and_read_back_without_changing_the_choice(tmp_path, machine):
+    fake = FakeMeasure(t((1.0, 10.0), bfloat16=(1.1, 12.0), int8=(0.2, 30.0)))
+    v = precision.cpu_choice(tmp_path, "small", measure_fn=fake)
+    assert v.dtype == "float32" and fake.calls == ["small"]  # int8 wins nothing: no second measurement
+    entry, = json.loads((tmp_path / precision.CACHE_FILE).read_text())["entries"].values()
+    assert entry["timings_ms"]["int8"] == {"one_row": 0.2, "prompt": 30.0}
+    hit = precision.cached_choice(tmp_path, "small")
+    assert hit.cached and hit.dtype == "float32" and hit.timings_ms["int8"] == {"one_row": 0.2, "prompt": 30.0}
+    assert precision.int8_speedup(hit.timings_ms) == pytest.approx({"one_row": 5.0, "prompt": 1 / 3})
+    # a winner measured twice: int8's worse figure of the two is what is cached and shown
+    twice = FakeMeasure(t((1.0, 10.0), bfloat16=(0.5, 5.0), int8=(0.25, 8.0)),
+                        t((1.0, 10.0), bfloat16=(0.5, 5.0), int8=(0.5, 6.0)))
+    assert precision.cpu_choice(tmp_path / "b", measure_fn=twice).timings_ms["int8"] == {"one_row": 0.5, "prompt": 8.0}
+
+
+def test_a_cache_from_before_int8_was_timed_is_measured_again(tmp_path, machine):
+    key = precision.cache_key("large")
+    (tmp_path / precision.CACHE_FILE).write_text(json.dumps(
+        {"version": 1, "entries": {key: {"timings_ms": t((1.0, 10.0), bfloat16=(2.0, 20.0))}}}))
+    assert precision.cached_choice(tmp_path) is None
+    fake = FakeMeasure(t((1.0, 10.0), bfloat16=(2.0, 20.0), int8=(0.5, 12.0)))
+    assert precision.cpu_choice(tmp_path, measure_fn=fake).cached is False and len(fake.calls) == 1
+    assert precision.int8_speedup(precision.cached_choice(tmp_path).timings_ms)["one_row"] == 2.0
+
+
 def test_the_rule_is_reapplied_to_cached_timings(tmp_path, machine):
     precision.cpu_choice(tmp_path, measure_fn=FakeMeasure(t((1.0, 10.0), bfloat16=(0.7, 7.0))))  # 1.43x
     assert precision.cpu_choice(tmp_path, measure_fn=FakeMeasure({})).dtype == "bfloat16"
@@ -169,7 +215,9 @@ def test_an_unwritable_cache_folder_does_not_fail(tmp_path, machine):
 
 def test_the_real_measurement_returns_timings_the_rule_accepts():
     timings = precision.measure("small", budget_s=0.0)  # one round; behaviour only, no timing assertions
-    assert set(timings) >= {"float32"} and set(timings) <= {"float32", "bfloat16", "float16"}
+    assert set(timings) >= {"float32"} and set(timings) <= {"float32", "bfloat16", "float16", "int8"}
+    assert ("int8" in timings) == quantize.int8_available()  # the fast mode's own Linear, timed beside the others
+    assert "int8" not in precision.measure("small", budget_s=0.0, int8=False)
     for shapes in timings.values():
         assert set(shapes) == set(precision.SHAPES) and all(ms > 0 and math.isfinite(ms) for ms in shapes.values())
     assert choose(timings).dtype in timings
@@ -216,7 +264,24 @@ def test_engine_info_carries_the_choice_and_its_timings(tiny_native, tmp_path, m
     assert choice["timings_ms"]["float16"] == {"one_row": 2.0, "prompt": 8.0} and "2.00x" in choice["reason"]
     assert info["precision_warning"] is None and (tmp_path / precision.CACHE_FILE).exists()
     assert fake.calls == ["large", "large"]
+    assert info["fast_cpu_mode"]["speedup"] == {}  # int8 not in these timings: not measured
     exact = Engine.load(EngineSettings(models=str(tiny_native), device="cpu", dtype="float32", offline=True,
                                        cache_dir=str(tmp_path))).info()
     assert exact["precision_choice"] is None and exact["dtype"] == "float32" and exact["exact"]
     assert fake.calls == ["large", "large"]
+
+
+def test_engine_info_carries_the_fast_modes_cached_gain_even_when_float32_was_asked_for(tiny_native, tmp_path,
+                                                                                        machine, monkeypatch):
+    from bark_core.engine import Engine, EngineSettings
+
+    def load(folder):
+        return Engine.load(EngineSettings(models=str(tiny_native), device="cpu", dtype="float32", offline=True,
+                                          cache_dir=str(folder))).info()["fast_cpu_mode"]
+
+    monkeypatch.setattr(precision, "measure", FakeMeasure(t((1.0, 10.0), int8=(0.5, 20.0))))
+    never = load(tmp_path / "fresh")
+    assert never["speedup"] == {} and never["available"] == quantize.int8_available()  # float32 asked: not measured
+    assert never["agreement_on_random_weights"] == list(quantize.AGREEMENT_ON_RANDOM_WEIGHTS)
+    precision.cpu_choice(tmp_path)  # an earlier "auto" load measured this CPU
+    assert load(tmp_path)["speedup"] == {"one_row": 2.0, "prompt": 0.5}

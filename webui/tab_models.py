@@ -10,7 +10,7 @@ import gradio as gr
 
 import bark_core
 
-from .engine_holder import STAGES
+from .engine_holder import STAGES, settings_sizes
 from .formatting import fmt_bytes, plain
 from .model_settings import engine_sizes, reload_settings, sizes_dict
 from .studio import NO_VOICE, Studio
@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 PLACEMENTS = [("All on GPU", "resident"), ("Stage-by-stage offload", "offload"), ("CPU only", "cpu")]
 DTYPES = ["float32", "bfloat16", "float16", "int8"]  # int8: the fast CPU mode (weights in int8, not exact)
+FAST = "int8"  # the fast CPU mode's precision: timed with the others, shown on its own line, never auto's choice
+FAST_LABELS = {False: "Use the fast CPU mode", True: "Back to exact float32"}  # by "is the fast mode loaded?"
 
 
 def device_choices() -> list[str]:
@@ -55,7 +57,7 @@ def precision_words(choice: dict[str, Any]) -> str:
     base = timings.get("float32") or {}
     others = []
     for p, t in timings.items():
-        if p == "float32" or not isinstance(t, dict):
+        if p in ("float32", FAST) or not isinstance(t, dict):
             continue
         ratios = [base[s] / t[s] for s in base if s in t and t[s] and base[s]]
         others.append((p, min(ratios) if ratios else None))
@@ -75,6 +77,28 @@ def precision_words(choice: dict[str, Any]) -> str:
     gain = f" ({r:.1f}x as fast as float32)" if r else ""
     return (f"{chosen} (faster, not token-exact): it was clearly faster than float32 on this CPU{gain}; "
             "pick float32 for exact results.")
+
+
+def fast_mode_words(info: dict[str, Any]) -> str:
+    """The fast CPU mode's line: what it gains per decode step on this CPU (the cached measurement) and what it
+    costs in agreement, e.g. "Fast CPU mode (int8): about 1.9x faster per decode step on this CPU ..."."""
+    fast = info.get("fast_cpu_mode") or {}
+    on = info.get("dtype") == FAST
+    if not fast.get("available") and not on:
+        return "Fast CPU mode (int8): this PyTorch build has no CPU int8 kernel, so it is not available."
+    low, high = (round(100 * a) for a in fast.get("agreement_on_random_weights") or (0, 0))
+    agree = f"{low} %" if low == high else f"{low}-{high} %"
+    cost = (f"its takes differ from exact ones (about {agree} of tokens agree with float32's on random weights; "
+            "not measured on Suno's weights).")
+    r = (fast.get("speedup") or {}).get("one_row")
+    head = "Fast CPU mode (int8) is on" if on else "Fast CPU mode (int8)"
+    if not isinstance(r, (int, float)) or r <= 0:
+        return (f"{head}: its speed has not been measured on this CPU yet (it is measured when a model loads "
+                f"with precision auto on the CPU); {cost}")
+    when = "(measured on this CPU when a model first loaded here)"
+    if r < 1.05:
+        return f"{head}: not faster per decode step than float32 on this CPU ({r:.1f}x, {when[1:-1]}); {cost}"
+    return f"{head}: about {r:.1f}x faster per decode step than float32 on this CPU {when}; {cost}"
 
 
 def header_html(studio: Studio) -> str:
@@ -98,8 +122,10 @@ def models_md(studio: Studio) -> str:
         rows.append(f"estimated GPU memory {fmt_bytes(int(est))}")
     text = " · ".join(rows)
     choice = info.get("precision_choice")
-    if isinstance(choice, dict) and choice.get("dtype"):
+    if isinstance(choice, dict) and choice.get("dtype") and info.get("dtype") != FAST:  # int8: the line below says it
         text += f"  \nPrecision: {plain(precision_words(choice))}"
+    if isinstance(info.get("fast_cpu_mode"), dict):
+        text += f"  \n{plain(fast_mode_words(info))}"
     if engine_sizes(engine) is None:
         text += ("  \nThese models are neither Large nor Small, so no size is picked below; pick one for each "
                  "stage before Reload model.")
@@ -124,6 +150,10 @@ def loaded_controls(studio: Studio) -> dict[str, Any]:
             out["m_dtype"] = info["dtype"]
         if info.get("placement") in dict((v, k) for k, v in PLACEMENTS):
             out["m_place"] = info["placement"]
+    fast = info.get("fast_cpu_mode") if engine is not None else None
+    on = engine is not None and info.get("dtype") == FAST
+    shown = on or bool(isinstance(fast, dict) and fast.get("available"))  # a CPU engine where torch has the kernel
+    out["fast_btn"] = gr.update(value=FAST_LABELS[on], visible=shown)
     return out
 
 
@@ -183,6 +213,19 @@ def reload_model(studio: Studio, owner: str, size_semantic: str, size_coarse: st
         log.error("reload failed: %s", e)
         raise ValueError(f"Could not load the model: {e}") from None
     return {**after_load(studio, owner, f_language, f_gender, f_version, f_query), "m_status": "✓ Loaded."}
+
+
+def switch_fast_mode(studio: Studio, owner: str, f_language: str, f_gender: str, f_version: str, f_query: str,
+                     progress=gr.Progress()) -> dict[str, Any]:
+    """One click: reload what is loaded in the fast CPU mode (int8), or back in exact float32 from it."""
+    engine = studio.holder.engine
+    if engine is None:
+        raise ValueError("No model is loaded yet.")
+    on = engine.info().get("dtype") == FAST
+    sizes = engine_sizes(engine) or settings_sizes(studio.holder.settings)  # what is loaded, not the radios
+    out = reload_model(studio, owner, *(sizes[s] for s in STAGES), "cpu", "float32" if on else FAST, "cpu",
+                       f_language, f_gender, f_version, f_query, progress=progress)
+    return {**out, "m_status": "✓ Back to exact float32." if on else "✓ Fast CPU mode (int8) on."}
 
 
 def download_model(studio: Studio, owner: str, f_language: str, f_gender: str, f_version: str, f_query: str,

@@ -350,6 +350,8 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                 c["m_estimate"] = gr.Markdown(elem_id="memory-estimate")
                 b["reload_btn"] = gr.Button("Reload model", variant="primary", interactive=allow_model_changes,
                                        elem_id="reload-btn")
+                c["fast_btn"] = gr.Button(tab_models.FAST_LABELS[False], visible=False, elem_id="fast-mode-btn",
+                                          interactive=allow_model_changes)  # label and visibility: loaded_controls
                 c["m_status"] = gr.Markdown(elem_id="m-status")
                 if not allow_model_changes:
                     gr.Markdown("<span class='muted'>Model changes are turned off on this shared deployment.</span>")
@@ -404,7 +406,7 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
     detail_outputs = {**pick("selected_gen", "detail_group", "detail_md", "star_btn", "export_file"),
                       **{k: v for k, v in slots.items() if k.startswith("hist")}}
     load_outputs = {**pick("engine_badge", "setup_panel", "models_info", "voice", "voice_radio", "voice_note"),
-                    **model_controls}
+                    **model_controls, **pick("fast_btn")}
 
     def on(trigger, fn, inputs, outputs, **kw):
         return connect(trigger, bind(fn, studio=studio), inputs, outputs, **kw)
@@ -537,6 +539,8 @@ def _wire(demo: gr.Blocks, studio: Studio, c: dict[str, Any], a: dict[str, Any],
     for comp in model_controls.values():
         connect(comp.change, tab_models.estimate_memory, model_controls, pick("m_estimate"), **QUICK)
     on(b["reload_btn"].click, tab_models.reload_model, {**model_controls, **filters},
+       {**load_outputs, **pick("m_status")}, api_visibility="private", **ENGINE)
+    on(c["fast_btn"].click, tab_models.switch_fast_mode, {**filters},
        {**load_outputs, **pick("m_status")}, api_visibility="private", **ENGINE)
     on(b["download_btn"].click, tab_models.download_model, {**filters},
        {**load_outputs, **pick("setup_status")}, api_visibility="private", **ENGINE)

@@ -270,3 +270,33 @@ def test_retake_until_it_passes_best_first_and_undo_a_delete(browser, launch, ti
     page.wait_for_selector("#history-undo", state="hidden")
     page.wait_for_function("document.querySelector('#history-table').innerText.split('Hi.').length - 1 === 2")
     ctx.close()
+
+
+def test_models_tab_shows_the_fast_modes_measured_gain_and_switches_in_one_click(browser, launch, tiny_native,
+                                                                                   tmp_path, artifacts):
+    from bark_core import precision, quantize
+    from bark_core.engine import Engine, EngineSettings
+
+    if not quantize.int8_available():
+        pytest.skip("this torch build has no CPU int8 kernel")
+    cache = tmp_path / "cache"  # this CPU's cached measurement, as an earlier "auto" load would have left it
+    timings = {"float32": {"one_row": 1.9, "prompt": 10.0}, "bfloat16": {"one_row": 2.0, "prompt": 20.0},
+               "int8": {"one_row": 1.0, "prompt": 12.0}}
+    precision.cpu_choice(cache, "large", measure_fn=lambda **kw: timings)
+    engine = Engine.load(EngineSettings(models=str(tiny_native), offline=True, device="cpu", dtype="float32",
+                                        cache_dir=str(cache)))
+    app = launch(engine, tmp_path / "data")
+    ctx, page = _open(browser, app.url)
+    page.get_by_role("tab", name="Models").click()
+    button, info = page.locator("#fast-mode-btn"), page.locator("#models-info")
+    page.wait_for_function("document.querySelector('#models-info').innerText.includes('Fast CPU mode')")
+    assert "about 1.9x faster per decode step than float32 on this CPU" in info.inner_text()
+    assert "of tokens agree" in info.inner_text()
+    assert button.is_visible() and button.inner_text().strip() == "Use the fast CPU mode"
+    button.click()
+    page.wait_for_function("document.querySelector('#fast-mode-btn').innerText.includes('Back to exact float32')")
+    assert "Fast CPU mode (int8) is on: about 1.9x faster" in info.inner_text()
+    assert "Precision: float32 (exact)" not in info.inner_text()  # not said of an int8 engine
+    assert "int8" in page.locator("#engine-badge").inner_text()
+    page.screenshot(path=str(artifacts / "models-fast-mode.png"), full_page=True)
+    ctx.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -177,3 +178,64 @@ def test_the_precision_line_says_what_was_chosen_and_why_in_plain_words():
     assert "bfloat16 was at best 1.1x as fast" in precision_words(close.as_dict())
     fast = choose({"float32": {"one_row": 2.0, "prompt": 20.0}, "bfloat16": {"one_row": 1.0, "prompt": 10.0}})
     assert precision_words(fast.as_dict()).startswith("bfloat16 (faster, not token-exact)")
+
+
+def _fast(speedup=None, available=True) -> dict:
+    from bark_core import quantize
+
+    return dict(available=available, speedup=speedup or {},
+                agreement_on_random_weights=list(quantize.AGREEMENT_ON_RANDOM_WEIGHTS))
+
+
+def test_the_fast_mode_line_says_the_cached_gain_and_the_agreement_it_costs():
+    from bark_core import quantize
+    from bark_core.precision import choose
+    from webui.tab_models import fast_mode_words, precision_words
+
+    low, high = (round(100 * a) for a in quantize.AGREEMENT_ON_RANDOM_WEIGHTS)  # the one place the figure lives
+    words = fast_mode_words(dict(dtype="float32", fast_cpu_mode=_fast({"one_row": 1.94, "prompt": 0.6})))
+    assert words.startswith("Fast CPU mode (int8): about 1.9x faster per decode step than float32 on this CPU")
+    assert f"about {low}-{high} % of tokens agree" in words and "not measured on Suno's weights" in words
+    assert "not been measured" in fast_mode_words(dict(dtype="float32", fast_cpu_mode=_fast()))
+    assert "not faster per decode step" in fast_mode_words(dict(dtype="float32", fast_cpu_mode=_fast({"one_row": 0.8})))
+    assert fast_mode_words(dict(dtype="int8", fast_cpu_mode=_fast({"one_row": 2.0}))).startswith(
+        "Fast CPU mode (int8) is on: about 2.0x faster")
+    assert "not available" in fast_mode_words(dict(dtype="float32", fast_cpu_mode=_fast(available=False)))
+    # the precision line leaves int8 to its own line, however fast it was timed
+    timed = choose({"float32": {"one_row": 1.0, "prompt": 10.0}, "bfloat16": {"one_row": 1.2, "prompt": 12.0},
+                    "int8": {"one_row": 0.1, "prompt": 1.0}})
+    assert timed.dtype == "float32" and "int8" not in precision_words(timed.as_dict())
+
+
+def test_one_click_switches_to_the_fast_mode_and_back(studio_with_loader, monkeypatch):
+    from webui import tab_models
+
+    demo, asked = studio_with_loader
+    engine = demo.studio.holder.engine
+    real_info = engine.info
+    switch = _fn(demo, "switch_fast_mode")
+    quiet = lambda *a, **k: None  # noqa: E731  (gr.Progress outside an event)
+
+    monkeypatch.setattr(engine, "info", lambda: {**real_info(), "fast_cpu_mode": _fast({"one_row": 1.9})})
+    controls = tab_models.loaded_controls(demo.studio)
+    assert controls["fast_btn"]["value"] == "Use the fast CPU mode" and controls["fast_btn"]["visible"] is True
+    assert "about 1.9x faster per decode step" in html.unescape(tab_models.models_md(demo.studio))
+    out = switch(*FILTERS, progress=quiet)
+    assert out[-1] == "✓ Fast CPU mode (int8) on."
+    s = asked[-1]
+    assert (s.device, s.dtype, s.placement) == ("cpu", "int8", "cpu")
+    assert s.models == demo.studio.holder.settings.models
+
+    monkeypatch.setattr(engine, "info", lambda: {**real_info(), "dtype": "int8", "fast_cpu_mode": _fast({"one_row": 1.9})})
+    assert tab_models.loaded_controls(demo.studio)["fast_btn"]["value"] == "Back to exact float32"
+    assert switch(*FILTERS, progress=quiet)[-1] == "✓ Back to exact float32."
+    assert (asked[-1].device, asked[-1].dtype, asked[-1].placement) == ("cpu", "float32", "cpu")
+
+    monkeypatch.setattr(engine, "info", lambda: {**real_info(), "device": "cuda:0", "fast_cpu_mode": None})
+    assert tab_models.loaded_controls(demo.studio)["fast_btn"]["visible"] is False  # a GPU engine: no CPU mode offered
+    monkeypatch.setattr(demo.studio, "allow_model_changes", False)
+    with pytest.raises(ValueError, match="turned off"):
+        tab_models.switch_fast_mode(demo.studio, None, *FILTERS, progress=quiet)
+    assert len(asked) == 2
+    fn = next(fn for fn in demo.fns.values() if fn.name == "switch_fast_mode")
+    assert fn.concurrency_id == "engine"  # shares the engine's one slot with Reload and generation
