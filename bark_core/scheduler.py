@@ -39,7 +39,7 @@ class _Job:
     on_progress: Optional[ProgressCallback]
     should_stop: Optional[StopCallback]
     on_segment: Optional[SegmentCallback]
-    options: dict = field(default_factory=dict)  # further generate() keywords (accept_segment, segment_retakes)
+    options: dict = field(default_factory=dict)  # further generate() keywords (accept_segment, segment_retakes, on_preview)
     done: threading.Event = field(default_factory=threading.Event)
     result: Any = None
     error: Optional[BaseException] = None
@@ -268,7 +268,8 @@ class BatchingEngine:
                  **options: Any) -> Any:
         """Queue ``request``, wait for its turn in a batch, return its Generation (or raise its error).
 
-        ``options`` are the engine's further ``generate`` keywords (``accept_segment``, ``segment_retakes``).
+        ``options`` are the engine's further ``generate`` keywords (``accept_segment``, ``segment_retakes``,
+        ``on_preview``), handed on to the engine's ``generate`` or ``BatchJob`` as they are.
         """
         request.validate()  # a bad request is refused at once, in the caller's thread
         job = _Job(request, on_progress, should_stop, on_segment, dict(options))
@@ -285,7 +286,7 @@ class BatchingEngine:
         queued = []
         for j in jobs:
             job = _Job(j.request, j.on_progress, j.should_stop, j.on_segment,
-                       {k: getattr(j, k) for k in ("accept_segment", "segment_retakes") if getattr(j, k, None)})
+                       {k: getattr(j, k) for k in ("accept_segment", "segment_retakes", "on_preview") if getattr(j, k, None)})
             try:
                 j.request.validate()
                 self._worker.submit(job)
