@@ -114,10 +114,13 @@ class Engine:
     """Bark, loaded and placed. Build it with :meth:`Engine.load`."""
 
     # Previews (generate's on_preview): the first once a segment's coarse codes hold this much audio,
-    # then each time they hold this much more, and once more when its coarse stage ends. Each preview
-    # decodes the segment from its start, so fewer, longer steps keep their cost small on a CPU.
+    # then each time they hold this much more, and once more when its coarse stage ends. A later
+    # preview decodes only its new frames, after re-reading preview_context_s of the frames before
+    # them (EnCodec's convolutions and LSTM need a run-in), so all of a segment's previews cost about
+    # one decode of it plus that run-in each time, not one decode from its start each time.
     preview_first_s: float = 1.0
     preview_every_s: float = 2.0
+    preview_context_s: float = 1.0
 
     def __init__(self, models: dict, tokenizer: TextTokenizer, codec: Optional[Codec], placement,
                  settings: EngineSettings, folder: Path):
@@ -596,6 +599,8 @@ class Engine:
         for j, st in enumerate(live):  # whose coarse rows these are, in row order (for previews)
             st.coarse_takes = [rows[i][1] for i in keep if rows[i][0] == j]
             st.preview_frames = 0
+            for b in st.coarse_takes:
+                st.takes[b].previewed = 0  # a new draw: its first preview decodes from its start
         coarse = dict(zip(keep, self._coarse(coarse_rows, hooks)))
         lap("coarse", [rows[i][0] for i in keep])
         keep = [i for i in keep if coarse[i] is not None]
@@ -642,6 +647,7 @@ class Engine:
             return None
         first = round(self.preview_first_s * COARSE_RATE_HZ)  # frames
         every = max(1, round(self.preview_every_s * COARSE_RATE_HZ))
+        context = round(self.preview_context_s * COARSE_RATE_HZ)
 
         def on_window(codes: list[np.ndarray], done: bool) -> None:
             frames = max((c.shape[1] for c in codes), default=0)
@@ -651,13 +657,26 @@ class Engine:
             st.preview_frames = frames
             t = time.perf_counter()
             for b, c in zip(st.coarse_takes, codes):
-                st.takes[b].current = self.decode_preview(c)
+                self._extend_preview(st.takes[b], c, context)
             st.timings["preview"] = st.timings.get("preview", 0.0) + time.perf_counter() - t
             pause = st.request.segment_pause_s
             on_preview(k, len(st.segments), [longform.join_audio(take.parts + ([take.current] if take.current is not None
                                                                                else []), pause) for take in st.takes])
 
         return on_window
+
+    def _extend_preview(self, take: "_TakeState", codes: np.ndarray, context: int) -> None:
+        """Bring ``take.current`` (the preview of its first ``take.previewed`` frames) up to all of ``codes``."""
+        done, n = take.previewed, codes.shape[1]
+        if n <= done:
+            return
+        if done == 0 or take.current is None:
+            take.current = self.decode_preview(codes)
+        else:
+            start = max(0, done - context)
+            tail = self.decode_preview(codes[:, start:])[(done - start) * HOP :]  # the new frames' audio
+            take.current = np.concatenate([take.current[: done * HOP], tail])
+        take.previewed = n
 
     def _finish_segment(self, st: "_Job", k: int, results: list, tries: list[int]) -> None:
         """Record segment ``k`` of every take of ``st``: audio, segment data, the next segment's voice."""
@@ -705,6 +724,7 @@ class _TakeState:
     last: Optional[Voice] = None
     length: int = 0  # samples of joined audio so far
     current: Optional[np.ndarray] = None  # the segment in the making: its latest preview, or its final audio
+    previewed: int = 0  # frames of this draw of the segment that ``current`` previews
 
 
 class _Job:

@@ -80,11 +80,17 @@ def test_final_take_is_byte_identical_with_previews_on_and_off(engine):
     assert on.timings["preview"] > 0 and "preview" not in off.timings
 
 
-def test_preview_decodes_the_coarse_codebooks_alone(engine):
+def test_preview_decodes_the_coarse_codebooks_alone(engine, monkeypatch):
+    monkeypatch.setattr(engine, "preview_context_s", 0.2)  # a later preview re-reads 15 frames before its new ones
     rec = Recorder()
     gen = engine.generate(GenerationRequest(text="Rough first.", seed=4, early_stop=False, max_seconds=0.8), **rec.callbacks())
-    last = rec.previews[-1][2][0]
-    assert np.array_equal(last, engine.decode_preview(gen.takes[0].voice.coarse))
+    coarse = gen.takes[0].voice.coarse
+    first, last = rec.previews[0][2][0], rec.previews[-1][2][0]
+    assert np.array_equal(first, engine.decode_preview(coarse[:, : first.size // HOP]))  # decoded from the start
+    assert np.array_equal(last[: first.size], first)  # later previews decode only their new frames
+    whole = engine.decode_preview(coarse)
+    assert last.size == whole.size == gen.takes[0].audio.size
+    assert np.allclose(last, whole, atol=0.1 * np.abs(whole).max())  # after a run-in: close to one decode
     assert not np.array_equal(last, gen.takes[0].audio)  # 2 codebooks of 8: a rougher sound, same length
     with pytest.raises(ValueError):
         engine.codec.decode(torch.zeros(1, 2, 3, dtype=torch.long))  # the final decode still wants all 8
