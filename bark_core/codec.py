@@ -111,12 +111,26 @@ class Codec:
 
         Same as Suno's ``codec_decode``: quantizer.decode then decoder.
         """
+        return self._decode(codes, partial=False)
+
+    @torch.no_grad()
+    def decode_partial(self, codes: torch.Tensor) -> torch.Tensor:
+        """Audio (B, N * hop_length) from the first K codebooks alone, codes (B, K, N) with 1 <= K <= 8.
+
+        EnCodec's residual quantizer sums one embedding per codebook, so fewer codebooks
+        decode to the same length at lower fidelity (a preview from Bark's 2 coarse ones).
+        """
+        return self._decode(codes, partial=True)
+
+    def _decode(self, codes: torch.Tensor, partial: bool) -> torch.Tensor:
         if not isinstance(codes, torch.Tensor):
             codes = torch.as_tensor(codes)
         if codes.dim() == 2:
             codes = codes.unsqueeze(0)
-        if codes.dim() != 3 or codes.shape[1] != N_FINE_CODEBOOKS:
-            raise ValueError(f"Codes must have shape (batch, {N_FINE_CODEBOOKS}, frames); got {tuple(codes.shape)}.")
+        books_ok = 1 <= codes.shape[1] <= N_FINE_CODEBOOKS if partial else codes.shape[1] == N_FINE_CODEBOOKS
+        if codes.dim() != 3 or not books_ok:
+            books = f"1..{N_FINE_CODEBOOKS}" if partial else str(N_FINE_CODEBOOKS)
+            raise ValueError(f"Codes must have shape (batch, {books}, frames); got {tuple(codes.shape)}.")
         if codes.shape[2] == 0:
             return torch.zeros(codes.shape[0], 0, device=self.device)
         if codes.is_floating_point():
@@ -127,7 +141,6 @@ class Codec:
         emb = self.model.quantizer.decode(codes.transpose(0, 1))  # (B, D, N)
         out = self.model.decoder(emb)  # (B, 1, samples)
         return out.squeeze(1).float()
-
 
 def load_codec(
     models_folder: str | os.PathLike | None = None,

@@ -26,6 +26,7 @@ from .types import (
     Generation,
     GenerationRequest,
     Progress,
+    PreviewCallback,
     ProgressCallback,
     SegmentCallback,
     SegmentCheckCallback,
@@ -66,7 +67,8 @@ class EngineProtocol(Protocol):
 
     def generate(self, request: GenerationRequest, on_progress: Optional[ProgressCallback] = None,
                  should_stop: Optional[StopCallback] = None, on_segment: Optional[SegmentCallback] = None,
-                 accept_segment: Optional[SegmentCheckCallback] = None, segment_retakes: int = 0) -> Generation: ...
+                 accept_segment: Optional[SegmentCheckCallback] = None, segment_retakes: int = 0,
+                 on_preview: Optional[PreviewCallback] = None) -> Generation: ...
 
 
 # ------------------------------------------------------------------------------ stream events

@@ -32,7 +32,7 @@ import torch
 from . import checkpoints, conversion, generation, longform, placement as placement_mod, precision, quantize, sources, voices
 from .codec import Codec, load_codec
 from .checkpoints import STAGES
-from .constants import MAX_TEXT_TOKENS, SAMPLE_RATE
+from .constants import COARSE_RATE_HZ, MAX_TEXT_TOKENS, SAMPLE_RATE
 from .decoding import GraphDecoders, eager_decoders
 from .generation import StepHooks
 from .model import size_name
@@ -45,6 +45,7 @@ from .types import (
     Generation,
     GenerationRequest,
     GPUOutOfMemory,
+    PreviewCallback,
     ProgressCallback,
     SegmentCallback,
     SegmentCheck,
@@ -115,6 +116,15 @@ def converted_dir(settings: EngineSettings) -> Path:
 
 class Engine:
     """Bark, loaded and placed. Build it with :meth:`Engine.load`."""
+
+    # Previews (generate's on_preview): the first once a segment's coarse codes hold this much audio,
+    # then each time they hold this much more, and once more when its coarse stage ends. A later
+    # preview decodes only its new frames, after re-reading preview_context_s of the frames before
+    # them (EnCodec's convolutions and LSTM need a run-in), so all of a segment's previews cost about
+    # one decode of it plus that run-in each time, not one decode from its start each time.
+    preview_first_s: float = 1.0
+    preview_every_s: float = 2.0
+    preview_context_s: float = 1.0
 
     def __init__(self, models: dict, tokenizer: TextTokenizer, codec: Optional[Codec], placement,
                  settings: EngineSettings, folder: Path):
@@ -344,17 +354,26 @@ class Engine:
         with self._stage("fine") as model:
             return generation.generate_fine(model, rows, hooks=hooks, row_exact=self.row_exact)
 
-    @torch.inference_mode()
     def decode(self, fine: np.ndarray) -> np.ndarray:
         """EnCodec: fine codes (8, N) -> audio (N * 320,) float32 at 24 kHz."""
-        if fine.shape[1] == 0:
+        return self._codec_decode(fine, partial=False)
+
+    def decode_preview(self, codes: np.ndarray) -> np.ndarray:
+        """EnCodec from the first K codebooks alone, e.g. coarse codes (2, N) -> audio (N * 320,): lower
+        fidelity, same length; what plays while the fine stage has not run yet. Draws no random numbers."""
+        return self._codec_decode(codes, partial=True)
+
+    @torch.inference_mode()
+    def _codec_decode(self, codes: np.ndarray, partial: bool) -> np.ndarray:
+        if codes.shape[1] == 0:
             return np.zeros(0, dtype=np.float32)
-        codes = torch.from_numpy(np.ascontiguousarray(fine, dtype=np.int64))[None]
+        x = torch.from_numpy(np.ascontiguousarray(codes, dtype=np.int64))[None]
         device = self.placement.device if self.placement.device.type == "cuda" else self.codec.device
         home = self.codec.device
         self.codec.to(device)
         try:
-            return self.codec.decode(codes)[0].cpu().numpy().astype(np.float32)
+            audio = self.codec.decode_partial(x) if partial else self.codec.decode(x)
+            return audio[0].cpu().numpy().astype(np.float32)
         finally:
             self.codec.to(home)
 
@@ -364,6 +383,7 @@ class Engine:
         self, request: GenerationRequest, on_progress: Optional[ProgressCallback] = None,
         should_stop: Optional[StopCallback] = None, on_segment: Optional[SegmentCallback] = None,
         accept_segment: Optional[SegmentCheckCallback] = None, segment_retakes: int = 0,
+        on_preview: Optional[PreviewCallback] = None,
     ) -> Generation:
         """Text (any length) -> audio and tokens of every take. See GenerationRequest for the knobs.
 
@@ -374,13 +394,21 @@ class Engine:
         up to ``segment_retakes`` more times, before the next segment continues from the
         accepted (or last) draw.
 
+        ``on_preview(segment index, segments, take audios)`` (optional; only while ``request.live_preview``
+        and ``request.decode``) hears, during each segment's coarse stage, every take's audio so far:
+        its finished segments joined, then the segment in the making decoded from its coarse codes
+        alone (lower fidelity); see ``preview_first_s`` / ``preview_every_s`` for how often. The final
+        audio then comes through ``on_segment`` and the result. Previews change no token or sample;
+        a raising ``on_preview`` is handled like a raising ``on_segment``.
+
         Raises ValueError (bad request), GenerationCancelled (should_stop), GPUOutOfMemory.
         """
         _check_retakes(segment_retakes)
         if not self._busy.acquire(blocking=False):
             raise EngineBusy("The engine is busy with another generation; wait for it to finish and try again.")
         try:
-            job = _Job(BatchJob(request, on_progress, should_stop, on_segment, accept_segment, segment_retakes))
+            job = _Job(BatchJob(request, on_progress, should_stop, on_segment, accept_segment, segment_retakes,
+                                on_preview=on_preview))
             self._run([job], isolate=False)
             return job.outcome
         except torch.cuda.OutOfMemoryError as e:
@@ -507,7 +535,11 @@ class Engine:
     def _segment(self, live: list["_Job"], k: int, isolate: bool, fail, started: float) -> None:
         """Segment ``k`` of every job in ``live`` (all their takes as one batch), retakes included."""
         hooks = generation.JobHooks(
-            [StepHooks(st.job.on_progress, st.job.should_stop, k + 1, len(st.segments)) for st in live], isolate)
+            [StepHooks(st.job.on_progress, st.job.should_stop, k + 1, len(st.segments),
+                       on_coarse_window=self._previewer(st, k)) for st in live], isolate)
+        for st in live:
+            for take in st.takes:
+                take.current = None
 
         def settle() -> None:  # a job that left the batch gets its outcome now, not when the segment ends
             for j, error in hooks.failed.items():
@@ -591,6 +623,11 @@ class Engine:
                 semantic[i], None if v is None else v.semantic, None if v is None else v.coarse, r.sampling("coarse"),
                 live[j].takes[b].generator, max_coarse_history=r.max_coarse_history,
                 sliding_window_len=r.sliding_window_len, job=j))
+        for j, st in enumerate(live):  # whose coarse rows these are, in row order (for previews)
+            st.coarse_takes = [rows[i][1] for i in keep if rows[i][0] == j]
+            st.preview_frames = 0
+            for b in st.coarse_takes:
+                st.takes[b].previewed = 0  # a new draw: its first preview decodes from its start
         coarse = dict(zip(keep, self._coarse(coarse_rows, hooks)))
         lap("coarse", [rows[i][0] for i in keep])
         keep = [i for i in keep if coarse[i] is not None]
@@ -625,9 +662,48 @@ class Engine:
                 continue
             for n, i in enumerate(items):
                 got[rows[i]] = (tokens[i], self.decode(tokens[i].fine))
+                st.takes[rows[i][1]].current = got[rows[i]][1]  # what later previews of this segment play
                 if not hooks.step(j, "decode", n + 1, len(items)):
                     break
             st.timings["decode"] = st.timings.get("decode", 0.0) + time.perf_counter() - t
+
+    def _previewer(self, st: "_Job", k: int) -> Optional[generation.CoarseWindowCallback]:
+        """The coarse-window hook that previews segment ``k`` of ``st`` (None when it wants no previews)."""
+        on_preview = getattr(st.job, "on_preview", None)
+        if on_preview is None or not st.request.live_preview or not st.request.decode:
+            return None
+        first = round(self.preview_first_s * COARSE_RATE_HZ)  # frames
+        every = max(1, round(self.preview_every_s * COARSE_RATE_HZ))
+        context = round(self.preview_context_s * COARSE_RATE_HZ)
+
+        def on_window(codes: list[np.ndarray], done: bool) -> None:
+            frames = max((c.shape[1] for c in codes), default=0)
+            due = first if st.preview_frames == 0 else st.preview_frames + every
+            if frames <= st.preview_frames or (frames < due and not done):
+                return
+            st.preview_frames = frames
+            t = time.perf_counter()
+            for b, c in zip(st.coarse_takes, codes):
+                self._extend_preview(st.takes[b], c, context)
+            st.timings["preview"] = st.timings.get("preview", 0.0) + time.perf_counter() - t
+            pause = st.request.segment_pause_s
+            on_preview(k, len(st.segments), [longform.join_audio(take.parts + ([take.current] if take.current is not None
+                                                                               else []), pause) for take in st.takes])
+
+        return on_window
+
+    def _extend_preview(self, take: "_TakeState", codes: np.ndarray, context: int) -> None:
+        """Bring ``take.current`` (the preview of its first ``take.previewed`` frames) up to all of ``codes``."""
+        done, n = take.previewed, codes.shape[1]
+        if n <= done:
+            return
+        if done == 0 or take.current is None:
+            take.current = self.decode_preview(codes)
+        else:
+            start = max(0, done - context)
+            tail = self.decode_preview(codes[:, start:])[(done - start) * HOP :]  # the new frames' audio
+            take.current = np.concatenate([take.current[: done * HOP], tail])
+        take.previewed = n
 
     def _finish_segment(self, st: "_Job", k: int, results: list, tries: list[int]) -> None:
         """Record segment ``k`` of every take of ``st``: audio, segment data, the next segment's voice."""
@@ -671,6 +747,8 @@ class _TakeState:
     segments: list = field(default_factory=list)
     last: Optional[Voice] = None
     length: int = 0  # samples of joined audio so far
+    current: Optional[np.ndarray] = None  # the segment in the making: its latest preview, or its final audio
+    previewed: int = 0  # frames of this draw of the segment that ``current`` previews
 
 
 class _Job:
@@ -686,6 +764,8 @@ class _Job:
         self.takes: list[_TakeState] = []
         self.timings: dict[str, float] = {}
         self.ids: list[int] = []
+        self.coarse_takes: list[int] = []  # the take of each of this job's rows in the coarse stage now running
+        self.preview_frames = 0  # frames of the segment in the making its last preview held
 
     def result(self) -> Generation:
         r = self.request

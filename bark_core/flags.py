@@ -97,6 +97,8 @@ def add_setting_arguments(p: argparse.ArgumentParser) -> None:
     """One flag per row of the settings table, with its default and range in the help."""
     g = p.add_argument_group("generation settings")
     for s in SETTINGS:
+        if not s.cli:
+            continue
         if s.kind is bool:
             g.add_argument(s.flag, dest=s.name, action=_SettingAction, nargs=0, const=not s.default,
                            default=s.default, help=_flag_help(s))
@@ -113,4 +115,4 @@ def given_settings(args: argparse.Namespace) -> frozenset[str]:
 def setting_values(args: argparse.Namespace) -> dict[str, Any]:
     """The table's settings from parsed flags (``--top-k 0`` means off, as in the studio); ValueError if bad."""
     return {s.name: getattr(args, s.name) if s.kind is bool else s.from_widget(getattr(args, s.name))
-            for s in SETTINGS}
+            for s in SETTINGS if s.cli}

@@ -33,6 +33,9 @@ from .types import GenerationCancelled, Progress, ProgressCallback, StopCallback
 log = logging.getLogger(__name__)
 
 
+CoarseWindowCallback = Callable[[list[np.ndarray], bool], None]
+
+
 @dataclass
 class StepHooks:
     """Progress reporting and cancellation, called once per step of every stage."""
@@ -41,6 +44,9 @@ class StepHooks:
     should_stop: Optional[StopCallback] = None
     segment: int = 1
     segments: int = 1
+    # After a coarse window: the codes (2, n) each of the job's rows has made so far (in row
+    # order), and whether the stage is done with all of them. Reads the codes; draws nothing.
+    on_coarse_window: Optional[CoarseWindowCallback] = None
 
     def step(self, stage: str, step: int, total: int) -> None:
         """Report progress, then honour a stop (also one requested while the report ran) before any more work."""
@@ -85,6 +91,18 @@ class JobHooks:
             self.fail(job, e)
             return False
         return True
+
+    def listens_to_windows(self, job: int) -> bool:
+        return job not in self.failed and self.hooks[job].on_coarse_window is not None
+
+    def coarse_window(self, job: int, codes: list[np.ndarray], done: bool) -> None:
+        """Hand job ``job`` its rows' coarse codes so far; a raising callback is handled like a raising step."""
+        try:
+            self.hooks[job].on_coarse_window(codes, done)
+        except Exception as e:
+            if not self.isolate:
+                raise
+            self.fail(job, e)
 
     def fail(self, job: int, error: BaseException) -> None:
         self.failed.setdefault(job, error)
@@ -469,6 +487,26 @@ def _coarse_step(g: _CoarseGroup, rows: Sequence[CoarseRow], active: list[bool],
     _write(g.coarse, index, ids + start, end)
 
 
+def _coarse_windows(groups: list[_CoarseGroup], rows: Sequence[CoarseRow], steps: Sequence[int], hooks: JobHooks,
+                    n_step: int) -> None:
+    """After step ``n_step``: each listening job with a row that just ended a window (or its last
+    step) hears the whole frames each of its rows has made so far."""
+    made = n_step + 1
+    ended = {rows[b].job for g in groups for b in g.rows
+             if made <= steps[b] and (made % g.window == 0 or made == steps[b])}
+    for job in sorted(j for j in ended if hooks.listens_to_windows(j)):
+        mine = [b for b, r in enumerate(rows) if r.job == job]
+        codes = {b: np.zeros((C.N_COARSE_CODEBOOKS, 0), dtype=np.int64) for b in mine}
+        for g in groups:
+            members = [(i, b) for i, b in enumerate(g.rows) if rows[b].job == job]
+            if members:
+                flat = g.coarse[:, g.n_hist : g.n_hist + made].cpu().numpy()  # (B_g, made)
+                for i, b in members:
+                    n = min(made, steps[b]) // C.N_COARSE_CODEBOOKS * C.N_COARSE_CODEBOOKS  # whole frames
+                    codes[b] = _unflatten_coarse(flat[i, :n])
+        hooks.coarse_window(job, [codes[b] for b in mine], all(made >= steps[b] for b in mine))
+
+
 def _unflatten_coarse(flat: np.ndarray) -> np.ndarray:
     """Interleaved coarse-model ids (2N,) -> (2, N) codes; the inverse of ``flatten_coarse``."""
     codes = flat.reshape(-1, C.N_COARSE_CODEBOOKS).T - C.SEMANTIC_VOCAB_SIZE
@@ -500,6 +538,7 @@ def generate_coarse(
     def step(n_step: int, active: list[bool]) -> None:
         for g in groups:
             _coarse_step(g, rows, active, n_step, row_exact)
+        _coarse_windows(groups, rows, steps, hooks, n_step)
 
     jobs = [r.job for r in rows]
     _run_stage(hooks, jobs, steps, "coarse", step)

@@ -32,9 +32,10 @@ PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 CATALOG_NAME = "voices.json"
 GENERATION_FOLDER = "generation"
 
-# What a preset may set: every setting the studio shows, but not the seed or the number of takes.
+# What a preset may set: every setting the studio shows, but not the seed, the number of takes or
+# whether previews play (none of them is the sound of a take).
 PRESET_SETTINGS: tuple[Setting, ...] = tuple(s for s in SETTINGS if s.widget != "none"
-                                             and s.name not in ("seed", "takes"))
+                                             and s.name not in ("seed", "takes", "live_preview"))
 _BY_NAME = {s.name: s for s in PRESET_SETTINGS}
 FILE_KEYS = ("label", "description", "settings")
 MAX_LABEL = 60

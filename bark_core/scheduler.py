@@ -30,6 +30,7 @@ from .types import (
     Generation,
     GenerationCancelled,
     GenerationRequest,
+    PreviewCallback,
     ProgressCallback,
     SegmentCallback,
     SegmentCheckCallback,
@@ -50,7 +51,7 @@ class _Job:
     on_progress: Optional[ProgressCallback]
     should_stop: Optional[StopCallback]
     on_segment: Optional[SegmentCallback]
-    options: dict = field(default_factory=dict)  # further generate() keywords (accept_segment, segment_retakes)
+    options: dict = field(default_factory=dict)  # further generate() keywords (accept_segment, segment_retakes, on_preview)
     done: threading.Event = field(default_factory=threading.Event)
     result: Any = None
     error: Optional[BaseException] = None
@@ -284,12 +285,13 @@ class BatchingEngine:
 
     def generate(self, request: GenerationRequest, on_progress: Optional[ProgressCallback] = None,
                  should_stop: Optional[StopCallback] = None, on_segment: Optional[SegmentCallback] = None,
-                 accept_segment: Optional[SegmentCheckCallback] = None, segment_retakes: int = 0) -> Generation:
+                 accept_segment: Optional[SegmentCheckCallback] = None, segment_retakes: int = 0,
+                 on_preview: Optional[PreviewCallback] = None) -> Generation:
         """Queue ``request``, wait for its turn in a batch, return its Generation (or raise its error).
 
-        ``accept_segment`` and ``segment_retakes`` reach the engine's ``generate`` (given only when set).
+        ``accept_segment``, ``segment_retakes`` and ``on_preview`` reach the engine's ``generate`` (given only when set).
         """
-        job = _Job(request, on_progress, should_stop, on_segment, _options(accept_segment, segment_retakes))
+        job = _Job(request, on_progress, should_stop, on_segment, _options(accept_segment, segment_retakes, on_preview))
         self._worker.submit(job)
         while not job.done.wait(STOP_POLL_S):
             if should_stop is not None and job.stopped():
@@ -303,7 +305,7 @@ class BatchingEngine:
         queued = []
         for j in jobs:
             job = _Job(j.request, j.on_progress, j.should_stop, j.on_segment,
-                       _options(j.accept_segment, j.segment_retakes))
+                       _options(j.accept_segment, j.segment_retakes, j.on_preview))
             try:
                 self._worker.submit(job)
             except ValueError as e:
@@ -340,6 +342,8 @@ class BatchingEngine:
         self.close()
 
 
-def _options(accept_segment: Optional[SegmentCheckCallback], segment_retakes: int) -> dict:
+def _options(accept_segment: Optional[SegmentCheckCallback], segment_retakes: int,
+             on_preview: Optional[PreviewCallback]) -> dict:
     """The further ``generate`` keywords of a job, those that are set (an engine without them still runs it)."""
-    return {k: v for k, v in (("accept_segment", accept_segment), ("segment_retakes", segment_retakes)) if v}
+    return {k: v for k, v in (("accept_segment", accept_segment), ("segment_retakes", segment_retakes),
+                              ("on_preview", on_preview)) if v}

@@ -43,6 +43,7 @@ class Setting:
     section: str = "main"  # main | advanced
     cli_flag: str = ""  # default: --name-with-dashes (--no-NAME for booleans that default to True)
     api: bool = True  # a keyword of the /generate API
+    cli: bool = True  # a flag of ``python -m bark_core generate`` (False: the CLI has no use for it)
 
     @property
     def flag(self) -> str:
@@ -143,6 +144,9 @@ SETTINGS: tuple[Setting, ...] = (
             off=0.0, widget="number", section="advanced"),
     Setting("long_form", bool, True, "Long-form",
             "Split long text into sentences and chain them; off = cut at 256 tokens.", widget="none"),
+    Setting("live_preview", bool, True, "Preview while generating",
+            "Play a rough preview (from the coarse codes) while each part is made; the final take replaces it. "
+            "Changes nothing in the take.", widget="checkbox", section="advanced", cli=False),
     Setting("max_coarse_history", int, 630, "Max coarse history",
             "Coarse codes of history each window re-reads.", 60, 630, 1, widget="none", api=False),
     Setting("sliding_window_len", int, 60, "Sliding window length", "Coarse steps per window.", 1, 708, 1,
@@ -181,7 +185,7 @@ def describe(stored: dict[str, Any]) -> str:
     """One line of a generation's settings for the details text."""
     parts = []
     for s in SETTINGS:
-        if s.widget == "none" or s.name == "seed" or s.name not in stored:
+        if s.widget == "none" or s.name in ("seed", "live_preview") or s.name not in stored:  # live preview: not the take's
             continue
         v = stored[s.name]
         shown = "off" if v is None else ("on" if v is True else "off" if v is False else _num(v))

@@ -108,12 +108,13 @@ def tiny_codec_config():
     )
 
 
-def random_codec(seed: int):
-    """A random tiny ``transformers.EncodecModel`` (codebooks filled, not zero)."""
+def random_codec(seed: int, config=None):
+    """A random ``transformers.EncodecModel`` (codebooks filled, not zero): tiny, or at ``config``'s shape
+    (``transformers.EncodecConfig()`` is the real 24 kHz model's)."""
     from transformers import EncodecModel
 
     torch.manual_seed(seed)
-    model = EncodecModel(tiny_codec_config()).eval()
+    model = EncodecModel(config if config is not None else tiny_codec_config()).eval()
     gen = torch.Generator().manual_seed(seed + 7)
     with torch.no_grad():
         for layer in model.quantizer.layers:

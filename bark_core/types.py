@@ -71,6 +71,7 @@ class GenerationRequest:
     takes: int = _default("takes")
     long_form: bool = _default("long_form")
     segment_pause_s: float = _default("segment_pause_s")
+    live_preview: bool = _default("live_preview")  # hand on_preview previews (when given one); changes no token or sample
     decode: bool = True
 
     def __post_init__(self) -> None:
@@ -119,6 +120,9 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 StopCallback = Callable[[], bool]
 SegmentCallback = Callable[[int, int, list], None]  # (segment index, segments, joined audio of each take so far)
+# (segment index, segments, each take's audio: its finished segments joined, then a preview of the segment in
+# the making decoded from the coarse codes so far); the final audio follows through on_segment / the result.
+PreviewCallback = Callable[[int, int, list], None]
 
 
 @dataclass(frozen=True)
@@ -200,7 +204,7 @@ class BatchJob:
     """One request of a cross-request batch (``Engine.generate_batch``), with its own callbacks.
 
     ``on_done`` (optional) receives the job's Generation or exception as soon as it is known,
-    before the rest of the batch ends.
+    before the rest of the batch ends. ``on_preview`` (optional): see ``Engine.generate``.
     """
 
     request: GenerationRequest
@@ -210,3 +214,4 @@ class BatchJob:
     accept_segment: Optional[SegmentCheckCallback] = None
     segment_retakes: int = 0
     on_done: Optional[Callable[[Union[Generation, BaseException]], None]] = None
+    on_preview: Optional[PreviewCallback] = None

@@ -45,17 +45,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchutil import best_of  # noqa: E402  (this folder is on sys.path when a bench script runs)
+from benchutil import LONG_TEXT, best_of  # noqa: E402  (this folder is on sys.path when a bench script runs)
 
 TEXT = "Hello there [laughs] I like pizza, and music ♪ la la ♪. This is a benchmark of the whole model."
-LONG_TEXT = (  # three sentences of ~30 words: three segments (35 word-equivalents each at most)
-    "The first part of this long text is about the weather, which was bright and warm all day long, so we walked "
-    "along the river and watched the boats go by until the evening came. "
-    "The second part tells how we cooked dinner together with fresh vegetables from the market, and how the kitchen "
-    "smelled of garlic, herbs and bread for the rest of the night. "
-    "The third part ends the story, because everyone was tired after such a long day and went to sleep early, "
-    "dreaming of the next trip to the sea."
-)
 SEED = 1234
 STAGES = ("semantic", "coarse", "fine", "decode")
 

@@ -23,6 +23,15 @@ SENTENCES = [  # what espeak-ng speaks for the take-check benches (real speech; 
     "We should leave early tomorrow because the traffic will be terrible.",
 ]
 
+LONG_TEXT = (  # three sentences of ~30 words: three segments (35 word-equivalents each at most)
+    "The first part of this long text is about the weather, which was bright and warm all day long, so we walked "
+    "along the river and watched the boats go by until the evening came. "
+    "The second part tells how we cooked dinner together with fresh vegetables from the market, and how the kitchen "
+    "smelled of garlic, herbs and bread for the rest of the night. "
+    "The third part ends the story, because everyone was tired after such a long day and went to sleep early, "
+    "dreaming of the next trip to the sea."
+)
+
 
 def best_of(fn: Callable[[], object], n: int) -> float:
     """The fastest of ``n`` timed calls of ``fn``, in seconds, after one untimed warm-up call."""

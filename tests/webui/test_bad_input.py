@@ -150,10 +150,10 @@ def test_bad_numbers_through_the_api_get_a_sentence(app, label, index, value, me
 # The studio's own Generate event (what the browser sends): top-k and top-p live only there.
 def _ui_generate_data(**changes):
     v = dict(text="UI numbers.", ref=None, st=0.7, ct=0.7, ft=0.5, tk=0, tp=1.0, eos=0.2, seed=1, takes=1,
-             pause=0.25, early=True, max_s=0.05)
+             pause=0.25, early=True, max_s=0.05, live=True)
     v.update(changes)
     return [v["text"], v["ref"], v["st"], v["ct"], v["ft"], v["tk"], v["tp"], v["eos"], v["seed"],
-            v["takes"], v["pause"], v["early"], v["max_s"]]
+            v["takes"], v["pause"], v["early"], v["max_s"], v["live"]]
 
 
 UI_NUMBERS = [
