@@ -9,7 +9,7 @@ This module is the public API; the web UI imports only what is listed in ``__all
 
 from . import audiotools, contract, export, settings, takecheck, timeline
 from .checkpoints import STAGES
-from .contract import Done, EngineProtocol, Failed, SegmentDone
+from .contract import Done, EngineProtocol, Failed, Preview, SegmentDone
 from .cloning import CloneResult, CloneSettings, VoiceCloner, check_recording, pick_window, read_audio
 from .constants import SAMPLE_RATE
 from .engine import MODEL_SIZES, Engine, EngineBusy, EngineSettings, free_accelerator_memory, stage_sizes
@@ -43,7 +43,7 @@ __all__ = [
     "Engine", "EngineBusy", "EngineSettings", "Generation", "GenerationCancelled", "GenerationRequest",
     "GPUOutOfMemory", "Progress", "Take", "STAGES", "SAMPLE_RATE", "MODEL_SIZES", "stage_sizes", "BatchJob", "SegmentCheck", "SegmentTake", "WeightsNotFound", "download_weights", "free_accelerator_memory",
     # the engine contract: any engine's surface, a generation's stream events (contract.follow reads them)
-    "EngineProtocol", "SegmentDone", "Done", "Failed", "contract",
+    "EngineProtocol", "SegmentDone", "Preview", "Done", "Failed", "contract",
     # the settings table
     "MAX_SEED", "MAX_SEGMENT_RETAKES", "MAX_TAKES", "SETTINGS", "Setting", "settings",
     # voices and cloning

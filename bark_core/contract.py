@@ -83,6 +83,16 @@ class SegmentDone:
 
 
 @dataclass(frozen=True)
+class Preview:
+    """A rough sound of segment ``index`` while its coarse stage runs: ``audio`` holds each take's audio from its
+    start (finished segments, then this one decoded from the coarse codes so far); the final take replaces it."""
+
+    index: int
+    segments: int
+    audio: list  # (samples,) float32 at 24 kHz, one per take
+
+
+@dataclass(frozen=True)
 class Done:
     """The generation finished."""
 
@@ -96,13 +106,13 @@ class Failed:
     error: BaseException
 
 
-Event = Union[Progress, SegmentDone, Done, Failed]
+Event = Union[Progress, SegmentDone, Preview, Done, Failed]
 NO_RESULT = "Generation ended without a result."
 
 
 def follow(events: Iterable[Event],
-           show: Optional[Callable[[Union[Progress, SegmentDone]], Any]] = None) -> Generator[Any, None, Generation]:
-    """Consume one generation's events: ``show`` sees each Progress and SegmentDone, and what it returns
+           show: Optional[Callable[[Union[Progress, SegmentDone, Preview]], Any]] = None) -> Generator[Any, None, Generation]:
+    """Consume one generation's events: ``show`` sees each Progress, SegmentDone and Preview, and what it returns
     (unless None) is yielded; the Generation is returned. Raises the job's exception, or ValueError
     when the stream ends without a result."""
     for event in events:
@@ -116,7 +126,8 @@ def follow(events: Iterable[Event],
     raise ValueError(NO_RESULT)
 
 
-def wait(events: Iterable[Event], on_event: Optional[Callable[[Union[Progress, SegmentDone]], Any]] = None) -> Generation:
+def wait(events: Iterable[Event],
+         on_event: Optional[Callable[[Union[Progress, SegmentDone, Preview]], Any]] = None) -> Generation:
     """:func:`follow` to the end for a caller that is not a generator (what ``on_event`` returns is dropped)."""
     steps = follow(events, on_event)
     while True:

@@ -362,16 +362,17 @@ class Studio:
     # -- running ----------------------------------------------------------------------
     def stream(self, req: GenerationRequest, should_stop: Callable[[], bool],
                accept_segment: Optional[Callable[[Any], bool]] = None,
-               segment_retakes: int = 0) -> Iterator[contract.Event]:
+               segment_retakes: int = 0, previews: bool = False) -> Iterator[contract.Event]:
         """Events of one generation on the shared engine: Progress, SegmentDone, then Done or Failed (``contract.follow``).
 
         ``accept_segment``/``segment_retakes``: the engine redraws a long-form segment that fails the check
         (``Engine.generate``'s keywords) up to ``segment_retakes`` times before the next one continues from it.
+        ``previews``: Preview events while each segment's coarse stage runs (the studio's players show them).
         """
         engine = self.engine()
         if accept_segment is not None and segment_retakes:
             engine = SegmentChecked(engine, accept_segment, segment_retakes)
-        return self._stream(engine, req, should_stop)
+        return self._stream(engine, req, should_stop, previews)
 
     def run_blocking(self, req: GenerationRequest, should_stop: Callable[[], bool]) -> Generation:
         """Run to completion (API path); ValueError on bad input, cancellation or failure."""

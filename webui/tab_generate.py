@@ -12,8 +12,8 @@ from typing import Any, Iterator, Optional
 
 import gradio as gr
 
-from bark_core import (MAX_SEGMENT_RETAKES, MAX_TAKES, SAMPLE_RATE, GenerationCancelled, Progress, SegmentDone, contract,
-                       load_voice_npz, settings as table)
+from bark_core import (MAX_SEGMENT_RETAKES, MAX_TAKES, SAMPLE_RATE, GenerationCancelled, Preview, Progress, SegmentDone,
+                       contract, load_voice_npz, settings as table)
 
 from bark_core.takecheck import Thresholds
 
@@ -198,10 +198,12 @@ def run_one(studio: Studio, req: Any, cancel: Any, progress: Any, prefix: str = 
     if eta is not None:
         yield {"status": f"{prefix}{eta(0.0)}"}
 
-    def show(event: Progress | SegmentDone) -> Optional[dict[str, Any]]:
+    def show(event: Progress | SegmentDone | Preview) -> Optional[dict[str, Any]]:
         nonlocal last, shown
         if isinstance(event, SegmentDone):
             return segment_update(event.index, event.segments, event.audio)
+        if isinstance(event, Preview):
+            return preview_update(event.index, event.segments, event.audio)
         now = time.monotonic()
         if now - last > 0.1 or event.step == event.total:
             last = now
@@ -213,7 +215,8 @@ def run_one(studio: Studio, req: Any, cancel: Any, progress: Any, prefix: str = 
         return None
 
     try:
-        gen = yield from contract.follow(studio.stream(req, cancel.is_set, accept_segment, segment_retakes), show)
+        gen = yield from contract.follow(studio.stream(req, cancel.is_set, accept_segment, segment_retakes,
+                                                       previews=True), show)
     except GenerationCancelled:
         return None
     except Exception as e:
@@ -259,6 +262,17 @@ def segment_update(index: int, n_segments: int, per_take: list) -> dict[str, Any
         upd[f"take{i}_group"] = gr.update(visible=True)
         upd[f"take{i}_audio"] = (SAMPLE_RATE, audio)
         upd[f"take{i}_info"] = f"**Take {i + 1}** · {len(audio) / SAMPLE_RATE:.1f} s so far…"
+    return upd
+
+
+def preview_update(index: int, n_segments: int, per_take: list) -> dict[str, Any]:
+    """Play each take's rough preview (from its coarse codes) while segment ``index`` is still being made."""
+    seg = f" of segment {index + 1} of {n_segments}" if n_segments > 1 else ""
+    upd: dict[str, Any] = {"status": f"Preview{seg}: a rough first sound while the fine details are made…"}
+    for i, audio in enumerate(per_take[:MAX_TAKES]):
+        upd[f"take{i}_group"] = gr.update(visible=True)
+        upd[f"take{i}_audio"] = (SAMPLE_RATE, audio)
+        upd[f"take{i}_info"] = f"**Take {i + 1}** · {len(audio) / SAMPLE_RATE:.1f} s · preview (rough)…"
     return upd
 
 
