@@ -493,6 +493,7 @@ class Engine:
             request = st.request
             st.seed = secrets.randbelow(MAX_SEED + 1) if request.seed is None else request.seed
             try:
+                _check_voice(request.voice)
                 st.segments, st.warnings = self.plan_segments(request.text, request.long_form)
             except ValueError as e:
                 fail(st, e)
@@ -693,6 +694,13 @@ class _Job:
                       seed=t.seed, segments=list(t.segments)) for t in self.takes]
         return Generation(takes=takes, seed=self.seed, timings=dict(self.timings), warnings=self.warnings,
                           sample_rate=SAMPLE_RATE)
+
+
+def _check_voice(voice: Optional[Voice]) -> None:
+    """A request's voice must be tokens the models can embed: a hostile one (ids out of range, wrong
+    shapes) would otherwise fail inside the batched math and take every job of its batch down with it."""
+    if voice is not None:
+        voices.validate_voice(voice.semantic, voice.coarse, voice.fine, voice.name, check_ratio=False)
 
 
 def _notify(st: _Job) -> None:

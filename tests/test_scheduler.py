@@ -48,8 +48,10 @@ class FakeEngine:
         return out
 
 
-def run_threads(engine, requests, stops=None, progress=None):
-    """Submit every request from its own thread at once; results (or exceptions) in request order."""
+def run_threads(engine, requests, stops=None, progress=None, more=None):
+    """Submit every request from its own thread at once; results (or exceptions) in request order.
+
+    ``stops``/``progress``/``more``: by request index, its should_stop, on_progress, further generate() keywords."""
     results: list = [None] * len(requests)
     barrier = threading.Barrier(len(requests))
 
@@ -57,7 +59,7 @@ def run_threads(engine, requests, stops=None, progress=None):
         barrier.wait()
         try:
             results[i] = engine.generate(requests[i], should_stop=(stops or {}).get(i),
-                                         on_progress=(progress or {}).get(i))
+                                         on_progress=(progress or {}).get(i), **(more or {}).get(i, {}))
         except BaseException as e:  # noqa: BLE001 - the test inspects it
             results[i] = e
 
