@@ -66,7 +66,8 @@ class EngineProtocol(Protocol):
 
     def generate(self, request: GenerationRequest, on_progress: Optional[ProgressCallback] = None,
                  should_stop: Optional[StopCallback] = None, on_segment: Optional[SegmentCallback] = None,
-                 accept_segment: Optional[SegmentCheckCallback] = None, segment_retakes: int = 0) -> Generation: ...
+                 accept_segment: Optional[SegmentCheckCallback] = None, segment_retakes: int = 0,
+                 owner: str = "") -> Generation: ...  # owner: whose request (a BatchingEngine serves owners in turn)
 
 
 # ------------------------------------------------------------------------------ stream events

@@ -363,7 +363,7 @@ class Engine:
     def generate(
         self, request: GenerationRequest, on_progress: Optional[ProgressCallback] = None,
         should_stop: Optional[StopCallback] = None, on_segment: Optional[SegmentCallback] = None,
-        accept_segment: Optional[SegmentCheckCallback] = None, segment_retakes: int = 0,
+        accept_segment: Optional[SegmentCheckCallback] = None, segment_retakes: int = 0, owner: str = "",
     ) -> Generation:
         """Text (any length) -> audio and tokens of every take. See GenerationRequest for the knobs.
 
@@ -372,7 +372,7 @@ class Engine:
         makes it again alone. ``accept_segment`` (optional) sees every decoded segment of every
         take; when it returns False that take's segment is drawn again (its generator goes on),
         up to ``segment_retakes`` more times, before the next segment continues from the
-        accepted (or last) draw.
+        accepted (or last) draw. ``owner`` (whose request) is for a queue in front of the engine; ignored here.
 
         Raises ValueError (bad request), GenerationCancelled (should_stop), GPUOutOfMemory.
         """

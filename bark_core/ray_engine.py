@@ -273,8 +273,10 @@ class RayEngine:
     # -- generation ------------------------------------------------------------------
     def generate(self, request: GenerationRequest, on_progress: Optional[Callable] = None,
                  should_stop: Optional[Callable] = None, on_segment: Optional[Callable] = None,
-                 accept_segment: Optional[Callable] = None, segment_retakes: int = 0) -> Generation:
-        """Run one job on a replica; the Generation, or the job's own error, GenerationCancelled, ReplicaLost."""
+                 accept_segment: Optional[Callable] = None, segment_retakes: int = 0, owner: str = "") -> Generation:
+        """Run one job on a replica; the Generation, or the job's own error, GenerationCancelled, ReplicaLost.
+
+        ``owner`` is accepted for the engine's surface and ignored (Ray Serve's router orders the jobs)."""
         if accept_segment is not None:
             raise ValueError("Checking each segment as it is made is not available when the engine runs on Ray "
                              "replicas; turn the segment check off, or run the studio without --ray.")

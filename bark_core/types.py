@@ -210,3 +210,4 @@ class BatchJob:
     accept_segment: Optional[SegmentCheckCallback] = None
     segment_retakes: int = 0
     on_done: Optional[Callable[[Union[Generation, BaseException]], None]] = None
+    owner: str = ""  # whose request (a BatchingEngine serves owners in turn; the engine ignores it)

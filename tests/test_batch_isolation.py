@@ -68,7 +68,8 @@ def test_stop_raising_progress_and_raising_segment_callback_stay_in_their_jobs(e
     before = len(engine.calls)
     out = run_threads(engine, requests, stops={1: started.is_set},
                       progress={0: on_progress0, 1: lambda p: started.set()},
-                      more={0: dict(on_segment=on_segment0), 2: dict(on_segment=raising_segment)})
+                      more={0: dict(on_segment=on_segment0, owner="ann"), 1: dict(owner="bob"),
+                            2: dict(on_segment=raising_segment, owner="cy")})
     assert engine.calls[before:] == [3]  # one batch of 4 rows
     assert isinstance(out[1], GenerationCancelled)
     assert isinstance(out[2], Boom) and "job 2" in str(out[2])
@@ -101,7 +102,8 @@ def test_a_bad_voice_fails_its_own_job_and_a_raising_progress_its_own(engine, ex
             raise Boom("job 2's own progress callback")
 
     before = len(engine.calls)
-    out = run_threads(engine, requests, progress={0: on_progress0, 2: raising_progress})
+    out = run_threads(engine, requests, progress={0: on_progress0, 2: raising_progress},
+                      more={i: dict(owner=f"user{i}") for i in range(4)})  # four visitors, one batch
     assert engine.calls[before:] == [4]
     assert isinstance(out[1], ValueError) and "voice" in str(out[1]), out[1]  # a sentence, its own
     assert isinstance(out[2], Boom)

@@ -19,7 +19,8 @@ from bark_core.contract import Event
 
 
 def stream_generation(engine: EngineProtocol, request: GenerationRequest,
-                      should_stop: Callable[[], bool]) -> Iterator[Event]:
+                      should_stop: Callable[[], bool], owner: str = "") -> Iterator[Event]:
+    """``owner`` (whose request) reaches ``engine.generate`` when set: a batching engine serves owners in turn."""
     events: queue.Queue = queue.Queue()
     abandoned = threading.Event()
 
@@ -31,7 +32,8 @@ def stream_generation(engine: EngineProtocol, request: GenerationRequest,
 
     def work() -> None:
         try:
-            gen = engine.generate(request, on_progress=events.put, should_stop=stop, on_segment=on_segment)
+            gen = engine.generate(request, on_progress=events.put, should_stop=stop, on_segment=on_segment,
+                                  **({"owner": owner} if owner else {}))
             events.put(Done(gen))
         except BaseException as e:  # handed to the consumer, which decides what the user sees
             events.put(Failed(e))
