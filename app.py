@@ -226,7 +226,10 @@ def build(args: argparse.Namespace, environ: Optional[dict[str, str]] = None):
         engine, error = load_engine(settings)
         engine = batching(engine, args)
         loader = batching_loader(args) if args.max_batch > 1 else None
-        gpu_wrap, allow_changes, concurrency = gpu_wrapper(), not dep["on_space"], args.max_batch
+        # with batching, twice the batch may wait inside the engine's queue, which serves owners in turn
+        # (Gradio's own queue in front of it is first come, first served)
+        gpu_wrap, allow_changes = gpu_wrapper(), not dep["on_space"]
+        concurrency = 2 * args.max_batch if args.max_batch > 1 else 1
     demo = webui.build_demo(engine, data_dir=dep["data_dir"], settings=settings, load_error=error,
                             allow_model_changes=allow_changes, queue_size=args.queue_size,
                             request_defaults=defaults, gpu_wrap=gpu_wrap, loader=loader,

@@ -68,7 +68,8 @@ class EngineProtocol(Protocol):
     def generate(self, request: GenerationRequest, on_progress: Optional[ProgressCallback] = None,
                  should_stop: Optional[StopCallback] = None, on_segment: Optional[SegmentCallback] = None,
                  accept_segment: Optional[SegmentCheckCallback] = None, segment_retakes: int = 0,
-                 on_preview: Optional[PreviewCallback] = None) -> Generation: ...
+                 on_preview: Optional[PreviewCallback] = None,
+                 owner: str = "") -> Generation: ...  # owner: whose request (a BatchingEngine serves owners in turn)
 
 
 # ------------------------------------------------------------------------------ stream events

@@ -383,7 +383,7 @@ class Engine:
         self, request: GenerationRequest, on_progress: Optional[ProgressCallback] = None,
         should_stop: Optional[StopCallback] = None, on_segment: Optional[SegmentCallback] = None,
         accept_segment: Optional[SegmentCheckCallback] = None, segment_retakes: int = 0,
-        on_preview: Optional[PreviewCallback] = None,
+        on_preview: Optional[PreviewCallback] = None, owner: str = "",
     ) -> Generation:
         """Text (any length) -> audio and tokens of every take. See GenerationRequest for the knobs.
 
@@ -392,7 +392,7 @@ class Engine:
         makes it again alone. ``accept_segment`` (optional) sees every decoded segment of every
         take; when it returns False that take's segment is drawn again (its generator goes on),
         up to ``segment_retakes`` more times, before the next segment continues from the
-        accepted (or last) draw.
+        accepted (or last) draw. ``owner`` (whose request) is for a queue in front of the engine; ignored here.
 
         ``on_preview(segment index, segments, take audios)`` (optional; only while ``request.live_preview``
         and ``request.decode``) hears, during each segment's coarse stage, every take's audio so far:
@@ -521,6 +521,7 @@ class Engine:
             request = st.request
             st.seed = secrets.randbelow(MAX_SEED + 1) if request.seed is None else request.seed
             try:
+                _check_voice(request.voice)
                 st.segments, st.warnings = self.plan_segments(request.text, request.long_form)
             except ValueError as e:
                 fail(st, e)
@@ -773,6 +774,13 @@ class _Job:
                       seed=t.seed, segments=list(t.segments)) for t in self.takes]
         return Generation(takes=takes, seed=self.seed, timings=dict(self.timings), warnings=self.warnings,
                           sample_rate=SAMPLE_RATE)
+
+
+def _check_voice(voice: Optional[Voice]) -> None:
+    """A request's voice must be tokens the models can embed: a hostile one (ids out of range, wrong
+    shapes) would otherwise fail inside the batched math and take every job of its batch down with it."""
+    if voice is not None:
+        voices.validate_voice(voice.semantic, voice.coarse, voice.fine, voice.name, check_ratio=False)
 
 
 def _notify(st: _Job) -> None:

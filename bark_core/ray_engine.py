@@ -274,10 +274,11 @@ class RayEngine:
     def generate(self, request: GenerationRequest, on_progress: Optional[Callable] = None,
                  should_stop: Optional[Callable] = None, on_segment: Optional[Callable] = None,
                  accept_segment: Optional[Callable] = None, segment_retakes: int = 0,
-                 on_preview: Optional[Callable] = None) -> Generation:
+                 on_preview: Optional[Callable] = None, owner: str = "") -> Generation:
         """Run one job on a replica; the Generation, or the job's own error, GenerationCancelled, ReplicaLost.
 
         Replicas send no previews yet: ``on_preview`` is never called (the finished segments still come).
+        ``owner`` is accepted for the engine's surface and ignored (Ray Serve's router orders the jobs).
         """
         if accept_segment is not None:
             raise ValueError("Checking each segment as it is made is not available when the engine runs on Ray "

@@ -5,7 +5,8 @@
 
 ``BatchingEngine`` has the engine's surface (``bark_core.contract.EngineProtocol``). Its ``generate``
 queues the request and blocks the calling thread until that request's own result (or exception) is
-ready. One worker thread takes the first waiting job, gathers the jobs waiting with it (at most
+ready. One worker thread takes the next waiting job in fair order (``owner=``: the owner served the
+fewest rows recently goes first, each owner's jobs in their order), gathers the jobs waiting with it (at most
 ``max_batch`` rows, each request counting its takes, within ``max_wait_s`` of the first) and runs
 them together. Each job keeps its own callbacks: its Stop reaches the engine through its
 ``BatchJob`` and stops that job alone. An engine without ``generate_batch`` runs the gathered jobs one after another.
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import queue
 import threading
 import time
 import weakref
@@ -52,6 +52,7 @@ class _Job:
     should_stop: Optional[StopCallback]
     on_segment: Optional[SegmentCallback]
     options: dict = field(default_factory=dict)  # further generate() keywords (accept_segment, segment_retakes, on_preview)
+    owner: str = ""  # whose job: the worker serves owners in turn
     done: threading.Event = field(default_factory=threading.Event)
     result: Any = None
     error: Optional[BaseException] = None
@@ -97,22 +98,27 @@ class _Job:
             self.finish(outcome)
 
 
-_CLOSE = object()
 STOP_POLL_S = 0.1  # how often a queued job's caller checks its Stop
+SERVED_DECAY = 0.5  # each batch halves what every owner was served before it: "recently" is the last few batches
 
 
 class _Worker:
-    """The queue and the one thread that runs batches. Holds the engine; the BatchingEngine holds this."""
+    """The waiting jobs and the one thread that runs batches. Holds the engine; the BatchingEngine holds this.
+
+    Fair order: the next job is the oldest waiting job of the owner served the fewest rows recently
+    (rows summed over past batches, halved at each batch), so one owner's many jobs cannot starve
+    another's; each owner's own jobs keep their order.
+    """
 
     def __init__(self, engine: Any, max_batch: int, max_wait_s: float):
         self.engine = engine
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
-        self.queue: queue.Queue = queue.Queue()
+        self.pending: list[_Job] = []  # in arrival order
+        self.served: dict[str, float] = {}  # owner -> rows served recently
         self.closed = False
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()
         self.batches = 0  # batches run so far (for tests and the load bench)
-        self.carry: Optional[_Job] = None  # a job that did not fit the last batch: first in the next
         self.thread = threading.Thread(target=self.loop, name="bark-batcher", daemon=True)
         self.thread.start()
 
@@ -121,52 +127,61 @@ class _Worker:
             if self.closed:
                 raise EngineClosed("The engine was closed (the studio is restarting or reloading the model); "
                                    "try again in a moment.")
-            self.queue.put(job)
+            self.pending.append(job)
+            self.lock.notify()
 
     def close(self) -> None:
         with self.lock:
-            if self.closed:
-                return
             self.closed = True
-            self.queue.put(_CLOSE)
+            self.lock.notify()
 
-    def gather(self, first: _Job) -> tuple[list[_Job], bool]:
-        """``first`` plus the jobs that fit with it; (batch, whether a close was seen)."""
+    def pick(self, room: Optional[int]) -> Optional[_Job]:
+        """Take the next job in fair order (with ``room``: only one of at most that many rows); hold the lock."""
+        self.pending = [j for j in self.pending if not j.done.is_set()]  # withdrawn while waiting
+        best, heads = None, set()
+        for job in self.pending:
+            owner = job.owner
+            if owner in heads:  # FIFO within an owner: only its oldest job may go next
+                continue
+            heads.add(owner)
+            if room is not None and job.rows > room:
+                continue
+            if best is None or self.served.get(owner, 0.0) < self.served.get(best.owner, 0.0):
+                best = job
+        if best is not None:
+            self.pending.remove(best)
+            self.served[best.owner] = self.served.get(best.owner, 0.0) + best.rows
+        return best
+
+    def gather(self, first: _Job) -> list[_Job]:
+        """``first`` plus the jobs that fit with it, in fair order, waiting at most ``max_wait_s`` for company."""
         batch, rows = [first], first.rows
         deadline = time.monotonic() + self.max_wait_s
-        while rows < self.max_batch:
-            try:
+        with self.lock:
+            while rows < self.max_batch:
+                job = self.pick(self.max_batch - rows)
+                if job is not None:
+                    batch.append(job)
+                    rows += job.rows
+                    continue
                 remaining = deadline - time.monotonic()
-                item = self.queue.get(timeout=remaining) if remaining > 0 else self.queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is _CLOSE:
-                return batch, True
-            if rows + item.rows > self.max_batch:
-                self.carry = item
-                break
-            batch.append(item)
-            rows += item.rows
-        return batch, False
+                if self.pending or self.closed or remaining <= 0:  # the next one does not fit, or no more wait
+                    break
+                self.lock.wait(remaining)
+        return batch
 
     def loop(self) -> None:
-        closing = False
         while True:
-            if self.carry is not None:
-                first, self.carry = self.carry, None
-            elif closing:
-                try:
-                    first = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-            else:
-                first = self.queue.get()
-            if first is _CLOSE:
-                closing = True
-                continue
-            batch, saw_close = self.gather(first)
-            closing = closing or saw_close
-            self.run(batch)
+            with self.lock:
+                while not self.pending and not self.closed:
+                    self.lock.wait()
+                self.served = {o: r * SERVED_DECAY for o, r in self.served.items() if r * SERVED_DECAY >= 0.01}
+                first = self.pick(None)
+                if first is None:
+                    if self.closed and not self.pending:
+                        break
+                    continue
+            self.run(self.gather(first))
         self.engine = None  # let the models go once the last job is answered
 
     def run(self, batch: list[_Job]) -> None:
@@ -194,7 +209,7 @@ class _Worker:
             entries = []
             for j in live:  # on_done: a job that ends early is answered before the batch ends
                 entries.append(BatchJob(j.request, on_progress=j.on_progress, should_stop=j.should_stop,
-                                        on_segment=j.on_segment, on_done=j.answer, **j.options))
+                                        on_segment=j.on_segment, on_done=j.answer, owner=j.owner, **j.options))
             results = batched(entries)
         except BaseException as e:  # the whole batch failed (e.g. out of memory): every job hears why
             for job in live:
@@ -286,12 +301,14 @@ class BatchingEngine:
     def generate(self, request: GenerationRequest, on_progress: Optional[ProgressCallback] = None,
                  should_stop: Optional[StopCallback] = None, on_segment: Optional[SegmentCallback] = None,
                  accept_segment: Optional[SegmentCheckCallback] = None, segment_retakes: int = 0,
-                 on_preview: Optional[PreviewCallback] = None) -> Generation:
+                 on_preview: Optional[PreviewCallback] = None, owner: str = "") -> Generation:
         """Queue ``request``, wait for its turn in a batch, return its Generation (or raise its error).
 
         ``accept_segment``, ``segment_retakes`` and ``on_preview`` reach the engine's ``generate`` (given only when set).
+        ``owner`` (whose request, e.g. the studio's owner id) sets the fair order between callers.
         """
-        job = _Job(request, on_progress, should_stop, on_segment, _options(accept_segment, segment_retakes, on_preview))
+        job = _Job(request, on_progress, should_stop, on_segment, _options(accept_segment, segment_retakes, on_preview),
+                   owner=str(owner or ""))
         self._worker.submit(job)
         while not job.done.wait(STOP_POLL_S):
             if should_stop is not None and job.stopped():
@@ -305,7 +322,7 @@ class BatchingEngine:
         queued = []
         for j in jobs:
             job = _Job(j.request, j.on_progress, j.should_stop, j.on_segment,
-                       _options(j.accept_segment, j.segment_retakes, j.on_preview))
+                       _options(j.accept_segment, j.segment_retakes, j.on_preview), owner=str(j.owner or ""))
             try:
                 self._worker.submit(job)
             except ValueError as e:

@@ -215,3 +215,4 @@ class BatchJob:
     segment_retakes: int = 0
     on_done: Optional[Callable[[Union[Generation, BaseException]], None]] = None
     on_preview: Optional[PreviewCallback] = None
+    owner: str = ""  # whose request (a BatchingEngine serves owners in turn; the engine ignores it)

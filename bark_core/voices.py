@@ -87,11 +87,12 @@ def _describe_dtype(a: np.ndarray) -> str:
     return "Python objects" if a.dtype.hasobject else str(a.dtype)
 
 
-def validate_voice(semantic, coarse, fine, name: str = "") -> Voice:
+def validate_voice(semantic, coarse, fine, name: str = "", *, check_ratio: bool = True) -> Voice:
     """Check a voice's three token arrays and return them as a ``Voice`` (int64, C-contiguous copies).
 
     Raises ValueError with a user-facing sentence when the arrays cannot be a Bark voice,
-    including when they would fail the reference's coarse-stage consistency check.
+    including when they would fail the reference's coarse-stage consistency check
+    (``check_ratio=False`` skips that one: the engine's own check of a request's voice).
     """
     if not isinstance(name, str):
         raise ValueError("A voice name must be text.")
@@ -140,7 +141,7 @@ def validate_voice(semantic, coarse, fine, name: str = "") -> Voice:
                 "this is not a Bark voice."
             )
     ratio = round(n / t, 1)
-    if ratio != _COARSE_PER_SEMANTIC:
+    if check_ratio and ratio != _COARSE_PER_SEMANTIC:
         raise ValueError(
             f"The voice's parts do not belong together: Bark needs about {_COARSE_PER_SEMANTIC} coarse "
             f"frames per semantic token, but this voice has {n} frames for {t} semantic tokens ({ratio})."

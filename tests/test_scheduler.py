@@ -48,8 +48,10 @@ class FakeEngine:
         return out
 
 
-def run_threads(engine, requests, stops=None, progress=None):
-    """Submit every request from its own thread at once; results (or exceptions) in request order."""
+def run_threads(engine, requests, stops=None, progress=None, more=None):
+    """Submit every request from its own thread at once; results (or exceptions) in request order.
+
+    ``stops``/``progress``/``more``: by request index, its should_stop, on_progress, further generate() keywords."""
     results: list = [None] * len(requests)
     barrier = threading.Barrier(len(requests))
 
@@ -57,7 +59,7 @@ def run_threads(engine, requests, stops=None, progress=None):
         barrier.wait()
         try:
             results[i] = engine.generate(requests[i], should_stop=(stops or {}).get(i),
-                                         on_progress=(progress or {}).get(i))
+                                         on_progress=(progress or {}).get(i), **(more or {}).get(i, {}))
         except BaseException as e:  # noqa: BLE001 - the test inspects it
             results[i] = e
 
@@ -272,3 +274,77 @@ def test_stop_of_a_queued_job_answers_at_once_and_it_never_runs():
         assert outcome["running"], "the stopped job waited for the running batch to end"
         first.join(10)
     assert fake.batches == [["Line number 0."]]
+
+
+# ---------------------------------------------------------------- fair order between owners (issue 23)
+
+class GatedEngine(FakeEngine):
+    """A FakeEngine whose first batch waits for ``gate``: the queue fills behind it."""
+
+    def __init__(self):
+        super().__init__()
+        self.gate = threading.Event()
+
+    def generate_batch(self, jobs):
+        if not self.batches:
+            with self.lock:
+                self.batches.append([j.request.text for j in jobs])
+            self.gate.wait(30)
+            return [(j.request.text, j.request.seed) for j in jobs]
+        return super().generate_batch(jobs)
+
+
+def wait_for(condition, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def queue_in_order(engine, jobs: list[tuple[str, GenerationRequest]], results: dict) -> list[threading.Thread]:
+    """Submit (owner, request) jobs one after another, each queued before the next; results by text."""
+    threads = []
+    for owner, request in jobs:
+        before = engine.batches_run + len(engine._worker.pending)
+
+        def one(owner=owner, request=request):
+            results[request.text] = engine.generate(request, owner=owner)
+
+        t = threading.Thread(target=one)
+        t.start()
+        threads.append(t)
+        wait_for(lambda: engine.batches_run + len(engine._worker.pending) > before)
+    return threads
+
+
+@pytest.mark.parametrize("max_batch", [1, 2, 4])
+def test_one_owner_with_many_jobs_does_not_starve_another(max_batch):
+    fake = GatedEngine()
+    results: dict = {}
+    a_jobs = [("alice", req(i, takes=min(2, max_batch))) for i in range(6)]
+    with BatchingEngine(fake, max_batch=max_batch, max_wait_s=0.0) as engine:
+        threads = queue_in_order(engine, a_jobs + [("bob", req(9))], results)
+        fake.gate.set()
+        for t in threads:
+            t.join(30)
+    order = [i for i, batch in enumerate(fake.batches) for text in batch if text == "Line number 9."]
+    assert order and order[0] <= 1, fake.batches  # bob's one job runs in the first or second batch, not last
+    assert len(results) == 7 and results["Line number 9."] == ("Line number 9.", 109)
+    alice = [text for batch in fake.batches for text in batch if text != "Line number 9."]
+    assert alice == [f"Line number {i}." for i in range(6)]  # an owner's own jobs keep their order
+
+
+def test_owners_take_turns_and_unowned_jobs_are_one_owner():
+    fake = GatedEngine()
+    results: dict = {}
+    jobs = [("a", req(0)), ("a", req(1)), ("a", req(2)), ("", req(3)), ("", req(4)), ("b", req(5))]
+    with BatchingEngine(fake, max_batch=1, max_wait_s=0.0) as engine:
+        threads = queue_in_order(engine, jobs, results)
+        fake.gate.set()
+        for t in threads:
+            t.join(30)
+    served = [batch[0] for batch in fake.batches]
+    # a ran first; then the owners not served yet in arrival order, then turns by what each was served recently
+    assert served[:3] == ["Line number 0.", "Line number 3.", "Line number 5."], served
+    assert sorted(served) == sorted(f"Line number {i}." for i in range(6))
+    assert served.index("Line number 1.") < served.index("Line number 2.")

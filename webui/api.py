@@ -84,7 +84,7 @@ def api_generate(studio: Studio, text: str, voice: str, request: gr.Request, pre
 
     try:
         try:
-            gen = yield from contract.follow(studio.stream(req, studio.cancels.event(key).is_set), show)
+            gen = yield from contract.follow(studio.stream(req, studio.cancels.event(key).is_set, owner=owner or ""), show)
         except GenerationCancelled:
             raise ValueError("Generation stopped; nothing was saved.") from None
         except Exception as e:

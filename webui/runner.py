@@ -20,9 +20,10 @@ from bark_core.contract import Event, Preview
 
 
 def stream_generation(engine: EngineProtocol, request: GenerationRequest,
-                      should_stop: Callable[[], bool], previews: bool = False) -> Iterator[Event]:
+                      should_stop: Callable[[], bool], previews: bool = False, owner: str = "") -> Iterator[Event]:
     """The events of ``engine.generate(request)`` run in a worker thread; ``previews`` asks for Preview events
-    (the request's ``live_preview`` setting can still turn them off)."""
+    (the request's ``live_preview`` setting can still turn them off); ``owner`` (whose request) reaches
+    ``engine.generate``: a batching engine serves owners in turn."""
     events: queue.Queue = queue.Queue()
     abandoned = threading.Event()
 
@@ -38,7 +39,7 @@ def stream_generation(engine: EngineProtocol, request: GenerationRequest,
     def work() -> None:
         try:
             gen = engine.generate(request, on_progress=events.put, should_stop=stop, on_segment=on_segment,
-                                  on_preview=on_preview if previews else None)
+                                  on_preview=on_preview if previews else None, owner=owner)
             events.put(Done(gen))
         except BaseException as e:  # handed to the consumer, which decides what the user sees
             events.put(Failed(e))

@@ -362,22 +362,23 @@ class Studio:
     # -- running ----------------------------------------------------------------------
     def stream(self, req: GenerationRequest, should_stop: Callable[[], bool],
                accept_segment: Optional[Callable[[Any], bool]] = None,
-               segment_retakes: int = 0, previews: bool = False) -> Iterator[contract.Event]:
+               segment_retakes: int = 0, previews: bool = False, owner: str = "") -> Iterator[contract.Event]:
         """Events of one generation on the shared engine: Progress, SegmentDone, then Done or Failed (``contract.follow``).
 
         ``accept_segment``/``segment_retakes``: the engine redraws a long-form segment that fails the check
         (``Engine.generate``'s keywords) up to ``segment_retakes`` times before the next one continues from it.
         ``previews``: Preview events while each segment's coarse stage runs (the studio's players show them).
+        ``owner``: whose request; with ``--max-batch`` the engine's queue serves owners in turn.
         """
         engine = self.engine()
         if accept_segment is not None and segment_retakes:
             engine = SegmentChecked(engine, accept_segment, segment_retakes)
-        return self._stream(engine, req, should_stop, previews)
+        return self._stream(engine, req, should_stop, previews, owner)
 
-    def run_blocking(self, req: GenerationRequest, should_stop: Callable[[], bool]) -> Generation:
+    def run_blocking(self, req: GenerationRequest, should_stop: Callable[[], bool], owner: str = "") -> Generation:
         """Run to completion (API path); ValueError on bad input, cancellation or failure."""
         try:
-            return contract.wait(self.stream(req, should_stop))
+            return contract.wait(self.stream(req, should_stop, owner=owner))
         except GenerationCancelled:
             raise ValueError("Generation stopped; nothing was saved.") from None
         except Exception as e:
@@ -696,7 +697,7 @@ class Studio:
         lang = self.catalog_by_name[key].language if kind == "preset" and key in self.catalog_by_name else "en"
         req = self.make_request(PREVIEW_TEXT.get(lang, PREVIEW_TEXT["en"]), voice,
                                 {"seed": 0, "max_seconds": PREVIEW_MAX_SECONDS})
-        gen = self.run_blocking(req, should_stop)
+        gen = self.run_blocking(req, should_stop, owner)
         try:
             write_wav_atomic(path, gen.takes[0].audio, gen.sample_rate)
         except OSError as e:

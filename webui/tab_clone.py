@@ -87,7 +87,7 @@ def preview_clone(studio: Studio, clone_audio: Optional[str], clone_start: Any, 
     key = session_key(request)
     stop = studio.cancels.event(key).is_set if key else (lambda: False)
     req = studio.make_request(TEST_SENTENCE, result.voice, {"seed": 0})
-    gen = studio.run_blocking(req, stop)
+    gen = studio.run_blocking(req, stop, key or "")
     notes = [f"⚠ {plain(w)}" for w in result.warnings]
     return {"clone_preview": (bark_core.SAMPLE_RATE, gen.takes[0].audio),
             "clone_msg": "  \n".join([f"Window {result.window[0]:.1f}–{result.window[1]:.1f} s. "

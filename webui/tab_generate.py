@@ -96,7 +96,7 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
             segment_retakes = min(tries, MAX_SEGMENT_RETAKES)
             accept = studio.segment_check(req, voice, thresholds, reference, started + seconds if seconds else None)
         gen = yield from run_one(studio, req, cancel, progress, accept_segment=accept, segment_retakes=segment_retakes,
-                                 eta=eta)
+                                 eta=eta, owner=owner)
         if gen is None:
             yield {**hidden_slots("take"), "status": "■ Stopped. Nothing was saved.",
                    "results_title": "### Results\n<span class='muted'>Stopped.</span>"}
@@ -116,7 +116,7 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
             again = studio.retake_request(req, first.seed, len(first.takes), extra)
             yield {**show_results(studio, owner, refs, best_first),
                    "status": f"No take passed yet: retake {extra} of {tries} (seed {again.seed})…"}
-            gen = yield from run_one(studio, again, cancel, progress, f"retake {extra} of {tries} · ")
+            gen = yield from run_one(studio, again, cancel, progress, f"retake {extra} of {tries} · ", owner=owner)
             if gen is not None:
                 studio.record_speed(gen, 1)
             if gen is None:
@@ -161,7 +161,7 @@ def regenerate(studio: Studio, owner: str, gen_id: Optional[str], index: int, re
            "results_title": "### Results\n<span class='muted'>Generating…</span>"}
     progress(0.0, desc="Starting")
     try:
-        gen = yield from run_one(studio, req, cancel, progress)
+        gen = yield from run_one(studio, req, cancel, progress, owner=owner)
         if gen is None:
             yield {"status": "■ Stopped. Nothing was saved.",
                    "results_title": "### Results\n<span class='muted'>Stopped.</span>"}
@@ -189,7 +189,7 @@ def regenerate_result(studio: Studio, owner: str, results: Optional[dict], index
 
 
 def run_one(studio: Studio, req: Any, cancel: Any, progress: Any, prefix: str = "", accept_segment: Any = None,
-            segment_retakes: int = 0, eta: Any = None) -> Iterator[dict[str, Any]]:
+            segment_retakes: int = 0, eta: Any = None, owner: str = "") -> Iterator[dict[str, Any]]:
     """One engine run, shown as it goes (``yield from``); returns the Generation, or None when stopped.
 
     ``eta(fraction) -> str`` (``Studio.job_progress``): the status line says the time left every few seconds.
@@ -216,7 +216,7 @@ def run_one(studio: Studio, req: Any, cancel: Any, progress: Any, prefix: str = 
 
     try:
         gen = yield from contract.follow(studio.stream(req, cancel.is_set, accept_segment, segment_retakes,
-                                                       previews=True), show)
+                                                       previews=True, owner=owner), show)
     except GenerationCancelled:
         return None
     except Exception as e:

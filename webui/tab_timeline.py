@@ -50,15 +50,15 @@ SPEAKERS_HINT = "One per line, e.g.\nALICE = v2/en_speaker_9\nBOB = v2/en_speake
 class StudioEngine:
     """What ``bark_core.timeline`` calls as ``engine.generate``, run through ``studio.stream`` (one worker, gpu_wrap)."""
 
-    def __init__(self, studio: Studio):
-        self.studio = studio
+    def __init__(self, studio: Studio, owner: str = ""):
+        self.studio, self.owner = studio, owner or ""  # whose segments (the engine's queue serves owners in turn)
 
     def generate(self, request: Any, on_progress=None, should_stop=None) -> Any:
         def show(event: Progress | SegmentDone) -> None:
             if isinstance(event, Progress) and on_progress is not None:
                 on_progress(event)
 
-        return contract.wait(self.studio.stream(request, should_stop or (lambda: False)), show)
+        return contract.wait(self.studio.stream(request, should_stop or (lambda: False), owner=self.owner), show)
 
     def load_voice(self, ref: Any) -> Any:  # only used without a resolver; the tab always passes one
         raise ValueError("Voices are resolved by the studio.")
@@ -559,7 +559,7 @@ def _regenerate_one(studio: Studio, tstore: TimelineStore, owner: str, tl_id: st
         progress(min(1.0, p.fraction), desc=f"Segment {k + 1} · {STAGE_LABEL.get(p.stage, p.stage)}")
 
     try:
-        tl = T.regenerate_segment(StudioEngine(studio), tl, k, resolve_voice=lambda ref: studio.resolve_voice(owner, ref),
+        tl = T.regenerate_segment(StudioEngine(studio, owner), tl, k, resolve_voice=lambda ref: studio.resolve_voice(owner, ref),
                                   on_progress=report, should_stop=cancel.is_set, **request_options(studio))
     except GenerationCancelled:
         return {**view(studio, owner, tl_id, tl, k), "tl_status": f"■ Stopped; segment {k + 1} kept its old audio."}
@@ -594,7 +594,7 @@ def _generate_missing(studio: Studio, tstore: TimelineStore, owner: str, tl_id: 
         return
     key = session_key(request) or owner
     cancel = studio.cancels.event(key)
-    engine = StudioEngine(studio)
+    engine = StudioEngine(studio, owner)
     options = request_options(studio)
     done = finished = 0
     try:

@@ -46,7 +46,7 @@ class PausingEngine:
     def __getattr__(self, name):
         return getattr(self._engine, name)
 
-    def generate(self, request, on_progress=None, should_stop=None, on_segment=None):
+    def generate(self, request, on_progress=None, should_stop=None, on_segment=None, owner=""):
         def progress(p):
             if p.stage == self.stage and not self.reached.is_set():
                 self.reached.set()

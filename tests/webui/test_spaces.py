@@ -90,7 +90,8 @@ def test_max_batch_wraps_the_engine_and_reloads_keep_it(app_module, tiny_native,
     holder = demo.studio.holder
     assert isinstance(holder.engine, BatchingEngine)
     assert holder.engine.max_batch == 3 and holder.engine.max_wait_s == pytest.approx(0.02)
-    assert {fn.concurrency_limit for fn in demo.fns.values() if fn.concurrency_id == "engine"} == {3}
+    # twice the batch in flight: the engine's queue has jobs of several owners to choose from
+    assert {fn.concurrency_limit for fn in demo.fns.values() if fn.concurrency_id == "engine"} == {6}
     first = holder.engine
     holder.load(holder.settings, lambda message, fraction: None)  # the Models tab's Reload
     assert isinstance(holder.engine, BatchingEngine) and holder.engine is not first
