@@ -96,6 +96,16 @@ def tstore(handler_studio):
     return timeline_store(handler_studio)
 
 
+def api_client(url: str, **kwargs):
+    """A gradio_client ``Client`` for ``url`` that waits up to 60 s for an answer: the studio's config is large,
+    and httpx's default 5 s was once not enough on a loaded 2-core machine."""
+    import gradio_client
+
+    kwargs.setdefault("verbose", False)
+    kwargs.setdefault("httpx_kwargs", {"timeout": 60})
+    return gradio_client.Client(url, **kwargs)
+
+
 def open_history_row(page, text: str) -> None:
     """Click the History row whose prompt shows ``text`` until its details open (with ``text`` in them).
 

@@ -8,10 +8,11 @@ import pytest
 import soundfile as sf
 
 gradio_client = pytest.importorskip("gradio_client")
+from conftest import api_client  # noqa: E402
 
 
 def _client(url):
-    return gradio_client.Client(url, verbose=False)
+    return api_client(url, verbose=False)
 
 
 def test_api_lists_only_the_documented_endpoints(studio):

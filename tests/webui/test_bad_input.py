@@ -23,6 +23,7 @@ import rawhttp
 from bark_core import SETTINGS
 
 gradio_client = pytest.importorskip("gradio_client")
+from conftest import api_client  # noqa: E402
 AppError = gradio_client.exceptions.AppError
 FAST = {"max_seconds": 0.05}  # a few tokens: the good request after each row stays cheap
 NAN, INF = float("nan"), float("inf")
@@ -33,14 +34,14 @@ def app(tiny_engine, tmp_path_factory):
     from conftest import Running
 
     r = Running(tiny_engine, tmp_path_factory.mktemp("bad-input"), request_defaults=FAST)
-    r.witness = gradio_client.Client(r.url, verbose=False)  # an earlier user whose work must survive
+    r.witness = api_client(r.url, verbose=False)  # an earlier user whose work must survive
     r.witness_files, _ = r.witness.predict(text="Earlier work.", seed=5, api_name="/generate")
     yield r
     r.close()
 
 
 def _client(app):
-    return gradio_client.Client(app.url, verbose=False)
+    return api_client(app.url, verbose=False)
 
 
 def _still_serving(app, client=None) -> None:

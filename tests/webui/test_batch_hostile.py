@@ -13,6 +13,7 @@ from bark_core import SETTINGS
 from bark_core.scheduler import BatchingEngine
 
 gradio_client = pytest.importorskip("gradio_client")
+from conftest import api_client  # noqa: E402
 AppError = gradio_client.exceptions.AppError
 
 
@@ -41,7 +42,7 @@ def test_hostile_input_is_refused_before_the_batch_and_does_not_delay_anothers_j
     engine = BatchingEngine(held, max_batch=4, max_wait_s=0.0)
     app = launch(engine, tmp_path / "d", engine_concurrency=8, request_defaults={"max_seconds": 0.1})
     try:
-        bob = gradio_client.Client(app.url, verbose=False)
+        bob = api_client(app.url, verbose=False)
         job = bob.submit(text="Bob's line.", seed=7, api_name="/generate")
         assert held.entered.wait(60), "bob's job never reached the engine"
         names = ["text", "voice", *(s.name for s in SETTINGS if s.api), "preset"]

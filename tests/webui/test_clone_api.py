@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 gradio_client = pytest.importorskip("gradio_client")
+from conftest import api_client  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -13,7 +14,7 @@ def speech(espeak_wav):
 
 
 def test_clone_gives_a_voice_that_generate_accepts_and_only_its_owner_sees(studio, speech):
-    alice, bob = (gradio_client.Client(studio.url, verbose=False) for _ in range(2))
+    alice, bob = (api_client(studio.url, verbose=False) for _ in range(2))
     made = alice.predict(audio_file=gradio_client.handle_file(str(speech)), name="Alice <b>clone</b>",
                          api_name="/clone")
     assert made["voice"].startswith("user:") and made["name"] == "Alice <b>clone</b>"
@@ -28,6 +29,6 @@ def test_a_file_that_is_not_audio_is_one_sentence(studio, tmp_path):
     bad = tmp_path / "notes.wav"
     bad.write_text("this is not audio")
     with pytest.raises(gradio_client.exceptions.AppError) as e:
-        gradio_client.Client(studio.url, verbose=False).predict(audio_file=gradio_client.handle_file(str(bad)),
+        api_client(studio.url, verbose=False).predict(audio_file=gradio_client.handle_file(str(bad)),
                                                                  api_name="/clone")
     assert "Traceback" not in str(e.value) and len(str(e.value)) < 300 and str(e.value).endswith(".")

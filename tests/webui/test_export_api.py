@@ -8,6 +8,7 @@ import pytest
 import soundfile as sf
 
 gradio_client = pytest.importorskip("gradio_client")
+from conftest import api_client  # noqa: E402
 
 FORMATS = {"wav16": ("WAV", "PCM_16"), "wav24": ("WAV", "PCM_24"), "float": ("WAV", "FLOAT"), "flac": ("FLAC", None),
            "ogg": ("OGG", "VORBIS"), "opus": ("OGG", "OPUS"), "mp3": ("MP3", None)}
@@ -18,7 +19,7 @@ def made(tiny_engine, tmp_path_factory):
     from conftest import Running
 
     r = Running(tiny_engine, tmp_path_factory.mktemp("export-api"), request_defaults={"max_seconds": 1.0})
-    c = gradio_client.Client(r.url, verbose=False)
+    c = api_client(r.url, verbose=False)
     c.predict(text="Export me, please.", seed=4, takes=2, api_name="/generate")
     rows, files = c.predict(api_name="/history")
     yield r, c, rows[0], files
@@ -70,7 +71,7 @@ def test_bad_arguments_are_a_sentence(made, kwargs, message):
 
 def test_another_clients_id_is_refused(made):
     r, c, row, files = made
-    other = gradio_client.Client(r.url, verbose=False)
+    other = api_client(r.url, verbose=False)
     for gen_id in (row["id"], "0" * 32, ""):
         with pytest.raises(gradio_client.exceptions.AppError, match="no generation with that id"):
             other.predict(gen_id=gen_id, api_name="/export")

@@ -12,6 +12,7 @@ import pytest
 from webui.exports import Exports
 
 gradio_client = pytest.importorskip("gradio_client")
+from conftest import api_client  # noqa: E402
 
 
 def tree_bytes(root: Path) -> int:
@@ -59,7 +60,7 @@ def test_thirty_exports_stay_under_a_bound(launch, tiny_engine, tmp_path, monkey
     bound = 400_000
     app = launch(tiny_engine, tmp_path / "data", limits=Limits(export_max_mb=bound / 2**20),
                  request_defaults={"max_seconds": 1.0})
-    c = gradio_client.Client(app.url, verbose=False, download_files=str(tmp_path / "downloads"))
+    c = api_client(app.url, verbose=False, download_files=str(tmp_path / "downloads"))
     c.predict(text="Export me again and again.", seed=3, api_name="/generate")
     rows, _ = c.predict(api_name="/history")
     exports_root = app.demo.studio.exports.root

@@ -30,6 +30,7 @@ import torch
 import rawhttp
 
 gradio_client = pytest.importorskip("gradio_client")
+from conftest import api_client  # noqa: E402
 AppError = gradio_client.exceptions.AppError
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -140,7 +141,7 @@ def test_gpu_out_of_memory_says_what_to_change_and_the_next_job_runs(studio, mon
     def boom(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    c = gradio_client.Client(studio.url, verbose=False)
+    c = api_client(studio.url, verbose=False)
     with monkeypatch.context() as m:
         m.setattr(generation, "generate_coarse", boom)
         with pytest.raises(AppError) as e:
@@ -162,7 +163,7 @@ def test_disk_full_while_saving_is_a_sentence_and_saves_nothing(studio, monkeypa
     def full(src, dst, *a, **k):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
 
-    c = gradio_client.Client(studio.url, verbose=False)
+    c = api_client(studio.url, verbose=False)
     audio_dir = studio.demo.studio.store.audio_dir
     before = sorted(p.name for p in audio_dir.iterdir())
     with monkeypatch.context() as m:
@@ -184,7 +185,7 @@ def test_unwritable_audio_folder_is_a_sentence_not_a_crash(launch, tiny_engine, 
     audio = r.demo.studio.store.audio_dir
     audio.rmdir()
     audio.write_text("not a folder")
-    c = gradio_client.Client(r.url, verbose=False)
+    c = api_client(r.url, verbose=False)
     with pytest.raises(AppError) as e:
         c.predict(text="Nowhere to go.", api_name="/generate")
     assert "Could not save to the studio's data folder" in str(e.value)

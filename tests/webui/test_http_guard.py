@@ -23,7 +23,7 @@ import psutil
 import pytest
 
 import webui
-from conftest import SHORT, free_port
+from conftest import SHORT, api_client, free_port
 
 gradio_client = pytest.importorskip("gradio_client")
 
@@ -83,7 +83,7 @@ def guarded_auth(tiny_engine, tmp_path_factory, temp_dir):
 
 
 def _client(url, **kw):
-    return gradio_client.Client(url, verbose=False, **kw)
+    return api_client(url, verbose=False, **kw)
 
 
 def _files(folder: Path) -> set[Path]:

@@ -9,6 +9,7 @@ import pytest
 import rawhttp
 
 gradio_client = pytest.importorskip("gradio_client")
+from conftest import api_client  # noqa: E402
 SECRET = "Zebra-secret-4242 says hello"
 
 
@@ -24,7 +25,7 @@ def test_prompts_never_reach_the_log_and_refusals_are_not_tracebacks(launch, tin
     saved = rawhttp.queued(app.url, rawhttp.fn_index(app.demo, "save_take_as_voice"),
                            [None, "English", "Any", "v2", ""], owner=owner, session_hash=session)
     assert saved["success"] and "Take 1 saved" in str(saved)
-    client = gradio_client.Client(app.url, verbose=False)
+    client = api_client(app.url, verbose=False)
     for bad in (dict(text=""), dict(text="hi", takes=99), dict(text="hi", voice="v2/xx_speaker_1")):
         with pytest.raises(gradio_client.exceptions.AppError):
             client.predict(api_name="/generate", **bad)
@@ -47,7 +48,7 @@ def test_inputs_gradio_refuses_are_sentences_and_never_logged(launch, tiny_engin
     and values our handlers refuse: each answer is a sentence, and neither the value nor a traceback is logged."""
     caplog.set_level(logging.DEBUG)
     app = launch(tiny_engine, tmp_path)
-    c = gradio_client.Client(app.url, verbose=False)
+    c = api_client(app.url, verbose=False)
     c.predict(text="Something to export.", seed=2, api_name="/generate")
     rows, _ = c.predict(api_name="/history")
     gen_id = rows[0]["id"]

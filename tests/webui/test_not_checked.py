@@ -10,6 +10,7 @@ from webui import formatting
 from webui.checks import SAME_VOICE_MISSING
 
 gradio_client = pytest.importorskip("gradio_client")
+from conftest import api_client  # noqa: E402
 OWNER = "not-checked-owner-" + "n" * 24
 
 
@@ -54,7 +55,7 @@ def test_on_script_not_checked_in_another_language_says_why(handler_studio):
 
 def test_api_generate_says_same_voice_not_checked(tiny_engine, launch, tmp_path, no_resemblyzer):
     app = launch(tiny_engine, tmp_path)
-    client = gradio_client.Client(app.url, verbose=False)
+    client = api_client(app.url, verbose=False)
     _, scores = client.predict(text="Hello there", voice="v2/en_speaker_6", seed=1, api_name="/generate")
     assert scores[0]["speaker_similarity"] is None
     assert scores[0]["not_checked"]["same_voice"] == SAME_VOICE_MISSING

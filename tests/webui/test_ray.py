@@ -16,6 +16,7 @@ pytest.importorskip("ray.serve", reason='Ray Serve is not installed (pip install
 
 from bark_core import GenerationCancelled, GenerationRequest  # noqa: E402
 from bark_core.ray_engine import REPLICA_LOST, RayOptions, ReplicaLost, deploy  # noqa: E402
+from conftest import api_client
 
 pytestmark = pytest.mark.timeout(300)
 QUICK = dict(max_seconds=0.1, decode=False)  # a few tokens per stage: the routing is under test, not Bark
@@ -173,12 +174,11 @@ def test_a_killed_replica_fails_its_job_with_a_sentence_and_the_next_job_runs(se
 
 def test_the_studio_runs_on_the_proxy_and_app_wires_ray(served, tmp_path, monkeypatch, launch):
     """The Gradio front end around the proxy: a generation is saved in its owner's history; app.py --ray wiring."""
-    from gradio_client import Client
 
     import app
 
     r = launch(served, tmp_path / "studio", allow_model_changes=False, engine_concurrency=2)
-    client = Client(r.url, verbose=False)
+    client = api_client(r.url)
     files = client.predict(text="Through Ray.", seed=11, max_seconds=0.1, api_name="/generate")[0]
     assert len(files) == 1
     rows, _ = client.predict(api_name="/history")

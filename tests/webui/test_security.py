@@ -13,6 +13,7 @@ import pytest
 import rawhttp
 
 gradio_client = pytest.importorskip("gradio_client")
+from conftest import api_client  # noqa: E402
 AppError = gradio_client.exceptions.AppError
 ALICE = "alice-owner-token-" + "a" * 16
 MALLORY = "mallory-owner-tok-" + "m" * 16
@@ -56,7 +57,7 @@ def test_a_failure_never_shows_a_traceback_or_server_details(studio, monkeypatch
     def broken(*a, **k):
         raise RuntimeError("secret detail /root/.cache/private/path.bin")
 
-    c = gradio_client.Client(studio.url, verbose=False)
+    c = api_client(studio.url, verbose=False)
     with monkeypatch.context() as m:
         m.setattr(engine, "generate", broken)
         with pytest.raises(AppError) as e:
@@ -79,7 +80,7 @@ def test_a_failure_never_shows_a_traceback_or_server_details(studio, monkeypatch
 
 
 def test_ui_events_are_not_api_endpoints(studio):
-    info = gradio_client.Client(studio.url, verbose=False).view_api(return_format="dict", print_info=False)
+    info = api_client(studio.url, verbose=False).view_api(return_format="dict", print_info=False)
     assert set(info["named_endpoints"]) == {"/generate", "/history", "/clone", "/export"} and not info["unnamed_endpoints"]
     for name in ("delete_generation", "toggle_star", "reuse", "select_row", "add_uploaded", "rename_voice", "delete_voice",
                  "generate", "reload_model", "download_model"):
@@ -124,7 +125,7 @@ def test_guessed_ids_in_ui_events_reach_nothing(studio, alice):
 
 def test_api_clients_cannot_read_or_reuse_browser_or_other_client_work(studio, alice):
     rec, voice = alice
-    a, b = (gradio_client.Client(studio.url, verbose=False) for _ in range(2))
+    a, b = (api_client(studio.url, verbose=False) for _ in range(2))
     a.predict(text="A's private words.", seed=3, api_name="/generate")
     rows_b, files_b = b.predict(api_name="/history")
     assert rows_b == [] and files_b == []
@@ -136,7 +137,7 @@ def test_api_clients_cannot_read_or_reuse_browser_or_other_client_work(studio, a
 
 
 def test_history_limit_cannot_be_abused(studio):
-    c = gradio_client.Client(studio.url, verbose=False)
+    c = api_client(studio.url, verbose=False)
     for limit in (-1, 0, 10**12):
         rows, files = c.predict(limit=limit, api_name="/history")
         assert rows == [] and files == []

@@ -14,7 +14,7 @@ import pytest
 spaces = pytest.importorskip("spaces", reason="the Hugging Face `spaces` package is not installed (requirements-dev.txt)")
 
 import webui  # noqa: E402
-from conftest import free_port  # noqa: E402
+from conftest import api_client, free_port  # noqa: E402
 
 SPACE = {"SPACE_ID": "someone/bark-studio"}
 
@@ -54,7 +54,6 @@ def test_spaces_gpu_is_a_no_op_without_zerogpu(app_module):
 
 def test_a_generation_through_the_space_build(app_module, tiny_native, monkeypatch, tmp_path):
     """build(args, environ={SPACE_ID}) -> model changes off, the temp data folder, a generation that is saved."""
-    from gradio_client import Client
 
     app = app_module
     monkeypatch.setattr(app, "_writable", lambda path: False)
@@ -70,7 +69,7 @@ def test_a_generation_through_the_space_build(app_module, tiny_native, monkeypat
     kwargs.pop("share", None)
     _, url, _ = webui.launch(demo, **kwargs)
     try:
-        client = Client(url, verbose=False)
+        client = api_client(url)
         files = client.predict(text="Hello from a Space.", seed=3, api_name="/generate")[0]
         assert len(files) == 1 and Path(files[0]).stat().st_size > 44
         rows, _ = client.predict(api_name="/history")

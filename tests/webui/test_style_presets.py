@@ -81,10 +81,11 @@ def test_api_values_left_at_their_default_take_the_presets():
 # ------------------------------------------------------------------------------------------- API
 
 gradio_client = pytest.importorskip("gradio_client")
+from conftest import api_client  # noqa: E402
 
 
 def test_generate_with_a_preset_through_the_api(studio):
-    alice = gradio_client.Client(studio.url, verbose=False)
+    alice = api_client(studio.url, verbose=False)
     alice.predict(text="Plain.", seed=1, api_name="/generate")
     alice.predict(text="Sung.", preset="singing", seed=1, api_name="/generate")
     alice.predict(text="Sung hotter.", preset="Singing", semantic_temp=0.9, seed=1, api_name="/generate")
@@ -107,7 +108,7 @@ def test_generate_with_a_preset_through_the_api(studio):
     rows, _ = alice.predict(api_name="/history")
     assert {r["prompt"]: r["settings"] for r in rows}["Mine."]["fine_temp"] == 0.3
     with pytest.raises(gradio_client.exceptions.AppError, match="no preset 'Whisper'"):
-        gradio_client.Client(studio.url, verbose=False).predict(text="hi", preset="Whisper", api_name="/generate")
+        api_client(studio.url, verbose=False).predict(text="hi", preset="Whisper", api_name="/generate")
 
 
 # --------------------------------------------------------------------------------------- browser
