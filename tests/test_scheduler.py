@@ -305,15 +305,17 @@ def queue_in_order(engine, jobs: list[tuple[str, GenerationRequest]], results: d
     """Submit (owner, request) jobs one after another, each queued before the next; results by text."""
     threads = []
     for owner, request in jobs:
-        before = engine.batches_run + len(engine._worker.pending)
-
         def one(owner=owner, request=request):
             results[request.text] = engine.generate(request, owner=owner)
+
+        def arrived(text=request.text) -> bool:  # waiting in the queue, or taken into a batch
+            return (any(j.request.text == text for j in list(engine._worker.pending))
+                    or any(text in batch for batch in list(engine.engine.batches)) or text in results)
 
         t = threading.Thread(target=one)
         t.start()
         threads.append(t)
-        wait_for(lambda: engine.batches_run + len(engine._worker.pending) > before)
+        wait_for(arrived)
     return threads
 
 

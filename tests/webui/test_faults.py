@@ -47,7 +47,7 @@ class PausingEngine:
     def __getattr__(self, name):
         return getattr(self._engine, name)
 
-    def generate(self, request, on_progress=None, should_stop=None, on_segment=None, owner=""):
+    def generate(self, request, on_progress=None, should_stop=None, on_segment=None, on_preview=None, owner=""):
         def progress(p):
             if p.stage == self.stage and not self.reached.is_set():
                 self.reached.set()
@@ -57,7 +57,8 @@ class PausingEngine:
             if on_progress is not None:
                 on_progress(p)
 
-        return self._engine.generate(request, on_progress=progress, should_stop=should_stop, on_segment=on_segment)
+        return self._engine.generate(request, on_progress=progress, should_stop=should_stop, on_segment=on_segment,
+                                     on_preview=on_preview, owner=owner)
 
 
 @pytest.fixture(scope="module")
