@@ -213,8 +213,9 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                                             c[s.name] = setting_widget(s, elem_id=s.name.replace("_", "-"))
                                             continue
                                         with gr.Row(elem_id="seed-row"):
-                                            c["seed"] = setting_widget(s, elem_id="seed", scale=4)
-                                            b["dice_btn"] = gr.Button("🎲", size="sm", elem_id="seed-dice", scale=0,
+                                            c["seed"] = setting_widget(s, elem_id="seed", scale=4, min_width=80)
+                                            # a die face from the common text fonts (not every machine draws emoji)
+                                            b["dice_btn"] = gr.Button("⚄", size="sm", elem_id="seed-dice", scale=0,
                                                                       min_width=44)
                         with gr.Accordion("Take check: retake until it passes", open=False, elem_id="take-check"):
                             with gr.Row():
