@@ -252,28 +252,30 @@ def any_passed(records: list[Any]) -> bool:
     return any((t.scores or {}).get("passed") for r in records for t in r.takes)
 
 
+def playing(per_take: list, note: str) -> dict[str, Any]:
+    """Take cards playing each take's audio so far (not yet saved), captioned with its length and ``note``."""
+    upd: dict[str, Any] = {}
+    for i, audio in enumerate(per_take[:MAX_TAKES]):
+        upd[f"take{i}_group"] = gr.update(visible=True)
+        upd[f"take{i}_audio"] = (SAMPLE_RATE, audio)
+        upd[f"take{i}_info"] = f"**Take {i + 1}** · {len(audio) / SAMPLE_RATE:.1f} s{note}"
+    return upd
+
+
 def segment_update(index: int, n_segments: int, per_take: list) -> dict[str, Any]:
     """Show the takes so far after segment ``index`` (0-based) of a long-form generation."""
     if n_segments <= 1:
         return {}
     rest = "the next one is being made" if index + 1 < n_segments else "joining them"
-    upd: dict[str, Any] = {"status": f"Segment {index + 1} of {n_segments} done: playable below while {rest}."}
-    for i, audio in enumerate(per_take[:MAX_TAKES]):
-        upd[f"take{i}_group"] = gr.update(visible=True)
-        upd[f"take{i}_audio"] = (SAMPLE_RATE, audio)
-        upd[f"take{i}_info"] = f"**Take {i + 1}** · {len(audio) / SAMPLE_RATE:.1f} s so far…"
-    return upd
+    return {**playing(per_take, " so far…"),
+            "status": f"Segment {index + 1} of {n_segments} done: playable below while {rest}."}
 
 
 def preview_update(index: int, n_segments: int, per_take: list) -> dict[str, Any]:
     """Play each take's rough preview (from its coarse codes) while segment ``index`` is still being made."""
     seg = f" of segment {index + 1} of {n_segments}" if n_segments > 1 else ""
-    upd: dict[str, Any] = {"status": f"Preview{seg}: a rough first sound while the fine details are made…"}
-    for i, audio in enumerate(per_take[:MAX_TAKES]):
-        upd[f"take{i}_group"] = gr.update(visible=True)
-        upd[f"take{i}_audio"] = (SAMPLE_RATE, audio)
-        upd[f"take{i}_info"] = f"**Take {i + 1}** · {len(audio) / SAMPLE_RATE:.1f} s · preview (rough)…"
-    return upd
+    return {**playing(per_take, " · preview (rough)…"),
+            "status": f"Preview{seg}: a rough first sound while the fine details are made…"}
 
 
 def finished(studio: Studio, owner: str, records: list[Any], refs: list, best_first: bool = False,

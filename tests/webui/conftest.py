@@ -96,6 +96,22 @@ def tstore(handler_studio):
     return timeline_store(handler_studio)
 
 
+def open_page(browser, url: str, width: int = 1280, height: int = 800, timeout_ms: int = 60_000):
+    """A new browser context and page on the studio at ``url``, once the page load has answered: ``(ctx, page)``."""
+    ctx = browser.new_context(viewport={"width": width, "height": height})
+    page = ctx.new_page()
+    page.set_default_timeout(timeout_ms)
+    page.goto(url)
+    page_ready(page)
+    return ctx, page
+
+
+def page_ready(page) -> None:
+    """Wait for the prompt box and the engine badge (the page load's answer, not its "processing" timer)."""
+    page.wait_for_selector("#prompt textarea")
+    page.wait_for_selector("#engine-badge .badge")
+
+
 def api_client(url: str, **kwargs):
     """A gradio_client ``Client`` for ``url`` that waits up to 60 s for an answer: the studio's config is large,
     and httpx's default 5 s was once not enough on a loaded 2-core machine."""

@@ -7,25 +7,11 @@ What is checked lives in webui/style.css and webui/palette.js (the page script).
 from __future__ import annotations
 
 import pytest
-from conftest import open_history_row
+from conftest import open_history_row, open_page, page_ready
 
 TIMEOUT = 60_000
 SIZES = [(1280, 800), (390, 844)]
 TABS = ["Studio", "History", "Timeline", "Models"]
-
-
-def _open(browser, url, width=1280, height=800):
-    ctx = browser.new_context(viewport={"width": width, "height": height})
-    page = ctx.new_page()
-    page.set_default_timeout(TIMEOUT)
-    page.goto(url)
-    _ready(page)
-    return ctx, page
-
-
-def _ready(page) -> None:
-    page.wait_for_selector("#prompt textarea")
-    page.wait_for_selector("#engine-badge .badge")  # the page load's answer, not its "processing" timer
 
 
 def _shot(page, artifacts, name: str, full_page: bool = False) -> None:
@@ -44,7 +30,7 @@ def _generate(page, text: str) -> None:
 # ---- defect 9: one content width on every tab ------------------------------------------------
 
 def test_every_tab_has_the_same_content_width(browser, studio, artifacts):
-    ctx, page = _open(browser, studio.url)
+    ctx, page = open_page(browser, studio.url)
     try:
         for width, height in SIZES:
             page.set_viewport_size({"width": width, "height": height})
@@ -90,7 +76,7 @@ _COLUMNS = """() => {
 
 
 def test_history_table_is_readable_on_desktop_and_phone(browser, studio, artifacts):
-    ctx, page = _open(browser, studio.url)
+    ctx, page = open_page(browser, studio.url)
     try:
         _generate(page, "Hello there, this is a test of the history table. [laughs]")
         page.get_by_role("tab", name="History").click()
@@ -135,7 +121,7 @@ _REACHABLE = """(id) => {
 
 @pytest.mark.parametrize("width, height", SIZES)
 def test_generate_and_stop_stay_in_view_without_covering_results(browser, studio, artifacts, width, height):
-    ctx, page = _open(browser, studio.url, width, height)
+    ctx, page = open_page(browser, studio.url, width, height)
     try:
         page.evaluate("window.scrollTo(0, 0)")
         page.locator("#prompt textarea").click()
@@ -172,7 +158,7 @@ def test_generate_and_stop_stay_in_view_without_covering_results(browser, studio
 # ---- Ctrl/Cmd+Enter --------------------------------------------------------------------------------
 
 def test_ctrl_or_cmd_enter_in_the_prompt_generates(browser, studio):
-    ctx, page = _open(browser, studio.url)
+    ctx, page = open_page(browser, studio.url)
     try:
         page.evaluate("""() => { window.__genClicks = 0;
             document.getElementById('generate-btn').addEventListener('click', () => window.__genClicks++); }""")
@@ -242,7 +228,7 @@ def _advanced_open(page) -> None:
 
 
 def test_voice_and_settings_survive_a_reload(browser, studio, artifacts):
-    ctx, page = _open(browser, studio.url)
+    ctx, page = open_page(browser, studio.url)
     try:
         _set_slider(page, "Semantic temperature", "0.9")
         _set_slider(page, "Fine temperature", "0.35")
@@ -254,7 +240,7 @@ def test_voice_and_settings_survive_a_reload(browser, studio, artifacts):
         page.wait_for_function("document.querySelector('#voice-details').innerText.includes('English 9')")
 
         page.reload()
-        _ready(page)
+        page_ready(page)
         page.wait_for_function("document.querySelector('#voice-details').innerText.includes('English 9')")
         checked = page.locator("#voice-gallery input:checked")
         assert checked.count() == 1 and "English 9" in checked.locator("xpath=..").inner_text()
@@ -285,7 +271,7 @@ def test_voice_and_settings_survive_a_reload(browser, studio, artifacts):
 
 
 def test_a_setting_changed_before_the_restore_stands_and_the_rest_is_restored(browser, studio):
-    ctx, first = _open(browser, studio.url)
+    ctx, first = open_page(browser, studio.url)
     try:
         first.evaluate("""localStorage.setItem('bark-studio-settings', JSON.stringify(
             {values: {'Semantic temperature': '0.9', 'Fine temperature': '0.35', 'Takes': '2'}}))""")  # by label: 0.2
@@ -342,7 +328,7 @@ def test_no_element_id_appears_twice_in_the_config(tmp_path):
 def test_no_element_id_appears_twice_in_the_page(browser, studio):
     """The studio's own ids (Gradio's audio player repeats its internal ids "waveform", "time" in every player)."""
     ours = {c.get("props", {}).get("elem_id") for c in studio.demo.get_config_file()["components"]} - {None}
-    ctx, page = _open(browser, studio.url)
+    ctx, page = open_page(browser, studio.url)
     try:
         _generate(page, "Ids once.")
         for tab in TABS:

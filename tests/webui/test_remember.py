@@ -5,23 +5,9 @@ from __future__ import annotations
 
 import re
 
+from conftest import open_page, page_ready
 
-TIMEOUT = 60_000
 SEED_BOX = "#seed textarea, #seed input"
-
-
-def _open(browser, url):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = ctx.new_page()
-    page.set_default_timeout(TIMEOUT)
-    page.goto(url)
-    _ready(page)
-    return ctx, page
-
-
-def _ready(page) -> None:
-    page.wait_for_selector("#prompt textarea")
-    page.wait_for_selector("#engine-badge .badge")
 
 
 def _generate(page, text: str) -> str:
@@ -42,7 +28,7 @@ def _seed_of(status: str) -> int:
 
 
 def test_opening_advanced_leaves_the_seed_random(browser, studio):
-    ctx, page = _open(browser, studio.url)
+    ctx, page = open_page(browser, studio.url)
     try:
         _open_advanced(page)
         assert page.locator(SEED_BOX).first.input_value() == ""
@@ -56,7 +42,7 @@ def test_opening_advanced_leaves_the_seed_random(browser, studio):
 
 
 def test_the_dice_picks_a_seed_that_the_next_run_uses(browser, studio):
-    ctx, page = _open(browser, studio.url)
+    ctx, page = open_page(browser, studio.url)
     try:
         _open_advanced(page)
         page.click("#seed-dice")
@@ -70,7 +56,7 @@ def test_the_dice_picks_a_seed_that_the_next_run_uses(browser, studio):
 
 
 def test_prompt_last_results_and_a_german_v1_voice_come_back_after_a_reload(browser, studio):
-    ctx, page = _open(browser, studio.url)
+    ctx, page = open_page(browser, studio.url)
     try:
         page.locator("#f-version").get_by_text("v1").click()
         page.locator("#f-language input").fill("German")
@@ -82,7 +68,7 @@ def test_prompt_last_results_and_a_german_v1_voice_come_back_after_a_reload(brow
         page.wait_for_timeout(500)
 
         page.reload()
-        _ready(page)
+        page_ready(page)
         page.wait_for_function("document.querySelector('#voice-details').innerText.includes('German 3')")
         assert page.locator("#prompt textarea").input_value() == "Draft I have not generated yet."
         page.wait_for_selector("#take-1", state="visible")
