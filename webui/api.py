@@ -1,7 +1,9 @@
 """The API for scripts (gradio_client): ``/generate``, ``/history``, ``/clone`` and ``/export``.
 
 ``/generate``'s keyword parameters are the settings table's (``bark_core.settings``), with the
-table's defaults, and ``preset`` (a named settings set: ``webui.preset_store``). Each caller's history is its
+table's defaults, and ``preset`` (a named settings set: ``webui.preset_store``). It streams: with
+``live_preview`` each Preview event is an intermediate output (``preview_output``), the final
+(files, scores) the last one, so ``predict()`` returns what it always did. Each caller's history is its
 own: a gradio_client ``Client`` keeps its own owner cookie (``webui.http_guard``). A caller without one has
 no history: its takes are returned but never stored, written among the prepared downloads
 (``webui.exports``), which are swept after a few minutes.
@@ -10,16 +12,19 @@ no history: its takes are returned but never stored, written among the prepared 
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import math
 import secrets
 import time
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Iterator, Optional
 
 import gradio as gr
 
 import bark_core
-from bark_core import GenerationCancelled, Progress, SegmentDone, contract, settings as table
+from bark_core import GenerationCancelled, Preview, Progress, SegmentDone, contract, settings as table
+from bark_core.constants import SAMPLE_RATE
 
 from .store import TakeRecord, write_wav_atomic
 from .studio import HISTORY_LIMIT, MAX_CLONE_BYTES, Studio, session_key, storage_error, user_error
@@ -28,6 +33,7 @@ from .http_guard import owner_from_request
 from .preset_store import PresetStore, with_preset
 
 API_SETTINGS = [s for s in table.SETTINGS if s.api]
+log = logging.getLogger(__name__)
 
 
 def api_owner(request: Optional[gr.Request]) -> Optional[str]:
@@ -63,7 +69,11 @@ def api_generate(studio: Studio, text: str, voice: str, request: gr.Request, pre
     with each take's file, seed, on_script, speaker_similarity, issues, passed and not_checked (each check
     that could not run, and why). ``preset`` names a settings preset (narration, expressive, singing,
     sound_effects or one of your own); settings you pass with other than their default values override it.
-    Stopping the job stops the engine."""
+    Stopping the job stops the engine.
+
+    While it runs, with ``live_preview`` (on by default), it streams rough previews first (``submit()``
+    sees them): (files, {"preview": {...}}), each take's audio so far as a WAV (``preview_output``);
+    the final (files, scores) always comes last, the same with previews on or off."""
     owner = api_owner(request)  # None without a cookie: nothing is stored (``unsaved_takes``)
     if str(preset or "").strip():
         values = with_preset((presets or PresetStore(None)).find(owner, preset), values)
@@ -74,9 +84,13 @@ def api_generate(studio: Studio, text: str, voice: str, request: gr.Request, pre
     key = session_key(request) or owner or f"once:{secrets.token_urlsafe(16)}"  # this job's own Stop flag
     studio.cancels.arm(key)
     last = time.monotonic()
+    previews = PreviewFiles(studio)
 
-    def show(event: Progress | SegmentDone) -> Optional[dict]:
+    def show(event: Progress | SegmentDone | Preview) -> Optional[dict]:
         nonlocal last
+        if isinstance(event, Preview):
+            last = time.monotonic()
+            return preview_output(previews, event)
         if isinstance(event, Progress) and time.monotonic() - last > 1.0:
             last = time.monotonic()
             return {}  # a chance for Gradio to cancel the job: closing this generator stops the engine
@@ -84,7 +98,9 @@ def api_generate(studio: Studio, text: str, voice: str, request: gr.Request, pre
 
     try:
         try:
-            gen = yield from contract.follow(studio.stream(req, studio.cancels.event(key).is_set, owner=owner or ""), show)
+            events = studio.stream(req, studio.cancels.event(key).is_set, previews=req.live_preview,
+                                   owner=owner or "")
+            gen = yield from contract.follow(events, show)
         except GenerationCancelled:
             raise ValueError("Generation stopped; nothing was saved.") from None
         except Exception as e:
@@ -98,6 +114,44 @@ def api_generate(studio: Studio, text: str, voice: str, request: gr.Request, pre
         yield {"files": [str(t.wav) for t in rec.takes], "scores": take_scores(rec)}
     finally:
         studio.cancels.forget(key)
+
+
+class PreviewFiles:
+    """One /generate job's preview WAVs, in a prepared-downloads folder of its own (``webui.exports``: swept
+    with Gradio's copies a few minutes later). Each preview is a new file per take (``take1-preview3.wav``):
+    a file already sent is never rewritten under a client that may still be fetching it."""
+
+    def __init__(self, studio: Studio):
+        self.studio = studio
+        self.folder: Optional[Path] = None
+        self.count = 0
+
+    def write(self, per_take: list) -> Optional[list[str]]:
+        """Each take's audio so far as a WAV; None when it could not be written (the job goes on without it)."""
+        try:
+            if self.folder is None:
+                self.folder = self.studio.exports.folder()
+            self.count += 1
+            paths = []
+            for i, audio in enumerate(per_take):
+                path = self.folder / f"take{i + 1}-preview{self.count}.wav"
+                write_wav_atomic(path, audio, SAMPLE_RATE)
+                paths.append(str(path))
+            return paths
+        except OSError as e:
+            log.warning("a /generate preview could not be written: %s", type(e).__name__)
+            return None
+
+
+def preview_output(files: PreviewFiles, event: Preview) -> Optional[dict]:
+    """A Preview event as /generate's intermediate output: each take's rough audio so far as a WAV, and in place
+    of the scores ``{"preview": {"segment": 1, "segments": 2, "seconds": [...]}}`` (the final scores are a list)."""
+    paths = files.write(event.audio)
+    if paths is None:
+        return {}
+    info = {"segment": event.index + 1, "segments": event.segments,
+            "seconds": [round(len(a) / SAMPLE_RATE, 3) for a in event.audio]}
+    return {"files": paths, "scores": {"preview": info}}
 
 
 def unsaved_takes(studio: Studio, gen: Any, scores: list[Optional[dict[str, Any]]]) -> dict:
