@@ -8,7 +8,8 @@ Each replica (:class:`BarkReplica`) loads the models once and runs its jobs thro
 The Gradio front end keeps history, auth, the queue limit and per-user isolation; it holds a
 :class:`RayEngine`, whose ``generate`` streams one job through a ``DeploymentHandle``:
 :class:`Started` (the replica), then ``bark_core.contract``'s events: ``Progress``, ``SegmentDone``,
-then ``Done`` or ``Failed``. Stop cancels the streaming response; the replica's generator is then
+then ``Done`` or ``Failed``; previews (when the caller takes them) travel as :class:`PreviewTail`: each
+take's audio past what the caller already has, which ``generate`` joins and hands ``on_preview``. Stop cancels the streaming response; the replica's generator is then
 cancelled and stops that job alone. A replica that dies is replaced by Serve; its in-flight jobs fail
 with :data:`REPLICA_LOST` and nothing is saved (the studio saves only finished generations).
 
@@ -27,6 +28,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
+
+import numpy as np
 
 from .contract import Done, Failed, SegmentDone
 from .types import Generation, GenerationCancelled, GenerationRequest, Progress
@@ -74,6 +77,39 @@ class RayOptions:
             raise ValueError(f"--max-batch must be at least 1, got {self.max_batch!r}.")
 
 
+@dataclass(frozen=True)
+class PreviewTail:
+    """A Preview sent from a replica as what changed: take b's audio is the caller's last preview of it up
+    to sample ``starts[b]``, then ``tails[b]`` (a take's preview grows at its end, so a long text's
+    previews do not send its finished segments again and again)."""
+
+    index: int
+    segments: int
+    starts: list  # int per take
+    tails: list  # (samples,) float32 per take
+
+    @staticmethod
+    def between(sent: list, audio: list) -> "PreviewTail":
+        """What turns ``sent`` (the previous audio of each take; [] at first) into ``audio``. Index and
+        segments are set by the caller."""
+        starts, tails = [], []
+        for b, a in enumerate(audio):
+            a = np.asarray(a, dtype=np.float32)
+            old = sent[b] if b < len(sent) else a[:0]
+            n = min(len(old), len(a))
+            differ = np.flatnonzero(old[:n] != a[:n])
+            start = int(differ[0]) if differ.size else n
+            starts.append(start)
+            tails.append(a[start:].copy())
+        return PreviewTail(-1, 0, starts, tails)
+
+    def apply(self, have: list) -> list:
+        """Each take's audio after this preview, given ``have`` (what the previous ones made; [] at first)."""
+        empty = np.zeros(0, dtype=np.float32)
+        return [np.concatenate([(have[b] if b < len(have) else empty)[:start], tail])
+                for b, (start, tail) in enumerate(zip(self.starts, self.tails))]
+
+
 # ------------------------------------------------------------------------------ the replica (runs inside Ray)
 
 class BarkReplica:
@@ -94,8 +130,9 @@ class BarkReplica:
         self.lock = threading.Lock()
         logging.getLogger(__name__).info("replica %s ready", self.replica)
 
-    async def generate(self, request: GenerationRequest):
-        """Stream one job's events; cancelling this generator stops the job."""
+    async def generate(self, request: GenerationRequest, previews: bool = False):
+        """Stream one job's events (``previews``: PreviewTail events while coarse stages run, when the request's
+        ``live_preview`` is on); cancelling this generator stops the job."""
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
         stop = threading.Event()
@@ -113,10 +150,17 @@ class BarkReplica:
         def segment(index: int, n_segments: int, audio: list) -> None:
             put(SegmentDone(index, n_segments, [a.copy() for a in audio]))  # the engine may reuse its buffers
 
+        sent: list = []  # each take's audio as the caller has it (its last preview)
+
+        def preview(index: int, n_segments: int, audio: list) -> None:
+            tail = PreviewTail.between(sent, audio)
+            sent[:] = [np.array(a, dtype=np.float32, copy=True) for a in audio]
+            put(PreviewTail(index, n_segments, tail.starts, tail.tails))
+
         def work() -> None:
             try:
                 put(Done(self.engine.generate(request, on_progress=progress, should_stop=stop.is_set,
-                                              on_segment=segment)))
+                                              on_segment=segment, on_preview=preview if previews else None)))
             except BaseException as e:  # sent to the front end, which decides what the user sees
                 e.__traceback__ = None
                 put(Failed(e))
@@ -277,8 +321,8 @@ class RayEngine:
                  on_preview: Optional[Callable] = None, owner: str = "") -> Generation:
         """Run one job on a replica; the Generation, or the job's own error, GenerationCancelled, ReplicaLost.
 
-        Replicas send no previews yet: ``on_preview`` is never called (the finished segments still come).
-        ``owner`` is accepted for the engine's surface and ignored (Ray Serve's router orders the jobs).
+        ``on_preview`` hears the replica's previews (sent as :class:`PreviewTail`, joined here), as from a local
+        engine; without it the replica makes none. ``owner`` is accepted for the engine's surface and ignored (Ray Serve's router orders the jobs).
         """
         if accept_segment is not None:
             raise ValueError("Checking each segment as it is made is not available when the engine runs on Ray "
@@ -289,7 +333,7 @@ class RayEngine:
         try:
             for attempt in range(2):
                 started, outcome = outside_event_loop(
-                    lambda: self._stream(job, request, on_progress, should_stop, on_segment))
+                    lambda: self._stream(job, request, on_progress, should_stop, on_segment, on_preview))
                 kind, payload = outcome
                 if kind == "done":
                     return payload
@@ -307,9 +351,11 @@ class RayEngine:
             with self._lock:
                 self._active.pop(job, None)
 
-    def _stream(self, job: int, request: Any, on_progress, should_stop, on_segment) -> tuple[bool, tuple[str, Any]]:
+    def _stream(self, job: int, request: Any, on_progress, should_stop, on_segment,
+                on_preview=None) -> tuple[bool, tuple[str, Any]]:
         """(whether a replica took the job, (kind, payload)) with kind done / error / cancelled / lost."""
-        stream = self._handle.options(stream=True).generate.remote(request)
+        stream = self._handle.options(stream=True).generate.remote(request, previews=on_preview is not None)
+        previewed: list = []  # each take's latest preview, which the next PreviewTail continues
         cancelled = threading.Event()
         finished = threading.Event()
 
@@ -346,6 +392,10 @@ class RayEngine:
                 elif isinstance(event, SegmentDone):
                     if on_segment is not None:
                         on_segment(event.index, event.segments, event.audio)
+                elif isinstance(event, PreviewTail):
+                    previewed = event.apply(previewed)
+                    if on_preview is not None:
+                        on_preview(event.index, event.segments, previewed)
                 elif isinstance(event, Done):
                     return started, ("done", event.generation)
                 elif isinstance(event, Failed):

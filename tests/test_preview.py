@@ -160,3 +160,22 @@ def test_the_preview_setting_is_for_the_studio_and_api_only():
     assert row.api and not row.cli and row not in PRESET_SETTINGS
     assert GenerationRequest(text="x").live_preview is True
     assert "preview" not in table.describe({"live_preview": True, "takes": 1})
+
+
+def test_a_ray_preview_tail_sends_only_what_changed_and_joins_back():
+    """A replica sends each preview as what changed since the last one (bark_core.ray_engine.PreviewTail)."""
+    from bark_core.ray_engine import PreviewTail
+
+    rng = np.random.default_rng(0)
+    first = [rng.standard_normal(100).astype(np.float32), rng.standard_normal(80).astype(np.float32)]
+    grown = [np.concatenate([first[0][:90], rng.standard_normal(50).astype(np.float32)]),  # its tail re-decoded
+             np.concatenate([first[1], rng.standard_normal(30).astype(np.float32)])]
+    one = PreviewTail.between([], first)
+    assert one.starts == [0, 0] and [len(t) for t in one.tails] == [100, 80]
+    have = one.apply([])
+    two = PreviewTail.between(first, grown)
+    assert two.starts == [90, 80] and [len(t) for t in two.tails] == [50, 30]
+    for got, want in zip(two.apply(have), grown):
+        assert got.dtype == np.float32 and np.array_equal(got, want)
+    shorter = [grown[0][:20], grown[1]]  # a segment redrawn: the preview may also shrink
+    assert [len(a) for a in PreviewTail.between(grown, shorter).apply(grown)] == [20, 110]

@@ -190,3 +190,27 @@ def test_the_studio_runs_on_the_proxy_and_app_wires_ray(served, tmp_path, monkey
     demo, _ = app.build(args, environ={})
     assert demo.studio.holder.engine is served and not demo.studio.allow_model_changes
     assert {fn.concurrency_limit for fn in demo.fns.values() if fn.concurrency_id == "engine"} == {6}
+
+
+def test_previews_travel_from_the_replica_and_change_nothing(served, local, tmp_path, launch):
+    """on_preview hears the replica's previews (sent as tails, joined by the proxy), the same a local engine
+    makes; the final take is the same with them; /generate streams them through a studio on Ray."""
+    request = GenerationRequest(text="Preview me through Ray.", seed=12, max_seconds=3.0, early_stop=False)
+    got, want = [], []
+    gen = served.generate(request, on_preview=lambda k, n, audio: got.append((k, n, [a.copy() for a in audio])))
+    expected = local.generate(request, on_preview=lambda k, n, audio: want.append((k, n, [a.copy() for a in audio])))
+    assert len(got) >= 2 and [(k, n) for k, n, _ in got] == [(k, n) for k, n, _ in want]
+    for (_, _, a), (_, _, b) in zip(got, want):
+        assert [len(x) for x in a] == [len(x) for x in b]
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(x, y, atol=1e-5)
+    plain = served.generate(request)  # no on_preview: the replica makes none
+    assert np.array_equal(gen.takes[0].audio, plain.takes[0].audio)
+    np.testing.assert_allclose(gen.takes[0].audio, expected.takes[0].audio, atol=1e-5)
+
+    r = launch(served, tmp_path / "studio", allow_model_changes=False, engine_concurrency=2)
+    job = api_client(r.url).submit(text="Streamed through Ray.", seed=13, max_seconds=3.0, early_stop=False,
+                                   api_name="/generate")
+    files, scores = job.result()
+    previews = [o for o in job.outputs()[:-1] if isinstance(o[1], dict) and "preview" in o[1]]
+    assert previews and isinstance(scores, list) and len(files) == 1
