@@ -40,7 +40,8 @@ from . import longform
 from .audiotools import fade_curve
 from .constants import CODEBOOK_SIZE, MAX_TEXT_TOKENS, SAMPLE_RATE, SEMANTIC_VOCAB_SIZE
 from .settings import MAX_SEED, setting, take_seed
-from .types import GenerationRequest, Progress, Voice
+from .types import GenerationCancelled, GenerationRequest, Progress, Take, Voice
+from .types import SegmentTake as MadeSegment
 
 SPLIT_MODES = ("sentence", "line", "length", "dialogue")
 # For a dropdown: (label, mode).
@@ -625,7 +626,7 @@ def _gaps(spans: Sequence[tuple[int, int]]) -> list[int]:
 
 def from_segments(
     audio: np.ndarray,
-    segments: Sequence[Any],
+    segments: Sequence[MadeSegment],
     *,
     seed: int,
     voice: Optional[str] = None,
@@ -639,9 +640,9 @@ def from_segments(
 ) -> Timeline:
     """A timeline of already generated segments: each one's audio is its slice of ``audio``, nothing is generated.
 
-    ``segments``: objects with ``text``, ``tokens`` (a Voice: that segment's own tokens), ``start``
-    and ``end`` (its sample range in ``audio``, pauses excluded) and optionally ``tries`` (what
-    ``Take.segments`` holds). ``voice``: the reference every segment was made with (None: segment 1
+    ``segments``: what ``Take.segments`` holds (``bark_core.types.SegmentTake``: ``text``, ``tokens``,
+    the segment's own tokens, ``start`` and ``end``, its sample range in ``audio`` with the pauses
+    excluded, and ``tries``). ``voice``: the reference every segment was made with (None: segment 1
     a random speaker, each later one continuing the one before, as the engine's long-form does).
     ``pause_ms``: None reads the pause off the gaps between the segments, so ``render`` gives back
     ``audio`` sample for sample. ``seed``: the take's seed, recorded on every segment's take; the
@@ -662,7 +663,7 @@ def from_segments(
         raise ValueError(f"There are {len(scores)} segment scores for {len(segments)} segments.")
     spans = []
     for k, seg in enumerate(segments):
-        start, end = getattr(seg, "start", None), getattr(seg, "end", None)
+        start, end = seg.start, seg.end
         ok = all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in (start, end))
         if not ok or not 0 <= start <= end <= len(a) or (spans and start < spans[-1][1]):
             raise ValueError(f"Segment {k + 1}'s place in the take ({start!r} to {end!r}) is not inside the take's "
@@ -680,14 +681,11 @@ def from_segments(
     out: list[Segment] = []
     for k, (seg, (start, end)) in enumerate(zip(segments, spans)):
         label = f"Segment {k + 1}"
-        raw = getattr(seg, "text", None)
-        text = longform.normalize_text(raw) if isinstance(raw, str) else ""
-        tokens = getattr(seg, "tokens", None)
-        if not isinstance(tokens, Voice):
+        text = longform.normalize_text(seg.text)
+        if not isinstance(seg.tokens, Voice):
             raise ValueError(f"{label} of the take has no tokens.")
-        tokens = _check_tokens(np.asarray(tokens.semantic), np.asarray(tokens.coarse), np.asarray(tokens.fine), label)
-        tries = getattr(seg, "tries", 1)
-        tries = min(int(tries), 1000) if isinstance(tries, (int, np.integer)) and not isinstance(tries, bool) and tries >= 1 else 1
+        tokens = _check_tokens(np.asarray(seg.tokens.semantic), np.asarray(seg.tokens.coarse),
+                               np.asarray(seg.tokens.fine), label)
         new = Segment(text=text, voice=voice, seed=None, semantic_temp=float(semantic_temp),
                       coarse_temp=float(coarse_temp), fine_temp=float(fine_temp))
         _check_segment_fields(new, label)
@@ -696,39 +694,36 @@ def from_segments(
         take = SegmentTake(audio=a[start:end].astype(np.float32, copy=True), tokens=tokens, seed=int(seed),
                            recipe=new.recipe(), prompt=_prompt_key(timeline, k),
                            scores=_check_scores(scores[k] if scores is not None else None, label, first=k == 0),
-                           tries=tries)
+                           tries=seg.tries)
         out[k] = replace(new, take=take)
         timeline = replace(timeline, segments=tuple(out))
     return timeline
 
 
-def from_generation(request: GenerationRequest, take: Any, *, voice: Optional[str] = None,
-                    scores: Optional[Sequence[Optional[Mapping[str, Any]]]] = None, seed: Optional[int] = None) -> Timeline:
+def from_generation(request: GenerationRequest, take: Take, *, voice: Optional[str] = None,
+                    scores: Optional[Sequence[Optional[Mapping[str, Any]]]] = None) -> Timeline:
     """The timeline of one finished take of ``request`` (``take.segments``, ``take.audio``, ``take.seed``).
 
     ``voice`` is the reference of ``request.voice`` (a preset or saved voice name; the request holds
     only its tokens). Temperatures and the other sampling settings come from ``request``; the joins
-    from the take itself (``request.segment_pause_s`` when there is one segment or they disagree);
-    ``seed`` is recorded when the take carries none (``Generation.seed``).
+    from the take itself (``request.segment_pause_s`` when there is one segment or they disagree).
     """
-    segments = list(getattr(take, "segments", None) or [])
-    if getattr(take, "audio", None) is None:
+    segments = list(take.segments)
+    if take.audio is None:
         raise ValueError("The take has no audio (it was generated as tokens only); nothing to import.")
     if not segments:
         raise ValueError("This take has no segment data; only long-form takes made by this version can be "
                          "opened as timelines.")
     if request.voice is not None and not voice:
         raise ValueError("Say which voice the take was made with; its segments need it to be regenerated.")
-    made_with = getattr(take, "seed", None)
-    made_with = seed if made_with is None else made_with
-    spans = [(getattr(s, "start", 0), getattr(s, "end", 0)) for s in segments]
+    spans = [(s.start, s.end) for s in segments]
     pause = None  # read off the gaps, so that rendering gives back the take
     if len(set(_gaps(spans))) != 1:  # one segment, or uneven gaps: the request's pause
         pause = float(request.segment_pause_s) * 1000.0
     return from_segments(
-        take.audio, segments, seed=made_with, voice=(voice or None) if request.voice is not None else None, pause_ms=pause,
+        take.audio, segments, seed=take.seed, voice=(voice or None) if request.voice is not None else None, pause_ms=pause,
         semantic_temp=request.semantic_temp, coarse_temp=request.coarse_temp, fine_temp=request.fine_temp,
-        options={k: getattr(request, k) for k in REQUEST_OPTIONS}, scores=scores,
+        options={k: v for k, v in request.settings().items() if k in REQUEST_OPTIONS}, scores=scores,
     )
 
 

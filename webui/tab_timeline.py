@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import logging
 import time
-from types import SimpleNamespace
 from typing import Any, Callable, Iterator, Optional
 
 import gradio as gr
 import numpy as np
 import soundfile as sf
 
-from bark_core import GenerationCancelled, Progress, SegmentDone, Voice, contract, load_voice_npz, settings as table
+from bark_core import GenerationCancelled, Progress, SegmentDone, SegmentTake, Voice, contract, load_voice_npz, settings as table
 from bark_core import timeline as T
 from bark_core.audiotools import PostProcess, process
 from bark_core.export import FORMAT_CHOICES, export_file, get_format
@@ -330,7 +329,7 @@ def _from_record(studio: Studio, rec: Any, take_index: int) -> Optional[T.Timeli
     else:  # a take too short to be a voice: its segment continues nothing
         tokens = Voice(semantic=np.zeros(0, np.int64), coarse=np.zeros((2, 0), np.int64), fine=np.zeros((8, 0), np.int64))
     ref = settings.get("voice") or rec.voice or None
-    seg = SimpleNamespace(text=segments[0], tokens=tokens, start=0, end=len(audio))
+    seg = SegmentTake(text=segments[0], tokens=tokens, start=0, end=len(audio))
     score = take.scores or {}
     known = {"on_script": score.get("on_script")}  # a single segment is its own first: no drift to show
     temps = {name: settings.get(name, table.BY_NAME[name].default) for name in ("semantic_temp", "coarse_temp", "fine_temp")}
