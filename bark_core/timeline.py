@@ -32,7 +32,7 @@ import math
 import re
 import secrets
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -521,35 +521,54 @@ def regenerate_segment(
     return _with_segments(tl, tl.segments[:k] + (replace(seg, take=take),) + tl.segments[k + 1:])
 
 
-def generate_timeline(
-    engine, tl: Timeline, *, only_stale: bool = True, resolve_voice: Optional[ResolveVoice] = None,
-    on_progress: Optional[Callable[[Progress], None]] = None, should_stop: Optional[Callable[[], bool]] = None,
-    on_segment: Optional[Callable[[int, Timeline], None]] = None, **options,
-) -> Timeline:
-    """Generate, in order, every segment that is not fresh (every segment with ``only_stale=False``).
+def pending(tl: Timeline, start: int = 0, only_stale: bool = True) -> list[int]:
+    """Segments from ``start`` on that a generation would make: those not fresh (all with ``only_stale=False``)."""
+    return [k for k in range(start, len(tl.segments)) if not only_stale or segment_state(tl, k) != "fresh"]
 
-    A segment made stale by an earlier one regenerated in this call is regenerated too. Progress
-    reports carry the segment's place among those generated; ``on_segment(k, timeline)`` follows each
-    (keep the timeline it gets: if ``should_stop`` ends the run, GenerationCancelled is raised and
-    the segments finished before it are in the last timeline ``on_segment`` saw).
+
+def generate_segments(
+    engine, tl: Timeline, *, only_stale: bool = True, resolve_voice: Optional[ResolveVoice] = None,
+    on_start: Optional[Callable[[int], None]] = None, on_progress: Optional[Callable[[Progress], None]] = None,
+    should_stop: Optional[Callable[[], bool]] = None, after_segment: Optional[Callable[[Timeline, int], Timeline]] = None,
+    **options,
+) -> Iterator[tuple[int, Timeline]]:
+    """Generate, in order, every segment that is not fresh (every one with ``only_stale=False``), yielding
+    ``(k, timeline)`` as segment ``k`` is made; ``generate_timeline`` is this run to the end.
+
+    A segment made stale by an earlier one regenerated here is regenerated too. ``on_start(k)`` comes
+    before segment ``k`` is generated; its progress reports carry its place among those generated
+    (``segment`` of ``segments``, counted as it goes). ``after_segment(timeline, k)`` may return a
+    changed timeline (e.g. segment ``k`` scored) before it is yielded and the next segment starts.
+    ``should_stop`` is asked before each segment and inside each: GenerationCancelled is raised, and
+    the segments finished before it are in the last timeline yielded.
     """
     _check_options(options)
-    todo = [k for k in range(len(tl.segments)) if not only_stale or segment_state(tl, k) != "fresh"]
     done = 0
     for k in range(len(tl.segments)):
         if only_stale and segment_state(tl, k) == "fresh":
             continue
+        if should_stop is not None and should_stop():
+            raise GenerationCancelled(f"Stopped before segment {k + 1}.")
         done += 1
-        total = max(len(todo), done)
+        total = done + len(pending(tl, k + 1, only_stale))
 
         def report(p: Progress, _i=done, _n=total) -> None:
             if on_progress is not None:
                 on_progress(Progress(p.stage, p.step, p.total, segment=_i, segments=_n))
 
+        if on_start is not None:
+            on_start(k)
         tl = regenerate_segment(engine, tl, k, resolve_voice=resolve_voice, on_progress=report,
                                 should_stop=should_stop, **options)
-        if on_segment is not None:
-            on_segment(k, tl)
+        if after_segment is not None:
+            tl = after_segment(tl, k)
+        yield k, tl
+
+
+def generate_timeline(engine, tl: Timeline, **kwargs) -> Timeline:
+    """Every segment that is not fresh generated in order (see ``generate_segments`` for the arguments)."""
+    for _, tl in generate_segments(engine, tl, **kwargs):
+        pass
     return tl
 
 

@@ -587,46 +587,38 @@ def generate_all(studio: Studio, tstore: TimelineStore, owner: Optional[str], tl
 
 def _generate_missing(studio: Studio, tstore: TimelineStore, owner: str, tl_id: str, tl: T.Timeline, request: Any,
                       progress: Any) -> Iterator[dict[str, Any]]:
-    todo = [k for k in range(len(tl.segments)) if T.segment_state(tl, k) != "fresh"]
-    if not todo:
+    if not T.pending(tl):
         yield {"tl_status": "Every segment is up to date; nothing to generate."}
         return
     key = session_key(request) or owner
     cancel = studio.cancels.event(key)
-    engine = StudioEngine(studio, owner)
-    options = request_options(studio)
-    done = finished = 0
+    current = {"k": 0}  # the segment in the making, for the progress line
+
+    def report(p: Progress) -> None:
+        progress(min(1.0, p.fraction), desc=f"Segment {current['k'] + 1} ({p.segment} of {p.segments}) · "
+                                            f"{STAGE_LABEL.get(p.stage, p.stage)}")
+
+    made = 0
     try:
-        for k in range(len(tl.segments)):
-            if T.segment_state(tl, k) == "fresh":
-                continue
-            if cancel.is_set():
-                raise GenerationCancelled()
-            done += 1
-            total = done + sum(1 for j in range(k + 1, len(tl.segments)) if T.segment_state(tl, j) != "fresh")
-
-            def report(p: Any, _k=k, _i=done, _n=total) -> None:
-                progress(min(1.0, (_i - 1 + p.fraction) / _n),
-                         desc=f"Segment {_k + 1} ({_i} of {_n}) · {STAGE_LABEL.get(p.stage, p.stage)}")
-
-            tl = T.regenerate_segment(engine, tl, k, resolve_voice=lambda ref: studio.resolve_voice(owner, ref),
-                                      on_progress=report, should_stop=cancel.is_set, **options)
-            tl = rescore(studio, tl, k)
+        for k, tl in T.generate_segments(StudioEngine(studio, owner), tl, resolve_voice=lambda ref: studio.resolve_voice(owner, ref),
+                                         on_start=lambda k: current.update(k=k), on_progress=report,
+                                         should_stop=cancel.is_set, after_segment=lambda tl, k: rescore(studio, tl, k),
+                                         **request_options(studio)):
             tstore.save(owner, tl_id, tl)
-            finished += 1
-            left = sum(1 for j in range(k + 1, len(tl.segments)) if T.segment_state(tl, j) != "fresh")
+            made += 1
+            left = len(T.pending(tl, k + 1))
             rest = "the next one is being made" if left else "all done"
             yield {**view(studio, owner, tl_id, tl, k),
-                   "tl_status": f"Segment {k + 1} done ({done} of {done + left}): playable below while {rest}."}
+                   "tl_status": f"Segment {k + 1} done ({made} of {made + left}): playable below while {rest}."}
     except GenerationCancelled:
-        yield {**view(studio, owner, tl_id, tl), "tl_status": f"■ Stopped after {finished} segment(s); the ones "
+        yield {**view(studio, owner, tl_id, tl), "tl_status": f"■ Stopped after {made} segment(s); the ones "
                                                               "finished are kept."}
         return
     except Exception as e:
         raise user_error(e) from None
     finally:
         studio.cancels.forget(key)
-    yield {"tl_status": f"✓ Generated {done} segment(s). Press **Render new version** to join them."}
+    yield {"tl_status": f"✓ Generated {made} segment(s). Press **Render new version** to join them."}
 
 
 def _structural(studio: Studio, tstore: TimelineStore, owner: str, tl_id: str, old: T.Timeline, new: T.Timeline,
