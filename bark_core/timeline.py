@@ -643,6 +643,19 @@ def _gaps(spans: Sequence[tuple[int, int]]) -> list[int]:
     return [spans[i + 1][0] - spans[i][1] for i in range(len(spans) - 1)]
 
 
+def _spans(segments: Sequence[MadeSegment], samples: int) -> list[tuple[int, int]]:
+    """Each segment's ``(start, end)`` in a take of ``samples`` samples, checked to lie inside it, in order."""
+    spans: list[tuple[int, int]] = []
+    for k, seg in enumerate(segments):
+        start, end = seg.start, seg.end
+        ok = all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in (start, end))
+        if not ok or not 0 <= start <= end <= samples or (spans and start < spans[-1][1]):
+            raise ValueError(f"Segment {k + 1}'s place in the take ({start!r} to {end!r}) is not inside the take's "
+                             f"{samples} samples, after the segment before it.")
+        spans.append((int(start), int(end)))
+    return spans
+
+
 def from_segments(
     audio: np.ndarray,
     segments: Sequence[MadeSegment],
@@ -680,14 +693,7 @@ def from_segments(
         raise ValueError(f"The take's seed must be a whole number in 0..{MAX_SEED}, got {seed!r}.")
     if scores is not None and len(scores) != len(segments):
         raise ValueError(f"There are {len(scores)} segment scores for {len(segments)} segments.")
-    spans = []
-    for k, seg in enumerate(segments):
-        start, end = seg.start, seg.end
-        ok = all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in (start, end))
-        if not ok or not 0 <= start <= end <= len(a) or (spans and start < spans[-1][1]):
-            raise ValueError(f"Segment {k + 1}'s place in the take ({start!r} to {end!r}) is not inside the take's "
-                             f"{len(a)} samples, after the segment before it.")
-        spans.append((int(start), int(end)))
+    spans = _spans(segments, len(a))
     if pause_ms is None:
         gaps = set(_gaps(spans))
         if len(gaps) > 1:
