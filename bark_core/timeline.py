@@ -3,6 +3,8 @@
     tl, warnings = create_timeline(text, "dialogue", count_tokens=engine.count_tokens,
                                    speakers={"ALICE": "v2/en_speaker_9", "BOB": "v2/en_speaker_6"})
     tl = generate_timeline(engine, tl)                 # every segment that has no (current) audio
+    for k, tl in generate_segments(engine, tl):        # or the same one segment at a time (to save or show each)
+        ...
     tl = edit_segment(tl, 2, text="A better line.", seed=7)
     tl = regenerate_segment(engine, tl, 2)             # only segment 2 is generated again
     stale_segments(tl)                                 # {3: "Segment 4 continues segment 3's voice, ..."}
