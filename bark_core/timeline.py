@@ -3,6 +3,8 @@
     tl, warnings = create_timeline(text, "dialogue", count_tokens=engine.count_tokens,
                                    speakers={"ALICE": "v2/en_speaker_9", "BOB": "v2/en_speaker_6"})
     tl = generate_timeline(engine, tl)                 # every segment that has no (current) audio
+    for k, tl in generate_segments(engine, tl):        # or the same one segment at a time (to save or show each)
+        ...
     tl = edit_segment(tl, 2, text="A better line.", seed=7)
     tl = regenerate_segment(engine, tl, 2)             # only segment 2 is generated again
     stale_segments(tl)                                 # {3: "Segment 4 continues segment 3's voice, ..."}
@@ -32,7 +34,7 @@ import math
 import re
 import secrets
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -40,7 +42,8 @@ from . import longform
 from .audiotools import fade_curve
 from .constants import CODEBOOK_SIZE, MAX_TEXT_TOKENS, SAMPLE_RATE, SEMANTIC_VOCAB_SIZE
 from .settings import MAX_SEED, setting, take_seed
-from .types import GenerationRequest, Progress, Voice
+from .types import GenerationCancelled, GenerationRequest, Progress, Take, Voice
+from .types import SegmentTake as MadeSegment
 
 SPLIT_MODES = ("sentence", "line", "length", "dialogue")
 # For a dropdown: (label, mode).
@@ -520,35 +523,54 @@ def regenerate_segment(
     return _with_segments(tl, tl.segments[:k] + (replace(seg, take=take),) + tl.segments[k + 1:])
 
 
-def generate_timeline(
-    engine, tl: Timeline, *, only_stale: bool = True, resolve_voice: Optional[ResolveVoice] = None,
-    on_progress: Optional[Callable[[Progress], None]] = None, should_stop: Optional[Callable[[], bool]] = None,
-    on_segment: Optional[Callable[[int, Timeline], None]] = None, **options,
-) -> Timeline:
-    """Generate, in order, every segment that is not fresh (every segment with ``only_stale=False``).
+def pending(tl: Timeline, start: int = 0, only_stale: bool = True) -> list[int]:
+    """Segments from ``start`` on that a generation would make: those not fresh (all with ``only_stale=False``)."""
+    return [k for k in range(start, len(tl.segments)) if not only_stale or segment_state(tl, k) != "fresh"]
 
-    A segment made stale by an earlier one regenerated in this call is regenerated too. Progress
-    reports carry the segment's place among those generated; ``on_segment(k, timeline)`` follows each
-    (keep the timeline it gets: if ``should_stop`` ends the run, GenerationCancelled is raised and
-    the segments finished before it are in the last timeline ``on_segment`` saw).
+
+def generate_segments(
+    engine, tl: Timeline, *, only_stale: bool = True, resolve_voice: Optional[ResolveVoice] = None,
+    on_start: Optional[Callable[[int], None]] = None, on_progress: Optional[Callable[[Progress], None]] = None,
+    should_stop: Optional[Callable[[], bool]] = None, after_segment: Optional[Callable[[Timeline, int], Timeline]] = None,
+    **options,
+) -> Iterator[tuple[int, Timeline]]:
+    """Generate, in order, every segment that is not fresh (every one with ``only_stale=False``), yielding
+    ``(k, timeline)`` as segment ``k`` is made; ``generate_timeline`` is this run to the end.
+
+    A segment made stale by an earlier one regenerated here is regenerated too. ``on_start(k)`` comes
+    before segment ``k`` is generated; its progress reports carry its place among those generated
+    (``segment`` of ``segments``, counted as it goes). ``after_segment(timeline, k)`` may return a
+    changed timeline (e.g. segment ``k`` scored) before it is yielded and the next segment starts.
+    ``should_stop`` is asked before each segment and inside each: GenerationCancelled is raised, and
+    the segments finished before it are in the last timeline yielded.
     """
     _check_options(options)
-    todo = [k for k in range(len(tl.segments)) if not only_stale or segment_state(tl, k) != "fresh"]
     done = 0
     for k in range(len(tl.segments)):
         if only_stale and segment_state(tl, k) == "fresh":
             continue
+        if should_stop is not None and should_stop():
+            raise GenerationCancelled(f"Stopped before segment {k + 1}.")
         done += 1
-        total = max(len(todo), done)
+        total = done + len(pending(tl, k + 1, only_stale))
 
         def report(p: Progress, _i=done, _n=total) -> None:
             if on_progress is not None:
                 on_progress(Progress(p.stage, p.step, p.total, segment=_i, segments=_n))
 
+        if on_start is not None:
+            on_start(k)
         tl = regenerate_segment(engine, tl, k, resolve_voice=resolve_voice, on_progress=report,
                                 should_stop=should_stop, **options)
-        if on_segment is not None:
-            on_segment(k, tl)
+        if after_segment is not None:
+            tl = after_segment(tl, k)
+        yield k, tl
+
+
+def generate_timeline(engine, tl: Timeline, **kwargs) -> Timeline:
+    """Every segment that is not fresh generated in order (see ``generate_segments`` for the arguments)."""
+    for _, tl in generate_segments(engine, tl, **kwargs):
+        pass
     return tl
 
 
@@ -623,9 +645,22 @@ def _gaps(spans: Sequence[tuple[int, int]]) -> list[int]:
     return [spans[i + 1][0] - spans[i][1] for i in range(len(spans) - 1)]
 
 
+def _spans(segments: Sequence[MadeSegment], samples: int) -> list[tuple[int, int]]:
+    """Each segment's ``(start, end)`` in a take of ``samples`` samples, checked to lie inside it, in order."""
+    spans: list[tuple[int, int]] = []
+    for k, seg in enumerate(segments):
+        start, end = seg.start, seg.end
+        ok = all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in (start, end))
+        if not ok or not 0 <= start <= end <= samples or (spans and start < spans[-1][1]):
+            raise ValueError(f"Segment {k + 1}'s place in the take ({start!r} to {end!r}) is not inside the take's "
+                             f"{samples} samples, after the segment before it.")
+        spans.append((int(start), int(end)))
+    return spans
+
+
 def from_segments(
     audio: np.ndarray,
-    segments: Sequence[Any],
+    segments: Sequence[MadeSegment],
     *,
     seed: int,
     voice: Optional[str] = None,
@@ -639,9 +674,9 @@ def from_segments(
 ) -> Timeline:
     """A timeline of already generated segments: each one's audio is its slice of ``audio``, nothing is generated.
 
-    ``segments``: objects with ``text``, ``tokens`` (a Voice: that segment's own tokens), ``start``
-    and ``end`` (its sample range in ``audio``, pauses excluded) and optionally ``tries`` (what
-    ``Take.segments`` holds). ``voice``: the reference every segment was made with (None: segment 1
+    ``segments``: what ``Take.segments`` holds (``bark_core.types.SegmentTake``: ``text``, ``tokens``,
+    the segment's own tokens, ``start`` and ``end``, its sample range in ``audio`` with the pauses
+    excluded, and ``tries``). ``voice``: the reference every segment was made with (None: segment 1
     a random speaker, each later one continuing the one before, as the engine's long-form does).
     ``pause_ms``: None reads the pause off the gaps between the segments, so ``render`` gives back
     ``audio`` sample for sample. ``seed``: the take's seed, recorded on every segment's take; the
@@ -660,14 +695,7 @@ def from_segments(
         raise ValueError(f"The take's seed must be a whole number in 0..{MAX_SEED}, got {seed!r}.")
     if scores is not None and len(scores) != len(segments):
         raise ValueError(f"There are {len(scores)} segment scores for {len(segments)} segments.")
-    spans = []
-    for k, seg in enumerate(segments):
-        start, end = getattr(seg, "start", None), getattr(seg, "end", None)
-        ok = all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in (start, end))
-        if not ok or not 0 <= start <= end <= len(a) or (spans and start < spans[-1][1]):
-            raise ValueError(f"Segment {k + 1}'s place in the take ({start!r} to {end!r}) is not inside the take's "
-                             f"{len(a)} samples, after the segment before it.")
-        spans.append((int(start), int(end)))
+    spans = _spans(segments, len(a))
     if pause_ms is None:
         gaps = set(_gaps(spans))
         if len(gaps) > 1:
@@ -680,14 +708,11 @@ def from_segments(
     out: list[Segment] = []
     for k, (seg, (start, end)) in enumerate(zip(segments, spans)):
         label = f"Segment {k + 1}"
-        raw = getattr(seg, "text", None)
-        text = longform.normalize_text(raw) if isinstance(raw, str) else ""
-        tokens = getattr(seg, "tokens", None)
-        if not isinstance(tokens, Voice):
+        text = longform.normalize_text(seg.text)
+        if not isinstance(seg.tokens, Voice):
             raise ValueError(f"{label} of the take has no tokens.")
-        tokens = _check_tokens(np.asarray(tokens.semantic), np.asarray(tokens.coarse), np.asarray(tokens.fine), label)
-        tries = getattr(seg, "tries", 1)
-        tries = min(int(tries), 1000) if isinstance(tries, (int, np.integer)) and not isinstance(tries, bool) and tries >= 1 else 1
+        tokens = _check_tokens(np.asarray(seg.tokens.semantic), np.asarray(seg.tokens.coarse),
+                               np.asarray(seg.tokens.fine), label)
         new = Segment(text=text, voice=voice, seed=None, semantic_temp=float(semantic_temp),
                       coarse_temp=float(coarse_temp), fine_temp=float(fine_temp))
         _check_segment_fields(new, label)
@@ -696,39 +721,36 @@ def from_segments(
         take = SegmentTake(audio=a[start:end].astype(np.float32, copy=True), tokens=tokens, seed=int(seed),
                            recipe=new.recipe(), prompt=_prompt_key(timeline, k),
                            scores=_check_scores(scores[k] if scores is not None else None, label, first=k == 0),
-                           tries=tries)
+                           tries=seg.tries)
         out[k] = replace(new, take=take)
         timeline = replace(timeline, segments=tuple(out))
     return timeline
 
 
-def from_generation(request: GenerationRequest, take: Any, *, voice: Optional[str] = None,
-                    scores: Optional[Sequence[Optional[Mapping[str, Any]]]] = None, seed: Optional[int] = None) -> Timeline:
+def from_generation(request: GenerationRequest, take: Take, *, voice: Optional[str] = None,
+                    scores: Optional[Sequence[Optional[Mapping[str, Any]]]] = None) -> Timeline:
     """The timeline of one finished take of ``request`` (``take.segments``, ``take.audio``, ``take.seed``).
 
     ``voice`` is the reference of ``request.voice`` (a preset or saved voice name; the request holds
     only its tokens). Temperatures and the other sampling settings come from ``request``; the joins
-    from the take itself (``request.segment_pause_s`` when there is one segment or they disagree);
-    ``seed`` is recorded when the take carries none (``Generation.seed``).
+    from the take itself (``request.segment_pause_s`` when there is one segment or they disagree).
     """
-    segments = list(getattr(take, "segments", None) or [])
-    if getattr(take, "audio", None) is None:
+    segments = list(take.segments)
+    if take.audio is None:
         raise ValueError("The take has no audio (it was generated as tokens only); nothing to import.")
     if not segments:
         raise ValueError("This take has no segment data; only long-form takes made by this version can be "
                          "opened as timelines.")
     if request.voice is not None and not voice:
         raise ValueError("Say which voice the take was made with; its segments need it to be regenerated.")
-    made_with = getattr(take, "seed", None)
-    made_with = seed if made_with is None else made_with
-    spans = [(getattr(s, "start", 0), getattr(s, "end", 0)) for s in segments]
+    spans = [(s.start, s.end) for s in segments]
     pause = None  # read off the gaps, so that rendering gives back the take
     if len(set(_gaps(spans))) != 1:  # one segment, or uneven gaps: the request's pause
         pause = float(request.segment_pause_s) * 1000.0
     return from_segments(
-        take.audio, segments, seed=made_with, voice=(voice or None) if request.voice is not None else None, pause_ms=pause,
+        take.audio, segments, seed=take.seed, voice=(voice or None) if request.voice is not None else None, pause_ms=pause,
         semantic_temp=request.semantic_temp, coarse_temp=request.coarse_temp, fine_temp=request.fine_temp,
-        options={k: getattr(request, k) for k in REQUEST_OPTIONS}, scores=scores,
+        options={k: v for k, v in request.settings().items() if k in REQUEST_OPTIONS}, scores=scores,
     )
 
 

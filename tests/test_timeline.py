@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -262,6 +263,32 @@ def test_segments_with_their_own_voice_never_go_stale_from_upstream():
     assert seen == [(1, 3), (2, 3), (3, 3)]
     with pytest.raises(ValueError, match="Unknown voice"):
         T.regenerate_segment(eng, T.edit_segment(tl, 0, voice="nope"), 0)
+
+
+def test_generate_segments_yields_each_segment_scored_and_stops_between_segments(four):
+    from bark_core.types import GenerationCancelled
+
+    eng, started, stop = FakeEngine(), [], []
+    stale = T.edit_segment(T.edit_segment(four, 1, seed=99), 3, text="Four, again.")  # 2 and 4 edited; 3 follows 2
+    assert T.pending(stale) == [1, 3] and T.pending(stale, 2, only_stale=False) == [2, 3]
+
+    def score(tl, k):  # what the Timeline tab does with each made segment: a take check's numbers
+        seg = tl.segments[k]
+        return T._with_segments(tl, tl.segments[:k] + (replace(seg, take=replace(seg.take, scores={"on_script": 0.5})),)
+                                + tl.segments[k + 1:])
+
+    steps = T.generate_segments(eng, stale, on_start=started.append, should_stop=lambda: bool(stop),
+                                after_segment=score)
+    k, tl = next(steps)
+    assert k == 1 and started == [1] and tl.segments[1].take.scores == {"on_script": 0.5}
+    assert T.pending(tl) == [2, 3]  # segment 3 continues segment 2's new voice: made stale, and made next
+    stop.append(True)  # Stop pressed while segment 2 was made: nothing more starts
+    with pytest.raises(GenerationCancelled, match="before segment 3"):
+        next(steps)
+    assert started == [1] and len(eng.requests) == 1
+    done = T.generate_timeline(eng, tl, after_segment=score)
+    assert [r.text for r in eng.requests[1:]] == ["Three three.", "Four, again."] and T.pending(done) == []
+    assert all(s.take.scores == {"on_script": 0.5} for s in done.segments[1:])
 
 
 @pytest.mark.parametrize("call,match", [

@@ -113,7 +113,7 @@ def import_generation(studio: Studio, owner: str, gen_id: str, request: Any, gen
     n = len(take.segments)
     if scores is None:
         scores = _record_segment_scores(rec, take_index, n)
-    tl = T.from_generation(request, take, voice=voice_ref or None, scores=scores, seed=int(generation.seed))
+    tl = T.from_generation(request, take, voice=voice_ref or None, scores=scores)
     if scores is None and score:
         tl = score_segments(studio, tl, voice_ref=voice_ref)
     tl_id, _ = tstore.create_for_generation(owner, gen_id, take_index, tl, opened=False)
