@@ -16,10 +16,10 @@ WIDTHS = ["5%", "17%", "38%", "18%", "7%", "8%", "7%"]
 
 def layout(page: Page) -> None:
     """The list (group ``history_list``) and the selected row (``selected_gen``; group ``history_detail``)."""
-    page.add("history_ids", gr.State([]))
-    page.add("selected_gen", gr.State(None))
-    page.add("undo_gen", gr.State(None))  # the history row deleted last (Undo)
-    with gr.Tab("History", id="history", elem_id="tab-history"):
+    with gr.Tab("History", id="history", elem_id="tab-history"):  # only tabs sit in gr.Tabs: the states too go in here
+        page.add("history_ids", gr.State([]))
+        page.add("selected_gen", gr.State(None))
+        page.add("undo_gen", gr.State(None))  # the history row deleted last (Undo)
         with gr.Row():
             page.add("history_search", gr.Textbox(label="Search prompts", elem_id="history-search", scale=3))
             page.add("starred_only", gr.Checkbox(False, label="Starred only", scale=0, min_width=140))
