@@ -25,10 +25,11 @@ from .limits import Limits
 from .page import Page
 from .store import Store
 from .studio import MAX_TEXT_CHARS, Studio
-from .tabs import TABS
+from .tabs import history as history_tab, models as models_tab, studio as studio_tab, timeline as timeline_tab
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger(__name__)
+TABS = (studio_tab, history_tab, timeline_tab, models_tab)  # in page order
 
 
 class StudioBlocks(gr.Blocks):
@@ -85,7 +86,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
                gpu_wrap: Optional[Callable[[Callable], Callable]] = None,
                loader: Optional[Callable[[Any, Callable[[str, float], None]], Any]] = None,
                title: str = "Bark Studio", max_text_chars: int = MAX_TEXT_CHARS,
-               engine_concurrency: int = 1, limits: Optional[Limits] = None) -> gr.Blocks:
+               engine_concurrency: int = 1, limits: Optional[Limits] = None) -> StudioBlocks:
     """Build the studio around an engine (or an :class:`EngineHolder`, or ``None`` when weights are missing).
 
     ``settings`` are the ``EngineSettings`` the engine was (or would be) loaded with; ``load_error``

@@ -1,4 +1,4 @@
-"""The studio's tabs, one module (or small package) each, in page order.
+"""The studio's tabs, one module (or small package) each; ``webui.ui.TABS`` lists them in page order.
 
 Each lays itself out with ``layout(page)`` and wires itself with ``wire(page)`` (``webui.page``)
 from plain handler functions: the Studio tab's live in ``webui.tab_generate``, ``tab_voices``,
@@ -6,9 +6,3 @@ from plain handler functions: the Studio tab's live in ``webui.tab_generate``, `
 the Timeline tab builds itself (``webui.tab_timeline``) behind a thin entry here. A tab reaches
 another tab's components by name through the page and never imports another tab.
 """
-
-from . import history, models, studio, timeline
-
-TABS = (studio, history, timeline, models)  # in page order
-
-__all__ = ["TABS"]
