@@ -1,5 +1,7 @@
 """The API for scripts (gradio_client): ``/generate``, ``/history``, ``/clone`` and ``/export``.
 
+It is laid out and wired like a tab (``layout(page)``, ``wire(page)``: ``webui.page``), only hidden.
+
 ``/generate``'s keyword parameters are the settings table's (``bark_core.settings``), with the
 table's defaults, and ``preset`` (a named settings set: ``webui.preset_store``). It streams: with
 ``live_preview`` each Preview event is an intermediate output (``preview_output``), the final
@@ -31,8 +33,11 @@ from .studio import HISTORY_LIMIT, MAX_CLONE_BYTES, Studio, session_key, storage
 from .timeline_import import import_long_form
 from .http_guard import owner_from_request
 from .preset_store import PresetStore, with_preset
+from .page import ENGINE, QUICK, Page
+from .wiring import bind
 
 API_SETTINGS = [s for s in table.SETTINGS if s.api]
+API_ENDPOINTS = ("generate", "history", "clone", "export")  # the documented endpoints; every other event is private
 log = logging.getLogger(__name__)
 
 
@@ -231,11 +236,35 @@ def api_clone(studio: Studio, audio_file: Any, name: str, request: gr.Request) -
                       "window": [round(x, 2) for x in result.window]}}
 
 
-def api_components() -> dict[str, Any]:
-    """Hidden input components of /generate, one per API setting (built inside the Blocks)."""
-    comps: dict[str, Any] = {"text": gr.Textbox(), "voice": gr.Textbox("")}
-    for s in API_SETTINGS:
-        # No precision on numbers: Gradio's rounding fails on NaN/inf without a message; the table explains.
-        comps[s.name] = gr.Checkbox(s.default) if s.kind is bool else gr.Number(s.default)
-    comps["preset"] = gr.Textbox("")  # last, so positional callers of the settings are not shifted
-    return comps
+def layout(page: Page) -> None:
+    """The API's inputs and outputs, hidden; ``page["api"]`` holds them by name (apart from the UI's names)."""
+    with gr.Group(visible=False):
+        a: dict[str, Any] = {"text": gr.Textbox(), "voice": gr.Textbox("")}
+        for s in API_SETTINGS:  # /generate: one input per API setting
+            # No precision on numbers: Gradio's rounding fails on NaN/inf without a message; the table explains.
+            a[s.name] = gr.Checkbox(s.default) if s.kind is bool else gr.Number(s.default)
+        a["preset"] = gr.Textbox("")  # last, so positional callers of the settings are not shifted
+        a.update(limit=gr.Number(20), files=gr.File(file_count="multiple"), scores=gr.JSON(), history=gr.JSON(),
+                 history_files=gr.File(file_count="multiple"), clone_file=gr.File(), clone_name=gr.Textbox(""),
+                 clone_result=gr.JSON(), generate_btn=gr.Button(), history_btn=gr.Button(), clone_btn=gr.Button())
+        export = {"gen_id": gr.Textbox(""), "take": gr.Number(0), "format": gr.Textbox("wav"),
+                  "normalize": gr.Number(None), "trim_silence": gr.Checkbox(False), "fade_ms": gr.Number(0)}
+        a.update({f"export_{k}": v for k, v in export.items()})
+        a.update(export_file=gr.File(), export_btn=gr.Button())
+    page.add("api", a)
+
+
+def wire(page: Page) -> None:
+    """The documented endpoints (``API_ENDPOINTS``); wired before any UI event, so they keep their names."""
+    a = page["api"]
+    defaults = {"voice": "", **{s.name: s.default for s in API_SETTINGS}, "preset": ""}
+    inputs = {k: v for k, v in a.items() if k in ("text", "voice") or k in defaults}
+    page.on(a["generate_btn"].click, bind(api_generate, presets=page["presets"]), inputs,
+            {"files": a["files"], "scores": a["scores"]}, api=True, defaults=defaults, api_name="generate", **ENGINE)
+    page.on(a["history_btn"].click, api_history, {"limit": a["limit"]},
+            {"history": a["history"], "history_files": a["history_files"]}, api=True, defaults={"limit": 20},
+            api_name="history")
+    page.on(a["clone_btn"].click, api_clone, {"audio_file": a["clone_file"], "name": a["clone_name"]},
+            {"voice": a["clone_result"]}, api=True, defaults={"name": ""}, api_name="clone", **ENGINE)
+    page.on(a["export_btn"].click, api_export, {k: a[f"export_{k}"] for k in ("gen_id", *EXPORT_DEFAULTS)},
+            {"export": a["export_file"]}, api=True, defaults=EXPORT_DEFAULTS, api_name="export", **QUICK)

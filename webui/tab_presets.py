@@ -1,4 +1,5 @@
-"""The Style panel beside the voice gallery: pick a named generation preset, save your own, delete it.
+"""The Style panel's handlers (laid out and wired by ``webui.tabs.studio.styles``): pick a named generation
+preset, save your own, delete it.
 
 Picking a preset sets the settings widgets to its values (a setting it leaves out goes back to the
 table's default; the seed and the number of takes stay as they are). "Save" keeps the current
@@ -8,7 +9,6 @@ Handlers take named inputs and return dicts of named outputs (``webui.wiring``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Optional
 
 import gradio as gr
@@ -18,9 +18,7 @@ from bark_core import settings as table
 
 from .formatting import plain
 from .preset_store import PresetStore
-from .wiring import bind, connect
 
-QUICK = dict(show_progress="hidden")
 STYLE_INFO = "A settings set by name: picking one sets the sliders (seed and takes stay)."
 
 
@@ -62,40 +60,3 @@ def delete_style(presets: PresetStore, owner: Optional[str], style: Optional[str
         raise ValueError("You have no preset by that name.")
     return {"style": gr.update(choices=style_choices(presets, owner), value=None), "style_note": "",
             "style_msg": f"Deleted your preset “{plain(str(style))}”."}
-
-
-@dataclass
-class StylePanel:
-    """The Style panel's store and components (built inside the voice column by ``build_style_panel``)."""
-
-    store: PresetStore
-    components: dict[str, Any]
-
-
-def build_style_panel(demo: gr.Blocks, data_dir: Any, settings: dict[str, Any]) -> StylePanel:
-    """Lay out the Style list and "My presets" here, and wire them to the settings widgets (``settings``: by name)."""
-    store = PresetStore(data_dir)
-    c: dict[str, Any] = {}
-    c["style"] = gr.Dropdown(style_choices(store, None), value=None, label="Style", info=STYLE_INFO,
-                             elem_id="style-preset", allow_custom_value=False)
-    c["style_note"] = gr.Markdown(elem_id="style-note")
-    with gr.Accordion("My presets: save the current settings, delete", open=False, elem_id="my-presets"):
-        c["style_name"] = gr.Textbox(label="Name for the current settings", max_length=80, elem_id="style-name")
-        with gr.Row():
-            save_btn = gr.Button("Save as preset", size="sm", elem_id="style-save-btn")
-            delete_btn = gr.Button("Delete selected preset", size="sm", variant="stop", elem_id="style-delete-btn")
-        c["style_msg"] = gr.Markdown(elem_id="style-msg")
-
-    def on(trigger, fn, inputs, outputs):
-        return connect(trigger, bind(fn, presets=store), inputs, outputs, **QUICK)
-
-    def pick(*names: str) -> dict[str, Any]:
-        return {n: c[n] for n in names}
-
-    preset_widgets = {s.name: settings[s.name] for s in P.PRESET_SETTINGS}
-    on(demo.load, list_styles, {}, pick("style"))
-    on(c["style"].input, pick_style, pick("style"), {**preset_widgets, **pick("style_note")})
-    on(save_btn.click, save_style, {**pick("style_name"), **preset_widgets},
-       pick("style", "style_name", "style_note", "style_msg"))
-    on(delete_btn.click, delete_style, pick("style"), pick("style", "style_note", "style_msg"))
-    return StylePanel(store, c)

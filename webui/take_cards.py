@@ -1,7 +1,8 @@
 """Take cards, shared by every tab that shows takes: Results (``take{i}_*``) and a History row (``hist{i}_*``).
 
-Handlers return these outputs by name (see ``webui.wiring``); a card shows a take's audio, caption,
-WAV and voice downloads. ``results`` (a State) records which takes Results shows, in which order.
+``layout_cards`` lays a tab's cards out on the page (``webui.page``). Handlers return their outputs by
+name (see ``webui.wiring``); a card shows a take's audio, caption, WAV and voice downloads.
+``results`` (a State) records which takes Results shows, in which order.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from bark_core import MAX_TAKES
 from bark_core.takecheck import rank_dicts
 
 from .formatting import take_info
+from .page import Page
 from .studio import Studio
+
+CARD_OUTPUTS = ("group", "info", "audio", "download", "voice_download")  # what handlers set: ``{prefix}{i}_{part}``
 
 
 def slot_updates(prefix: str, takes: list[Any], seed: int, total: Any,
@@ -41,6 +45,35 @@ def slot_updates(prefix: str, takes: list[Any], seed: int, total: Any,
             out.update({f"{prefix}{i}_group": gr.update(visible=False), f"{prefix}{i}_audio": None})
     return out
 
+
+def layout_card(page: Page, prefix: str, i: int) -> dict[str, Any]:
+    """Take card ``i``: its outputs are added to the page as ``{prefix}{i}_group`` etc.; returns all its parts."""
+    # The id sits on a Column: Gradio draws a Group as two nested elements that would both carry it.
+    card = f"{prefix}-{i + 1}"
+    with gr.Column(visible=False, elem_id=card, elem_classes=["take-slot"]) as group, \
+            gr.Group(elem_classes=["take-card"]):
+        info = gr.Markdown(elem_classes=["take-info"])
+        audio = gr.Audio(type="filepath", interactive=False, show_label=False, elem_id=f"{card}-audio",
+                         buttons=["download"])
+        with gr.Row(elem_classes=["take-actions"]):
+            download = gr.DownloadButton("⬇ WAV", size="sm", elem_id=f"{card}-download")
+            voice_download = gr.DownloadButton("⬇ Voice .npz", size="sm", elem_id=f"{card}-voice-download")
+            save = gr.Button("Save as voice", size="sm", elem_id=f"{card}-save")
+            reuse = gr.Button("Reuse settings", size="sm", elem_id=f"{card}-reuse")
+            regen = gr.Button("↻ Regenerate this take", size="sm", elem_id=f"{card}-regen")
+            timeline = gr.Button("Open in timeline", size="sm", elem_id=f"{card}-timeline")
+            star = gr.Button("☆ Star", size="sm", elem_id=f"{card}-star") if prefix == "take" else None
+    parts = dict(group=group, info=info, audio=audio, download=download, voice_download=voice_download)
+    for k in CARD_OUTPUTS:
+        page.add(f"{prefix}{i}_{k}", parts[k])
+    return dict(parts, save=save, reuse=reuse, star=star, regen=regen, timeline=timeline)
+
+
+def layout_cards(page: Page, prefix: str, name: str) -> None:
+    """All MAX_TAKES cards of one tab: ``page[name]`` lists each card's parts (its buttons included),
+    ``page.group(name + "_outputs")`` holds what handlers set."""
+    page.add(name, [layout_card(page, prefix, i) for i in range(MAX_TAKES)])
+    page.define(f"{name}_outputs", [f"{prefix}{i}_{k}" for i in range(MAX_TAKES) for k in CARD_OUTPUTS])
 
 
 def hidden_slots(prefix: str) -> dict[str, Any]:
@@ -84,4 +117,4 @@ def result_ref(results: Optional[dict], index: int) -> tuple[Optional[str], int]
     return shown[index][0], int(shown[index][1])
 
 
-__all__ = ["hidden_slots", "result_ref", "show_results", "shown_order", "slot_updates"]
+__all__ = ["CARD_OUTPUTS", "hidden_slots", "layout_card", "layout_cards", "result_ref", "show_results", "shown_order", "slot_updates"]

@@ -106,6 +106,14 @@ def connect(trigger: Callable, fn: Callable, inputs: Mapping[str, Any], outputs:
             except Exception as e:
                 raise internal_error(fn, e) from None
 
+    _show_to_gradio(wrapper, fn, names, defaults, specials)
+    return trigger(wrapper, [inputs[n] for n in names], [outputs[n] for n in out_names], **event_kwargs)
+
+
+def _show_to_gradio(wrapper: Callable, fn: Callable, names: list[str], defaults: Mapping[str, Any],
+                    specials: list[str]) -> None:
+    """``wrapper`` takes ``fn``'s name and the signature Gradio reads: the inputs (with the API's defaults),
+    then the special parameters it fills in itself, type-hinted."""
     params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=defaults[n]) if n in defaults
               else inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
     for name in specials:
@@ -114,7 +122,6 @@ def connect(trigger: Callable, fn: Callable, inputs: Mapping[str, Any], outputs:
                                         annotation=SPECIAL[name]))
     _rename(wrapper, fn, inspect.Signature(params))
     wrapper.__annotations__ = {name: SPECIAL[name] for name in specials}  # Gradio reads type hints
-    return trigger(wrapper, [inputs[n] for n in names], [outputs[n] for n in out_names], **event_kwargs)
 
 
 def bind(fn: Callable, **bound: Any) -> Callable:

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from webui.tags import ATTACHED, CLOSING_PUNCTUATION, JS_WHITESPACE, insert_at
-from webui.ui import TAGS
+from webui.tags import TAGS
 
 TAG_NAMES = [t for t, _ in TAGS]
 # Text drawn to hit the rule's edges: words, punctuation, every kind of space, astral characters.

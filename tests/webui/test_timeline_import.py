@@ -330,13 +330,13 @@ def test_browser_open_a_long_form_take_edit_one_segment_and_render(browser, laun
 
 
 def test_browser_results_open_in_timeline(browser, launch, tiny_engine, tmp_path):
-    """Generate long text in the Studio tab, then Results → Open in timeline (once webui/ui.py wires the button)."""
+    """Generate long text in the Studio tab, then Results → Open in timeline (once webui/tabs/timeline.py wires the button)."""
     app = launch(tiny_engine, tmp_path, request_defaults={"max_seconds": 0.2})
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.set_default_timeout(90_000)
     try:
         if not any(getattr(b, "elem_id", None) == "take-1-timeline" for b in app.demo.blocks.values()):
-            pytest.skip("Results has no Open in timeline button yet (webui/ui.py wires TimelineTab.wire_open).")
+            pytest.skip("Results has no Open in timeline button yet (webui/tabs/timeline.py wires TimelineTab.wire_open).")
         page.goto(app.url)
         page.wait_for_selector("#prompt textarea")
         page.locator("#prompt textarea").fill(LONG)

@@ -343,7 +343,7 @@ def test_browser_edit_one_segment_and_render_a_second_version(browser, launch, t
         page.goto(app.url)
         page.wait_for_selector("#prompt textarea")
         if page.locator("#tab-timeline").count() == 0 and page.get_by_role("tab", name="Timeline").count() == 0:
-            pytest.skip("The Timeline tab is not in the app yet (webui/ui.py must call build_timeline_tab).")
+            pytest.skip("The Timeline tab is not in the app yet (webui/tabs/timeline.py must call build_timeline_tab).")
 
         def status_has(text: str) -> None:
             page.wait_for_function("t => (document.querySelector('#tl-status') || {innerText: ''}).innerText"
