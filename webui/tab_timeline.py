@@ -4,7 +4,7 @@
 Handlers below take named inputs and return dicts of named outputs (``webui.wiring``); they
 read the owner's timeline from ``TimelineStore`` at every call (the page holds only its id), so
 a handler never sees another owner's timeline and each change is saved as it happens.
-Engine work goes through ``studio.stream`` (the one worker path, ``gpu_wrap`` included) and the
+Engine work goes through ``studio.runner.stream`` (the one worker path, ``gpu_wrap`` included) and the
 shared engine slot; the engine model is ``bark_core.timeline`` (its ``to_dict`` / ``from_dict`` storage).
 """
 
@@ -25,10 +25,13 @@ from bark_core.audiotools import PostProcess, process
 from bark_core.export import FORMAT_CHOICES, export_file, get_format
 
 from .formatting import STAGE_LABEL, plain, short
-from .studio import NO_VOICE, Studio, echo, session_key, text_too_long, user_error
+from .job_runner import session_key, user_error
+from .request_builder import text_too_long
+from .studio import Studio
 from . import job_control
-from .timeline_import import import_generation, import_long_form, score_segments, timeline_store
+from .timeline_import import import_generation, import_long_form, score_segments
 from .timeline_store import TimelineStore
+from .voice_book import NO_VOICE, echo, preset_ref, split_ref, user_ref
 from .wiring import bind, connect
 
 log = logging.getLogger(__name__)
@@ -48,7 +51,7 @@ SPEAKERS_HINT = "One per line, e.g.\nALICE = v2/en_speaker_9\nBOB = v2/en_speake
 
 
 class StudioEngine:
-    """What ``bark_core.timeline`` calls as ``engine.generate``, run through ``studio.stream`` (one worker, gpu_wrap)."""
+    """What ``bark_core.timeline`` calls as ``engine.generate``, run through ``studio.runner.stream`` (one worker, gpu_wrap)."""
 
     def __init__(self, studio: Studio, owner: str = ""):
         self.studio, self.owner = studio, owner or ""  # whose segments (the engine's queue serves owners in turn)
@@ -58,7 +61,7 @@ class StudioEngine:
             if isinstance(event, Progress) and on_progress is not None:
                 on_progress(event)
 
-        return contract.wait(self.studio.stream(request, should_stop or (lambda: False), owner=self.owner), show)
+        return contract.wait(self.studio.runner.stream(request, should_stop or (lambda: False), owner=self.owner), show)
 
     def load_voice(self, ref: Any) -> Any:  # only used without a resolver; the tab always passes one
         raise ValueError("Voices are resolved by the studio.")
@@ -71,16 +74,16 @@ def playable(sample_rate: int, audio: np.ndarray) -> tuple[int, np.ndarray]:
 
 def request_options(studio: Studio) -> dict[str, Any]:
     """The studio's request defaults (e.g. ``--max-seconds``) that apply to every segment."""
-    return {k: v for k, v in studio.request_defaults.items() if k in T.REQUEST_OPTIONS and v is not None}
+    return {k: v for k, v in studio.requests.defaults.items() if k in T.REQUEST_OPTIONS and v is not None}
 
 
 def voice_choices(studio: Studio, owner: Optional[str], first_label: str, current: Optional[str] = None) -> list:
     """Voices for a dropdown: ``("first_label", "")``, the owner's voices, v2 then v1 presets (and ``current``)."""
     choices = [(first_label, NO_VOICE)]
     for version in ("v2", "v1"):
-        choices += studio.voice_choices(owner or "", "All", "Any", version, "")[1:]
+        choices += studio.voices.choices(owner or "", "All", "Any", version, "")[1:]
     if current and current not in {v for _, v in choices}:
-        choices.append((studio.voice_label(owner or "", current), current))
+        choices.append((studio.voices.label(owner or "", current), current))
     unique, seen = [], set()
     for label, value in choices:
         if value not in seen:
@@ -95,10 +98,7 @@ def check_voice_ref(studio: Studio, owner: str, ref: Optional[str]) -> Optional[
         return None
     if not isinstance(ref, str):
         raise ValueError("Pick a voice from the list.")
-    kind, _, key = ref.partition(":")
-    if kind == "preset" and key in studio.catalog_by_name:
-        return ref
-    if kind == "user" and owner and studio.store.get_voice(owner, key) is not None:
+    if studio.voices.usable(owner, ref):
         return ref
     raise ValueError(f"The voice {echo(ref)} is not in the voice list; pick one from it.")
 
@@ -106,7 +106,7 @@ def check_voice_ref(studio: Studio, owner: str, ref: Optional[str]) -> Optional[
 def parse_speakers(studio: Studio, owner: str, text: Optional[str]) -> dict[str, Optional[str]]:
     """``NAME = voice`` lines -> {NAME: voice reference}. A voice is a preset name or one of the owner's voices."""
     mapping: dict[str, Optional[str]] = {}
-    mine = {v.name.casefold(): f"user:{v.id}" for v in (studio.store.list_voices(owner) if owner else [])}
+    mine = {v.name.casefold(): user_ref(v.id) for v in studio.voices.list_own(owner)}
     for number, line in enumerate((text or "").splitlines(), 1):
         if not line.strip():
             continue
@@ -121,10 +121,10 @@ def parse_speakers(studio: Studio, owner: str, text: Optional[str]) -> dict[str,
         if not voice:
             mapping[name] = None
             continue
-        if voice.startswith(("preset:", "user:")):
+        if split_ref(voice)[0]:
             ref = voice
-        elif voice in studio.catalog_by_name:
-            ref = f"preset:{voice}"
+        elif studio.voices.preset(preset_ref(voice)) is not None:
+            ref = preset_ref(voice)
         elif voice.casefold() in mine:
             ref = mine[voice.casefold()]
         else:
@@ -197,7 +197,7 @@ def _numbers(ks: list[int]) -> str:
 def voice_text(studio: Studio, owner: str, tl: T.Timeline, k: int) -> str:
     seg = tl.segments[k]
     if seg.voice is not None:
-        return short(studio.voice_label(owner, seg.voice), 32)
+        return short(studio.voices.label(owner, seg.voice), 32)
     j = T.chain_source(tl, k)
     return "random" if j is None else f"↳ continues {j + 1}"
 
@@ -316,7 +316,7 @@ def _from_record(studio: Studio, rec: Any, take_index: int) -> Optional[T.Timeli
     """A one-segment timeline of a saved take whose text made a single segment; None when it made several."""
     settings = rec.settings or {}
     text = settings.get("text") or rec.prompt
-    engine = studio.engine()
+    engine = studio.runner.engine()
     segments, _ = engine.plan_segments(text, bool(settings.get("long_form", True)))
     if len(segments) != 1:
         return None
@@ -349,7 +349,7 @@ def open_generation(studio: Studio, tstore: TimelineStore, owner: Optional[str],
     """
     if not owner:
         raise ValueError("Your browser session is not ready yet; reload the page.")
-    rec = studio.generation(owner, gen_id)
+    rec = studio.library.generation(owner, gen_id)
     if rec is None:
         raise ValueError("That generation is no longer in your history; pick one in History first.")
     if isinstance(take_index, bool) or not isinstance(take_index, int) or not 0 <= take_index < len(rec.takes):
@@ -381,7 +381,7 @@ def history_choices(studio: Studio, tstore: TimelineStore, owner: Optional[str],
         return []
     linked = tstore.generations_with_projects(owner)
     out = []
-    for rec in studio.history(owner, limit=limit):
+    for rec in studio.library.history(owner, limit=limit):
         when = time.strftime("%m-%d %H:%M", time.localtime(rec.created))
         for i, take in enumerate(rec.takes):
             mark = " · ✓ timeline" if (rec.id, i) in linked else ""
@@ -440,13 +440,13 @@ def create_timeline(studio: Studio, tstore: TimelineStore, owner: Optional[str],
         raise ValueError("Your browser session is not ready yet; reload the page.")
     if not isinstance(tl_text, str) or not tl_text.strip():
         raise ValueError("Please paste some text to split into segments.")
-    too_long = text_too_long(tl_text, studio.max_text_chars)
+    too_long = text_too_long(tl_text, studio.requests.max_text_chars)
     if too_long:
         raise ValueError(too_long)
     max_chars = _number(tl_max_chars, "The maximum segment length", T.DEFAULT_MAX_CHARS)
     if max_chars != int(max_chars):
         raise ValueError("The maximum segment length must be a whole number of characters.")
-    engine = studio.holder.engine
+    engine = studio.runner.loaded()
     tl, warnings = T.create_timeline(
         tl_text, tl_mode or "sentence", count_tokens=engine.count_tokens if engine is not None else None,
         max_chars=int(max_chars), voice=check_voice_ref(studio, owner, tl_voice),
@@ -551,22 +551,22 @@ def _regenerate_one(studio: Studio, tstore: TimelineStore, owner: str, tl_id: st
     tl = _edited(studio, owner, tl, k, seg_text, seg_voice, seg_seed, seg_semantic, seg_coarse, seg_fine)
     tstore.save(owner, tl_id, tl)  # the edit is kept even if the generation fails or is stopped
     key = session_key(request) or owner
-    cancel = studio.cancels.event(key)
-    if cancel.is_set():
+    job = studio.runner.job(key)
+    if job.stopped():
         return {**view(studio, owner, tl_id, tl, k), "tl_status": "■ Stopped before it started."}
 
     def report(p: Any) -> None:
         progress(min(1.0, p.fraction), desc=f"Segment {k + 1} · {STAGE_LABEL.get(p.stage, p.stage)}")
 
     try:
-        tl = T.regenerate_segment(StudioEngine(studio, owner), tl, k, resolve_voice=lambda ref: studio.resolve_voice(owner, ref),
-                                  on_progress=report, should_stop=cancel.is_set, **request_options(studio))
+        tl = T.regenerate_segment(StudioEngine(studio, owner), tl, k, resolve_voice=lambda ref: studio.voices.resolve(owner, ref),
+                                  on_progress=report, should_stop=job.stopped, **request_options(studio))
     except GenerationCancelled:
         return {**view(studio, owner, tl_id, tl, k), "tl_status": f"■ Stopped; segment {k + 1} kept its old audio."}
     except Exception as e:
         raise user_error(e) from None
     finally:
-        studio.cancels.forget(key)
+        job.close()
     tl = rescore(studio, tl, k)
     tstore.save(owner, tl_id, tl)
     later = [j for j in T.affected_by(tl, k) if T.segment_state(tl, j) == "upstream"]
@@ -593,7 +593,7 @@ def _generate_missing(studio: Studio, tstore: TimelineStore, owner: str, tl_id: 
         yield {"tl_status": "Every segment is up to date; nothing to generate."}
         return
     key = session_key(request) or owner
-    cancel = studio.cancels.event(key)
+    job = studio.runner.job(key)
     engine = StudioEngine(studio, owner)
     options = request_options(studio)
     done = finished = 0
@@ -601,7 +601,7 @@ def _generate_missing(studio: Studio, tstore: TimelineStore, owner: str, tl_id: 
         for k in range(len(tl.segments)):
             if T.segment_state(tl, k) == "fresh":
                 continue
-            if cancel.is_set():
+            if job.stopped():
                 raise GenerationCancelled()
             done += 1
             total = done + sum(1 for j in range(k + 1, len(tl.segments)) if T.segment_state(tl, j) != "fresh")
@@ -610,8 +610,8 @@ def _generate_missing(studio: Studio, tstore: TimelineStore, owner: str, tl_id: 
                 progress(min(1.0, (_i - 1 + p.fraction) / _n),
                          desc=f"Segment {_k + 1} ({_i} of {_n}) · {STAGE_LABEL.get(p.stage, p.stage)}")
 
-            tl = T.regenerate_segment(engine, tl, k, resolve_voice=lambda ref: studio.resolve_voice(owner, ref),
-                                      on_progress=report, should_stop=cancel.is_set, **options)
+            tl = T.regenerate_segment(engine, tl, k, resolve_voice=lambda ref: studio.voices.resolve(owner, ref),
+                                      on_progress=report, should_stop=job.stopped, **options)
             tl = rescore(studio, tl, k)
             tstore.save(owner, tl_id, tl)
             finished += 1
@@ -626,7 +626,7 @@ def _generate_missing(studio: Studio, tstore: TimelineStore, owner: str, tl_id: 
     except Exception as e:
         raise user_error(e) from None
     finally:
-        studio.cancels.forget(key)
+        job.close()
     yield {"tl_status": f"✓ Generated {done} segment(s). Press **Render new version** to join them."}
 
 
@@ -681,7 +681,7 @@ def save_segment_voice(studio: Studio, tstore: TimelineStore, owner: Optional[st
     if seg.take is None:
         raise ValueError(f"Segment {k + 1} has no audio yet; generate it first.")
     try:
-        v = studio.add_voice(owner, f"{short(seg.text, 40)} (segment {k + 1})", seg.take.tokens,
+        v = studio.voices.add(owner, f"{short(seg.text, 40)} (segment {k + 1})", seg.take.tokens,
                              f"timeline:{tl_id}:{seg.id}")
     except ValueError as e:
         raise ValueError(f"Could not save segment {k + 1} as a voice: {e}") from None
@@ -745,7 +745,7 @@ def export_version(studio: Studio, tstore: TimelineStore, owner: Optional[str], 
                        limit_db=_number(ex_limit, "The peak limit"))
     sr, audio = tstore.version_audio(owner, tl_id, number)
     done = process(audio, sr, post)
-    path = export_file(done.audio, sr, studio.exports.folder() / f"timeline-v{number}{fmt.suffix}", fmt)
+    path = export_file(done.audio, sr, studio.library.exports.folder() / f"timeline-v{number}{fmt.suffix}", fmt)
     loud = f" · {done.loudness_lufs:.1f} LUFS" if done.loudness_lufs is not None else ""
     notes = ("  \n" + " ".join(done.notes)) if done.notes else ""
     return {"ex_download": gr.update(value=str(path), label=f"⬇ {path.name}", visible=True),
@@ -807,7 +807,7 @@ class TimelineTab:
 
 def build_timeline_tab(studio: Studio) -> TimelineTab:
     """The Timeline tab; call inside ``gr.Tabs`` (after History). Keep what it returns to wire "Open in timeline"."""
-    tstore = timeline_store(studio)
+    tstore = studio.library.timelines
     c: dict[str, Any] = {}
     b: dict[str, Any] = {}
     with gr.Tab("Timeline", id="timeline", elem_id="tab-timeline") as tab:
@@ -960,4 +960,4 @@ def _wire(studio: Studio, tstore: TimelineStore, tab: Any, c: dict[str, Any], b:
 
 
 __all__ = ["build_timeline_tab", "import_generation", "import_long_form", "open_generation",
-           "TimelineStore", "TimelineTab", "timeline_store"]
+           "TimelineStore", "TimelineTab"]

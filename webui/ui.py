@@ -26,7 +26,10 @@ from .exports import GRADIO_CACHE
 from .limits import Limits
 from .model_settings import first_run_text, model_defaults
 from .store import Store
-from .studio import MAX_RETAKE_SECONDS, MAX_RETAKES, MAX_TEXT_CHARS, NO_VOICE, Studio
+from .request_builder import MAX_TEXT_CHARS
+from .studio import Studio
+from .take_checks import MAX_RETAKE_SECONDS, MAX_RETAKES
+from .voice_book import NO_VOICE
 from .tags import TAGS
 from .http_guard import forget_served_copies, guard_launch_kwargs
 from .input_guard import guard_inputs
@@ -159,8 +162,8 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
     store = Store(data_dir)
     studio = Studio(holder, store, allow_model_changes=allow_model_changes,
                     request_defaults=request_defaults, gpu_wrap=gpu_wrap, max_text_chars=max_text_chars,
-                    limits=limits)
-    languages = studio.languages()
+                    limits=limits, forget_files=forget_served_copies)
+    languages = studio.voices.languages()
     c: dict[str, Any] = {}  # every component an event reads or writes, by name
     b: dict[str, Any] = {}  # buttons and take slots, which only trigger events
 
@@ -378,7 +381,6 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
 
         _wire(demo, studio, c, a, b)
 
-    studio.forget_files = forget_served_copies
     for fn in demo.fns.values():  # every tab's engine events share one limit (Gradio keeps a group's lowest)
         if fn.concurrency_id == "engine":
             fn.concurrency_limit = engine_concurrency
