@@ -169,7 +169,8 @@ class JobRunner:
         return Job(self, key, self._armed.pop(key, {}))
 
     def should_stop(self, key: Optional[str]) -> Callable[[], bool]:
-        """Whether Stop was pressed for this session (never, without a session), for a short run outside a job."""
+        """Whether Stop was pressed for this session (never, without a session): for a short run (a voice or clone
+        preview) that leaves the session's job, its Stop flag and queue line as they are."""
         return self._cancels.event(key).is_set if key else (lambda: False)
 
     # -- running ----------------------------------------------------------------------

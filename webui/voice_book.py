@@ -94,7 +94,7 @@ def echo(value: Any, n: int = 60) -> str:
     return repr(text if len(text) <= n else text[: n - 1] + "…")
 
 
-def _catalog(engine: Any) -> list[PresetInfo]:
+def _read_catalog(engine: Any) -> list[PresetInfo]:
     try:
         return list(engine.presets()) if engine is not None else list(preset_catalog())
     except Exception:
@@ -110,18 +110,18 @@ class VoiceBook:
         self._holder, self._store, self._quotas = holder, store, quotas
         self._requests, self._runner, self._forget_files = requests, runner, forget_files
         self._cloner: Optional[tuple[Any, Any]] = None  # (engine, cloner)
-        self.catalog: list[PresetInfo] = []
+        self._catalog: list[PresetInfo] = []
         self._by_name: dict[str, PresetInfo] = {}
         self.refresh_catalog()
 
     # -- the catalog ------------------------------------------------------------------
     def refresh_catalog(self) -> None:
         """Re-read the preset catalog (after a model load)."""
-        self.catalog = _catalog(self._holder.engine)
-        self._by_name = {p.name: p for p in self.catalog}
+        self._catalog = _read_catalog(self._holder.engine)
+        self._by_name = {p.name: p for p in self._catalog}
 
     def languages(self) -> list[str]:
-        return sorted({p.language_name for p in self.catalog})
+        return sorted({p.language_name for p in self._catalog})
 
     def preset(self, ref: Any) -> Optional[PresetInfo]:
         """The catalog entry a ``preset:`` reference names (None for anything else)."""
@@ -178,7 +178,7 @@ class VoiceBook:
         if owner:
             choices += [(f"★ {v.name}", user_ref(v.id)) for v in self._store.list_voices(owner)
                         if not q or q in v.name.lower()]
-        for p in self.catalog:
+        for p in self._catalog:
             if p.version != version:
                 continue
             if language not in ("All", p.language_name):
