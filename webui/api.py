@@ -28,12 +28,15 @@ import bark_core
 from bark_core import GenerationCancelled, Preview, Progress, SegmentDone, contract, settings as table
 from bark_core.constants import SAMPLE_RATE
 
-from .store import TakeRecord, write_wav_atomic
-from .studio import HISTORY_LIMIT, MAX_CLONE_BYTES, Studio, session_key, storage_error, user_error
+from .job_runner import session_key, user_error
+from .library import HISTORY_LIMIT
+from .store import TakeRecord, storage_error, write_wav_atomic
+from .studio import Studio
 from .timeline_import import import_long_form
 from .http_guard import owner_from_request
 from .preset_store import PresetStore, with_preset
 from .page import ENGINE, QUICK, Page
+from .voice_book import MAX_CLONE_BYTES, ref_from_text, user_ref
 from .wiring import bind
 
 API_SETTINGS = [s for s in table.SETTINGS if s.api]
@@ -44,14 +47,6 @@ log = logging.getLogger(__name__)
 def api_owner(request: Optional[gr.Request]) -> Optional[str]:
     """The client's own owner (its bark_owner cookie: each gradio_client.Client keeps its own), or None."""
     return owner_from_request(request)
-
-
-def voice_ref(voice: Any) -> str:
-    """``v2/en_speaker_6`` or ``preset:…`` / ``user:…`` -> the studio's voice reference."""
-    v = str(voice or "").strip()
-    if not v:
-        return ""
-    return v if v.startswith(("preset:", "user:")) else f"preset:{v}"
 
 
 def take_scores(rec: Any) -> list[dict[str, Any]]:
@@ -82,12 +77,12 @@ def api_generate(studio: Studio, text: str, voice: str, request: gr.Request, pre
     owner = api_owner(request)  # None without a cookie: nothing is stored (``unsaved_takes``)
     if str(preset or "").strip():
         values = with_preset((presets or PresetStore(None)).find(owner, preset), values)
-    ref = voice_ref(voice)
-    req = studio.make_request(text, studio.resolve_voice(owner, ref), values)
+    ref = ref_from_text(voice)
+    req = studio.requests.make(text, studio.voices.resolve(owner, ref), values)
     if owner:
         studio.quotas.check_history(owner)  # before the work, not after it
     key = session_key(request) or owner or f"once:{secrets.token_urlsafe(16)}"  # this job's own Stop flag
-    studio.cancels.arm(key)
+    studio.runner.arm(key)
     last = time.monotonic()
     previews = PreviewFiles(studio)
 
@@ -101,24 +96,21 @@ def api_generate(studio: Studio, text: str, voice: str, request: gr.Request, pre
             return {}  # a chance for Gradio to cancel the job: closing this generator stops the engine
         return None
 
-    try:
+    with studio.runner.job(key) as job:
         try:
-            events = studio.stream(req, studio.cancels.event(key).is_set, previews=req.live_preview,
-                                   owner=owner or "")
+            events = job.stream(req, previews=req.live_preview, owner=owner or "")
             gen = yield from contract.follow(events, show)
         except GenerationCancelled:
             raise ValueError("Generation stopped; nothing was saved.") from None
         except Exception as e:
             raise user_error(e) from None
-        scores = studio.score_takes(req, ref, gen)
+        scores = studio.checks.score_takes(req, ref, gen)
         if owner is None:
             yield unsaved_takes(studio, gen, scores)
             return
-        rec = studio.save_generation(owner, req, ref, gen, scores)
+        rec = studio.library.save_generation(owner, req, ref, gen, scores)
         import_long_form(studio, owner, rec.id, req, gen, score=False)  # open long-form takes as timelines
         yield {"files": [str(t.wav) for t in rec.takes], "scores": take_scores(rec)}
-    finally:
-        studio.cancels.forget(key)
 
 
 class PreviewFiles:
@@ -135,7 +127,7 @@ class PreviewFiles:
         """Each take's audio so far as a WAV; None when it could not be written (the job goes on without it)."""
         try:
             if self.folder is None:
-                self.folder = self.studio.exports.folder()
+                self.folder = self.studio.library.exports.folder()
             self.count += 1
             paths = []
             for i, audio in enumerate(per_take):
@@ -163,7 +155,7 @@ def unsaved_takes(studio: Studio, gen: Any, scores: list[Optional[dict[str, Any]
     """A cookieless caller's takes as /generate's answer, never stored: WAV files among the prepared downloads
     (swept with them, ``Limits.export_keep_s``), in the same form as a stored generation's."""
     try:
-        folder = studio.exports.folder()
+        folder = studio.library.exports.folder()
         rate = gen.sample_rate
         records = []
         for i, take in enumerate(gen.takes):
@@ -192,7 +184,7 @@ def api_history(studio: Studio, limit: Any, request: gr.Request) -> dict:
     """The caller's own history, newest first: rows (JSON) and their audio files (flattened, in row order)."""
     n = history_limit(limit)
     owner = api_owner(request)
-    recs = studio.history(owner, limit=n) if owner else []
+    recs = studio.library.history(owner, limit=n) if owner else []
     rows, files = [], []
     for r in recs:
         rows.append(dict(id=r.id, created=_dt.datetime.fromtimestamp(r.created).isoformat(timespec="seconds"),
@@ -216,7 +208,7 @@ def api_export(studio: Studio, gen_id: str, request: gr.Request, take: Any = 0, 
     owner = api_owner(request)
     if not owner:
         raise ValueError("There is no generation with that id in your history (ids are in /history's rows).")
-    return {"export": studio.export_take(owner, gen_id, take, format, normalize, trim_silence, fade_ms)}
+    return {"export": studio.library.export_take(owner, gen_id, take, format, normalize, trim_silence, fade_ms)}
 
 
 def api_clone(studio: Studio, audio_file: Any, name: str, request: gr.Request) -> dict:
@@ -230,9 +222,9 @@ def api_clone(studio: Studio, audio_file: Any, name: str, request: gr.Request) -
                          "can be yours.")
     studio.quotas.check_voices(owner)  # before the work, not after it
     bark_core.read_audio(path, max_bytes=MAX_CLONE_BYTES)
-    result = studio.cloner().clone_file(path, name=name or "")
-    rec = studio.add_voice(owner, (name or "").strip() or "My cloned voice", result.voice, "clone")
-    return {"voice": {"voice": f"user:{rec.id}", "name": rec.name, "warnings": result.warnings,
+    result = studio.voices.cloner().clone_file(path, name=name or "")
+    rec = studio.voices.add(owner, (name or "").strip() or "My cloned voice", result.voice, "clone")
+    return {"voice": {"voice": user_ref(rec.id), "name": rec.name, "warnings": result.warnings,
                       "window": [round(x, 2) for x in result.window]}}
 
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .studio import Studio, session_key
+from .job_runner import session_key
+from .studio import Studio
 
 
 def arm(studio: Studio, request: gr.Request) -> dict:
     """Clear this session's Stop flag before its job is queued."""
     key = session_key(request)
     if key:
-        studio.cancels.arm(key)
+        studio.runner.arm(key)
     return {}
 
 
@@ -19,7 +20,7 @@ def stop(studio: Studio, request: gr.Request) -> dict:
     """Stop this session's job (and only this session's)."""
     key = session_key(request)
     if key:
-        studio.cancels.stop(key)
+        studio.runner.stop(key)
     return {}
 
 

@@ -13,10 +13,11 @@ import gradio as gr
 
 from .formatting import plain, short
 from .model_settings import first_run_text
-from .studio import NO_VOICE, Studio
+from .studio import Studio
 from .tab_history import list_history
 from .tab_models import header_html, loaded_controls, models_md
 from .take_cards import show_results
+from .voice_book import NO_VOICE, user_voice_id
 from .voice_list import default_filters, voice_details, voice_list
 
 
@@ -24,10 +25,9 @@ def voice_filters(studio: Studio, owner: str, ref: str) -> Optional[dict[str, st
     """Filters under which the voice list shows ``ref`` (the defaults where they do), or None when this
     owner cannot use it (an unknown preset, another owner's or a deleted voice, anything malformed)."""
     filters = default_filters(studio)
-    kind, _, key = ref.partition(":")
-    if kind == "user":
-        return filters if owner and studio.store.get_voice(owner, key) is not None else None
-    preset = studio.catalog_by_name.get(key) if kind == "preset" else None
+    if user_voice_id(ref) is not None:
+        return filters if studio.voices.own(owner, ref) is not None else None
+    preset = studio.voices.preset(ref)
     if preset is None:
         return None
     if filters["f_language"] not in ("All", preset.language_name):
@@ -38,7 +38,7 @@ def voice_filters(studio: Studio, owner: str, ref: str) -> Optional[dict[str, st
 
 def last_results(studio: Studio, owner: str) -> dict[str, Any]:
     """Results showing this owner's latest generation (nothing when there is none)."""
-    latest = studio.history(owner, limit=1) if owner else []
+    latest = studio.library.history(owner, limit=1) if owner else []
     if not latest:
         return {}
     rec = latest[0]

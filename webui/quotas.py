@@ -66,13 +66,14 @@ class RateLimiter:
 class Quotas:
     """The studio's limits for one owner at a time (see the module docstring)."""
 
-    def __init__(self, limits: Limits, store: Any, *, data_ttl_s: float = 30.0):
+    def __init__(self, limits: Limits, store: Any, *, data_ttl_s: float = 30.0,
+                 count_timelines: Optional[Callable[[str], int]] = None):
         self.limits = limits
         self.store = store
         self.data_ttl_s = float(data_ttl_s)  # the data folder's size is measured at most this often
         self._data: tuple[float, int] = (-1e18, 0)  # (monotonic time, bytes)
         self._data_lock = threading.Lock()
-        self.count_timelines: Optional[Callable[[str], int]] = None  # set with the studio's TimelineStore
+        self.count_timelines = count_timelines  # an owner's timelines, for the storage line (None: not shown)
         self.per_owner = RateLimiter(limits.saves_per_minute)
         self.per_address = RateLimiter(limits.saves_per_minute_per_address)
 

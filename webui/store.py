@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -36,6 +37,7 @@ from typing import Any, Optional
 import numpy as np
 import soundfile as sf
 
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS generations (
@@ -70,6 +72,19 @@ UNDO_SECONDS = 120.0  # a deleted row or voice can be restored this long; then i
 # Columns added after the first release, added to an older database when it is opened.
 MIGRATIONS = {"generations": {"deleted": "REAL"}, "voices": {"deleted": "REAL"}}
 DB_NAME = "studio.sqlite3"
+
+
+class StorageError(ValueError):
+    """The data folder could not be written (disk full, read-only); nothing was saved."""
+
+
+def storage_error(e: BaseException) -> StorageError:
+    """A failed write to the data directory (disk full, read-only, missing folder) as a sentence."""
+    log.error("could not write to the data directory: %s", type(e).__name__)
+    reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
+    return StorageError(f"Could not save to the studio's data folder ({reason}). The disk may be full or the "
+                        "folder read-only; free some space or start the studio with a writable --data-dir. "
+                        "Nothing was saved.")
 
 
 class Database:

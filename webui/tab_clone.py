@@ -13,7 +13,9 @@ import gradio as gr
 import bark_core
 
 from .formatting import plain
-from .studio import MAX_CLONE_BYTES, Studio, session_key
+from .job_runner import session_key
+from .studio import Studio
+from .voice_book import MAX_CLONE_BYTES, user_ref
 from .voice_list import voice_details, voice_list
 
 TEST_SENTENCE = "Hello! This is my cloned voice. How does it sound?"
@@ -77,7 +79,7 @@ def _clone(studio: Studio, clone_audio: Optional[str], clone_start: Any, clone_s
     start = float(clone_start) if clone_start not in (None, "") else None
     seconds = float(clone_seconds) if clone_seconds not in (None, "") and float(clone_seconds) > 0 else None
     _audio(clone_audio)  # the same sentences as on upload for a bad file
-    return studio.cloner().clone_file(clone_audio, start=start, seconds=seconds, name=name)
+    return studio.voices.cloner().clone_file(clone_audio, start=start, seconds=seconds, name=name)
 
 
 def preview_clone(studio: Studio, clone_audio: Optional[str], clone_start: Any, clone_seconds: Any,
@@ -85,9 +87,8 @@ def preview_clone(studio: Studio, clone_audio: Optional[str], clone_start: Any, 
     """Clone and speak a test sentence with it (nothing is saved)."""
     result = _clone(studio, clone_audio, clone_start, clone_seconds)
     key = session_key(request)
-    stop = studio.cancels.event(key).is_set if key else (lambda: False)
-    req = studio.make_request(TEST_SENTENCE, result.voice, {"seed": 0})
-    gen = studio.run_blocking(req, stop, key or "")
+    req = studio.requests.make(TEST_SENTENCE, result.voice, {"seed": 0})
+    gen = studio.runner.run_blocking(req, studio.runner.should_stop(key), key or "")
     notes = [f"⚠ {plain(w)}" for w in result.warnings]
     return {"clone_preview": (bark_core.SAMPLE_RATE, gen.takes[0].audio),
             "clone_msg": "  \n".join([f"Window {result.window[0]:.1f}–{result.window[1]:.1f} s. "
@@ -102,8 +103,8 @@ def save_clone(studio: Studio, owner: str, clone_audio: Optional[str], clone_sta
     name = (clone_name or "").strip() or "My cloned voice"
     studio.quotas.check_voices(owner)  # before the cloning work, not after it
     result = _clone(studio, clone_audio, clone_start, clone_seconds, name)
-    rec = studio.add_voice(owner, name, result.voice, "clone")
-    ref = f"user:{rec.id}"
+    rec = studio.voices.add(owner, name, result.voice, "clone")
+    ref = user_ref(rec.id)
     gr.Info("Voice saved. It is selected now, under ★ in the voice list.")
     return {"voice": ref, "voice_md": voice_details(studio, owner, ref),
             **voice_list(studio, owner, ref, f_language, f_gender, f_version, f_query),

@@ -6,7 +6,6 @@ Take slot outputs are named ``take{i}_group``, ``take{i}_audio``, ``take{i}_info
 
 from __future__ import annotations
 
-import functools
 import time
 from typing import Any, Iterator, Optional
 
@@ -18,9 +17,13 @@ from bark_core import (MAX_SEGMENT_RETAKES, MAX_TAKES, SAMPLE_RATE, GenerationCa
 from bark_core.takecheck import Thresholds
 
 from .formatting import STAGE_LABEL, history_rows, plain, short
-from .studio import NO_VOICE, Studio, session_key, text_too_long, user_error
+from .job_runner import Job, session_key, user_error
+from .request_builder import text_too_long
+from .studio import Studio
+from .take_checks import retake_budget, retake_request, thresholds as check_thresholds
 from .timeline_import import import_long_form
 from .take_cards import hidden_slots, result_ref, show_results
+from .voice_book import NO_VOICE, user_ref
 from .voice_list import voice_details, voice_list
 
 UI_SETTINGS = [s.name for s in table.SETTINGS if s.widget != "none"]
@@ -38,15 +41,14 @@ def arm_generate(studio: Studio, request: gr.Request, text: str = "", takes: Any
     key = session_key(request)
     if not key:
         return {}
-    studio.cancels.arm(key)
-    studio.job_options[key] = {k: check.get(k) for k in CHECK_OPTIONS}
+    studio.runner.arm(key, **{k: check.get(k) for k in CHECK_OPTIONS})
     if not isinstance(text, str) or not text.strip():
         return {}
     try:
         n = int(takes or 1)
     except (TypeError, ValueError):
         n = 1
-    line = studio.job_queued(key, studio.expected_audio_seconds(text, max_seconds), max(1, n))
+    line = studio.runner.queued_line(key, studio.runner.expected_audio_seconds(text, max_seconds), max(1, n))
     return {"status": f"⏳ {line}"}
 
 
@@ -59,12 +61,11 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
     (a new seed) until one does or the budget is spent: ``retake_tries`` extra tries, and no retake
     starts once the job has run ``retake_seconds`` (0 = no time limit). Every try is saved in history with its scores.
     """
-    key = session_key(request) or owner
+    job = studio.runner.job(session_key(request) or owner or "")
     if not owner:
-        studio.job_done(key or "")
+        job.close()
         raise ValueError("Your browser session is not ready yet; reload the page.")
-    cancel = studio.cancels.event(key)
-    armed = studio.job_options.pop(key, {})  # what arm_generate was given; explicit arguments win
+    armed = job.options  # what arm_generate was given; explicit arguments win
     best_first = armed.get("best_first") if best_first is None else best_first
     min_on_script = armed.get("min_on_script") if min_on_script is None else min_on_script
     min_same_voice = armed.get("min_same_voice") if min_same_voice is None else min_same_voice
@@ -72,40 +73,39 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
     retake_seconds = armed.get("retake_seconds") if retake_seconds is None else retake_seconds
     idle = {"results_title": "### Results\n<span class='muted'>Your takes will appear here.</span>"}
     try:
-        req = studio.make_request(text, studio.resolve_voice(owner, voice), values)
+        req = studio.requests.make(text, studio.voices.resolve(owner, voice), values)
         studio.quotas.check_history(owner)
-        thresholds = studio.thresholds(min_on_script, min_same_voice)
-        tries, seconds = studio.retake_budget(retake_tries, retake_seconds)
+        thresholds = check_thresholds(min_on_script, min_same_voice)
+        tries, seconds = retake_budget(retake_tries, retake_seconds)
     except ValueError as e:
-        studio.job_done(key)  # refused: it no longer waits for the engine
+        job.close()  # refused: it no longer waits for the engine
         yield {**idle, "status": f"✗ {plain(e)}"}
         raise
-    if cancel.is_set():
-        studio.job_done(key)
+    if job.stopped():
+        job.close()
         yield {"status": "■ Stopped before it started. Nothing was saved."}
         return
     yield {**hidden_slots("take"), "status": "Starting…",
            "results_title": "### Results\n<span class='muted'>Generating…</span>"}
     progress(0.0, desc="Starting")
     started = time.monotonic()  # the time budget counts from here: no retake starts after it is spent
-    eta = functools.partial(studio.job_progress, key)
     try:
-        reference = studio.speaker_reference(req) if tries else None
+        reference = studio.checks.speaker_reference(req) if tries else None
         accept, segment_retakes = None, 0
         if tries and n_segments(studio, req) > 1:  # long-form: redraw a segment alone
             segment_retakes = min(tries, MAX_SEGMENT_RETAKES)
-            accept = studio.segment_check(req, voice, thresholds, reference, started + seconds if seconds else None)
-        gen = yield from run_one(studio, req, cancel, progress, accept_segment=accept, segment_retakes=segment_retakes,
-                                 eta=eta, owner=owner)
+            accept = studio.checks.segment_check(req, voice, thresholds, reference, started + seconds if seconds else None)
+        gen = yield from run_one(job, req, progress, accept_segment=accept, segment_retakes=segment_retakes,
+                                 eta=job.eta, owner=owner)
         if gen is None:
             yield {**hidden_slots("take"), "status": "■ Stopped. Nothing was saved.",
                    "results_title": "### Results\n<span class='muted'>Stopped.</span>"}
             return
-        studio.record_speed(gen, req.takes)
+        studio.runner.record_speed(gen, req.takes)
         if not tries:
-            reference = studio.speaker_reference(req)
-        first = studio.save_generation(owner, req, voice, gen, studio.score_takes(req, voice, gen, thresholds,
-                                                                                  reference))
+            reference = studio.checks.speaker_reference(req)
+        first = studio.library.save_generation(owner, req, voice, gen,
+                                               studio.checks.score_takes(req, voice, gen, thresholds, reference))
         import_long_form(studio, owner, first.id, req, gen, score=False)  # each long-form take as a timeline
         refs = [[first.id, i, f"Take {i + 1}"] for i in range(len(first.takes))]
         records = [first]
@@ -113,17 +113,17 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
         for extra in range(1, 0 if accept else tries + 1):
             if any_passed(records) or (seconds and time.monotonic() - started >= seconds):
                 break
-            again = studio.retake_request(req, first.seed, len(first.takes), extra)
+            again = retake_request(req, first.seed, len(first.takes), extra)
             yield {**show_results(studio, owner, refs, best_first),
                    "status": f"No take passed yet: retake {extra} of {tries} (seed {again.seed})…"}
-            gen = yield from run_one(studio, again, cancel, progress, f"retake {extra} of {tries} · ", owner=owner)
+            gen = yield from run_one(job, again, progress, f"retake {extra} of {tries} · ", owner=owner)
             if gen is not None:
-                studio.record_speed(gen, 1)
+                studio.runner.record_speed(gen, 1)
             if gen is None:
                 stopped = True
                 break
-            rec = studio.save_generation(owner, again, voice, gen, studio.score_takes(again, voice, gen, thresholds,
-                                                                                      reference))
+            rec = studio.library.save_generation(owner, again, voice, gen,
+                                                 studio.checks.score_takes(again, voice, gen, thresholds, reference))
             import_long_form(studio, owner, rec.id, again, gen, score=False)
             records.append(rec)
             refs.append([rec.id, 0, f"Retake {extra}"])
@@ -135,8 +135,7 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
         yield {**idle, "status": f"✗ {plain(e)}"}
         raise
     finally:
-        studio.cancels.forget(key)
-        studio.job_done(key)
+        job.close()
 
 
 def regenerate(studio: Studio, owner: str, gen_id: Optional[str], index: int, request: gr.Request,
@@ -145,14 +144,13 @@ def regenerate(studio: Studio, owner: str, gen_id: Optional[str], index: int, re
     generation in Results and History. On the exact placement (CPU float32) it is the same audio."""
     if not owner:
         raise ValueError("Your browser session is not ready yet; reload the page.")
-    key = session_key(request) or owner
-    cancel = studio.cancels.event(key)
+    job = studio.runner.job(session_key(request) or owner)
     try:
-        rec, req = studio.regenerate_request(owner, gen_id, index)
+        rec, req = studio.library.take_again_request(owner, gen_id, index)
     except ValueError as e:
         yield {"status": f"✗ {plain(e)}"}
         raise
-    if cancel.is_set():
+    if job.stopped():
         yield {"status": "■ Stopped before it started. Nothing was saved."}
         return
     label = f"Take {index + 1} again"
@@ -161,14 +159,15 @@ def regenerate(studio: Studio, owner: str, gen_id: Optional[str], index: int, re
            "results_title": "### Results\n<span class='muted'>Generating…</span>"}
     progress(0.0, desc="Starting")
     try:
-        gen = yield from run_one(studio, req, cancel, progress, owner=owner)
+        gen = yield from run_one(job, req, progress, owner=owner)
         if gen is None:
             yield {"status": "■ Stopped. Nothing was saved.",
                    "results_title": "### Results\n<span class='muted'>Stopped.</span>"}
             return
         thresholds = Thresholds(**{k: v for k, v in ((rec.takes[index].scores or {}).get("details") or {}).get(
             "thresholds", {}).items() if k in Thresholds.__dataclass_fields__})
-        again = studio.save_generation(owner, req, rec.voice, gen, studio.score_takes(req, rec.voice, gen, thresholds))
+        again = studio.library.save_generation(owner, req, rec.voice, gen,
+                                               studio.checks.score_takes(req, rec.voice, gen, thresholds))
         import_long_form(studio, owner, again.id, req, gen, score=False)
         out = finished(studio, owner, [again], [[again.id, 0, label]], best_first)
         out["status"] = out["status"].replace("✓ Done", f"✓ Take {index + 1} made again", 1)
@@ -177,8 +176,7 @@ def regenerate(studio: Studio, owner: str, gen_id: Optional[str], index: int, re
         yield {"status": f"✗ {plain(e)}"}
         raise
     finally:
-        studio.cancels.forget(key)
-        studio.job_done(key)
+        job.close()
 
 
 def regenerate_result(studio: Studio, owner: str, results: Optional[dict], index: int, request: gr.Request,
@@ -188,11 +186,11 @@ def regenerate_result(studio: Studio, owner: str, results: Optional[dict], index
     yield from regenerate(studio, owner, gen_id, take, request, progress, best_first)
 
 
-def run_one(studio: Studio, req: Any, cancel: Any, progress: Any, prefix: str = "", accept_segment: Any = None,
+def run_one(job: Job, req: Any, progress: Any, prefix: str = "", accept_segment: Any = None,
             segment_retakes: int = 0, eta: Any = None, owner: str = "") -> Iterator[dict[str, Any]]:
-    """One engine run, shown as it goes (``yield from``); returns the Generation, or None when stopped.
+    """One engine run of ``job``, shown as it goes (``yield from``); returns the Generation, or None when stopped.
 
-    ``eta(fraction) -> str`` (``Studio.job_progress``): the status line says the time left every few seconds.
+    ``eta(fraction) -> str`` (``Job.eta``): the status line says the time left every few seconds.
     """
     last = shown = 0.0
     if eta is not None:
@@ -215,18 +213,18 @@ def run_one(studio: Studio, req: Any, cancel: Any, progress: Any, prefix: str = 
         return None
 
     try:
-        gen = yield from contract.follow(studio.stream(req, cancel.is_set, accept_segment, segment_retakes,
-                                                       previews=True, owner=owner), show)
+        gen = yield from contract.follow(job.stream(req, accept_segment, segment_retakes, previews=True, owner=owner),
+                                         show)
     except GenerationCancelled:
         return None
     except Exception as e:
         raise user_error(e) from None
-    return None if cancel.is_set() else gen
+    return None if job.stopped() else gen
 
 
 def n_segments(studio: Studio, req: Any) -> int:
     """How many segments the engine will make of this request's text (1 when it is not long-form)."""
-    engine = studio.holder.engine
+    engine = studio.runner.loaded()
     if engine is None or not req.long_form:
         return 1
     try:
@@ -284,7 +282,7 @@ def finished(studio: Studio, owner: str, records: list[Any], refs: list, best_fi
     first = records[0]
     total = sum(r.timings.get("total", 0.0) for r in records)
     warn = ("  \n⚠ " + plain(" ".join(first.warnings))) if first.warnings else ""
-    recs = studio.history(owner)
+    recs = studio.library.history(owner)
     status = f"✓ Done in {total:.1f} s · seed {first.seed}"
     if budget or len(records) > 1:
         n = sum(len(r.takes) for r in records)
@@ -321,10 +319,10 @@ def estimate_prompt(studio: Studio, text: str) -> dict[str, Any]:
     hint = f"<span class='muted'>{PROMPT_HINT}</span>"
     if not text or not text.strip():
         return {"estimate": hint}
-    too_long = text_too_long(text, studio.max_text_chars)
+    too_long = text_too_long(text, studio.requests.max_text_chars)
     if too_long:
         return {"estimate": f"⚠ {plain(too_long)}"}
-    engine = studio.holder.engine
+    engine = studio.runner.loaded()
     if engine is None:
         return {"estimate": f"≈ {len(text.split()) / 2.6:.0f} s of audio · {hint}"}
     try:
@@ -340,13 +338,13 @@ def estimate_prompt(studio: Studio, text: str) -> dict[str, Any]:
 
 def reuse(studio: Studio, owner: str, gen_id: Optional[str]) -> dict[str, Any]:
     """Put a generation's prompt, voice and settings back into the editor."""
-    rec = studio.generation(owner, gen_id)
+    rec = studio.library.generation(owner, gen_id)
     if rec is None:
         raise ValueError("That generation is no longer in your history.")
     s = rec.settings
     ref = s.get("voice", "")
     out: dict[str, Any] = {}
-    if ref.startswith("user:") and studio.store.get_voice(owner, ref[5:]) is None:
+    if studio.voices.deleted(owner, ref):
         gr.Warning("The voice of that generation was deleted; using no voice.")
         ref = NO_VOICE
     widgets = table.to_widgets({**s, "seed": rec.seed})
@@ -357,11 +355,11 @@ def reuse(studio: Studio, owner: str, gen_id: Optional[str]) -> dict[str, Any]:
 def star_result(studio: Studio, owner: str, results: Optional[dict], index: int = 0) -> dict[str, Any]:
     """Star (or unstar) the generation of Results' card ``index``; it is marked ★ in History."""
     gen_id, _ = result_ref(results, index)
-    rec = studio.generation(owner, gen_id)
+    rec = studio.library.generation(owner, gen_id)
     if rec is None:
         raise ValueError("That generation is no longer in your history.")
-    studio.store.set_star(owner, rec.id, not rec.starred)
-    recs = studio.history(owner)
+    studio.library.toggle_star(owner, rec)
+    recs = studio.library.history(owner)
     return {"status": "★ Starred: find it under Starred only in History." if not rec.starred else "Star removed.",
             "history_table": history_rows(recs), "history_ids": [r.id for r in recs]}
 
@@ -381,7 +379,7 @@ def save_take_as_voice(studio: Studio, owner: str, results: Optional[dict], inde
 def save_history_take_as_voice(studio: Studio, owner: str, gen_id: Optional[str], index: int, f_language: str = "All",
                                f_gender: str = "Any", f_version: str = "v2", f_query: str = "") -> dict[str, Any]:
     """Save take ``index`` of a generation as one of the owner's voices and select it."""
-    rec = studio.generation(owner, gen_id)
+    rec = studio.library.generation(owner, gen_id)
     if rec is None or index >= len(rec.takes):
         raise ValueError("That take is no longer in your history.")
     src = rec.takes[index].wav.with_suffix(".npz")
@@ -389,11 +387,11 @@ def save_history_take_as_voice(studio: Studio, owner: str, gen_id: Optional[str]
         raise ValueError("That take is too short to be used as a voice; pick a longer take.")
     name = f"{short(rec.prompt, 40)} (take {index + 1})"
     try:
-        v = studio.add_voice(owner, name, load_voice_npz(src), f"generation:{gen_id}:{index}")
+        v = studio.voices.add(owner, name, load_voice_npz(src), f"generation:{gen_id}:{index}")
     except ValueError as e:
         raise ValueError(f"Could not save the voice: {e}") from None
     gr.Info(f"Saved take {index + 1} as a voice. It is selected now, under ★ in the voice list.")
-    ref = f"user:{v.id}"
+    ref = user_ref(v.id)
     return {"voice": ref, "voice_md": voice_details(studio, owner, ref),
             "status": f"✓ Take {index + 1} saved as the voice “{plain(v.name)}”.",
             **voice_list(studio, owner, ref, f_language, f_gender, f_version, f_query)}

@@ -10,13 +10,12 @@ from .formatting import details_md, history_rows
 from .store import UNDO_SECONDS
 from .studio import Studio
 from .take_cards import hidden_slots, slot_updates
-from .timeline_import import forget_purged
 
 
 def list_history(studio: Studio, owner: str, starred_only: bool, search: str = "") -> dict[str, Any]:
     """The owner's generations, newest first (``search`` keeps those whose prompt contains it), and the line
     with the owner's storage use against the studio's limits."""
-    recs = studio.history(owner or "", starred_only=bool(starred_only))
+    recs = studio.library.history(owner or "", starred_only=bool(starred_only))
     q = (search or "").strip().lower()
     if q:
         recs = [r for r in recs if q in r.prompt.lower()]
@@ -25,7 +24,7 @@ def list_history(studio: Studio, owner: str, starred_only: bool, search: str = "
 
 
 def show_detail(studio: Studio, owner: str, gen_id: Optional[str]) -> dict[str, Any]:
-    rec = studio.generation(owner or "", gen_id)
+    rec = studio.library.generation(owner or "", gen_id)
     if rec is None:
         return {"selected_gen": None, "detail_group": gr.update(visible=False), "detail_md": "",
                 "export_file": gr.update(visible=False, value=None), **hidden_slots("hist")}
@@ -43,18 +42,18 @@ def select_row(studio: Studio, owner: str, history_ids: list, evt: gr.SelectData
 
 def export_zip(studio: Studio, owner: str, selected_gen: Optional[str]) -> dict[str, Any]:
     """The selected row as a zip: each take's WAV and voice .npz, and settings.json."""
-    rec = studio.generation(owner or "", selected_gen)
+    rec = studio.library.generation(owner or "", selected_gen)
     if rec is None:
         raise ValueError("Select a generation in the table first.")
-    return {"export_file": gr.update(value=studio.export_zip(rec), visible=True)}
+    return {"export_file": gr.update(value=studio.library.export_zip(rec), visible=True)}
 
 
 def toggle_star(studio: Studio, owner: str, selected_gen: Optional[str], starred_only: bool,
                 search: str = "") -> dict[str, Any]:
-    rec = studio.generation(owner or "", selected_gen)
+    rec = studio.library.generation(owner or "", selected_gen)
     if rec is None:
         raise ValueError("That generation is no longer in your history.")
-    studio.store.set_star(owner, rec.id, not rec.starred)
+    studio.library.toggle_star(owner, rec)
     return {**list_history(studio, owner, starred_only, search), **show_detail(studio, owner, rec.id)}
 
 
@@ -62,8 +61,7 @@ def delete_generation(studio: Studio, owner: str, selected_gen: Optional[str], s
                       search: str = "") -> dict[str, Any]:
     """Delete the selected row at once, with an Undo button for a while (``store.UNDO_SECONDS``)."""
     out: dict[str, Any] = {}
-    if selected_gen and studio.trash_generation(owner or "", selected_gen):
-        forget_purged(studio)  # timelines of rows now gone for good; this row's stay until Undo's time is over
+    if selected_gen and studio.library.trash_generation(owner or "", selected_gen):
         out = {"undo_gen": selected_gen,
                "undo_delete_btn": gr.update(visible=True)}
         gr.Info(f"Deleted. “↶ Undo delete” brings it back for {UNDO_SECONDS / 60:.0f} minutes.")
@@ -74,7 +72,7 @@ def undo_delete(studio: Studio, owner: str, undo_gen: Optional[str], starred_onl
                 search: str = "") -> dict[str, Any]:
     """Bring the row deleted last back (and show it)."""
     hide = {"undo_gen": None, "undo_delete_btn": gr.update(visible=False)}
-    if not studio.restore_generation(owner or "", undo_gen):
+    if not studio.library.restore_generation(owner or "", undo_gen):
         gr.Warning("Too late to undo: that generation was deleted for good.")
         return hide
     return {**list_history(studio, owner, starred_only, search), **show_detail(studio, owner, undo_gen), **hide}

@@ -13,7 +13,8 @@ import bark_core
 from .engine_holder import STAGES, settings_sizes
 from .formatting import fmt_bytes, plain
 from .model_settings import engine_sizes, reload_settings, sizes_dict
-from .studio import NO_VOICE, Studio
+from .studio import Studio
+from .voice_book import NO_VOICE
 from .voice_list import voice_list
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,7 @@ def estimate_memory(size_semantic: str, size_coarse: str, size_fine: str, m_devi
 def after_load(studio: Studio, owner: str, f_language: str, f_gender: str, f_version: str,
                f_query: str) -> dict[str, Any]:
     """Everything that shows the loaded engine, refreshed after a load."""
-    studio.refresh_catalog()
+    studio.voices.refresh_catalog()
     return {"engine_badge": header_html(studio), "setup_panel": gr.update(visible=not studio.holder.ready),
             "models_info": models_md(studio), "voice": NO_VOICE, **loaded_controls(studio),
             **voice_list(studio, owner, NO_VOICE, f_language, f_gender, f_version, f_query)}

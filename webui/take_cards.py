@@ -87,7 +87,7 @@ def shown_order(studio: Studio, owner: str, refs: list, best_first: bool) -> lis
         return list(refs)
     scores = []
     for gen_id, i, _ in refs:
-        rec = studio.generation(owner, gen_id)
+        rec = studio.library.generation(owner, gen_id)
         scores.append(rec.takes[i].scores if rec is not None and i < len(rec.takes) else None)
     return [refs[k] for k in rank_dicts(scores)]
 
@@ -96,14 +96,14 @@ def shown_order(studio: Studio, owner: str, refs: list, best_first: bool) -> lis
 def show_results(studio: Studio, owner: str, refs: list, best_first: bool) -> dict[str, Any]:
     """Results' take cards for ``refs`` (the first MAX_TAKES in the shown order) and the ``results`` state."""
     shown = [r for r in shown_order(studio, owner, refs, bool(best_first))
-             if studio.generation(owner, r[0]) is not None][:MAX_TAKES]
+             if studio.library.generation(owner, r[0]) is not None][:MAX_TAKES]
     takes, labels, totals = [], [], []
     for gen_id, i, label in shown:
-        rec = studio.generation(owner, gen_id)
+        rec = studio.library.generation(owner, gen_id)
         takes.append(rec.takes[i])
         labels.append(label)
         totals.append(rec.timings.get("total"))
-    first = studio.generation(owner, refs[0][0]) if refs else None
+    first = studio.library.generation(owner, refs[0][0]) if refs else None
     return {**slot_updates("take", takes, first.seed if first else 0, totals, labels),
             "results": {"refs": refs, "shown": shown}}
 

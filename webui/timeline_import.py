@@ -1,73 +1,45 @@
 """Long-form takes as timelines: each take of a finished generation imported with its exact segments.
 
 The generate handlers (Studio and API) import every long-form take when it is saved; the Timeline
-tab opens it; deleting the history row removes the timelines nobody opened. One ``TimelineStore``
-per studio serves them all (``timeline_store``).
+tab opens it; deleting the history row removes the timelines nobody opened. The studio's one
+``TimelineStore`` (``studio.library.timelines``) serves them all.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import weakref
 from dataclasses import replace
 from typing import Any, Optional, Sequence
 
 from bark_core import timeline as T
 
 from .studio import Studio
-from .timeline_store import TimelineStore
+from .take_checks import Part
 
 log = logging.getLogger(__name__)
-
-_STORES: "weakref.WeakKeyDictionary[Studio, TimelineStore]" = weakref.WeakKeyDictionary()
-_STORES_LOCK = threading.Lock()
-def timeline_store(studio: Studio) -> TimelineStore:
-    """The studio's one TimelineStore (the tab, the imports and every handler share it)."""
-    with _STORES_LOCK:
-        tstore = _STORES.get(studio)
-        if tstore is None:
-            limits = studio.limits
-            tstore = _STORES[studio] = TimelineStore(studio.store.root, max_timelines=limits.max_timelines,
-                                                     max_versions=limits.max_versions,
-                                                     check_room=studio.quotas.check_data)
-            studio.quotas.count_timelines = tstore.count  # for the storage line
-            _forget_purged(tstore)  # rows purged while the studio was not running (the history store purges on opening)
-        return tstore
 
 
 def score_segments(studio: Studio, tl: T.Timeline, ks: Optional[Sequence[int]] = None,
                    voice_ref: Optional[str] = None) -> T.Timeline:
-    """Segments ``ks`` (default all with audio) scored by the take check: on-script, and same speaker as segment 1.
+    """Segments ``ks`` (default all with audio) scored by the take check (``TakeChecks.score_segments``):
+    on-script, and same speaker as segment 1.
 
     A check that cannot run leaves that number out (the segment keeps its audio); never raises for it.
     """
-    ks = [k for k in (range(len(tl.segments)) if ks is None else ks) if tl.segments[k].take is not None]
-    if not ks:
-        return tl
+    checks = studio.checks
+    parts = [Part(seg.take.audio if seg.take is not None else None, seg.text,
+                  checks.language(seg.text, seg.voice or voice_ref or "")) for seg in tl.segments]
     try:
-        checker = studio.checker()
+        scored = checks.score_segments(parts, tl.sample_rate, only=ks)
     except Exception as e:  # no aligner or encoder installed: nothing is scored
         log.info("take check unavailable: %s", type(e).__name__)
         return tl
-    first = tl.segments[0].take
-    reference = None
-    if first is not None and any(k > 0 for k in ks):
-        try:
-            reference = checker.reference(first.audio, tl.sample_rate)
-        except Exception as e:  # no speech in segment 1, or no speaker encoder
-            log.info("no speaker reference for the timeline: %s", type(e).__name__)
     segments = list(tl.segments)
-    for k in ks:
-        seg = segments[k]
-        try:
-            score = checker.score(seg.take.audio, tl.sample_rate, seg.text,
-                                  language=studio.check_language(seg.text, seg.voice or voice_ref or ""),
-                                  reference=reference if k > 0 else None)
-        except Exception as e:  # scoring never loses a segment
-            log.warning("segment check failed: %s", type(e).__name__)
+    for k, score in enumerate(scored):
+        if score is None:
             continue
         scores = {"on_script": score.on_script, "similarity_to_first": score.speaker_similarity}
+        seg = segments[k]
         segments[k] = replace(seg, take=replace(seg.take, scores={k2: v for k2, v in scores.items() if v is not None}))
     return replace(tl, segments=tuple(segments))
 
@@ -98,13 +70,13 @@ def import_generation(studio: Studio, owner: str, gen_id: str, request: Any, gen
     """
     if not owner:
         raise ValueError("Your browser session is not ready yet; reload the page.")
-    tstore = timeline_store(studio)
+    tstore = studio.library.timelines
     if isinstance(take_index, bool) or not isinstance(take_index, int) or not 0 <= take_index < len(generation.takes):
         raise ValueError(f"There is no take {take_index!r} in that generation.")
     found = tstore.project_for_generation(owner, gen_id, take_index)
     if found is not None:
         return found
-    rec = studio.generation(owner, gen_id)
+    rec = studio.library.generation(owner, gen_id)
     if rec is None:
         raise ValueError("That generation is not in your history (it may have been deleted).")
     if voice_ref is None:
@@ -118,19 +90,6 @@ def import_generation(studio: Studio, owner: str, gen_id: str, request: Any, gen
         tl = score_segments(studio, tl, voice_ref=voice_ref)
     tl_id, _ = tstore.create_for_generation(owner, gen_id, take_index, tl, opened=False)
     return tl_id
-
-
-def forget_purged(studio: Studio) -> None:
-    """Call after history rows may have been purged (a delete purges those past Undo's time): their never-opened
-    timelines go, opened ones are unlinked. A row in the trash keeps its timelines, so Undo brings them back."""
-    _forget_purged(timeline_store(studio))
-
-
-def _forget_purged(tstore: TimelineStore) -> None:
-    try:
-        tstore.forget_purged_generations()
-    except Exception as e:  # a leftover timeline is only disk space
-        log.warning("timelines of purged generations not removed: %s", type(e).__name__)
 
 
 def import_long_form(studio: Studio, owner: str, gen_id: str, request: Any, generation: Any, *,

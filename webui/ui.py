@@ -24,7 +24,8 @@ from .input_guard import guard_inputs
 from .limits import Limits
 from .page import Page
 from .store import Store
-from .studio import MAX_TEXT_CHARS, Studio
+from .request_builder import MAX_TEXT_CHARS
+from .studio import Studio
 from .tabs import history as history_tab, models as models_tab, studio as studio_tab, timeline as timeline_tab
 
 HERE = Path(__file__).resolve().parent
@@ -105,7 +106,7 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
         holder = EngineHolder(engine_or_holder, settings=settings, error=load_error, loader=loader)
     studio = Studio(holder, Store(data_dir), allow_model_changes=allow_model_changes,
                     request_defaults=request_defaults, gpu_wrap=gpu_wrap, max_text_chars=max_text_chars,
-                    limits=limits)
+                    limits=limits, forget_files=forget_served_copies)
     # Gradio's copies of served files (takes, previews, downloads) older than an hour go every 10 minutes
     with StudioBlocks(studio, title=title, fill_width=False, delete_cache=GRADIO_CACHE) as demo:
         page = Page(studio, demo)
@@ -118,7 +119,6 @@ def build_demo(engine_or_holder: Any, *, data_dir: str | Path = "data", settings
         for part in (api, frame, *TABS):  # the API first, so its endpoints get their names before any UI event
             part.wire(page)
 
-    studio.forget_files = forget_served_copies
     for fn in demo.fns.values():  # every tab's engine events share one limit (Gradio keeps a group's lowest)
         if fn.concurrency_id == "engine":
             fn.concurrency_limit = engine_concurrency

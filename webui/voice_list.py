@@ -9,10 +9,11 @@ import gradio as gr
 
 from .formatting import plain
 from .studio import Studio
+from .voice_book import PRESET, split_ref
 
 
 def default_filters(studio: Studio) -> dict[str, str]:
-    languages = studio.languages()
+    languages = studio.voices.languages()
     return {"f_language": "English" if "English" in languages else "All", "f_gender": "Any", "f_version": "v2",
             "f_query": ""}
 
@@ -21,9 +22,9 @@ def default_filters(studio: Studio) -> dict[str, str]:
 def voice_list(studio: Studio, owner: str, voice: str, f_language: str, f_gender: str, f_version: str,
                f_query: str) -> dict[str, Any]:
     """The voice list for the filters, keeping the selection when it is still listed; says so when none match."""
-    choices = studio.voice_choices(owner or "", f_language, f_gender, f_version, f_query)
+    choices = studio.voices.choices(owner or "", f_language, f_gender, f_version, f_query)
     values = {v for _, v in choices}
-    presets = [c for c in choices if c[1].startswith("preset:")]
+    presets = [c for c in choices if split_ref(c[1])[0] == PRESET]
     note = ""
     if not presets:
         what = ", ".join(x for x in (f_language if f_language != "All" else "", f_gender.lower()
@@ -35,12 +36,9 @@ def voice_list(studio: Studio, owner: str, voice: str, f_language: str, f_gender
 
 
 def voice_details(studio: Studio, owner: str, ref: str) -> str:
-    label = plain(studio.voice_label(owner, ref))
-    if not ref:
-        return f"**Selected voice:** {label}"
-    kind, _, key = ref.partition(":")
-    if kind == "preset" and key in studio.catalog_by_name:
-        p = studio.catalog_by_name[key]
+    label = plain(studio.voices.label(owner, ref))
+    p = studio.voices.preset(ref)
+    if p is not None:
         return f"**Selected voice:** {label}  \n<span class='muted'>{plain(p.name)} — {plain(p.description)}</span>"
     return f"**Selected voice:** {label}"
 

@@ -91,9 +91,7 @@ def handler_studio(tiny_engine, tmp_path):
 @pytest.fixture
 def tstore(handler_studio):
     """``handler_studio``'s one TimelineStore, the one its tab, imports and handlers share."""
-    from webui.timeline_import import timeline_store
-
-    return timeline_store(handler_studio)
+    return handler_studio.library.timelines
 
 
 def open_page(browser, url: str, width: int = 1280, height: int = 800, timeout_ms: int = 60_000):

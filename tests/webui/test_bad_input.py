@@ -172,7 +172,7 @@ def test_bad_numbers_through_the_ui_event_get_a_sentence(app, label, changes, me
     reply = rawhttp.queued(app.url, rawhttp.fn_index(app.demo, "generate"), _ui_generate_data(**changes), owner=owner)
     assert reply.get("success") is False, reply
     _assert_sentence(rawhttp.error_text(reply), message)
-    assert app.demo.studio.store.list_generations(owner) == []
+    assert app.demo.studio.library.store.list_generations(owner) == []
     _still_serving(app)
 
 
@@ -181,7 +181,7 @@ def test_top_k_zero_means_off_in_the_ui(app):
     reply = rawhttp.queued(app.url, rawhttp.fn_index(app.demo, "generate"), _ui_generate_data(tk=0, tp=1.0),
                            owner=owner)
     assert reply.get("success") is True, reply
-    (rec,) = app.demo.studio.store.list_generations(owner)
+    (rec,) = app.demo.studio.library.store.list_generations(owner)
     assert rec.settings["top_k"] is None and rec.settings["top_p"] is None
 
 
@@ -194,7 +194,7 @@ def browser_voice(app):
 
     owner = "browser-owner-" + "a" * 20
     voice = app.demo.studio.holder.engine.load_voice("v2/en_speaker_1")
-    v = app.demo.studio.store.add_voice(owner, "Alice's voice", voice, "upload", save_voice)
+    v = app.demo.studio.library.store.add_voice(owner, "Alice's voice", voice, "upload", save_voice)
     return v
 
 
@@ -297,7 +297,7 @@ def _add_uploaded(app, owner, file_data, name=""):
 
 def test_bad_voice_uploads_through_the_ui_are_refused_and_nothing_runs(app, tmp_path):
     sentinel = tmp_path / "PWNED"
-    store = app.demo.studio.store
+    store = app.demo.studio.library.store
     owner = "uploader-" + "u" * 30
     for label, data, message in _upload_rows(sentinel):
         files_before = sorted(p.name for p in store.voices_dir.iterdir())
@@ -316,9 +316,9 @@ def test_upload_named_with_dotdot_stays_a_name(app):
     reply = _add_uploaded(app, owner, _upload(app, "../../../evil.npz", _npz(semantic_prompt=s, coarse_prompt=c,
                                                                             fine_prompt=f)), name="../../etc/passwd")
     assert reply.get("success") is True, reply
-    (v,) = app.demo.studio.store.list_voices(owner)
+    (v,) = app.demo.studio.library.store.list_voices(owner)
     assert v.name == "../../etc/passwd"  # only a label
-    assert v.path.parent == app.demo.studio.store.voices_dir and v.path.name == f"{v.id}.npz" and v.path.is_file()
+    assert v.path.parent == app.demo.studio.library.store.voices_dir and v.path.name == f"{v.id}.npz" and v.path.is_file()
     assert not (app.data_dir.parent / "evil.npz").exists() and not Path("/etc/passwd.npz").exists()
 
 

@@ -164,7 +164,7 @@ def test_stop_cancels_own_job_and_saves_nothing(browser, launch, tiny_engine, tm
     page.screenshot(path=str(artifacts / "generating-390x844.png"), full_page=True)
     page.click("#stop-btn")
     page.wait_for_function("document.querySelector('#status').innerText.includes('Stopped')", timeout=5000)
-    assert app.demo.studio.store.list_generations.__self__ is app.demo.studio.store
+    assert app.demo.studio.library.store.list_generations.__self__ is app.demo.studio.library.store
     assert not any((tmp_path / "audio").iterdir())
     assert "A long one" not in _history_text(page)
     ctx.close()
@@ -204,7 +204,7 @@ def test_closing_the_tab_mid_run_stops_the_job_and_saves_nothing(browser, launch
         time.sleep(0.1)
     assert not tiny_engine._busy.locked(), "the job ran on after its page was closed"
     time.sleep(1)
-    assert not any(app.demo.studio.store.audio_dir.iterdir())
+    assert not any(app.demo.studio.library.store.audio_dir.iterdir())
 
 
 def test_star_from_results_and_export_a_row_as_zip(browser, launch, tiny_engine, tmp_path, artifacts):

@@ -32,11 +32,11 @@ def test_deleting_a_row_makes_every_url_of_it_404(launch, tiny_engine, tmp_path)
     assert len(urls) == 4  # per take: the audio (player and download share one copy) and its voice .npz
     with httpx.Client(cookies={"bark_owner": OWNER}, timeout=10) as c:
         assert all(c.get(u).status_code == 200 for u in urls)
-        (rec,) = app.demo.studio.history(OWNER)
+        (rec,) = app.demo.studio.library.history(OWNER)
         direct = [f"{app.url.rstrip('/')}/gradio_api/file={t.wav}" for t in rec.takes]
         assert all(c.get(u).status_code == 200 for u in direct)
         # the History tab's Delete: its handler is what the button runs
-        assert app.demo.studio.delete_generation(OWNER, rec.id)
+        assert app.demo.studio.library.delete_generation(OWNER, rec.id)
         assert [c.get(u).status_code for u in urls + direct] == [404] * (len(urls) + len(direct))
 
 
@@ -54,7 +54,7 @@ def test_html_in_npz_member_names_stays_text_in_the_toast(launch, tiny_engine, t
     assert toast and "<img" not in toast and "<a " not in toast
     assert "&lt;img src=x onerror=alert(1)&gt;" in toast and "&lt;a href=" in toast  # shown, as text
     assert toast.rstrip().endswith("fine_prompt).")  # the advice after the names is not cut off
-    assert app.demo.studio.store.list_voices(OWNER) == []
+    assert app.demo.studio.library.store.list_voices(OWNER) == []
 
 
 def test_markdown_in_a_prompt_or_voice_name_makes_the_browser_fetch_nothing(browser, launch, tiny_engine, tmp_path):

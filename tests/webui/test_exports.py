@@ -63,7 +63,7 @@ def test_thirty_exports_stay_under_a_bound(launch, tiny_engine, tmp_path, monkey
     c = api_client(app.url, verbose=False, download_files=str(tmp_path / "downloads"))
     c.predict(text="Export me again and again.", seed=3, api_name="/generate")
     rows, _ = c.predict(api_name="/history")
-    exports_root = app.demo.studio.exports.root
+    exports_root = app.demo.studio.library.exports.root
     before = tree_bytes(exports_root) + tree_bytes(cache)
     sizes = []
     for i in range(30):  # every export differs (fade), so Gradio's cache cannot share copies
@@ -94,9 +94,9 @@ def test_cookieless_generations_are_answered_but_never_stored(launch, tiny_engin
     db = sqlite3.connect(tmp_path / "data" / "studio.sqlite3")
     assert db.execute("SELECT COUNT(*) FROM generations").fetchone()[0] == 0
     assert not any((tmp_path / "data" / "audio").iterdir())
-    held = list(app.demo.studio.exports.root.rglob("take1.wav"))
+    held = list(app.demo.studio.library.exports.root.rglob("take1.wav"))
     assert len(held) == 1 and sf.info(str(held[0])).samplerate == 24_000
-    app.demo.studio.exports.sweep(everything=True)
+    app.demo.studio.library.exports.sweep(everything=True)
     assert not held[0].exists()
 
 
@@ -110,25 +110,25 @@ def test_a_deleted_rows_export_urls_answer_404_during_undo_and_after(launch, tin
     data = ["Export, then delete.", None, 0.7, 0.7, 0.5, 0, 1.0, 0.2, 1, 1, 0.25, True, 0.2, True]
     assert rawhttp.queued(app.url, rawhttp.fn_index(app.demo, "generate"), data, owner=owner)["success"]
     studio = app.demo.studio
-    (rec,) = studio.history(owner)
+    (rec,) = studio.library.history(owner)
     urls = []
     for fmt in ("wav", "flac"):
         reply = rawhttp.queued(app.url, rawhttp.fn_index(app.demo, "api_export"), [rec.id, 0, fmt, None, False, 0],
                                owner=owner)
         assert reply["success"], reply
         urls.append(reply["output"]["data"][0]["url"])
-    urls.append(studio.export_zip(rec))  # the History tab's zip: a prepared download too
+    urls.append(studio.library.export_zip(rec))  # the History tab's zip: a prepared download too
     zip_path = urls.pop()
 
     def status(url: str) -> int:
         return httpx.get(url, cookies={"bark_owner": owner}, timeout=10).status_code
 
     assert [status(u) for u in urls] == [200, 200]
-    assert studio.trash_generation(owner, rec.id)
+    assert studio.library.trash_generation(owner, rec.id)
     assert [status(u) for u in urls] == [404, 404]  # during the Undo window
     assert not __import__("os").path.exists(zip_path)
-    assert studio.restore_generation(owner, rec.id)  # Undo brings the row back, not old downloads
+    assert studio.library.restore_generation(owner, rec.id)  # Undo brings the row back, not old downloads
     assert [status(u) for u in urls] == [404, 404]
-    assert studio.trash_generation(owner, rec.id)
-    studio.store.purge_deleted(older_than_s=0)
+    assert studio.library.trash_generation(owner, rec.id)
+    studio.library.store.purge_deleted(older_than_s=0)
     assert [status(u) for u in urls] == [404, 404]  # and after it

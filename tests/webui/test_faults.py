@@ -103,7 +103,7 @@ def test_stop_in_each_stage_ends_at_once_and_leaves_nothing(pausing, stage):
     gen_i, stop_i = rawhttp.fn_index(pausing.demo, "generate"), rawhttp.fn_index(pausing.demo, "stop")
     pausing.engine.stage = None
     rss0, tensors0 = _rss(), _live_tensors()
-    audio_before = sorted(p.name for p in st.store.audio_dir.iterdir())
+    audio_before = sorted(p.name for p in st.library.store.audio_dir.iterdir())
 
     pausing.engine.stage, pausing.engine.reached = stage, threading.Event()
     sh = rawhttp.session()
@@ -126,14 +126,14 @@ def test_stop_in_each_stage_ends_at_once_and_leaves_nothing(pausing, stage):
     assert result["done"] - pressed < 3.0, f"took {result['done'] - pressed:.2f} s after Stop"
     out = result["reply"]["output"]["data"]
     assert any(isinstance(x, str) and "Stopped. Nothing was saved." in x for x in out), out
-    assert st.store.list_generations(owner) == []
-    assert sorted(p.name for p in st.store.audio_dir.iterdir()) == audio_before  # no row, no half-written file
+    assert st.library.store.list_generations(owner) == []
+    assert sorted(p.name for p in st.library.store.audio_dir.iterdir()) == audio_before  # no row, no half-written file
     assert _live_tensors() <= tensors0 + 2
     assert _rss() - rss0 < 64 * 2**20
     # The next job runs.
     pausing.engine.stage = None
     assert rawhttp.queued(pausing.url, gen_i, _ui_generate("Next one.", takes=1), owner=owner)["success"]
-    assert len(st.store.list_generations(owner)) == 1
+    assert len(st.library.store.list_generations(owner)) == 1
 
 
 def test_gpu_out_of_memory_says_what_to_change_and_the_next_job_runs(studio, monkeypatch):
@@ -165,7 +165,7 @@ def test_disk_full_while_saving_is_a_sentence_and_saves_nothing(studio, monkeypa
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
 
     c = api_client(studio.url, verbose=False)
-    audio_dir = studio.demo.studio.store.audio_dir
+    audio_dir = studio.demo.studio.library.store.audio_dir
     before = sorted(p.name for p in audio_dir.iterdir())
     with monkeypatch.context() as m:
         m.setattr(webui.store.os, "replace", full)
@@ -183,7 +183,7 @@ def test_disk_full_while_saving_is_a_sentence_and_saves_nothing(studio, monkeypa
 def test_unwritable_audio_folder_is_a_sentence_not_a_crash(launch, tiny_engine, tmp_path):
     """Root ignores chmod, so the audio folder is replaced by a file: every write into it fails for real."""
     r = launch(tiny_engine, tmp_path)
-    audio = r.demo.studio.store.audio_dir
+    audio = r.demo.studio.library.store.audio_dir
     audio.rmdir()
     audio.write_text("not a folder")
     c = api_client(r.url, verbose=False)
@@ -237,7 +237,7 @@ def test_process_killed_while_writing_history_loses_no_committed_row(launch, tin
     with sqlite3.connect(data / "studio.sqlite3") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     r = launch(tiny_engine, data)  # restart: the studio opens the same folder
-    store = r.demo.studio.store
+    store = r.demo.studio.library.store
     rows = store.list_generations("killed-owner-xxxxxxxx", limit=10_000)
     ids = {x.id for x in rows}
     assert set(committed) <= ids  # every acknowledged row is there

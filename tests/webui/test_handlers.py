@@ -14,7 +14,8 @@ from webui import tab_generate, tab_voices, take_cards, voice_list
 from webui.engine_holder import EngineHolder
 from webui.formatting import plain
 from webui.store import Store
-from webui.studio import StorageError, Studio
+from webui.store import StorageError
+from webui.studio import Studio
 
 OWNER = "handler-owner-" + "h" * 24
 
@@ -39,7 +40,7 @@ def test_a_full_disk_at_each_write_is_a_sentence_and_saves_nothing(studio, monke
     with monkeypatch.context() as m:  # the audio write
         m.setattr("webui.store.sf.write", no_space)
         with pytest.raises(StorageError, match="data folder"):
-            studio.save_generation(OWNER, req, "", _generation())
+            studio.library.save_generation(OWNER, req, "", _generation())
 
     def full(self):
         raise sqlite3.OperationalError("database or disk is full")
@@ -47,29 +48,29 @@ def test_a_full_disk_at_each_write_is_a_sentence_and_saves_nothing(studio, monke
     with monkeypatch.context() as m:  # the row insert
         m.setattr(Store, "_conn", full)
         with pytest.raises(StorageError, match="disk may be full"):
-            studio.save_generation(OWNER, req, "", _generation())
-    assert studio.history(OWNER) == []
-    assert [p for p in studio.store.audio_dir.iterdir()] == []
+            studio.library.save_generation(OWNER, req, "", _generation())
+    assert studio.library.history(OWNER) == []
+    assert [p for p in studio.library.store.audio_dir.iterdir()] == []
 
 
 def test_voice_filters_list_what_exists_and_say_when_nothing_matches(studio):
-    v2 = [v for _, v in studio.voice_choices(OWNER, "All", "Any", "v2", "")]
+    v2 = [v for _, v in studio.voices.choices(OWNER, "All", "Any", "v2", "")]
     assert "preset:announcer" not in v2 and "preset:announcer" in [
-        v for _, v in studio.voice_choices(OWNER, "All", "Any", "v1", "")]
+        v for _, v in studio.voices.choices(OWNER, "All", "Any", "v1", "")]
     empty = voice_list.voice_list(studio, OWNER, "", "English", "Female", "v1", "")
     assert "No presets match" in empty["voice_note"]
-    german = [v for _, v in studio.voice_choices(OWNER, "All", "Any", "v2", "german")][1:]  # after "no voice"
+    german = [v for _, v in studio.voices.choices(OWNER, "All", "Any", "v2", "german")][1:]  # after "no voice"
     assert german and all(v.startswith("preset:v2/de_") for v in german)
     assert tab_voices.SEARCH_HINT  # the placeholder's words all find something
     for word in tab_voices.SEARCH_HINT.removeprefix("e.g. ").split(", "):
         version = "v1" if word in ("v1", "announcer") else "v2"
-        assert len(studio.voice_choices(OWNER, "All", "Any", version, word)) > 1, word
+        assert len(studio.voices.choices(OWNER, "All", "Any", version, word)) > 1, word
 
 
 def test_two_saved_voices_with_one_name_can_be_told_apart(studio):
     voice = _generation().takes[0].voice
-    a = studio.add_voice(OWNER, "Take", voice, "upload")
-    b = studio.add_voice(OWNER, "Take", voice, "upload")
+    a = studio.voices.add(OWNER, "Take", voice, "upload")
+    b = studio.voices.add(OWNER, "Take", voice, "upload")
     assert (a.name, b.name) == ("Take", "Take (2)")
 
 
@@ -93,11 +94,11 @@ def test_results_star_voice_download_and_history_zip(studio, tmp_path):
 
     from webui import tab_history
 
-    rec = studio.save_generation(OWNER, GenerationRequest(text="Keep me.", seed=5), "", _generation())
+    rec = studio.library.save_generation(OWNER, GenerationRequest(text="Keep me.", seed=5), "", _generation())
     starred = tab_generate.star_result(studio, OWNER, {"refs": [[rec.id, 0, "Take 1"]], "shown": [[rec.id, 0, "Take 1"]]})
     assert "Starred" in starred["status"] and starred["history_table"][0][0] == "★"
-    assert studio.generation(OWNER, rec.id).starred
-    slots = take_cards.slot_updates("take", studio.generation(OWNER, rec.id).takes, 5, None)
+    assert studio.library.generation(OWNER, rec.id).starred
+    slots = take_cards.slot_updates("take", studio.library.generation(OWNER, rec.id).takes, 5, None)
     assert slots["take0_voice_download"]["value"].endswith("take1.npz")
     path = tab_history.export_zip(studio, OWNER, rec.id)["export_file"]["value"]
     with zipfile.ZipFile(path) as z:
@@ -108,12 +109,12 @@ def test_results_star_voice_download_and_history_zip(studio, tmp_path):
         tab_history.export_zip(studio, "someone-else-" + "x" * 24, rec.id)
 
 
-def test_history_and_voice_deletes_can_be_undone_and_forget_served_copies(studio):
+def test_history_and_voice_deletes_can_be_undone_and_forget_served_copies(tmp_path):
     from webui import tab_history
 
     forgotten = []
-    studio.forget_files = forgotten.extend
-    rec = studio.save_generation(OWNER, GenerationRequest(text="Undo me.", seed=5), "", _generation())
+    studio = Studio(EngineHolder(None, error="no weights"), Store(tmp_path / "data"), forget_files=forgotten.extend)
+    rec = studio.library.save_generation(OWNER, GenerationRequest(text="Undo me.", seed=5), "", _generation())
     out = tab_history.delete_generation(studio, OWNER, rec.id, False)
     assert out["history_table"] == [] and out["undo_gen"] == rec.id and out["undo_delete_btn"]["visible"]
     assert rec.takes[0].wav in forgotten and not rec.takes[0].wav.exists()  # unserved at once
@@ -121,13 +122,13 @@ def test_history_and_voice_deletes_can_be_undone_and_forget_served_copies(studio
     assert len(back["history_table"]) == 1 and back["selected_gen"] == rec.id and rec.takes[0].wav.is_file()
     assert not back["undo_delete_btn"]["visible"]
     tab_history.delete_generation(studio, OWNER, rec.id, False)
-    studio.store.purge_deleted(older_than_s=0)  # Undo's time is over
+    studio.library.store.purge_deleted(older_than_s=0)  # Undo's time is over
     assert "undo_delete_btn" in tab_history.undo_delete(studio, OWNER, rec.id, False)
-    assert studio.generation(OWNER, rec.id) is None
+    assert studio.library.generation(OWNER, rec.id) is None
 
-    voice = studio.add_voice(OWNER, "Undo voice", _generation().takes[0].voice, "upload")
+    voice = studio.voices.add(OWNER, "Undo voice", _generation().takes[0].voice, "upload")
     gone = tab_voices.delete_voice(studio, OWNER, f"user:{voice.id}", "All", "Any", "v2", "")
     assert gone["undo_voice"] == voice.id and "Undo voice" in gone["voice_msg"]
-    assert studio.store.list_voices(OWNER) == []
+    assert studio.library.store.list_voices(OWNER) == []
     back = tab_voices.undo_delete_voice(studio, OWNER, voice.id, "All", "Any", "v2", "")
-    assert back["voice"] == f"user:{voice.id}" and [v.id for v in studio.store.list_voices(OWNER)] == [voice.id]
+    assert back["voice"] == f"user:{voice.id}" and [v.id for v in studio.library.store.list_voices(OWNER)] == [voice.id]

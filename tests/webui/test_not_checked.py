@@ -24,14 +24,14 @@ def no_resemblyzer(monkeypatch):
 
 
 def _generate(studio, text, voice):
-    req = studio.make_request(text, studio.resolve_voice(OWNER, voice), {"takes": 1, "seed": 3})
-    gen = studio.engine().generate(req)
+    req = studio.requests.make(text, studio.voices.resolve(OWNER, voice), {"takes": 1, "seed": 3})
+    gen = studio.runner.engine().generate(req)
     return req, gen
 
 
 def test_same_voice_not_checked_is_in_the_scores_and_the_badge(handler_studio, no_resemblyzer):
     req, gen = _generate(handler_studio, "Hello there, how are you?", "preset:v2/en_speaker_6")
-    [score] = handler_studio.score_takes(req, "preset:v2/en_speaker_6", gen)
+    [score] = handler_studio.checks.score_takes(req, "preset:v2/en_speaker_6", gen)
     assert score["speaker_similarity"] is None
     assert score["not_checked"]["same_voice"] == SAME_VOICE_MISSING
     assert any("resemblyzer" in i for i in score["issues"])
@@ -39,14 +39,14 @@ def test_same_voice_not_checked_is_in_the_scores_and_the_badge(handler_studio, n
     assert "same voice: not checked (the speaker encoder (resemblyzer) is not installed)" in badge
     # without a voice there is nothing to compare with: nothing to say about the same voice
     req2, gen2 = _generate(handler_studio, "Hello there.", "")
-    [score2] = handler_studio.score_takes(req2, "", gen2)
+    [score2] = handler_studio.checks.score_takes(req2, "", gen2)
     assert "same_voice" not in (score2.get("not_checked") or {})
     assert "same voice" not in formatting.score_badge(score2)
 
 
 def test_on_script_not_checked_in_another_language_says_why(handler_studio):
     req, gen = _generate(handler_studio, "Guten Tag, wie geht es dir heute?", "preset:v2/de_speaker_1")
-    [score] = handler_studio.score_takes(req, "preset:v2/de_speaker_1", gen)
+    [score] = handler_studio.checks.score_takes(req, "preset:v2/de_speaker_1", gen)
     assert score["on_script"] is None
     assert score["not_checked"]["on_script"] == "only English can be checked, and this prompt is de"
     assert "on script: not checked (only English can be checked, and this prompt is de)" in \

@@ -38,33 +38,32 @@ def test_voices_and_history_stop_at_their_limits_with_a_sentence(tmp_path):
     studio = _studio(tmp_path, max_voices=2, max_history=2)
     req = GenerationRequest(text="Quota.")
     for _ in range(2):
-        studio.save_generation(OWNER, req, "", _generation())
-        studio.add_voice(OWNER, "Mine", VOICE, "upload")
+        studio.library.save_generation(OWNER, req, "", _generation())
+        studio.voices.add(OWNER, "Mine", VOICE, "upload")
     with pytest.raises(ValueError, match=r"history holds 2 generations.*delete some"):
-        studio.save_generation(OWNER, req, "", _generation())
+        studio.library.save_generation(OWNER, req, "", _generation())
     with pytest.raises(ValueError, match=r"You have 2 voices.*delete one"):
-        studio.add_voice(OWNER, "Mine", VOICE, "upload")
-    assert len(studio.history(OWNER)) == 2 and len(studio.store.list_voices(OWNER)) == 2
+        studio.voices.add(OWNER, "Mine", VOICE, "upload")
+    assert len(studio.library.history(OWNER)) == 2 and len(studio.library.store.list_voices(OWNER)) == 2
     other = "another-owner-" + "o" * 30  # one owner's quota is not another's
-    studio.save_generation(other, req, "", _generation())
-    studio.add_voice(other, "Theirs", VOICE, "upload")
-    studio.quotas.count_timelines = lambda owner: 0
+    studio.library.save_generation(other, req, "", _generation())
+    studio.voices.add(other, "Theirs", VOICE, "upload")
     line = studio.quotas.usage_line(OWNER)
     assert "2 of 2 generations" in line and "2 of 2 voices" in line and "0 of 20 timelines" in line
     # deleting (even with Undo pending) makes room at once
-    studio.trash_voice(OWNER, studio.store.list_voices(OWNER)[0].id)
-    studio.add_voice(OWNER, "Mine again", VOICE, "upload")
-    studio.trash_generation(OWNER, studio.history(OWNER)[0].id)
-    studio.save_generation(OWNER, req, "", _generation())
+    studio.voices.trash(OWNER, studio.library.store.list_voices(OWNER)[0].id)
+    studio.voices.add(OWNER, "Mine again", VOICE, "upload")
+    studio.library.trash_generation(OWNER, studio.library.history(OWNER)[0].id)
+    studio.library.save_generation(OWNER, req, "", _generation())
 
 
 def test_history_bytes_stop_at_their_limit(tmp_path):
     studio = _studio(tmp_path, max_history_mb=0.15)  # ~150 KB: one 1 s float take and its voice are ~100 KB
     req = GenerationRequest(text="Big.")
-    studio.save_generation(OWNER, req, "", _generation(24_000))
-    studio.save_generation(OWNER, req, "", _generation(24_000))  # under the bound before it: accepted
+    studio.library.save_generation(OWNER, req, "", _generation(24_000))
+    studio.library.save_generation(OWNER, req, "", _generation(24_000))  # under the bound before it: accepted
     with pytest.raises(ValueError, match=r"KB of audio.*delete some"):
-        studio.save_generation(OWNER, req, "", _generation(24_000))
+        studio.library.save_generation(OWNER, req, "", _generation(24_000))
 
 
 def test_timelines_and_versions_stop_at_their_limits(tmp_path):
@@ -105,7 +104,7 @@ def _upload_voice(url: str, owner: str) -> dict:
 def test_saving_is_rate_limited_per_owner_and_per_address(launch, tiny_engine, tmp_path):
     app = launch(tiny_engine, tmp_path, limits=Limits(saves_per_minute=2, saves_per_minute_per_address=3))
     index = rawhttp.fn_index(app.demo, "add_uploaded")
-    store = app.demo.studio.store
+    store = app.demo.studio.library.store
 
     def upload(owner: str) -> dict:
         return rawhttp.queued(app.url, index, [_upload_voice(app.url, owner), "Mine", "English", "Any", "v2", ""],
@@ -128,11 +127,8 @@ def test_saving_is_rate_limited_per_owner_and_per_address(launch, tiny_engine, t
 def test_history_tab_shows_the_owners_storage(tmp_path):
     from webui import tab_history
 
-    from webui.timeline_import import timeline_store
-
-    studio = _studio(tmp_path)
-    timeline_store(studio)  # the studio's TimelineStore counts the timelines (the app makes it at build)
-    studio.save_generation(OWNER, GenerationRequest(text="Shown."), "", _generation(24_000))
+    studio = _studio(tmp_path)  # its TimelineStore counts the timelines
+    studio.library.save_generation(OWNER, GenerationRequest(text="Shown."), "", _generation(24_000))
     line = tab_history.list_history(studio, OWNER, False)["storage_md"]
     assert line.startswith("Your storage: 1 of 500 generations, ") and " KB of 500 MB" in line and "0 of 20 timelines" in line
     assert tab_history.list_history(studio, None, False)["storage_md"] == ""
@@ -158,9 +154,9 @@ def test_the_data_folder_of_all_users_together_is_capped(tmp_path):
     studio = _studio(tmp_path, max_data_gb=(used + 50_000) / 2**30)
     studio.quotas.data_ttl_s = 0  # measured at every save (the default, 30 s, may overshoot by that many saves)
     req = GenerationRequest(text="Fill.")
-    studio.save_generation(OWNER, req, "", _generation(24_000))  # under the cap before it: accepted
-    for save in (lambda: studio.save_generation("someone-else-" + "s" * 30, req, "", _generation()),
-                 lambda: studio.add_voice(OWNER, "Mine", VOICE, "upload"),
+    studio.library.save_generation(OWNER, req, "", _generation(24_000))  # under the cap before it: accepted
+    for save in (lambda: studio.library.save_generation("someone-else-" + "s" * 30, req, "", _generation()),
+                 lambda: studio.voices.add(OWNER, "Mine", VOICE, "upload"),
                  lambda: TimelineStore(tmp_path / "data", check_room=studio.quotas.check_data).create(
                      OWNER, T.create_timeline("One.", "line", seed=1)[0])):
         with pytest.raises(ValueError, match=r"storage is full \(.* GB for all users together\)"):
@@ -171,7 +167,7 @@ def test_a_full_voice_list_refuses_a_clone_before_the_cloning_work(tmp_path):
     from webui import api, tab_clone
 
     studio = _studio(tmp_path, max_voices=1)  # no engine: cloning would fail if it were tried
-    studio.add_voice(OWNER, "Mine", VOICE, "upload")
+    studio.voices.add(OWNER, "Mine", VOICE, "upload")
     with pytest.raises(ValueError, match="You have 1 voices"):
         tab_clone.save_clone(studio, OWNER, str(tmp_path / "none.wav"), None, None, "x", "All", "Any", "v2", "")
     request = SimpleNamespace(cookies={"bark_owner": OWNER})

@@ -90,7 +90,7 @@ def test_a_saved_voice_comes_back_only_where_its_owner_may_use_it(handler_studio
     assert on_load(st, "alice", "preset:v2/en_speaker_9")["voice"] == "preset:v2/en_speaker_9"
     de = on_load(st, "alice", "preset:de_speaker_3")
     assert (de["voice"], de["f_language"], de["f_version"]) == ("preset:de_speaker_3", "German", "v1")
-    rec = st.add_voice("alice", "Mine", st.engine().load_voice("v2/en_speaker_2"), "upload")
+    rec = st.voices.add("alice", "Mine", st.runner.engine().load_voice("v2/en_speaker_2"), "upload")
     assert on_load(st, "alice", f"user:{rec.id}")["voice"] == f"user:{rec.id}"
     assert on_load(st, "mallory", f"user:{rec.id}")["voice"] == ""  # another owner's voice
     for bad in ("preset:../../etc/passwd", "user:nope", "nonsense", 42, None, "x" * 500):
@@ -103,9 +103,9 @@ def test_the_page_load_shows_the_latest_results_of_this_owner_only(handler_studi
 
     st = handler_studio
     assert "results" not in on_load(st, "alice", "")
-    req = st.make_request("Latest words.", None, {"takes": 2})
-    gen = st.run_blocking(req, lambda: False)
-    st.save_generation("alice", req, "", gen, None)
+    req = st.requests.make("Latest words.", None, {"takes": 2})
+    gen = st.runner.run_blocking(req, lambda: False)
+    st.library.save_generation("alice", req, "", gen, None)
     out = on_load(st, "alice", "")
     assert [r[2] for r in out["results"]["shown"]] == ["Take 1", "Take 2"]
     assert "Latest words" in out["results_title"]

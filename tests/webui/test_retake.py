@@ -35,7 +35,7 @@ def run(studio, text="Hi.", **kw):
 def test_a_passing_take_needs_no_retake(studio):
     steps = run(studio, min_on_script=0.0, retake_tries=3)
     last = steps[-1]
-    assert len(studio.history(OWNER)) == 1
+    assert len(studio.library.history(OWNER)) == 1
     assert "1 take, passed: Take 1" in last["status"]
     assert [r[2] for r in last["results"]["refs"]] == ["Take 1"]
     assert any(s.get("status", "").startswith("estimating") for s in steps)  # the first job on this engine
@@ -46,7 +46,7 @@ def test_a_passing_take_needs_no_retake(studio):
 def test_retakes_spend_the_budget_and_every_try_is_kept(studio):
     steps = run(studio, seed=11, min_on_script=1.0, retake_tries=2)
     last = steps[-1]
-    rows = studio.history(OWNER)
+    rows = studio.library.history(OWNER)
     assert len(rows) == 3  # the take and two retakes
     assert sorted(r.seed for r in rows) == [11, 12, 13]  # retake k: the next seed after the batch
     assert all(r.takes[0].scores and r.takes[0].scores["passed"] is False for r in rows)
@@ -58,20 +58,20 @@ def test_retakes_spend_the_budget_and_every_try_is_kept(studio):
 
 def test_retakes_stop_at_the_first_pass_and_a_time_budget_stops_them(studio):
     steps = run(studio, seed=3, takes=2, min_on_script=1.0, retake_tries=5, retake_seconds=0.001)
-    assert len(studio.history(OWNER)) == 1  # the time budget was spent before a retake could start
+    assert len(studio.library.history(OWNER)) == 1  # the time budget was spent before a retake could start
     assert "2 takes, none passed" in steps[-1]["status"]
 
 
 def test_best_first_orders_results_by_the_check(studio):
     steps = run(studio, min_on_script=1.0, retake_tries=1)
     results = steps[-1]["results"]
-    first, retake = (studio.generation(OWNER, r[0]) for r in results["refs"])
+    first, retake = (studio.library.generation(OWNER, r[0]) for r in results["refs"])
     # Make the retake the better take: it passes, the first does not.
-    studio.store._conn().execute("UPDATE generations SET takes=? WHERE id=?", (
+    studio.library.store._conn().execute("UPDATE generations SET takes=? WHERE id=?", (
         __import__("json").dumps([{"file": "take1", "seconds": retake.takes[0].seconds,
                                    "scores": {**retake.takes[0].scores, "passed": True, "on_script": 1.0,
                                               "issues": []}}]), retake.id))
-    studio.store._conn().commit()
+    studio.library.store._conn().commit()
     best = tab_generate.reorder_results(studio, OWNER, results, True)
     assert [r[2] for r in best["results"]["shown"]] == ["Retake 1", "Take 1"]
     assert take_cards.result_ref(best["results"], 0) == (retake.id, 0)
@@ -90,7 +90,7 @@ def test_best_first_orders_results_by_the_check(studio):
 def test_bad_check_settings_are_a_sentence(studio, kw, message):
     with pytest.raises(ValueError, match=message):
         run(studio, **kw)
-    assert studio.history(OWNER) == []
+    assert studio.library.history(OWNER) == []
 
 
 LONG = ("The first sentence has quite a few words in it so that the text needs two parts to be spoken well. "
@@ -100,9 +100,9 @@ LONG = ("The first sentence has quite a few words in it so that the text needs t
 def test_long_form_retakes_redraw_a_failing_segment_alone_and_score_drift(studio, monkeypatch):
     from webui.tab_generate import n_segments
 
-    assert n_segments(studio, studio.make_request(LONG, None, {})) == 2
+    assert n_segments(studio, studio.requests.make(LONG, None, {})) == 2
     steps = run(studio, text=LONG, min_on_script=1.0, retake_tries=1)
-    rows = studio.history(OWNER)
+    rows = studio.library.history(OWNER)
     assert len(rows) == 1  # segments are redrawn inside the take, not as new takes
     segments = rows[0].takes[0].scores["segments"]
     assert [s["tries"] for s in segments] == [2, 2]  # each failing segment drawn once more, then kept
@@ -111,10 +111,10 @@ def test_long_form_retakes_redraw_a_failing_segment_alone_and_score_drift(studio
     assert "segment 1 (2 tries), segment 2 (2 tries)" in steps[-1]["status"]
 
     # segments that pass (noise always fails "stopped early" here, so the check is replaced) are drawn once
-    monkeypatch.setattr(studio, "segment_check", lambda *a, **k: (lambda check: True))
+    monkeypatch.setattr(studio.checks, "segment_check", lambda *a, **k: (lambda check: True))
     steps = run(studio, text=LONG, min_on_script=0.0, retake_tries=1)
-    assert [s["tries"] for s in studio.history(OWNER)[0].takes[0].scores["segments"]] == [1, 1]
-    assert "no segment needed a redraw" in steps[-1]["status"] and len(studio.history(OWNER)) == 2
+    assert [s["tries"] for s in studio.library.history(OWNER)[0].takes[0].scores["segments"]] == [1, 1]
+    assert "no segment needed a redraw" in steps[-1]["status"] and len(studio.library.history(OWNER)) == 2
 
 
 def test_the_page_hands_its_check_options_to_the_job_through_arm_generate(studio):
@@ -122,7 +122,7 @@ def test_the_page_hands_its_check_options_to_the_job_through_arm_generate(studio
     tab_generate.arm_generate(studio, request, best_first=True, min_on_script=1.0, min_same_voice=None,
                               retake_tries=1, retake_seconds=0)
     last = run(studio)[-1]  # no explicit options: the armed ones
-    assert len(studio.history(OWNER)) == 2 and "1 retake" in last["status"]
-    assert studio.job_options == {}  # used once
+    assert len(studio.library.history(OWNER)) == 2 and "1 retake" in last["status"]
+    assert studio.runner.job(request.session_hash).options == {}  # used once
     run(studio)  # the next job without arming: no retakes
-    assert len(studio.history(OWNER)) == 3
+    assert len(studio.library.history(OWNER)) == 3

@@ -42,10 +42,10 @@ def test_stop_flag_cancels_within_a_second(tiny_engine):
 
 def test_preview_is_generated_once_and_cached(studio):
     st = studio.demo.studio
-    path = st.preview("", "preset:v2/de_speaker_1", lambda: False)
+    path = st.voices.preview("", "preset:v2/de_speaker_1", lambda: False)
     assert path.endswith(".wav") and "previews" in path
     mtime = __import__("os").stat(path).st_mtime_ns
-    assert st.preview("", "preset:v2/de_speaker_1", lambda: False) == path
+    assert st.voices.preview("", "preset:v2/de_speaker_1", lambda: False) == path
     assert __import__("os").stat(path).st_mtime_ns == mtime
     with pytest.raises(Exception, match="no preview"):
-        st.preview("", "", lambda: False)
+        st.voices.preview("", "", lambda: False)

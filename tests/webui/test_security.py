@@ -32,8 +32,8 @@ def alice(studio):
     st = studio.demo.studio
     data = ["Alice's secret line.", None, 0.7, 0.7, 0.5, 0, 1.0, 0.2, 11, 1, 0.25, True, 0.3, True]
     assert rawhttp.queued(studio.url, rawhttp.fn_index(studio.demo, "generate"), data, owner=ALICE)["success"]
-    (rec,) = st.store.list_generations(ALICE)
-    voice = st.store.add_voice(ALICE, "Alice's voice", st.holder.engine.load_voice("v2/en_speaker_2"), "upload",
+    (rec,) = st.library.store.list_generations(ALICE)
+    voice = st.library.store.add_voice(ALICE, "Alice's voice", st.holder.engine.load_voice("v2/en_speaker_2"), "upload",
                                save_voice)
     return rec, voice
 
@@ -67,7 +67,7 @@ def test_a_failure_never_shows_a_traceback_or_server_details(studio, monkeypatch
     assert "secret" not in msg and "/root" not in msg and "Traceback" not in msg
 
     # An unexpected error outside our handlers (the database) reaches the browser as a bare error.
-    store = studio.demo.studio.store
+    store = studio.demo.studio.library.store
 
     def db_down(*a, **k):
         raise __import__("sqlite3").OperationalError("disk I/O error at /root/secret.sqlite3")
@@ -116,11 +116,11 @@ def test_guessed_ids_in_ui_events_reach_nothing(studio, alice):
     loaded = call("on_load", MALLORY, [f"user:{voice.id}"])  # Alice's voice as if this browser had saved it
     assert "Alice" not in str(loaded) and rec.id not in str(loaded) and voice.id not in str(loaded)
 
-    again = st.store.get_generation(ALICE, rec.id)
+    again = st.library.store.get_generation(ALICE, rec.id)
     assert again is not None and not again.starred and all(t.wav.is_file() for t in again.takes)
-    (v,) = st.store.list_voices(ALICE)
+    (v,) = st.library.store.list_voices(ALICE)
     assert v.name == "Alice's voice" and v.path.is_file()
-    assert st.store.list_voices(MALLORY) == [] and st.store.list_generations(MALLORY) == []
+    assert st.library.store.list_voices(MALLORY) == [] and st.library.store.list_generations(MALLORY) == []
 
 
 def test_api_clients_cannot_read_or_reuse_browser_or_other_client_work(studio, alice):

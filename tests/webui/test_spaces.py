@@ -64,7 +64,7 @@ def test_a_generation_through_the_space_build(app_module, tiny_native, monkeypat
     assert not studio.allow_model_changes
     assert kwargs["server_name"] == "0.0.0.0"
     data_dir = (tmp_path / "tmp" / "bark-studio").resolve()
-    assert studio.store.root == data_dir
+    assert studio.library.store.root == data_dir
     kwargs.update(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     kwargs.pop("share", None)
     _, url, _ = webui.launch(demo, **kwargs)

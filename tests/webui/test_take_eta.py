@@ -9,7 +9,8 @@ import pytest
 from webui import tab_generate
 from webui.engine_holder import EngineHolder
 from webui.store import Store
-from webui.studio import Studio, eta_text, measured_rate, remaining_seconds
+from webui.job_runner import eta_text, measured_rate, remaining_seconds
+from webui.studio import Studio
 
 
 def test_measured_rate_is_the_median_and_prefers_the_same_number_of_takes():
@@ -44,18 +45,18 @@ def _gen(total, seconds):
 def test_the_studio_learns_per_engine_and_counts_the_jobs_ahead(tmp_path):
     holder = EngineHolder(None, error="no weights")
     studio = Studio(holder, Store(tmp_path / "data"))
-    assert "estimating" in studio.job_queued("a", 10.0)
-    studio.job_done("a")
-    studio.record_speed(_gen(20.0, 10.0), 1)  # 2 s per second of audio
-    assert studio.rate() == 2.0
-    assert studio.job_queued("a", 10.0) == "~20 s left (measured: 2.0 s per second of audio on this engine)"
-    line = studio.job_queued("b", 5.0)
+    assert "estimating" in studio.runner.queued_line("a", 10.0)
+    studio.runner.job("a").close()
+    studio.runner.record_speed(_gen(20.0, 10.0), 1)  # 2 s per second of audio
+    assert studio.runner.rate() == 2.0
+    assert studio.runner.queued_line("a", 10.0) == "~20 s left (measured: 2.0 s per second of audio on this engine)"
+    line = studio.runner.queued_line("b", 5.0)
     assert line.startswith("Waiting: ~20 s for the 1 job ahead, then ~10 s left")
-    assert "left" in studio.job_progress("a", 0.5)
-    studio.job_done("a")
-    studio.job_done("b")
+    assert "left" in studio.runner.progress_line("a", 0.5)
+    studio.runner.job("a").close()
+    studio.runner.job("b").close()
     holder.engine = object()  # a reload: a new engine is measured anew
-    assert studio.rate() is None
+    assert studio.runner.rate() is None
 
 
 def test_arm_generate_puts_the_line_in_the_status(tmp_path):
@@ -64,7 +65,7 @@ def test_arm_generate_puts_the_line_in_the_status(tmp_path):
     assert tab_generate.arm_generate(studio, request, text="") == {}
     first = tab_generate.arm_generate(studio, request, text="Hello there, this is a test.", takes=1)
     assert first["status"].startswith("⏳ estimating")
-    studio.record_speed(_gen(6.0, 2.0), 1)
+    studio.runner.record_speed(_gen(6.0, 2.0), 1)
     assert "measured: 3.0 s per second" in tab_generate.arm_generate(studio, request, text="Hello.")["status"]
 
 
@@ -72,8 +73,8 @@ def test_a_refused_job_no_longer_counts_as_waiting(tmp_path):
     studio = Studio(EngineHolder(None, error="no weights"), Store(tmp_path / "data"))
     request = SimpleNamespace(session_hash="eta" * 4)
     tab_generate.arm_generate(studio, request, text="Hello there.")
-    assert studio._ahead()[1] == 1
+    assert studio.runner._ahead()[1] == 1
     with pytest.raises(ValueError):
         list(tab_generate.generate(studio, "eta-owner-" + "e" * 24, "", "", request, progress=lambda *a, **k: None,
                                    **{n: None for n in tab_generate.UI_SETTINGS}))
-    assert studio._ahead()[1] == 0
+    assert studio.runner._ahead()[1] == 0

@@ -44,7 +44,7 @@ def _generate(studio, text, seed, takes):
 
 def test_each_take_has_its_own_seed_and_regenerating_it_alone_gives_the_same_audio(studio):
     last = _generate(studio, "Take two, again.", 5, 3)
-    rec = studio.history(OWNER)[0]
+    rec = studio.library.history(OWNER)[0]
     assert [t.seed for t in rec.takes] == [5, 6, 7]
     assert "seed 6" in last["take1_info"] and "seed 7" in last["take2_info"]
     shown = tab_history.show_detail(studio, OWNER, rec.id)
@@ -52,7 +52,7 @@ def test_each_take_has_its_own_seed_and_regenerating_it_alone_gives_the_same_aud
 
     again = list(tab_generate.regenerate_result(studio, OWNER, last["results"], 1, REQUEST,
                                                 progress=lambda *a, **k: None))[-1]
-    rows = studio.history(OWNER)
+    rows = studio.library.history(OWNER)
     assert len(rows) == 2 and rows[0].id != rec.id
     new = rows[0]
     assert len(new.takes) == 1 and new.seed == 6 and new.takes[0].seed == 6 and new.settings["takes"] == 1
@@ -63,7 +63,7 @@ def test_each_take_has_its_own_seed_and_regenerating_it_alone_gives_the_same_aud
     # from History's card: the same, and Results shows it
     from_history = list(tab_generate.regenerate(studio, OWNER, rec.id, 2, REQUEST,
                                                 progress=lambda *a, **k: None))
-    newest = studio.history(OWNER)[0]
+    newest = studio.library.history(OWNER)[0]
     assert samples(newest.takes[0].wav) == samples(rec.takes[2].wav)
     assert samples(newest.takes[0].wav) != samples(rec.takes[1].wav)  # and the takes do differ
     assert "tabs" in from_history[0]  # History's button shows the new take in Results
@@ -75,7 +75,7 @@ def test_regenerating_what_is_gone_or_has_no_own_seed_is_a_sentence(studio):
         list(tab_generate.regenerate(studio, OWNER, "0" * 32, 0, REQUEST, progress=lambda *a, **k: None))
     # a row stored before takes had their own seeds (several takes, one seed)
     silence = __import__("numpy").zeros(2400, "float32")
-    old = studio.store.add_generation(  # as save_generation stored it then: no take_seeds
+    old = studio.library.store.add_generation(  # as save_generation stored it then: no take_seeds
         OWNER, prompt="Old row.", voice="", voice_label="", seed=9, audios=[silence, silence], sample_rate=24_000,
         settings={"text": "Old row.", "voice": "", **GenerationRequest(text="Old row.", seed=9, takes=2).settings()},
         timings={"total": 1.0}, warnings=[])

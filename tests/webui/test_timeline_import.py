@@ -48,10 +48,10 @@ def made(tiny_engine):
 def _saved(studio, made=None, owner=OWNER, import_it=True, score=False):
     """``made`` (or a new generation) saved in ``owner``'s history, and imported unless told not to."""
     if made is None:
-        req = studio.make_request(LONG, None, {"seed": 9, "segment_pause_s": 0.1})
-        made = (req, long_form(studio.engine(), req))
+        req = studio.requests.make(LONG, None, {"seed": 9, "segment_pause_s": 0.1})
+        made = (req, long_form(studio.runner.engine(), req))
     req, gen = made
-    rec = studio.save_generation(owner, req, "", gen)
+    rec = studio.library.save_generation(owner, req, "", gen)
     tl_id = tt.import_generation(studio, owner, rec.id, req, gen, 0, score=score) if import_it else None
     return req, gen, rec, tl_id
 
@@ -155,9 +155,9 @@ def test_older_rows_say_why_and_a_one_segment_take_opens_as_one_segment(studio, 
     assert tstore.list(OWNER) == []
 
     # a one-segment take: its audio and tokens are the whole take
-    req = studio.make_request("Just one short sentence.", None, {"seed": 3})
-    gen = studio.engine().generate(req)
-    rec = studio.save_generation(OWNER, req, "", gen, [{"on_script": 0.75, "speaker_similarity": None}])
+    req = studio.requests.make("Just one short sentence.", None, {"seed": 3})
+    gen = studio.runner.engine().generate(req)
+    rec = studio.library.save_generation(OWNER, req, "", gen, [{"on_script": 0.75, "speaker_similarity": None}])
     assert tt.import_long_form(studio, OWNER, rec.id, req, gen) == [None]  # one segment: nothing imported at save
     out = tt.open_from_history(studio, tstore, OWNER, f"{rec.id}:0")
     tl = tstore.load(OWNER, out["tl_id"])
@@ -183,7 +183,7 @@ def test_each_segment_shows_its_check(studio, tstore, made):
     saved = [{"on_script": 0.8, "segments": [
         {"text": "a", "on_script": 0.7, "similarity_to_first": 1.0, "tries": 1, "passed": False, "issues": []},
         {"text": "b", "on_script": 0.3, "similarity_to_first": 0.55, "tries": 2, "passed": False, "issues": []}]}]
-    rec3 = studio.save_generation(OWNER, req_, "", gen_, saved)
+    rec3 = studio.library.save_generation(OWNER, req_, "", gen_, saved)
     tl3 = tstore.load(OWNER, tt.import_generation(studio, OWNER, rec3.id, req_, gen_, 0))
     assert [dict(s.take.scores) for s in tl3.segments] == [{"on_script": 0.7},
                                                              {"on_script": 0.3, "similarity_to_first": 0.55}]
@@ -209,16 +209,16 @@ def test_import_long_form_imports_each_multi_segment_take_and_never_raises(studi
     take = one.takes[0]
     single = dataclasses.replace(take, audio=take.audio[:100].copy(), segments=[])  # a take of one segment
     gen = Generation(takes=[take, single, dataclasses.replace(take, audio=take.audio.copy())], seed=one.seed)
-    rec = studio.save_generation(OWNER, req, "", gen)
+    rec = studio.library.save_generation(OWNER, req, "", gen)
     ids = tt.import_long_form(studio, OWNER, rec.id, req, gen, score=False)
     assert ids[0] is not None and ids[1] is None and ids[2] not in (None, ids[0])  # one timeline per long-form take
     assert tstore.project_for_generation(OWNER, rec.id, 0) == ids[0]
     assert tstore.project_for_generation(OWNER, rec.id, 2) == ids[2]
     assert tt.import_long_form(studio, OTHER, rec.id, req, gen, score=False) == [None] * 3  # not theirs: logged, no raise
     # another owner deleting and purging its own rows leaves these timelines alone (test_timeline_undo: the owner's)
-    other = studio.save_generation(OTHER, req, "", gen)
-    studio.trash_generation(OTHER, other.id)
-    studio.store.purge_deleted(older_than_s=0)
+    other = studio.library.save_generation(OTHER, req, "", gen)
+    studio.library.trash_generation(OTHER, other.id)
+    studio.library.store.purge_deleted(older_than_s=0)
     assert tstore.forget_purged_generations() == 0 and tstore.get(OWNER, ids[0]) is not None
 
 
@@ -228,7 +228,7 @@ def test_an_api_generation_opens_as_a_timeline(studio, tstore):
     owner = "api-owner-" + "a" * 30
     request = SimpleNamespace(cookies={"bark_owner": owner}, session_hash="api" * 4)
     out = list(api.api_generate(studio, LONG, "", request, seed=3, segment_pause_s=0.1))
-    rec = studio.history(owner, limit=1)[0]
+    rec = studio.library.history(owner, limit=1)[0]
     assert out[-1]["files"] == [str(t.wav) for t in rec.takes]
     opened = tt.open_generation(studio, tstore, owner, rec.id, 0)  # imported when saved, not "segments not kept"
     assert len(opened["tl_table"]) >= 2 and "is open as a timeline of" in opened["tl_status"]
@@ -309,7 +309,7 @@ def test_browser_open_a_long_form_take_edit_one_segment_and_render(browser, laun
         page.get_by_role("option").filter(has_text="✓ timeline").first.click()
         page.click("#tl-open-history")
         status_has(f"is open as a timeline of {n} segment(s)")
-        before = _bytes(tt.timeline_store(studio).load(owner, tl_id))
+        before = _bytes(studio.library.timelines.load(owner, tl_id))
 
         page.locator("#tl-segments [role=gridcell]:visible", has_text="Alpha bravo").first.click()
         page.wait_for_function(f"document.querySelector('#tl-seg-info').innerText.includes('Segment 2 of {n}')")
@@ -320,11 +320,11 @@ def test_browser_open_a_long_form_take_edit_one_segment_and_render(browser, laun
         page.click("#tl-render")
         status_has("Version v1 saved")
 
-        tl = tt.timeline_store(studio).load(owner, tl_id)
+        tl = studio.library.timelines.load(owner, tl_id)
         after = _bytes(tl)
         assert tl.segments[1].text == "A brand new second part." and after[1] != before[1]
         assert all(after[k] == before[k] for k in range(n) if k != 1)  # the others kept their exact audio
-        assert len(tt.timeline_store(studio).versions(owner, tl_id)) == 1
+        assert len(studio.library.timelines.versions(owner, tl_id)) == 1
     finally:
         page.close()
 

@@ -152,7 +152,7 @@ def test_versions_are_new_files_every_time_and_belong_to_their_owner(studio, tst
     assert not tstore.delete(OTHER, tl_id) and len(tstore.versions(OWNER, tl_id)) == 2
 
     # the owner reopens it where it was left (a fresh store on the same folder: after a restart)
-    again = TimelineStore(studio.store.root)
+    again = TimelineStore(studio.library.store.root)
     opened = tt.open_timeline(studio, again, OWNER, tl_id)
     assert opened["tl_crossfade"] == 20.0 and len(opened["tl_table"]) == 3
     assert [r[0] for r in tt.versions_view(again, OWNER, tl_id)["tl_versions"]] == ["v2", "v1"]
@@ -166,10 +166,10 @@ def test_a_segment_saved_as_a_voice_and_a_deleted_timeline(studio, tstore, gener
     except ValueError as e:  # a tiny-model take can be too short for Bark's rule: then a sentence says so
         assert str(e).startswith("Could not save segment 2 as a voice:")
     else:
-        (mine,) = studio.store.list_voices(OWNER)
+        (mine,) = studio.library.store.list_voices(OWNER)
         assert mine.name == "The second one follows it. (segment 2)" and "saved as the voice" in out["tl_status"]
         assert f"user:{mine.id}" in [v for _, v in out["seg_voice"]["choices"]]
-        assert studio.store.list_voices(OTHER) == []
+        assert studio.library.store.list_voices(OTHER) == []
     assert tstore.load(OWNER, tl_id).segments[1].take.audio.tobytes() == tl.segments[1].take.audio.tobytes()
     tt.render_version(studio, tstore, OWNER, tl_id, 100, 0)
     with pytest.raises(ValueError, match="not in your studio"):
@@ -310,7 +310,7 @@ def test_stop_keeps_the_segments_already_finished(studio, tstore):
         tt.render_version(studio, tstore, OWNER, tl_id, 100, 0)
     with pytest.raises(ValueError, match="already being generated"):
         _generate_all(studio, tstore, tl_id)
-    studio.cancels.stop("x" * 11)  # Stop pressed while segment 2 would start
+    studio.runner.stop("x" * 11)  # Stop pressed while segment 2 would start
     rest = list(steps)
     assert "Stopped after 1 segment" in rest[-1]["tl_status"]
     tl = tstore.load(OWNER, tl_id)

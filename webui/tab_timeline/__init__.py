@@ -20,7 +20,7 @@ One module per concern:
 
 from __future__ import annotations
 
-from ..timeline_import import import_generation, import_long_form, timeline_store
+from ..timeline_import import import_generation, import_long_form
 from ..timeline_store import TimelineStore
 from .generating import generate_all, regenerate
 from .layout import TimelineTab, build_timeline_tab
@@ -32,7 +32,7 @@ from .versions import export_version, render_version, select_version
 from .views import NEEDS_TIMELINE, SEGMENT_HEADERS, STATE_LABEL, check_text, editor_state, versions_view
 
 __all__ = ["build_timeline_tab", "import_generation", "import_long_form", "open_generation",
-           "TimelineStore", "TimelineTab", "timeline_store",
+           "TimelineStore", "TimelineTab",
            # the handlers, each callable without the Blocks (see webui.wiring)
            "page_opened", "tab_opened", "editor_state", "create_timeline", "open_timeline", "open_from_history",
            "history_choices", "delete_timeline", "select_segment", "show_segment", "apply_edit", "delete_segment",

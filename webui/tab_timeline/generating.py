@@ -1,7 +1,7 @@
 """Engine work of the Timeline tab: regenerate one segment, or "Generate missing and stale".
 
 Both go through ``bark_core.timeline`` (``regenerate_segment``, ``generate_segments``: the one loop)
-with ``StudioEngine``, which runs each segment through ``studio.stream`` (the one worker path,
+with ``StudioEngine``, which runs each segment through ``studio.runner.stream`` (the one worker path,
 ``gpu_wrap`` included) in the shared engine slot. Every segment made is scored (on script, same
 speaker as segment 1) and saved before the next one starts.
 """
@@ -16,7 +16,8 @@ from bark_core import GenerationCancelled, Progress, SegmentDone, contract
 from bark_core import timeline as T
 
 from ..formatting import STAGE_LABEL
-from ..studio import Studio, session_key, user_error
+from ..job_runner import session_key, user_error
+from ..studio import Studio
 from ..timeline_import import score_segments
 from ..timeline_store import TimelineStore
 from .page_input import load_timeline, segment_index
@@ -25,7 +26,7 @@ from .views import segments_phrase, view
 
 
 class StudioEngine:
-    """What ``bark_core.timeline`` calls as ``engine.generate``, run through ``studio.stream`` (one worker, gpu_wrap)."""
+    """What ``bark_core.timeline`` calls as ``engine.generate``, run through ``studio.runner.stream`` (one worker, gpu_wrap)."""
 
     def __init__(self, studio: Studio, owner: str = ""):
         self.studio, self.owner = studio, owner or ""  # whose segments (the engine's queue serves owners in turn)
@@ -35,7 +36,7 @@ class StudioEngine:
             if isinstance(event, Progress) and on_progress is not None:
                 on_progress(event)
 
-        return contract.wait(self.studio.stream(request, should_stop or (lambda: False), owner=self.owner), show)
+        return contract.wait(self.studio.runner.stream(request, should_stop or (lambda: False), owner=self.owner), show)
 
     def load_voice(self, ref: Any) -> Any:  # only used without a resolver; the tab always passes one
         raise ValueError("Voices are resolved by the studio.")
@@ -44,8 +45,8 @@ class StudioEngine:
 def segment_options(studio: Studio, owner: str) -> dict[str, Any]:
     """What every segment is generated with: the owner's voices, and the studio's request defaults (e.g.
     ``--max-seconds``)."""
-    defaults = {k: v for k, v in studio.request_defaults.items() if k in T.REQUEST_OPTIONS and v is not None}
-    return {"resolve_voice": lambda ref: studio.resolve_voice(owner, ref), **defaults}
+    defaults = {k: v for k, v in studio.requests.defaults.items() if k in T.REQUEST_OPTIONS and v is not None}
+    return {"resolve_voice": lambda ref: studio.voices.resolve(owner, ref), **defaults}
 
 
 def rescore(studio: Studio, tl: T.Timeline, k: int) -> T.Timeline:
@@ -73,22 +74,22 @@ def _regenerate_one(studio: Studio, tstore: TimelineStore, owner: str, tl_id: st
     tl = with_edits(studio, owner, tl, k, seg_text, seg_voice, seg_seed, seg_semantic, seg_coarse, seg_fine)
     tstore.save(owner, tl_id, tl)  # the edit is kept even if the generation fails or is stopped
     key = session_key(request) or owner
-    cancel = studio.cancels.event(key)
-    if cancel.is_set():
+    job = studio.runner.job(key)
+    if job.stopped():
         return {**view(studio, owner, tl_id, tl, k), "tl_status": "■ Stopped before it started."}
 
     def report(p: Any) -> None:
         progress(min(1.0, p.fraction), desc=f"Segment {k + 1} · {STAGE_LABEL.get(p.stage, p.stage)}")
 
     try:
-        tl = T.regenerate_segment(StudioEngine(studio, owner), tl, k, on_progress=report, should_stop=cancel.is_set,
+        tl = T.regenerate_segment(StudioEngine(studio, owner), tl, k, on_progress=report, should_stop=job.stopped,
                                   **segment_options(studio, owner))
     except GenerationCancelled:
         return {**view(studio, owner, tl_id, tl, k), "tl_status": f"■ Stopped; segment {k + 1} kept its old audio."}
     except Exception as e:
         raise user_error(e) from None
     finally:
-        studio.cancels.forget(key)
+        job.close()
     tl = rescore(studio, tl, k)
     tstore.save(owner, tl_id, tl)
     later = [j for j in T.affected_by(tl, k) if T.segment_state(tl, j) == "upstream"]
@@ -114,7 +115,7 @@ def _generate_missing(studio: Studio, tstore: TimelineStore, owner: str, tl_id: 
         yield {"tl_status": "Every segment is up to date; nothing to generate."}
         return
     key = session_key(request) or owner
-    cancel = studio.cancels.event(key)
+    job = studio.runner.job(key)
     current = {"k": 0}  # the segment in the making, for the progress line
 
     def report(p: Progress) -> None:
@@ -124,7 +125,7 @@ def _generate_missing(studio: Studio, tstore: TimelineStore, owner: str, tl_id: 
     made = 0
     try:
         for k, tl in T.generate_segments(StudioEngine(studio, owner), tl, on_start=lambda k: current.update(k=k),
-                                         on_progress=report, should_stop=cancel.is_set,
+                                         on_progress=report, should_stop=job.stopped,
                                          after_segment=lambda tl, k: rescore(studio, tl, k),
                                          **segment_options(studio, owner)):
             tstore.save(owner, tl_id, tl)
@@ -140,5 +141,5 @@ def _generate_missing(studio: Studio, tstore: TimelineStore, owner: str, tl_id: 
     except Exception as e:
         raise user_error(e) from None
     finally:
-        studio.cancels.forget(key)
+        job.close()
     yield {"tl_status": f"✓ Generated {made} segment(s). Press **Render new version** to join them."}

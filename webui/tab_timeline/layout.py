@@ -15,8 +15,8 @@ from bark_core import timeline as T
 from bark_core.export import FORMAT_CHOICES
 
 from .. import job_control
-from ..studio import NO_VOICE, Studio
-from ..timeline_import import timeline_store
+from ..studio import Studio
+from ..voice_book import NO_VOICE
 from ..timeline_store import TimelineStore
 from ..wiring import bind, connect
 from .generating import generate_all, regenerate
@@ -84,7 +84,7 @@ class TimelineTab:
 
 def build_timeline_tab(studio: Studio) -> TimelineTab:
     """The Timeline tab; call inside ``gr.Tabs`` (after History). Keep what it returns to wire "Open in timeline"."""
-    tstore = timeline_store(studio)
+    tstore = studio.library.timelines
     c: dict[str, Any] = {}
     b: dict[str, Any] = {}
     with gr.Tab("Timeline", id="timeline", elem_id="tab-timeline") as tab:

@@ -16,7 +16,8 @@ from bark_core import SegmentTake, Voice, load_voice_npz, settings as table
 from bark_core import timeline as T
 
 from ..formatting import plain, short
-from ..studio import Studio, text_too_long
+from ..request_builder import text_too_long
+from ..studio import Studio
 from ..timeline_store import TimelineStore
 from .page_input import check_voice_ref, editable_timeline, load_timeline, parse_number, parse_seed, parse_speakers
 from .views import NO_VOICE_LABEL, timeline_choices, versions_view, view, voice_choices
@@ -36,7 +37,7 @@ def _from_record(studio: Studio, rec: Any, take_index: int) -> Optional[T.Timeli
     """A one-segment timeline of a saved take whose text made a single segment; None when it made several."""
     settings = rec.settings or {}
     text = settings.get("text") or rec.prompt
-    engine = studio.engine()
+    engine = studio.runner.engine()
     segments, _ = engine.plan_segments(text, bool(settings.get("long_form", True)))
     if len(segments) != 1:
         return None
@@ -69,7 +70,7 @@ def open_generation(studio: Studio, tstore: TimelineStore, owner: Optional[str],
     """
     if not owner:
         raise ValueError("Your browser session is not ready yet; reload the page.")
-    rec = studio.generation(owner, gen_id)
+    rec = studio.library.generation(owner, gen_id)
     if rec is None:
         raise ValueError("That generation is no longer in your history; pick one in History first.")
     if isinstance(take_index, bool) or not isinstance(take_index, int) or not 0 <= take_index < len(rec.takes):
@@ -101,7 +102,7 @@ def history_choices(studio: Studio, tstore: TimelineStore, owner: Optional[str],
         return []
     linked = tstore.generations_with_projects(owner)
     out = []
-    for rec in studio.history(owner, limit=limit):
+    for rec in studio.library.history(owner, limit=limit):
         when = time.strftime("%m-%d %H:%M", time.localtime(rec.created))
         for i, take in enumerate(rec.takes):
             mark = " · ✓ timeline" if (rec.id, i) in linked else ""
@@ -147,13 +148,13 @@ def create_timeline(studio: Studio, tstore: TimelineStore, owner: Optional[str],
         raise ValueError("Your browser session is not ready yet; reload the page.")
     if not isinstance(tl_text, str) or not tl_text.strip():
         raise ValueError("Please paste some text to split into segments.")
-    too_long = text_too_long(tl_text, studio.max_text_chars)
+    too_long = text_too_long(tl_text, studio.requests.max_text_chars)
     if too_long:
         raise ValueError(too_long)
     max_chars = parse_number(tl_max_chars, "The maximum segment length", T.DEFAULT_MAX_CHARS)
     if max_chars != int(max_chars):
         raise ValueError("The maximum segment length must be a whole number of characters.")
-    engine = studio.holder.engine
+    engine = studio.runner.loaded()
     tl, warnings = T.create_timeline(
         tl_text, tl_mode or "sentence", count_tokens=engine.count_tokens if engine is not None else None,
         max_chars=int(max_chars), voice=check_voice_ref(studio, owner, tl_voice),

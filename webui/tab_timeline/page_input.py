@@ -13,7 +13,8 @@ import numpy as np
 from bark_core import settings as table
 from bark_core import timeline as T
 
-from ..studio import Studio, echo
+from ..studio import Studio
+from ..voice_book import echo, preset_ref, split_ref, user_ref
 from ..timeline_store import TimelineStore
 
 
@@ -23,10 +24,7 @@ def check_voice_ref(studio: Studio, owner: str, ref: Optional[str]) -> Optional[
         return None
     if not isinstance(ref, str):
         raise ValueError("Pick a voice from the list.")
-    kind, _, key = ref.partition(":")
-    if kind == "preset" and key in studio.catalog_by_name:
-        return ref
-    if kind == "user" and owner and studio.store.get_voice(owner, key) is not None:
+    if studio.voices.usable(owner, ref):
         return ref
     raise ValueError(f"The voice {echo(ref)} is not in the voice list; pick one from it.")
 
@@ -34,7 +32,7 @@ def check_voice_ref(studio: Studio, owner: str, ref: Optional[str]) -> Optional[
 def parse_speakers(studio: Studio, owner: str, text: Optional[str]) -> dict[str, Optional[str]]:
     """``NAME = voice`` lines -> {NAME: voice reference}. A voice is a preset name or one of the owner's voices."""
     mapping: dict[str, Optional[str]] = {}
-    mine = {v.name.casefold(): f"user:{v.id}" for v in (studio.store.list_voices(owner) if owner else [])}
+    mine = {v.name.casefold(): user_ref(v.id) for v in studio.voices.list_own(owner)}
     for number, line in enumerate((text or "").splitlines(), 1):
         if not line.strip():
             continue
@@ -49,10 +47,10 @@ def parse_speakers(studio: Studio, owner: str, text: Optional[str]) -> dict[str,
         if not voice:
             mapping[name] = None
             continue
-        if voice.startswith(("preset:", "user:")):
+        if split_ref(voice)[0]:
             ref = voice
-        elif voice in studio.catalog_by_name:
-            ref = f"preset:{voice}"
+        elif studio.voices.preset(preset_ref(voice)) is not None:
+            ref = preset_ref(voice)
         elif voice.casefold() in mine:
             ref = mine[voice.casefold()]
         else:

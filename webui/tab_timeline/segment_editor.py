@@ -12,7 +12,8 @@ import gradio as gr
 from bark_core import timeline as T
 
 from ..formatting import plain, short
-from ..studio import Studio, text_too_long
+from ..request_builder import text_too_long
+from ..studio import Studio
 from ..timeline_store import TimelineStore
 from .page_input import (check_voice_ref, editable_timeline, load_timeline, parse_number, parse_seed,
                          segment_index)
@@ -122,7 +123,7 @@ def save_segment_voice(studio: Studio, tstore: TimelineStore, owner: Optional[st
     if seg.take is None:
         raise ValueError(f"Segment {k + 1} has no audio yet; generate it first.")
     try:
-        v = studio.add_voice(owner, f"{short(seg.text, 40)} (segment {k + 1})", seg.take.tokens,
+        v = studio.voices.add(owner, f"{short(seg.text, 40)} (segment {k + 1})", seg.take.tokens,
                              f"timeline:{tl_id}:{seg.id}")
     except ValueError as e:
         raise ValueError(f"Could not save segment {k + 1} as a voice: {e}") from None

@@ -61,7 +61,7 @@ def export_version(studio: Studio, tstore: TimelineStore, owner: Optional[str], 
                        limit_db=parse_number(ex_limit, "The peak limit"))
     sr, audio = tstore.version_audio(owner, tl_id, number)
     done = process(audio, sr, post)
-    path = export_file(done.audio, sr, studio.exports.folder() / f"timeline-v{number}{fmt.suffix}", fmt)
+    path = export_file(done.audio, sr, studio.library.exports.folder() / f"timeline-v{number}{fmt.suffix}", fmt)
     loud = f" · {done.loudness_lufs:.1f} LUFS" if done.loudness_lufs is not None else ""
     notes = ("  \n" + " ".join(done.notes)) if done.notes else ""
     return {"ex_download": gr.update(value=str(path), label=f"⬇ {path.name}", visible=True),

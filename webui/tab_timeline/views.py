@@ -14,7 +14,8 @@ import numpy as np
 from bark_core import timeline as T
 
 from ..formatting import plain, short
-from ..studio import NO_VOICE, Studio
+from ..studio import Studio
+from ..voice_book import NO_VOICE
 from ..timeline_store import TimelineStore
 
 SEGMENT_HEADERS = ["#", "Speaker", "Voice", "Text", "Seed", "Length", "Check", "State"]
@@ -39,9 +40,9 @@ def voice_choices(studio: Studio, owner: Optional[str], first_label: str, curren
     """Voices for a dropdown: ``("first_label", "")``, the owner's voices, v2 then v1 presets (and ``current``)."""
     choices = [(first_label, NO_VOICE)]
     for version in ("v2", "v1"):
-        choices += studio.voice_choices(owner or "", "All", "Any", version, "")[1:]
+        choices += studio.voices.choices(owner or "", "All", "Any", version, "")[1:]
     if current and current not in {v for _, v in choices}:
-        choices.append((studio.voice_label(owner or "", current), current))
+        choices.append((studio.voices.label(owner or "", current), current))
     unique, seen = [], set()
     for label, value in choices:
         if value not in seen:
@@ -61,7 +62,7 @@ def segments_phrase(ks: list[int]) -> str:
 def voice_text(studio: Studio, owner: str, tl: T.Timeline, k: int) -> str:
     seg = tl.segments[k]
     if seg.voice is not None:
-        return short(studio.voice_label(owner, seg.voice), 32)
+        return short(studio.voices.label(owner, seg.voice), 32)
     j = T.chain_source(tl, k)
     return "random" if j is None else f"↳ continues {j + 1}"
 

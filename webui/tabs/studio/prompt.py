@@ -13,7 +13,7 @@ from bark_core.takecheck import Thresholds
 
 from ... import job_control, tab_generate
 from ...page import ENGINE, QUICK, Page
-from ...studio import MAX_RETAKE_SECONDS, MAX_RETAKES
+from ...take_checks import MAX_RETAKE_SECONDS, MAX_RETAKES
 from ...tags import TAGS
 
 EXAMPLES = [

@@ -10,12 +10,11 @@ from bark_core import presets as P
 
 from ... import tab_presets
 from ...page import QUICK, Page
-from ...preset_store import PresetStore
 from ...wiring import bind, connect
 
 
 def layout(page: Page) -> None:
-    presets = page.add("presets", PresetStore(page.studio.store.root))
+    presets = page.add("presets", page.studio.presets)
     page.add("style", gr.Dropdown(tab_presets.style_choices(presets, None), value=None, label="Style",
                                   info=tab_presets.STYLE_INFO, elem_id="style-preset", allow_custom_value=False))
     page.add("style_note", gr.Markdown(elem_id="style-note"))

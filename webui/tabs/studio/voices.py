@@ -7,7 +7,7 @@ import gradio as gr
 
 from ... import job_control, tab_voices, voice_list
 from ...page import ENGINE, QUICK, Page
-from ...studio import NO_VOICE
+from ...voice_book import NO_VOICE
 
 FILTERS = ("f_language", "f_gender", "f_version", "f_query")
 
@@ -19,7 +19,7 @@ def layout(page: Page) -> None:
     gr.Markdown("### Voice")
     filters = voice_list.default_filters(studio)
     with gr.Row():
-        page.add("f_language", gr.Dropdown(["All", *studio.languages()], value=filters["f_language"],
+        page.add("f_language", gr.Dropdown(["All", *studio.voices.languages()], value=filters["f_language"],
                                            label="Language", elem_id="f-language", min_width=120))
         page.add("f_gender", gr.Dropdown(["Any", "Male", "Female"], value="Any", label="Gender",
                                          elem_id="f-gender", min_width=100))
