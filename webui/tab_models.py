@@ -163,9 +163,8 @@ def estimate_memory(size_semantic: str, size_coarse: str, size_fine: str, m_devi
     picked = (size_semantic, size_coarse, size_fine)
     sizes = dict(zip(STAGES, picked))  # a size may be None: loaded models that are neither large nor small
     if m_dtype == "int8":
-        return {"m_estimate": "**GPU memory needed:** none — int8 is the fast CPU mode (1.5-1.9x float32 "
-                              "end to end where the CPU has AMX or native bfloat16, less elsewhere; less memory; "
-                              "not token-exact with the reference)."}
+        return {"m_estimate": "**GPU memory needed:** none — int8 is the fast CPU mode: less memory, not "
+                              "token-exact with the reference; what it gains on this CPU is measured above."}
     if m_place == "cpu" or m_device == "cpu" or (m_device == "auto" and device_choices() == ["auto", "cpu"]):
         pace = "slow" if "large" in sizes.values() else "slowish"
         slow = bark_core.precision_warning(m_dtype)
