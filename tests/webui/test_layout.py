@@ -227,6 +227,22 @@ def _advanced_open(page) -> None:
         page.wait_for_selector("input[aria-label='number input for Takes']")
 
 
+def _wait_for_restored_takes(page, value: str) -> None:
+    """Wait until the Takes box shows ``value``; on a timeout, fail with what the page had (the saved settings,
+    the box, Advanced's state), so a failure on a loaded machine says which step did not happen."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    takes = "document.querySelector(\"input[aria-label='number input for Takes']\")"
+    try:
+        page.wait_for_function(f"{takes} && {takes}.value === {value!r}")
+    except PlaywrightTimeout:
+        state = page.evaluate(f"""() => ({{saved: localStorage.getItem('bark-studio-settings'),
+            takes: {takes} ? {takes}.value : null, restored: !!window.barkStudioRestored,
+            touched: Object.keys(window.barkStudioTouched || {{}}),
+            advanced_open: !!document.querySelector('#advanced .open, #advanced[open]')}})""")
+        raise AssertionError(f"Takes did not come back as {value}: {state}") from None
+
+
 def test_voice_and_settings_survive_a_reload(browser, studio, artifacts):
     ctx, page = open_page(browser, studio.url)
     try:
@@ -244,8 +260,7 @@ def test_voice_and_settings_survive_a_reload(browser, studio, artifacts):
         page.wait_for_function("document.querySelector('#voice-details').innerText.includes('English 9')")
         checked = page.locator("#voice-gallery input:checked")
         assert checked.count() == 1 and "English 9" in checked.locator("xpath=..").inner_text()
-        page.wait_for_function("document.querySelector(\"input[aria-label='number input for Takes']\") && "
-                               "document.querySelector(\"input[aria-label='number input for Takes']\").value === '2'")
+        _wait_for_restored_takes(page, "2")
         values = page.evaluate("""() => Object.fromEntries(['Semantic temperature', 'Coarse temperature',
             'Fine temperature', 'Top-p', 'Takes'].map(l => [l,
             document.querySelector(`input[aria-label='number input for ${l}']`).value]))""")
@@ -280,8 +295,7 @@ def test_a_setting_changed_before_the_restore_stands_and_the_rest_is_restored(br
         page.goto(studio.url)
         page.wait_for_selector("input[aria-label='number input for Semantic temperature']")
         _set_slider(page, "Semantic temperature", "0.55")  # at once: before (or while) the saved values apply
-        page.wait_for_function("document.querySelector(\"input[aria-label='number input for Takes']\") && "
-                               "document.querySelector(\"input[aria-label='number input for Takes']\").value === '2'")
+        _wait_for_restored_takes(page, "2")
         page.wait_for_function("JSON.parse(localStorage.getItem('bark-studio-settings')).settings"
                                ".semantic_temp === 0.55")
         page.wait_for_timeout(1500)  # a late re-apply would show now
