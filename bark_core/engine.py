@@ -33,7 +33,7 @@ from . import checkpoints, conversion, generation, longform, placement as placem
 from .codec import Codec, load_codec
 from .checkpoints import STAGES
 from .constants import COARSE_RATE_HZ, MAX_TEXT_TOKENS, SAMPLE_RATE
-from .decoding import GraphDecoders, eager_decoders
+from .decoding import GraphDecoders, ThreadedDecoders, eager_decoders
 from .generation import StepHooks
 from .model import size_name
 from .sampling import Sampling
@@ -137,6 +137,8 @@ class Engine:
         self.folder = folder
         graphs = placement.device.type == "cuda" and placement.placement != "cpu" and settings.cuda_graphs
         self.decoders = GraphDecoders() if graphs else eager_decoders
+        if placement.quantize == "int8" and torch.get_num_threads() > 1:  # its one-row kernel stalls on a busy core
+            self.decoders = ThreadedDecoders(torch.get_num_threads())
         self.row_exact = resolve_row_exact(settings.row_exact, placement)
 
     # ------------------------------------------------------------------ loading

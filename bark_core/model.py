@@ -8,6 +8,7 @@ CPU float32 logits are bit-identical to the reference.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -115,6 +116,16 @@ class KVCache:
         self.v = self.v.expand(-1, n, -1, -1, -1).contiguous()
 
 
+def cached_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """New positions ``q`` (B, nh, T, hs) against the cached ``k``, ``v`` (B, nh, L, hs) of a bfloat16 cache (the
+    int8 mode's decode steps): two matrix products on contiguous copies and a float32 softmax. On a 2-core AMD EPYC,
+    one query against 888 cached keys, per layer: torch's attention kernel 1.13 ms, these products on the cache's
+    strided slices 0.70 ms, copying the slices 0.06 ms and the products then 0.18 ms (bench/README.md)."""
+    k, v = k.contiguous(), v.contiguous()
+    att = (q @ k.transpose(-2, -1)).float() * (1.0 / math.sqrt(k.shape[-1]))  # (B, nh, T, L)
+    return torch.softmax(att, dim=-1).to(v.dtype) @ v  # (B, nh, T, hs)
+
+
 class SelfAttention(nn.Module):
     def __init__(self, config: GPTConfig, causal: bool):
         super().__init__()
@@ -145,11 +156,12 @@ class SelfAttention(nn.Module):
                 if start > 0:  # incremental decoding: attend to every filled position
                     k = cache.k[layer, :, :, : start + T]
                     v = cache.v[layer, :, :, : start + T]
-                    if q.dtype != k.dtype:  # a bfloat16 cache under float activations (the int8 mode)
-                        q = q.to(k.dtype)
-            if self.attn_dtype is not None and q.dtype != self.attn_dtype:  # int8 mode: prompts, the fine stage
-                q, k, v = q.to(self.attn_dtype), k.to(self.attn_dtype), v.to(self.attn_dtype)
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal and start == 0)
+            if q.dtype != k.dtype:  # decoding from a bfloat16 cache under float activations (the int8 mode)
+                y = cached_attention(q.to(k.dtype), k, v)
+            else:
+                if self.attn_dtype is not None and q.dtype != self.attn_dtype:  # int8 mode: prompts, the fine stage
+                    q, k, v = q.to(self.attn_dtype), k.to(self.attn_dtype), v.to(self.attn_dtype)
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal and start == 0)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
         if y.dtype != x.dtype:
             y = y.to(x.dtype)

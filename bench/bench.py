@@ -545,7 +545,7 @@ def _concat(lists) -> list:
 def best(runs: list[dict]) -> dict:
     """Best of R, stage by stage (each stage's minimum) and of the totals."""
     out = {s: min(r[s] for r in runs) for s in runs[0]}
-    out["total_no_decode"] = min(sum(r[s] for s in ("semantic", "coarse", "fine")) for r in runs)
+    out["total_no_decode"] = min(_stages_s(r) for r in runs)
     if "decode" in runs[0]:
         out["total"] = min(sum(r.values()) for r in runs)
     return out
@@ -566,6 +566,10 @@ def summarize(res: dict, n: dict) -> dict:
         s["batch_best"] = bb
         s["batch_throughput_ratio"] = res["batch_takes"] * b["total"] / bb["total"]
     return s
+
+
+def _stages_s(run: dict) -> float:
+    return sum(run[s] for s in ("semantic", "coarse", "fine"))
 
 
 def fmt_bytes(b) -> str:
@@ -599,6 +603,10 @@ def report(results: dict, n: dict, args) -> str:
               + (f"{r:>9.2f}{ref['rate'][st]:>10.1f}{r / o:>8.2f}x" if r is not None else f"{'-':>9}{'-':>10}{'-':>9}"))
         o, r = ours["best"]["total_no_decode"], (ref["best"]["total_no_decode"] if ref else None)
         w(f"  {'sem+coarse+fine':<19}{o:>9.2f}{'':>10}" + (f"{r:>9.2f}{'':>10}{r / o:>8.2f}x" if r else ""))
+        if ref and len(ours["runs"]) > 1 and len(ref["runs"]) == len(ours["runs"]):
+            w("  each alternating round, sem+coarse+fine, reference / ours: " + ", ".join(
+                f"{_stages_s(b) / _stages_s(a):.2f}x ({_stages_s(b):.1f} / {_stages_s(a):.1f} s)"
+                for a, b in zip(ours["runs"], ref["runs"])))
         w("  real-time factor (compute s / audio s; lower is better):")
         w(f"    ours end to end incl. decode {ours['rtf']:.2f}; without decode {ours['rtf_no_decode']:.2f}"
           + (f"; reference without decode {ref['rtf_no_decode']:.2f} (its codec cannot run here: no encodec package)"

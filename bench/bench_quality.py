@@ -21,8 +21,9 @@ float32). The int8 mode computes a call of <= 16 rows (a decode step) on torch's
 ``torch._weight_int8pack_mm`` with bfloat16 activations, and a many-row call (a prompt, the fine stage)
 on the dequantized weight in the prompt dtype (bfloat16 where measured faster, else float32). Teacher
 forcing feeds whole sequences, so two rows are printed: ``int8`` (the many-row path, as in prompts and
-the fine stage) and ``int8-step`` (every position through the int8 kernel, as in decode steps; causal
-stages only). torchao 0.18.0's ``Int8WeightOnlyConfig`` on the CPU converts the whole int8 weight to
+the fine stage) and ``int8-step`` (the engine's own decoding: a prefill up to the first predicted position,
+then one cached decode step per position through the int8 kernel, the bfloat16 KV cache and its attention;
+causal stages only). torchao 0.18.0's ``Int8WeightOnlyConfig`` on the CPU converts the whole int8 weight to
 float on every call, so it is no faster than a float matmul.
 
 RANDOM WEIGHTS CANNOT PROVE QUALITY ON REAL ONES: Suno's trained weights have other scales,
@@ -56,7 +57,6 @@ from bark_core import constants as C  # noqa: E402
 from bark_core.checkpoints import StageWeights, build_stage, load_stage  # noqa: E402
 from bark_core.model import KVCache  # noqa: E402,F401
 from bark_core.precision import cpu_model  # noqa: E402
-from bark_core import quantize  # noqa: E402
 from bark_core.quantize import Int8Linear, quantize_model  # noqa: E402
 from benchutil import best_of  # noqa: E402
 
@@ -135,6 +135,17 @@ def logits_of(stage: str, model: nn.Module, idx: torch.Tensor, rows: list) -> li
         else:
             out = all_logits(model, idx, merge_context=stage == "semantic")
     return [out[0, p, a:b] for p, a, b in rows]
+
+
+def decoded_logits(stage: str, model: nn.Module, idx: torch.Tensor, rows: list) -> list[torch.Tensor]:
+    """The logits at each predicted position as the engine makes them: a prefill up to the first one, then one
+    cached decode step per position, teacher-forced (causal stages)."""
+    n_ctx = rows[0][0] + 1 + (C.MAX_TEXT_TOKENS if stage == "semantic" else 0)  # ids the prefill reads
+    cache = model.new_cache(1, idx.shape[1])
+    with torch.inference_mode():
+        out = [model(idx[:, :n_ctx], cache, merge_context=stage == "semantic").float()]
+        out += [model(idx[:, j : j + 1], cache).float() for j in range(n_ctx, n_ctx + len(rows) - 1)]
+    return [o[0, a:b] for o, (_, a, b) in zip(out, rows)]
 
 
 def compare(ref: list[torch.Tensor], cand: list[torch.Tensor], gen: torch.Generator, temp: float = TEMP) -> dict:
@@ -258,13 +269,9 @@ def main() -> None:
             if variant == "int8-step" and stage == "fine":
                 continue  # the fine stage only makes many-row calls
             try:
-                small_rows = quantize.SMALL_ROWS
-                if variant == "int8-step":  # every row through the int8 kernel, as in a decode step
-                    quantize.SMALL_ROWS = 1 << 30
-                try:
-                    cand = logits_of(stage, build(stage, weights_by_stage[stage], variant), idx, rows)
-                finally:
-                    quantize.SMALL_ROWS = small_rows
+                model = build(stage, weights_by_stage[stage], variant)
+                of = decoded_logits if variant == "int8-step" else logits_of  # int8-step: the engine's decode steps
+                cand = of(stage, model, idx, rows)
             except (RuntimeError, NotImplementedError) as e:
                 print(f"{stage:<9}{variant:<10} cannot run here: {e}")
                 continue

@@ -9,10 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bark_core import placement, precision, quantize
+from bark_core import decoding, placement, precision, quantize
 from bark_core.engine import Engine, EngineSettings
 from bark_core.flags import add_engine_arguments, engine_settings
-from bark_core.model import bark_config, build_model
+from bark_core.model import bark_config, build_model, cached_attention
 from bark_core.types import GenerationRequest
 
 pytestmark = pytest.mark.skipif(not quantize.int8_available(), reason="this torch build lacks the CPU int8 kernel")
@@ -78,6 +78,31 @@ def test_quantized_models_stay_close_to_float32(kind, prompt_dtype):
     assert torch.nn.functional.cosine_similarity(a.flatten(), b.flatten(), dim=0) > 0.99
 
 
+def test_cached_attention_matches_torch_attention_on_a_cache_slice():
+    torch.manual_seed(2)
+    cache = torch.randn(3, 2, 4, 50, 16).to(torch.bfloat16)  # (layer, B, nh, max_len, hs): slices are strided
+    k, v, q = cache[1, :, :, :37], cache[2, :, :, :37], torch.randn(2, 4, 1, 16).to(torch.bfloat16)
+    want = F.scaled_dot_product_attention(q.float(), k.float(), v.float())
+    torch.testing.assert_close(cached_attention(q, k, v).float(), want, rtol=2e-2, atol=2e-2)
+
+
+def test_thread_picker_runs_steps_on_the_fastest_thread_count_it_timed(monkeypatch):
+    clock = [0.0]
+    cost = {1: 1.0, 2: 5.0}  # seconds per step: two threads stall, as on a busy core
+
+    def step():
+        clock[0] += cost[torch.get_num_threads()]
+        return torch.get_num_threads()
+
+    monkeypatch.setattr(decoding.time, "perf_counter", lambda: clock[0])
+    before = torch.get_num_threads()
+    picker = decoding.ThreadPicker((2, 1), every=4)
+    assert [picker.run(step) for _ in range(8)] == [1, 2, 1, 1, 1, 2, 1, 1]  # probe 1 and 2, then the faster
+    cost.update({1: 3.0, 2: 1.0})  # the other core went quiet: the next probe moves to two threads
+    assert [picker.run(step) for _ in range(4)] == [1, 2, 2, 2]
+    assert torch.get_num_threads() == before
+
+
 def test_int8_placement_is_cpu_only_inexact_and_picks_its_prompt_dtype(tmp_path, measured):
     p = placement.resolve("cpu", "int8", "auto", cache_dir=tmp_path / "zen")
     assert (p.quantize, p.precision, p.placement, p.device.type) == ("int8", "int8", "cpu", "cpu")
@@ -113,6 +138,7 @@ def test_engine_loads_and_generates_in_int8(tiny_native, tmp_path, measured):
     gen = engine.generate(GenerationRequest(text="Hello [laughs] there.", takes=2, seed=3, max_seconds=0.4))
     assert len(gen.takes) == 2 and np.isfinite(gen.audio).all() and gen.audio.size > 0
     assert all(t.voice.fine.shape[0] == 8 for t in gen.takes)
+    assert isinstance(engine.decoders, decoding.ThreadedDecoders) or torch.get_num_threads() == 1
     info = engine.info()
     assert info["exact"] is False
     assert info["dtype"] == "int8"
