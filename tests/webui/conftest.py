@@ -94,6 +94,30 @@ def tstore(handler_studio):
     return handler_studio.library.timelines
 
 
+@pytest.fixture
+def timeline_page(handler_studio):
+    """The Timeline tab alone on a Page of ``handler_studio``, laid out and wired, beside stand-ins for what it
+    wires across tabs: ``tabs``, Results' ``results`` and History's ``selected_gen``, and one take card each
+    (``result_cards``, ``history_cards``) with its "Open in timeline" button. Returns ``(demo, page)``."""
+    import gradio as gr
+
+    from webui.page import Page
+    from webui.tabs import timeline
+
+    with gr.Blocks() as demo:
+        page = Page(handler_studio, demo)
+        page.add("results", gr.State(None))
+        page.add("selected_gen", gr.State(None))
+        with gr.Tabs() as tabs:
+            page.add("tabs", tabs)
+            with gr.Tab("Studio", id="studio"):
+                for cards in ("result_cards", "history_cards"):
+                    page.add(cards, [{"timeline": gr.Button("Open in timeline")}])
+            timeline.layout(page)
+        timeline.wire(page)
+    return demo, page
+
+
 def open_page(browser, url: str, width: int = 1280, height: int = 800, timeout_ms: int = 60_000):
     """A new browser context and page on the studio at ``url``, once the page load has answered: ``(ctx, page)``."""
     ctx = browser.new_context(viewport={"width": width, "height": height})

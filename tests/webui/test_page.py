@@ -46,6 +46,18 @@ def test_no_tab_imports_another_tab():
     assert arrows == []
 
 
+def test_handler_modules_lay_nothing_out():
+    """A tab's handlers (``webui.tab_*``, the ``tab_timeline`` package included) are plain functions: only its
+    module in ``webui.tabs`` lays out and wires them, so no handler module imports the page, the wiring or a tab."""
+    reach = []
+    for path in WEBUI.rglob("*.py"):
+        module = ".".join(path.relative_to(WEBUI).with_suffix("").parts)
+        if module.split(".")[0].startswith("tab_"):
+            reach += [f"{module} -> {t}" for t in _imports(path)
+                      if t in ("page", "wiring") or t.split(".")[0] == "tabs"]
+    assert reach == []
+
+
 def test_page_names_are_unique_and_groups_nest():
     page = Page(studio=None, demo=None)
     a, b, c = object(), object(), object()

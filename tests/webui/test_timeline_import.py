@@ -254,28 +254,22 @@ def test_a_store_from_before_the_opened_column_is_upgraded(tmp_path):
     assert store.create_for_generation(OWNER, "g" * 32, 0, tl) == (tl_id, False)
 
 
-def test_wire_open_connects_buttons_to_the_timeline_tab(studio, tstore, made):
+def test_open_in_timeline_is_wired_to_the_take_cards(studio, tstore, made, timeline_page):
     _, _, rec, tl_id = _saved(studio, made)
-    with gr.Blocks() as demo:
-        gen_id = gr.State(None)
-        results = gr.State(None)
-        with gr.Tabs() as tabs:
-            with gr.Tab("Studio", id="studio"):
-                history_button = gr.Button("Open in timeline")
-                results_button = gr.Button("Open in timeline")
-            timeline = tt.build_timeline_tab(studio)
-        timeline.wire_open(history_button.click, gen_id, 0, tabs)
-        timeline.wire_open(results_button.click, results, 1, tabs, resolve=lambda r, i: (r["refs"][i][0], r["refs"][i][1]))
-    assert isinstance(timeline, tt.TimelineTab) and timeline.tstore is tstore
+    demo, page = timeline_page
+    results, gen_id, tabs = page["results"], page["selected_gen"], page["tabs"]
     opens = [f for f in demo.fns.values() if f.name == "open_in_timeline"]
-    assert [f.inputs for f in opens] == [[gen_id], [results]]
-    assert all(tabs in f.outputs and timeline.components["tl_table"] in f.outputs for f in opens)
+    assert [f.inputs for f in opens] == [[results], [gen_id]]  # Results' card, then History's
+    assert [f.targets[0][0] for f in opens] == [page[c][0]["timeline"]._id for c in ("result_cards", "history_cards")]
+    assert all(tabs in f.outputs and page["tl_table"] in f.outputs for f in opens)
     assert "open_from_history" in {f.name for f in demo.fns.values()}
-    # what the Results button runs: card 2 shows take 1 of that generation
-    handler = opens[1].fn
-    out = dict(zip([o for o in opens[1].outputs], handler({"refs": [["x", 0], [rec.id, 0]]},
-                                                          request=SimpleNamespace(cookies={"bark_owner": OWNER}))))
-    assert out[timeline.components["tl_id"]] == tl_id and out[tabs].selected == "timeline"
+    request = SimpleNamespace(cookies={"bark_owner": OWNER})
+    # what Results' card 1 runs: it shows take 0 of that generation (take_cards.result_ref reads ``shown``)
+    out = dict(zip(opens[0].outputs, opens[0].fn({"shown": [[rec.id, 0]]}, request=request)))
+    assert out[page["tl_id"]] == tl_id and out[tabs].selected == "timeline"
+    # History's card 1: take 0 of the selected row
+    out = dict(zip(opens[1].outputs, opens[1].fn(rec.id, request=request)))
+    assert out[page["tl_id"]] == tl_id and out[tabs].selected == "timeline"
 
 
 # --------------------------------------------------------------------------- browser
@@ -330,13 +324,13 @@ def test_browser_open_a_long_form_take_edit_one_segment_and_render(browser, laun
 
 
 def test_browser_results_open_in_timeline(browser, launch, tiny_engine, tmp_path):
-    """Generate long text in the Studio tab, then Results → Open in timeline (once webui/tabs/timeline.py wires the button)."""
+    """Generate long text in the Studio tab, then Results → Open in timeline."""
     app = launch(tiny_engine, tmp_path, request_defaults={"max_seconds": 0.2})
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.set_default_timeout(90_000)
     try:
         if not any(getattr(b, "elem_id", None) == "take-1-timeline" for b in app.demo.blocks.values()):
-            pytest.skip("Results has no Open in timeline button yet (webui/tabs/timeline.py wires TimelineTab.wire_open).")
+            pytest.skip("Results has no Open in timeline button yet (webui/tabs/timeline.py wires it).")
         page.goto(app.url)
         page.wait_for_selector("#prompt textarea")
         page.locator("#prompt textarea").fill(LONG)

@@ -319,10 +319,8 @@ def test_stop_keeps_the_segments_already_finished(studio, tstore):
     tt.apply_edit(studio, tstore, OWNER, tl_id, 3, **_edits(tl, 2, seg_text="Now it is fine."))
 
 
-def test_the_tab_builds_and_runs_engine_work_in_the_shared_slot(studio):
-    with gr.Blocks() as demo:
-        with gr.Tabs():
-            tt.build_timeline_tab(studio)
+def test_the_tab_builds_and_runs_engine_work_in_the_shared_slot(timeline_page):
+    demo, _ = timeline_page
     names = {fn.name: fn for fn in demo.fns.values()}
     for engine_fn in ("regenerate", "generate_all"):
         fn = names[engine_fn]
@@ -343,7 +341,7 @@ def test_browser_edit_one_segment_and_render_a_second_version(browser, launch, t
         page.goto(app.url)
         page.wait_for_selector("#prompt textarea")
         if page.locator("#tab-timeline").count() == 0 and page.get_by_role("tab", name="Timeline").count() == 0:
-            pytest.skip("The Timeline tab is not in the app yet (webui/tabs/timeline.py must call build_timeline_tab).")
+            pytest.skip("The Timeline tab is not in the app yet (webui.ui.TABS must list webui/tabs/timeline.py).")
 
         def status_has(text: str) -> None:
             page.wait_for_function("t => (document.querySelector('#tl-status') || {innerText: ''}).innerText"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import gradio as gr
 import numpy as np
@@ -94,6 +94,18 @@ def open_generation(studio: Studio, tstore: TimelineStore, owner: Optional[str],
             "timeline_pick": gr.update(choices=timeline_choices(tstore, owner), value=tl_id),
             "history_pick": gr.update(choices=history_choices(studio, tstore, owner), value=f"{rec.id}:{take_index}"),
             "tl_status": status}
+
+
+def open_in_timeline(studio: Studio, tstore: TimelineStore, owner: Optional[str], source: Any, take_index: int,
+                     resolve: Optional[Callable[[Any, int], tuple[Optional[str], int]]] = None) -> dict[str, Any]:
+    """A take card's "Open in timeline": the card's take opened in the Timeline tab, which it selects.
+
+    ``source`` names the generation: History's ``selected_gen`` (its id; take ``take_index`` opens), or
+    Results' ``results``, which ``resolve(source, take_index) -> (generation id, take index)`` reads
+    (``take_cards.result_ref``). The take's timeline is imported on first open, then reused.
+    """
+    gen_id, take = resolve(source, take_index) if resolve is not None else (source, take_index)
+    return open_generation(studio, tstore, owner, gen_id, take, tabs=True)
 
 
 def history_choices(studio: Studio, tstore: TimelineStore, owner: Optional[str], limit: int = 50) -> list[tuple[str, str]]:

@@ -24,7 +24,8 @@ CONTINUE_LABEL = "Continue the previous segment (random for the first)"
 NO_VOICE_LABEL = "No voice (a random speaker, continued)"
 STATE_LABEL = {"fresh": "✓ ready", "edited": "⚠ stale (edited)", "upstream": "⚠ stale (voice before it changed)",
                "missing": "… not generated"}
-NEEDS_TIMELINE = ("gen_all_btn", "delete_tl_btn", "render_btn")  # Export and Stop stay: they say what to do
+# the buttons that need an open timeline (Export and Stop stay: they say what to do)
+NEEDS_TIMELINE = ("tl_generate_btn", "tl_delete_timeline_btn", "tl_render_btn")
 
 NO_TIMELINE_HINT = ("**No timeline is open.** Paste a story, a script or a dialogue above and press **Create timeline**, "
                     "or pick one of your timelines (or a take from your history) and open it. The segment editor "
