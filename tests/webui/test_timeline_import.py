@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from types import SimpleNamespace
 
-import gradio as gr
 import numpy as np
 import pytest
 import soundfile as sf

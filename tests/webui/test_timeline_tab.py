@@ -6,7 +6,6 @@ import hashlib
 from pathlib import Path
 from types import SimpleNamespace
 
-import gradio as gr
 import numpy as np
 import pytest
 import soundfile as sf
