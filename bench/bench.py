@@ -34,6 +34,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -559,6 +560,8 @@ def summarize(res: dict, n: dict) -> dict:
     s = dict(res, best=b)
     s["rate"] = {st: n[st] / b[st] for st in STAGES if st in b}
     s["rtf_no_decode"] = b["total_no_decode"] / audio_s
+    s["median"] = {st: statistics.median(r[st] for r in res["runs"]) for st in res["runs"][0]}
+    s["median"]["total_no_decode"] = statistics.median(_stages_s(r) for r in res["runs"])
     if "total" in b:
         s["rtf"] = b["total"] / audio_s
     if "batch_runs" in res:
@@ -607,6 +610,12 @@ def report(results: dict, n: dict, args) -> str:
             w("  each alternating round, sem+coarse+fine, reference / ours: " + ", ".join(
                 f"{_stages_s(b) / _stages_s(a):.2f}x ({_stages_s(b):.1f} / {_stages_s(a):.1f} s)"
                 for a, b in zip(ours["runs"], ref["runs"])))
+        if ref and len(ours["runs"]) > 1:
+            mo, mr = ours["median"]["total_no_decode"], ref["median"]["total_no_decode"]
+            w(f"  median of {len(ours['runs'])} rounds, sem+coarse+fine: ours {mo:.2f} s, reference {mr:.2f} s: "
+              f"{mr / mo:.2f}x (per stage, ours / reference: " + ", ".join(
+                  f"{st} {ours['median'][st]:.2f} / {ref['median'][st]:.2f} s" for st in ("semantic", "coarse", "fine"))
+              + ")")
         w("  real-time factor (compute s / audio s; lower is better):")
         w(f"    ours end to end incl. decode {ours['rtf']:.2f}; without decode {ours['rtf_no_decode']:.2f}"
           + (f"; reference without decode {ref['rtf_no_decode']:.2f} (its codec cannot run here: no encodec package)"
