@@ -21,7 +21,7 @@ from .limits import Limits
 # Handlers (by function name) that store something for their owner: rate-limited per owner and per address.
 SAVING_ACTIONS = frozenset({
     "api_clone", "save_clone", "add_uploaded", "save_take_as_voice", "save_history_take_as_voice", "rename_voice",
-    "create_timeline", "render_version", "save_segment_voice", "open_generation", "open_from_history",
+    "create_timeline", "render_version", "save_segment_voice", "open_in_timeline", "open_from_history",
 })
 WINDOW_S = 60.0
 

@@ -16,10 +16,11 @@ from bark_core import Generation, GenerationRequest, Take, Voice
 from bark_core import timeline as T
 from webui.engine_holder import EngineHolder
 from webui.limits import Limits
-from webui.quotas import RateLimiter
+from webui.quotas import SAVING_ACTIONS, RateLimiter
 from webui.store import Store
 from webui.studio import Studio
 from webui.timeline_store import TimelineStore
+from webui.ui import build_demo
 
 OWNER = "quota-owner-" + "q" * 30
 VOICE = Voice(semantic=np.arange(100) % 100, coarse=np.zeros((2, 150), np.int64), fine=np.zeros((8, 150), np.int64))
@@ -122,6 +123,14 @@ def test_saving_is_rate_limited_per_owner_and_per_address(launch, tiny_engine, t
     fourth = upload(b)
     assert rawhttp.refused(fourth) and "your network address saved 3 times" in " ".join(fourth["warnings"])
     assert len(store.list_voices(b)) == 1
+
+
+def test_every_saving_action_is_an_event_of_the_studio(tmp_path):
+    """A name in SAVING_ACTIONS that no event runs would leave that save without its rate limit, unnoticed
+    (a take card's "Open in timeline" once lost its limit when its handler was renamed)."""
+    demo = build_demo(None, data_dir=tmp_path)
+    wired = {getattr(fn.fn, "__name__", None) for fn in demo.fns.values()}
+    assert SAVING_ACTIONS <= wired, sorted(SAVING_ACTIONS - wired)
 
 
 def test_history_tab_shows_the_owners_storage(tmp_path):
