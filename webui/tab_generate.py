@@ -30,18 +30,16 @@ UI_SETTINGS = [s.name for s in table.SETTINGS if s.widget != "none"]
 PROMPT_HINT = "Tip: CAPITALS add emphasis. Tags insert at the cursor. Ctrl+Enter generates."
 
 
-CHECK_OPTIONS = ("best_first", "min_on_script", "min_same_voice", "retake_tries", "retake_seconds")
+IDLE = {"results_title": "### Results\n<span class='muted'>Your takes will appear here.</span>"}
 
 
-def arm_generate(studio: Studio, request: gr.Request, text: str = "", takes: Any = 1, max_seconds: Any = None,
-                 **check: Any) -> dict:
-    """Before Generate is queued: clear the Stop flag, hand the take-check options (``CHECK_OPTIONS``) to the
-    job (they travel beside the generate event's inputs, which stay the prompt, voice and settings table),
-    and say how long the wait and the job should take, from this engine's measured speed."""
+def arm_generate(studio: Studio, request: gr.Request, text: str = "", takes: Any = 1, max_seconds: Any = None) -> dict:
+    """Before Generate is queued: clear the Stop flag and say how long the wait and the job should take, from
+    this engine's measured speed. The generate event gets every option it needs as its own inputs."""
     key = session_key(request)
     if not key:
         return {}
-    studio.runner.arm(key, **{k: check.get(k) for k in CHECK_OPTIONS})
+    studio.runner.arm(key)
     if not isinstance(text, str) or not text.strip():
         return {}
     try:
@@ -53,8 +51,8 @@ def arm_generate(studio: Studio, request: gr.Request, text: str = "", takes: Any
 
 
 def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Request, progress=gr.Progress(),
-             best_first: Optional[bool] = None, min_on_script: Any = None, min_same_voice: Any = None,
-             retake_tries: Any = None, retake_seconds: Any = None, **values: Any) -> Iterator[dict[str, Any]]:
+             best_first: bool = False, min_on_script: Any = None, min_same_voice: Any = None,
+             retake_tries: Any = 0, retake_seconds: Any = 0, **values: Any) -> Iterator[dict[str, Any]]:
     """Generate takes for the prompt; segments are playable as they finish; the result goes to history.
 
     "Retake until it passes": while no take clears the user's thresholds, one more take is made
@@ -65,13 +63,6 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
     if not owner:
         job.close()
         raise ValueError("Your browser session is not ready yet; reload the page.")
-    armed = job.options  # what arm_generate was given; explicit arguments win
-    best_first = armed.get("best_first") if best_first is None else best_first
-    min_on_script = armed.get("min_on_script") if min_on_script is None else min_on_script
-    min_same_voice = armed.get("min_same_voice") if min_same_voice is None else min_same_voice
-    retake_tries = armed.get("retake_tries") if retake_tries is None else retake_tries
-    retake_seconds = armed.get("retake_seconds") if retake_seconds is None else retake_seconds
-    idle = {"results_title": "### Results\n<span class='muted'>Your takes will appear here.</span>"}
     try:
         req = studio.requests.make(text, studio.voices.resolve(owner, voice), values)
         studio.quotas.check_history(owner)
@@ -79,7 +70,7 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
         tries, seconds = retake_budget(retake_tries, retake_seconds)
     except ValueError as e:
         job.close()  # refused: it no longer waits for the engine
-        yield {**idle, "status": f"✗ {plain(e)}"}
+        yield {**IDLE, "status": f"✗ {plain(e)}"}
         raise
     if job.stopped():
         job.close()
@@ -132,7 +123,7 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
             out["status"] += segment_tries_text(gen)
         yield out
     except ValueError as e:
-        yield {**idle, "status": f"✗ {plain(e)}"}
+        yield {**IDLE, "status": f"✗ {plain(e)}"}
         raise
     finally:
         job.close()
