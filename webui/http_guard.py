@@ -152,15 +152,8 @@ class HttpGuard:
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope.get("type")
-        if kind == "websocket":
-            if await _logged_out(scope, self.settings) and not _is_public(_route_path(scope), "GET"):
-                await send({"type": "websocket.close", "code": 1008})
-                return
-            await self.app(scope, receive, send)
-            return
-        if kind != "http":
-            await self.app(scope, receive, send)
+        if scope.get("type") != "http":
+            await self._not_http(scope, receive, send)
             return
 
         path = _route_path(scope)
@@ -215,6 +208,14 @@ class HttpGuard:
             send = _refusal_as_404(send)
         if owner_from_cookie_header(headers.get(b"cookie")) is None and not _is_navigation(method, headers):
             send = _with_owner_cookie(send, _cookie_header(secrets.token_urlsafe(32), scope, self.settings))
+        await self.app(scope, receive, send)
+
+    async def _not_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A websocket (closed when logged out, unless its path is public) or any other scope: passed on."""
+        if scope.get("type") == "websocket" and await _logged_out(scope, self.settings) \
+                and not _is_public(_route_path(scope), "GET"):
+            await send({"type": "websocket.close", "code": 1008})
+            return
         await self.app(scope, receive, send)
 
 

@@ -98,9 +98,8 @@ class SegmentChecked:
 class Job:
     """One session's engine job: its Stop flag, its time-left line and its runs. ``close()`` (or ``with``) ends it."""
 
-    def __init__(self, runner: "JobRunner", key: str, options: dict[str, Any]):
+    def __init__(self, runner: "JobRunner", key: str):
         self._runner, self.key = runner, key
-        self.options = options  # what the page armed this job with (``JobRunner.arm``)
         self._stop = runner._cancels.event(key)
 
     def stopped(self) -> bool:
@@ -129,7 +128,7 @@ class Job:
 
 
 class JobRunner:
-    """Runs generations on the shared engine: per-session jobs (Stop, options, queue estimate) and the one stream."""
+    """Runs generations on the shared engine: per-session jobs (Stop, queue estimate) and the one stream."""
 
     def __init__(self, holder: EngineHolder, gpu_wrap: Optional[Callable[[Callable], Callable]] = None,
                  default_max_seconds: Optional[float] = None):
@@ -137,7 +136,6 @@ class JobRunner:
         self._stream = gpu_wrap(stream_generation) if gpu_wrap else stream_generation
         self._default_max_seconds = default_max_seconds  # the cap of a request that sets none (``--max-seconds``)
         self._cancels = CancelRegistry()
-        self._armed: dict[str, dict[str, Any]] = {}  # per session: the options of the job it armed next
         self._speeds: list[tuple[float, float, int]] = []  # (compute_s, audio_s, takes) on ``_speed_engine``
         self._speed_engine: Any = None
         self._jobs: dict[str, list] = {}  # session -> [audio_s, takes, started or None, fraction, queued] (monotonic)
@@ -154,19 +152,17 @@ class JobRunner:
         return self._holder.engine
 
     # -- jobs -------------------------------------------------------------------------
-    def arm(self, key: str, **options: Any) -> None:
-        """Before a session's job is queued: clear its Stop flag and note the ``options`` its ``job`` will get."""
+    def arm(self, key: str) -> None:
+        """Before a session's job is queued: clear its Stop flag."""
         self._cancels.arm(key)
-        if options:
-            self._armed[key] = options
 
     def stop(self, key: str) -> None:
         """Stop this session's job (and only this session's)."""
         self._cancels.stop(key)
 
     def job(self, key: str) -> Job:
-        """The session's job, with the options it was armed with (used once)."""
-        return Job(self, key, self._armed.pop(key, {}))
+        """The session's job."""
+        return Job(self, key)
 
     def should_stop(self, key: Optional[str]) -> Callable[[], bool]:
         """Whether Stop was pressed for this session (never, without a session): for a short run (a voice or clone

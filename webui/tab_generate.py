@@ -6,13 +6,14 @@ Take slot outputs are named ``take{i}_group``, ``take{i}_audio``, ``take{i}_info
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, Iterator, Optional
 
 import gradio as gr
 
-from bark_core import (MAX_SEGMENT_RETAKES, MAX_TAKES, SAMPLE_RATE, GenerationCancelled, Preview, Progress, SegmentDone,
-                       contract, load_voice_npz, settings as table)
+from bark_core import (MAX_SEGMENT_RETAKES, MAX_TAKES, SAMPLE_RATE, GenerationCancelled, GenerationRequest, Preview,
+                       Progress, SegmentDone, contract, load_voice_npz, settings as table)
 
 from bark_core.takecheck import Thresholds
 
@@ -30,18 +31,16 @@ UI_SETTINGS = [s.name for s in table.SETTINGS if s.widget != "none"]
 PROMPT_HINT = "Tip: CAPITALS add emphasis. Tags insert at the cursor. Ctrl+Enter generates."
 
 
-CHECK_OPTIONS = ("best_first", "min_on_script", "min_same_voice", "retake_tries", "retake_seconds")
+IDLE = {"results_title": "### Results\n<span class='muted'>Your takes will appear here.</span>"}
 
 
-def arm_generate(studio: Studio, request: gr.Request, text: str = "", takes: Any = 1, max_seconds: Any = None,
-                 **check: Any) -> dict:
-    """Before Generate is queued: clear the Stop flag, hand the take-check options (``CHECK_OPTIONS``) to the
-    job (they travel beside the generate event's inputs, which stay the prompt, voice and settings table),
-    and say how long the wait and the job should take, from this engine's measured speed."""
+def arm_generate(studio: Studio, request: gr.Request, text: str = "", takes: Any = 1, max_seconds: Any = None) -> dict:
+    """Before Generate is queued: clear the Stop flag and say how long the wait and the job should take, from
+    this engine's measured speed. The generate event gets every option it needs as its own inputs."""
     key = session_key(request)
     if not key:
         return {}
-    studio.runner.arm(key, **{k: check.get(k) for k in CHECK_OPTIONS})
+    studio.runner.arm(key)
     if not isinstance(text, str) or not text.strip():
         return {}
     try:
@@ -52,9 +51,20 @@ def arm_generate(studio: Studio, request: gr.Request, text: str = "", takes: Any
     return {"status": f"⏳ {line}"}
 
 
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What one Generate makes: the request, and the take check with its retake budget."""
+
+    req: GenerationRequest
+    voice: str  # the voice reference the user picked (``voice_book``), as saved in history
+    thresholds: Thresholds
+    tries: int  # extra tries while no take passes (0: no retakes)
+    seconds: float  # no retake starts once the job has run this long (0: no time limit)
+
+
 def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Request, progress=gr.Progress(),
-             best_first: Optional[bool] = None, min_on_script: Any = None, min_same_voice: Any = None,
-             retake_tries: Any = None, retake_seconds: Any = None, **values: Any) -> Iterator[dict[str, Any]]:
+             best_first: bool = False, min_on_script: Any = None, min_same_voice: Any = None,
+             retake_tries: Any = 0, retake_seconds: Any = 0, **values: Any) -> Iterator[dict[str, Any]]:
     """Generate takes for the prompt; segments are playable as they finish; the result goes to history.
 
     "Retake until it passes": while no take clears the user's thresholds, one more take is made
@@ -65,21 +75,12 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
     if not owner:
         job.close()
         raise ValueError("Your browser session is not ready yet; reload the page.")
-    armed = job.options  # what arm_generate was given; explicit arguments win
-    best_first = armed.get("best_first") if best_first is None else best_first
-    min_on_script = armed.get("min_on_script") if min_on_script is None else min_on_script
-    min_same_voice = armed.get("min_same_voice") if min_same_voice is None else min_same_voice
-    retake_tries = armed.get("retake_tries") if retake_tries is None else retake_tries
-    retake_seconds = armed.get("retake_seconds") if retake_seconds is None else retake_seconds
-    idle = {"results_title": "### Results\n<span class='muted'>Your takes will appear here.</span>"}
     try:
-        req = studio.requests.make(text, studio.voices.resolve(owner, voice), values)
-        studio.quotas.check_history(owner)
-        thresholds = check_thresholds(min_on_script, min_same_voice)
-        tries, seconds = retake_budget(retake_tries, retake_seconds)
+        plan = make_plan(studio, owner, text, voice, values, min_on_script, min_same_voice, retake_tries,
+                         retake_seconds)
     except ValueError as e:
         job.close()  # refused: it no longer waits for the engine
-        yield {**idle, "status": f"✗ {plain(e)}"}
+        yield {**IDLE, "status": f"✗ {plain(e)}"}
         raise
     if job.stopped():
         job.close()
@@ -88,54 +89,90 @@ def generate(studio: Studio, owner: str, text: str, voice: str, request: gr.Requ
     yield {**hidden_slots("take"), "status": "Starting…",
            "results_title": "### Results\n<span class='muted'>Generating…</span>"}
     progress(0.0, desc="Starting")
-    started = time.monotonic()  # the time budget counts from here: no retake starts after it is spent
     try:
-        reference = studio.checks.speaker_reference(req) if tries else None
-        accept, segment_retakes = None, 0
-        if tries and n_segments(studio, req) > 1:  # long-form: redraw a segment alone
-            segment_retakes = min(tries, MAX_SEGMENT_RETAKES)
-            accept = studio.checks.segment_check(req, voice, thresholds, reference, started + seconds if seconds else None)
-        gen = yield from run_one(job, req, progress, accept_segment=accept, segment_retakes=segment_retakes,
-                                 eta=job.eta, owner=owner)
-        if gen is None:
-            yield {**hidden_slots("take"), "status": "■ Stopped. Nothing was saved.",
-                   "results_title": "### Results\n<span class='muted'>Stopped.</span>"}
-            return
-        studio.runner.record_speed(gen, req.takes)
-        if not tries:
-            reference = studio.checks.speaker_reference(req)
-        first = studio.library.save_generation(owner, req, voice, gen,
-                                               studio.checks.score_takes(req, voice, gen, thresholds, reference))
-        import_long_form(studio, owner, first.id, req, gen, score=False)  # each long-form take as a timeline
-        refs = [[first.id, i, f"Take {i + 1}"] for i in range(len(first.takes))]
-        records = [first]
-        stopped = False
-        for extra in range(1, 0 if accept else tries + 1):
-            if any_passed(records) or (seconds and time.monotonic() - started >= seconds):
-                break
-            again = retake_request(req, first.seed, len(first.takes), extra)
-            yield {**show_results(studio, owner, refs, best_first),
-                   "status": f"No take passed yet: retake {extra} of {tries} (seed {again.seed})…"}
-            gen = yield from run_one(job, again, progress, f"retake {extra} of {tries} · ", owner=owner)
-            if gen is not None:
-                studio.runner.record_speed(gen, 1)
-            if gen is None:
-                stopped = True
-                break
-            rec = studio.library.save_generation(owner, again, voice, gen,
-                                                 studio.checks.score_takes(again, voice, gen, thresholds, reference))
-            import_long_form(studio, owner, rec.id, again, gen, score=False)
-            records.append(rec)
-            refs.append([rec.id, 0, f"Retake {extra}"])
-        out = finished(studio, owner, records, refs, best_first, stopped, 0 if accept else tries)
-        if accept:
-            out["status"] += segment_tries_text(gen)
-        yield out
+        yield from run_with_retakes(studio, job, owner, plan, progress, best_first)
     except ValueError as e:
-        yield {**idle, "status": f"✗ {plain(e)}"}
+        yield {**IDLE, "status": f"✗ {plain(e)}"}
         raise
     finally:
         job.close()
+
+
+def make_plan(studio: Studio, owner: str, text: str, voice: str, values: dict[str, Any], min_on_script: Any,
+              min_same_voice: Any, retake_tries: Any, retake_seconds: Any) -> Plan:
+    """The request and take check of a Generate; ValueError with a sentence for anything out of range."""
+    req = studio.requests.make(text, studio.voices.resolve(owner, voice), values)
+    studio.quotas.check_history(owner)
+    thresholds = check_thresholds(min_on_script, min_same_voice)
+    tries, seconds = retake_budget(retake_tries, retake_seconds)
+    return Plan(req, voice, thresholds, tries, seconds)
+
+
+def run_with_retakes(studio: Studio, job: Job, owner: str, plan: Plan, progress: Any,
+                     best_first: bool) -> Iterator[dict[str, Any]]:
+    """Run the plan's request, save it, retake while no take passes (within the budget), and show how it went.
+
+    A long-form request redraws a failing segment alone inside the take instead of making whole retakes.
+    """
+    started = time.monotonic()  # the time budget counts from here: no retake starts after it is spent
+    req, tries, seconds = plan.req, plan.tries, plan.seconds
+    reference = studio.checks.speaker_reference(req) if tries else None
+    accept, segment_retakes = None, 0
+    if tries and n_segments(studio, req) > 1:  # long-form: redraw a segment alone
+        segment_retakes = min(tries, MAX_SEGMENT_RETAKES)
+        accept = studio.checks.segment_check(req, plan.voice, plan.thresholds, reference,
+                                             started + seconds if seconds else None)
+    gen = yield from run_one(job, req, progress, accept_segment=accept, segment_retakes=segment_retakes,
+                             eta=job.eta, owner=owner)
+    if gen is None:
+        yield {**hidden_slots("take"), "status": "■ Stopped. Nothing was saved.",
+               "results_title": "### Results\n<span class='muted'>Stopped.</span>"}
+        return
+    studio.runner.record_speed(gen, req.takes)
+    if not tries:
+        reference = studio.checks.speaker_reference(req)
+    first = save_scored(studio, owner, req, plan.voice, gen, plan.thresholds, reference)
+    records = [first]
+    refs = [[first.id, i, f"Take {i + 1}"] for i in range(len(first.takes))]
+    budget = 0 if accept else tries  # the segments were redrawn instead
+    stopped = yield from retake_until_passed(studio, job, owner, plan, progress, best_first, reference,
+                                             records, refs, budget, started)
+    out = finished(studio, owner, records, refs, best_first, stopped, budget)
+    if accept:
+        out["status"] += segment_tries_text(gen)
+    yield out
+
+
+def retake_until_passed(studio: Studio, job: Job, owner: str, plan: Plan, progress: Any, best_first: bool,
+                        reference: Any, records: list[Any], refs: list, budget: int,
+                        started: float) -> Iterator[dict[str, Any]]:
+    """One take at a time (the next seed) while none of ``records`` passed, up to ``budget`` retakes and the plan's
+    time budget; each is saved and added to ``records`` and ``refs``. Returns whether Stop ended it."""
+    first = records[0]
+    for extra in range(1, budget + 1):
+        if any_passed(records) or (plan.seconds and time.monotonic() - started >= plan.seconds):
+            break
+        again = retake_request(plan.req, first.seed, len(first.takes), extra)
+        yield {**show_results(studio, owner, refs, best_first),
+               "status": f"No take passed yet: retake {extra} of {plan.tries} (seed {again.seed})…"}
+        gen = yield from run_one(job, again, progress, f"retake {extra} of {plan.tries} · ", owner=owner)
+        if gen is None:
+            return True
+        studio.runner.record_speed(gen, 1)
+        rec = save_scored(studio, owner, again, plan.voice, gen, plan.thresholds, reference)
+        records.append(rec)
+        refs.append([rec.id, 0, f"Retake {extra}"])
+    return False
+
+
+def save_scored(studio: Studio, owner: str, req: GenerationRequest, voice: str, gen: Any,
+                thresholds: Optional[Thresholds], reference: Any = "voice") -> Any:
+    """Score the takes (``TakeChecks.score_takes``), save the generation in history, and each long-form take as a
+    timeline; the saved record."""
+    rec = studio.library.save_generation(owner, req, voice, gen,
+                                         studio.checks.score_takes(req, voice, gen, thresholds, reference))
+    import_long_form(studio, owner, rec.id, req, gen, score=False)
+    return rec
 
 
 def regenerate(studio: Studio, owner: str, gen_id: Optional[str], index: int, request: gr.Request,
@@ -166,9 +203,7 @@ def regenerate(studio: Studio, owner: str, gen_id: Optional[str], index: int, re
             return
         thresholds = Thresholds(**{k: v for k, v in ((rec.takes[index].scores or {}).get("details") or {}).get(
             "thresholds", {}).items() if k in Thresholds.__dataclass_fields__})
-        again = studio.library.save_generation(owner, req, rec.voice, gen,
-                                               studio.checks.score_takes(req, rec.voice, gen, thresholds))
-        import_long_form(studio, owner, again.id, req, gen, score=False)
+        again = save_scored(studio, owner, req, rec.voice, gen, thresholds)
         out = finished(studio, owner, [again], [[again.id, 0, label]], best_first)
         out["status"] = out["status"].replace("✓ Done", f"✓ Take {index + 1} made again", 1)
         yield out

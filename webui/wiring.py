@@ -85,6 +85,15 @@ def connect(trigger: Callable, fn: Callable, inputs: Mapping[str, Any], outputs:
             request = dict(zip(names + specials, args)).get("request", kwargs.get("request"))
             quotas.count_save(owner_from_request(request), client_address(request))
 
+    wrapper = _wrapper(fn, call_args, to_components, refuse, counted)
+    _show_to_gradio(wrapper, fn, names, defaults, specials)
+    return trigger(wrapper, [inputs[n] for n in names], [outputs[n] for n in out_names], **event_kwargs)
+
+
+def _wrapper(fn: Callable, call_args: Callable[[tuple, dict], dict], to_components: Callable[[Any], Any],
+             refuse: Callable[[Exception], Any], counted: Callable[[tuple, dict], None]) -> Callable:
+    """What Gradio calls for ``fn`` (a generator for a generator): ``fn(**call_args(...))``, its results as
+    components, a ValueError (or gr.Error) refused, a save ``counted`` once it succeeded, any other exception a bug."""
     if inspect.isgeneratorfunction(fn):
         def wrapper(*args, **kwargs):
             try:
@@ -95,19 +104,18 @@ def connect(trigger: Callable, fn: Callable, inputs: Mapping[str, Any], outputs:
                 yield refuse(e)
             except Exception as e:  # a bug: its frames to the log, never its message (it may quote user text)
                 raise internal_error(fn, e) from None
-    else:
-        def wrapper(*args, **kwargs):
-            try:
-                result = to_components(fn(**call_args(args, kwargs)))
-                counted(args, kwargs)
-                return result
-            except (ValueError, gr.Error) as e:
-                return refuse(e)
-            except Exception as e:
-                raise internal_error(fn, e) from None
+        return wrapper
 
-    _show_to_gradio(wrapper, fn, names, defaults, specials)
-    return trigger(wrapper, [inputs[n] for n in names], [outputs[n] for n in out_names], **event_kwargs)
+    def wrapper(*args, **kwargs):
+        try:
+            result = to_components(fn(**call_args(args, kwargs)))
+            counted(args, kwargs)
+            return result
+        except (ValueError, gr.Error) as e:
+            return refuse(e)
+        except Exception as e:
+            raise internal_error(fn, e) from None
+    return wrapper
 
 
 def _show_to_gradio(wrapper: Callable, fn: Callable, names: list[str], defaults: Mapping[str, Any],

@@ -11,6 +11,13 @@ from typing import Any, Optional
 
 import httpx
 
+from bark_core.takecheck import Thresholds
+
+# The studio's Generate event (``fn_index(demo, "generate")``) takes, after the prompt, the voice and the settings,
+# its take check (the page's group "take_check") as the page first shows it: best first off, the default minimums,
+# no retakes and no time budget.
+TAKE_CHECK = [False, Thresholds().min_on_script, Thresholds().min_speaker_similarity, 0, 0]
+
 
 def fn_index(demo, name: str) -> int:
     """The fn_index of the UI event whose Python function is called ``name``."""

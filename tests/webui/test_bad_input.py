@@ -154,7 +154,7 @@ def _ui_generate_data(**changes):
              pause=0.25, early=True, max_s=0.05, live=True)
     v.update(changes)
     return [v["text"], v["ref"], v["st"], v["ct"], v["ft"], v["tk"], v["tp"], v["eos"], v["seed"],
-            v["takes"], v["pause"], v["early"], v["max_s"], v["live"]]
+            v["takes"], v["pause"], v["early"], v["max_s"], v["live"], *rawhttp.TAKE_CHECK]
 
 
 UI_NUMBERS = [

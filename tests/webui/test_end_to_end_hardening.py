@@ -25,7 +25,8 @@ def test_deleting_a_row_makes_every_url_of_it_404(launch, tiny_engine, tmp_path)
     app = launch(tiny_engine, tmp_path)
     session = rawhttp.session()
     reply = rawhttp.queued(app.url, rawhttp.fn_index(app.demo, "generate"),
-                           ["Served, then deleted.", None, 0.7, 0.7, 0.5, 0, 1.0, 0.2, 4, 2, 0.25, True, 0.2, True],
+                           ["Served, then deleted.", None, 0.7, 0.7, 0.5, 0, 1.0, 0.2, 4, 2, 0.25, True, 0.2, True,
+                            *rawhttp.TAKE_CHECK],
                            owner=OWNER, session_hash=session)
     assert reply["success"], reply
     urls = _urls(reply["output"]["data"])

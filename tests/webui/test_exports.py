@@ -107,7 +107,7 @@ def test_a_deleted_rows_export_urls_answer_404_during_undo_and_after(launch, tin
 
     app = launch(tiny_engine, tmp_path / "data", request_defaults={"max_seconds": 0.5})
     owner = "export-owner-" + "e" * 30
-    data = ["Export, then delete.", None, 0.7, 0.7, 0.5, 0, 1.0, 0.2, 1, 1, 0.25, True, 0.2, True]
+    data = ["Export, then delete.", None, 0.7, 0.7, 0.5, 0, 1.0, 0.2, 1, 1, 0.25, True, 0.2, True, *rawhttp.TAKE_CHECK]
     assert rawhttp.queued(app.url, rawhttp.fn_index(app.demo, "generate"), data, owner=owner)["success"]
     studio = app.demo.studio
     (rec,) = studio.library.history(owner)

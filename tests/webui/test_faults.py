@@ -93,7 +93,7 @@ def _rss() -> int:
 
 
 def _ui_generate(text, takes=2):
-    return [text, None, 0.7, 0.7, 0.5, 0, 1.0, 0.2, 1, takes, 0.25, False, 0.3, True]
+    return [text, None, 0.7, 0.7, 0.5, 0, 1.0, 0.2, 1, takes, 0.25, False, 0.3, True, *rawhttp.TAKE_CHECK]
 
 
 @pytest.mark.parametrize("stage", ["semantic", "coarse", "fine", "decode"])

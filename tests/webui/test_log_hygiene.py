@@ -18,7 +18,7 @@ def test_prompts_never_reach_the_log_and_refusals_are_not_tracebacks(launch, tin
     app = launch(tiny_engine, tmp_path)
     owner, session = "log-owner-" + "l" * 30, rawhttp.session()
     reply = rawhttp.queued(app.url, rawhttp.fn_index(app.demo, "generate"),
-                           [SECRET, None, 0.7, 0.7, 0.5, 0, 1.0, 0.2, 1, 1, 0.25, True, 0.2, True], owner=owner,
+                           [SECRET, None, 0.7, 0.7, 0.5, 0, 1.0, 0.2, 1, 1, 0.25, True, 0.2, True, *rawhttp.TAKE_CHECK], owner=owner,
                            session_hash=session)
     assert reply["success"], reply
     # the generation's id is in this session's state on the server; the browser sends nothing for it
@@ -30,7 +30,7 @@ def test_prompts_never_reach_the_log_and_refusals_are_not_tracebacks(launch, tin
         with pytest.raises(gradio_client.exceptions.AppError):
             client.predict(api_name="/generate", **bad)
     refused = rawhttp.queued(app.url, rawhttp.fn_index(app.demo, "generate"),
-                             ["", None, 0.7, 0.7, 0.5, 0, 1.0, 0.2, 1, 1, 0.25, True, 0.2, True], owner=owner)
+                             ["", None, 0.7, 0.7, 0.5, 0, 1.0, 0.2, 1, 1, 0.25, True, 0.2, True, *rawhttp.TAKE_CHECK], owner=owner)
     assert rawhttp.refused(refused)
     out = capfd.readouterr()
     logged = out.out + out.err + caplog.text

@@ -117,12 +117,23 @@ def test_long_form_retakes_redraw_a_failing_segment_alone_and_score_drift(studio
     assert "no segment needed a redraw" in steps[-1]["status"] and len(studio.library.history(OWNER)) == 2
 
 
-def test_the_page_hands_its_check_options_to_the_job_through_arm_generate(studio):
+def test_generate_gets_its_take_check_as_its_own_inputs_and_arming_carries_nothing(studio, tmp_path):
+    """No side channel between Generate's two events: the take check is the generate event's own inputs."""
+    import webui
+
+    demo = webui.build_demo(None, data_dir=tmp_path / "page", load_error="no weights")
+    (gen_fn,) = [fn for fn in demo.fns.values() if fn.name == "generate"]
+    (arm_fn,) = [fn for fn in demo.fns.values() if fn.name == "arm_generate"]
+    check = ["best-first", "min-on-script", "min-same-voice", "retake-tries", "retake-seconds"]
+    assert gen_fn.inputs[0].elem_id == "prompt"
+    assert [c.elem_id for c in gen_fn.inputs][-5:] == check
+    assert not set(check) & {c.elem_id for c in arm_fn.inputs}
+
     request = SimpleNamespace(session_hash="r" * 11)
-    tab_generate.arm_generate(studio, request, best_first=True, min_on_script=1.0, min_same_voice=None,
-                              retake_tries=1, retake_seconds=0)
-    last = run(studio)[-1]  # no explicit options: the armed ones
+    with pytest.raises(TypeError):
+        tab_generate.arm_generate(studio, request, retake_tries=1)
+    tab_generate.arm_generate(studio, request, text="Hi.")
+    last = run(studio, best_first=True, min_on_script=1.0, retake_tries=1)[-1]  # the options, as inputs
     assert len(studio.library.history(OWNER)) == 2 and "1 retake" in last["status"]
-    assert studio.runner.job(request.session_hash).options == {}  # used once
-    run(studio)  # the next job without arming: no retakes
+    run(studio)  # the next job without them: no retakes
     assert len(studio.library.history(OWNER)) == 3

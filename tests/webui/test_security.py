@@ -30,7 +30,7 @@ def alice(studio):
     from bark_core.voices import save_voice
 
     st = studio.demo.studio
-    data = ["Alice's secret line.", None, 0.7, 0.7, 0.5, 0, 1.0, 0.2, 11, 1, 0.25, True, 0.3, True]
+    data = ["Alice's secret line.", None, 0.7, 0.7, 0.5, 0, 1.0, 0.2, 11, 1, 0.25, True, 0.3, True, *rawhttp.TAKE_CHECK]
     assert rawhttp.queued(studio.url, rawhttp.fn_index(studio.demo, "generate"), data, owner=ALICE)["success"]
     (rec,) = st.library.store.list_generations(ALICE)
     voice = st.library.store.add_voice(ALICE, "Alice's voice", st.holder.engine.load_voice("v2/en_speaker_2"), "upload",

@@ -109,16 +109,20 @@ def layout_take_check(page: Page) -> None:
             page.add("retake_seconds", gr.Number(
                 0, label="Time budget (s)", info="No retake starts once the job has run this long; 0 = no limit.",
                 minimum=0, maximum=MAX_RETAKE_SECONDS, elem_id="retake-seconds"))
+    # Generate's take-check inputs (Results' "Best first" orders the takes it shows)
+    page.define("take_check", ("best_first", "min_on_script", "min_same_voice", "retake_tries", "retake_seconds"))
 
 
 def wire(page: Page) -> None:
-    """The die, the prompt's estimate, Generate (armed, then run in the engine slot) and Stop."""
+    """The die, the prompt's estimate, Generate (armed: Stop cleared and the wait shown; then run in the engine slot)
+    and Stop."""
     page["dice_btn"].click(None, None, [page["seed"]], js=f"() => String(Math.floor(Math.random() * {table.MAX_SEED + 1}))")
     page.on(page["text"].change, tab_generate.estimate_prompt, page.pick("text"), page.pick("estimate"),
             trigger_mode="always_last", **QUICK)
-    armed = page.on(page["gen_btn"].click, tab_generate.arm_generate,
-                    page.pick("text", "takes", "max_seconds", *tab_generate.CHECK_OPTIONS), page.pick("status"), **QUICK)
-    page.on(armed.then, tab_generate.generate, {**page.pick("text", "voice"), **page.group("settings")},
+    armed = page.on(page["gen_btn"].click, tab_generate.arm_generate, page.pick("text", "takes", "max_seconds"),
+                    page.pick("status"), **QUICK)
+    # the inputs, in this order: the prompt, the voice, the settings table, then the take check
+    page.on(armed.then, tab_generate.generate, page.group("text", "voice", "settings", "take_check"),
             page.group("generated"), show_progress_on=[page["results_title"]], api_visibility="private", **ENGINE)
     page.on(page["stop_btn"].click, job_control.stop, {}, {}, queue=False)  # never waits behind the job it stops
 
