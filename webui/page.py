@@ -61,8 +61,9 @@ class Page:
         return out
 
     def on(self, trigger: Callable, fn: Callable, inputs: dict[str, Any], outputs: dict[str, Any], **kwargs: Any):
-        """Connect handler ``fn`` (its ``studio`` bound to this page's) to ``trigger`` (``webui.wiring.connect``)."""
-        return connect(trigger, bind(fn, studio=self.studio), inputs, outputs, **kwargs)
+        """Connect handler ``fn`` (its ``studio`` bound to this page's) to ``trigger`` (``webui.wiring.connect``);
+        a saving action gets the studio's quotas."""
+        return connect(trigger, bind(fn, studio=self.studio), inputs, outputs, quotas=self.studio.quotas, **kwargs)
 
 
 __all__ = ["ENGINE", "QUICK", "Page"]

@@ -2,10 +2,10 @@
 
 ``Quotas`` holds the studio's :class:`~webui.limits.Limits` and answers, with a sentence (``ValueError``),
 when an owner has no room left: stored voices, timelines, versions of one timeline, history rows and
-history bytes. Saving actions (``SAVING_ACTIONS``: clone, save a voice, upload one, create a timeline,
-render a version...) are also rate-limited per owner and per client address: ``webui.wiring.connect``
-checks before the handler runs and counts the ones that succeeded, so a refused or failed try costs
-nothing, and many fresh owners from one address share that address's budget.
+history bytes. Saving actions (``SAVING_ACTIONS``: clone, save a voice, upload one, save a settings
+preset, create a timeline, render a version...) are also rate-limited per owner and per client address:
+``webui.wiring.connect`` checks before the handler runs and counts the ones that succeeded, so a refused
+or failed try costs nothing, and many fresh owners from one address share that address's budget.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .limits import Limits
 # Handlers (by function name) that store something for their owner: rate-limited per owner and per address.
 SAVING_ACTIONS = frozenset({
     "api_clone", "save_clone", "add_uploaded", "save_take_as_voice", "save_history_take_as_voice", "rename_voice",
-    "create_timeline", "render_version", "save_segment_voice", "open_in_timeline", "open_from_history",
+    "create_timeline", "render_version", "save_segment_voice", "open_in_timeline", "open_from_history", "save_style",
 })
 WINDOW_S = 60.0
 

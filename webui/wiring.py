@@ -14,13 +14,13 @@ import functools
 import html
 import inspect
 import logging
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 import gradio as gr
 
 from .http_guard import owner_from_request
 from .input_guard import internal_error
-from .quotas import SAVING_ACTIONS, client_address
+from .quotas import SAVING_ACTIONS, Quotas, client_address
 
 log = logging.getLogger(__name__)
 
@@ -34,20 +34,25 @@ def toast_text(message: Any) -> str:
 
 
 def connect(trigger: Callable, fn: Callable, inputs: Mapping[str, Any], outputs: Mapping[str, Any], *,
-            api: bool = False, defaults: Mapping[str, Any] = {}, **event_kwargs: Any):
+            api: bool = False, defaults: Mapping[str, Any] = {}, quotas: Optional[Quotas] = None,
+            **event_kwargs: Any):
     """``trigger(fn', [inputs], [outputs], **event_kwargs)`` with ``fn`` called by input name.
 
     A handler parameter ``owner`` that is not an input gets the caller's owner token (its cookie;
     None without one). ``api=True`` turns a ValueError into ``gr.Error`` (the API client's error); otherwise it is a
     warning toast and no output changes. ``defaults`` are the parameters' defaults API clients see.
+    A saving action (``webui.quotas.SAVING_ACTIONS``) must be given the studio's ``quotas``: it is
+    rate-limited per owner and per address.
     """
     names = list(inputs)
     out_names = list(outputs)
     wanted = inspect.signature(fn).parameters
     # ``owner`` is never an input the page sends: it is the caller's bark_owner cookie (webui.http_guard)
     derive_owner = "owner" in wanted and "owner" not in inputs
-    # a saving action (webui.quotas.SAVING_ACTIONS) of a studio: rate-limited per owner and per address
-    quotas = getattr(getattr(fn, "bound", {}).get("studio"), "quotas", None) if fn.__name__ in SAVING_ACTIONS else None
+    if fn.__name__ not in SAVING_ACTIONS:
+        quotas = None
+    elif quotas is None:
+        raise ValueError(f"{fn.__name__} saves: connect it with the studio's quotas (Page.on does)")
     specials = [p for p in SPECIAL if p in wanted or (p == "request" and (derive_owner or quotas is not None))]
 
     def to_components(result: Any) -> Any:
@@ -143,7 +148,6 @@ def bind(fn: Callable, **bound: Any) -> Callable:
         def bound_fn(**kwargs):
             return fn(**bound, **kwargs)
     _rename(bound_fn, fn, sig.replace(parameters=rest))
-    bound_fn.bound = {**getattr(fn, "bound", {}), **bound}  # type: ignore[attr-defined]  # what connect may need
     return bound_fn
 
 

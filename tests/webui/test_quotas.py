@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 from types import SimpleNamespace
 
+import gradio as gr
 import httpx
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from webui.store import Store
 from webui.studio import Studio
 from webui.timeline_store import TimelineStore
 from webui.ui import build_demo
+from webui.wiring import connect
 
 OWNER = "quota-owner-" + "q" * 30
 VOICE = Voice(semantic=np.arange(100) % 100, coarse=np.zeros((2, 150), np.int64), fine=np.zeros((8, 150), np.int64))
@@ -131,6 +133,17 @@ def test_every_saving_action_is_an_event_of_the_studio(tmp_path):
     demo = build_demo(None, data_dir=tmp_path)
     wired = {getattr(fn.fn, "__name__", None) for fn in demo.fns.values()}
     assert SAVING_ACTIONS <= wired, sorted(SAVING_ACTIONS - wired)
+
+
+def test_a_saving_action_cannot_be_wired_without_the_quotas():
+    """Wiring a save without the studio's quotas fails when the page is built, not silently unlimited."""
+    def save_style(owner=None):
+        return {}
+
+    with gr.Blocks():
+        button = gr.Button()
+        with pytest.raises(ValueError, match="quotas"):
+            connect(button.click, save_style, {}, {})
 
 
 def test_history_tab_shows_the_owners_storage(tmp_path):

@@ -30,7 +30,7 @@ def layout(page: Page) -> None:
 def wire(page: Page) -> None:
     """Each event gets the preset store (``presets``); picking a preset sets the settings widgets it holds."""
     def on(trigger, fn, inputs, outputs):
-        return connect(trigger, bind(fn, presets=page["presets"]), inputs, outputs, **QUICK)
+        return connect(trigger, bind(fn, presets=page["presets"]), inputs, outputs, quotas=page.studio.quotas, **QUICK)
 
     widgets = {s.name: page[s.name] for s in P.PRESET_SETTINGS}
     on(page.demo.load, tab_presets.list_styles, {}, page.pick("style"))
