@@ -7,7 +7,11 @@ A decode step reads every weight once for one row (memory-bound), so it runs on
 activations; the kernel gpt-fast uses); a call with more than ``SMALL_ROWS`` rows (a
 prompt, the fine stage: compute-bound) dequantizes the weight for that call and runs a
 plain matrix product in ``prompt_dtype`` (bfloat16 where the CPU's own measurement says
-it is clearly faster than float32 on prompt-sized products, as with AMX; else float32).
+it is clearly faster than float32 on prompt-sized products, as with AMX; else float32), except
+in the causal models (semantic, coarse), whose prompts quantize each activation row to int8
+too and run ``torch._int_mm`` (int8 x int8 -> int32, VNNI): a coarse window's 887-id prefill
+1.9-2.2x faster on an AVX-512 VNNI EPYC. The fine stage keeps the float path (its agreement fell
+from 94.5 % to 92.5 % with int8 activations).
 Everything else (embeddings, LayerNorms, the residual stream) stays in the model's float32,
 except the KV cache, kept in bfloat16 (what a decode step's attention reads), and, where the
 prompt dtype is bfloat16, a many-row call's attention (2x faster there: a fine pass's 1024 x 1024
@@ -42,6 +46,15 @@ def quantize_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return q, scale
 
 
+def _int8_product(x: torch.Tensor, w: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """(M, K) float x (N, K) int8 -> (M, N) float32: per-row symmetric activation quantization, int8 x int8 ->
+    int32 on ``torch._int_mm`` (VNNI), rescaled by the row's scale x the weight's output-channel scale."""
+    xf = x.float()
+    a = xf.abs().amax(dim=1, keepdim=True).div_(QMAX).clamp_(min=1e-12)
+    xq = torch.round(xf / a).clamp_(-QMAX, QMAX).to(torch.int8)
+    return torch._int_mm(xq, w.t()).float().mul_(a).mul_(scale)
+
+
 def int8_available() -> bool:
     """True where this torch build has the CPU int8 weight-only kernel."""
     try:
@@ -64,6 +77,7 @@ class Int8Linear(nn.Module):
         self.register_buffer("scale_bf16", scale.to(torch.bfloat16))  # the int8 kernel's scales
         self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().float(), requires_grad=False)
         self.prompt_dtype = prompt_dtype
+        self.int_mm = False  # many-row calls on int8 x int8 (quantize_model sets it for causal models' prompts)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, int8 weight-only, "
@@ -80,6 +94,8 @@ class Int8Linear(nn.Module):
         x2 = x.reshape(-1, x.shape[-1])
         if x2.shape[0] <= SMALL_ROWS:
             y = torch._weight_int8pack_mm(x2.to(torch.bfloat16).contiguous(), w, s16)
+        elif self.int_mm:
+            y = _int8_product(x2, w, s)
         else:
             dt = self.prompt_dtype
             y = F.linear(x2.to(dt), w.to(dt) * s.to(dt)[:, None])
@@ -109,6 +125,10 @@ def quantize_model(model: nn.Module, prompt_dtype: torch.dtype = torch.float32,
         if prompt_dtype == torch.bfloat16 and hasattr(mod, "attn_dtype"):
             mod.attn_dtype = torch.bfloat16
     model.quantized = "int8"
+    if hasattr(model, "new_cache"):  # causal models' prompts on int8 x int8; the fine stage keeps its float path
+        for m in model.modules():
+            if isinstance(m, Int8Linear):
+                m.int_mm = True
     if cache_dtype is not None and hasattr(model, "new_cache"):
         model.cache_dtype = cache_dtype
     _own_float_tensors(model)

@@ -60,6 +60,8 @@ def test_quantized_models_stay_close_to_float32(kind, prompt_dtype):
     assert attn and all(a == (torch.bfloat16 if prompt_dtype == torch.bfloat16 else None) for a in attn)
     n_linear = sum(isinstance(m, torch.nn.Linear) for m in q.modules())
     assert n_linear == 0 and sum(isinstance(m, quantize.Int8Linear) for m in q.modules()) > 0
+    int_mm = {m.int_mm for m in q.modules() if isinstance(m, quantize.Int8Linear)}
+    assert int_mm == {kind != "fine"}  # causal models' prompts on int8 x int8; the fine stage keeps its float path
     with torch.inference_mode():
         if kind == "fine":
             idx = torch.randint(0, 1024, (1, 40, 8))
@@ -166,3 +168,14 @@ def test_a_quantized_model_lets_go_of_its_memory_mapped_checkpoint(tmp_path):
     assert floats and not any(t.untyped_storage().data_ptr() in in_file for t in floats)
     assert torch.equal(q.transformer.wte.weight, source.transformer.wte.weight)
     assert torch.equal(q.transformer.h[0].ln_1.weight, source.transformer.h[0].ln_1.weight)
+
+
+def test_int8_linear_many_rows_on_int_mm_stay_close():
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(64, 96, bias=True)
+    q8 = quantize.Int8Linear(lin)
+    q8.int_mm = True  # int8 activations, int8 x int8 -> int32 (torch._int_mm)
+    deq = q8.weight.float() * q8.scale[:, None]
+    x = torch.randn(2, 40, 64)
+    torch.testing.assert_close(q8(x), F.linear(x, deq, lin.bias), rtol=5e-2, atol=5e-2)
+    torch.testing.assert_close(q8(x, rows=(10, 42)), F.linear(x, deq[10:42], lin.bias[10:42]), rtol=5e-2, atol=5e-2)
