@@ -221,6 +221,30 @@ def _set_slider(page, label: str, value: str) -> None:
     box.press("Tab")
 
 
+def _settings_saved(page, wanted: dict) -> None:
+    """Wait until the browser has saved ``wanted`` (label -> typed text; the settings' names in localStorage),
+    typing a value again where its box lost it. A box typed into while Advanced was still opening can be
+    drawn again with its old value (seen once in CI at load ~4: the saved Takes stayed 1)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    names = {"Semantic temperature": "semantic_temp", "Fine temperature": "fine_temp", "Takes": "takes",
+             "Top-p": "top_p"}
+    saved = {names[label]: float(value) for label, value in wanted.items()}
+    for attempt in range(3):
+        for label, value in wanted.items():
+            shown = page.locator(f"input[aria-label='number input for {label}']").input_value()
+            if float(shown or "nan") != float(value):
+                _set_slider(page, label, value)
+        try:
+            page.wait_for_function("""want => {
+                const s = (JSON.parse(localStorage.getItem('bark-studio-settings') || '{}').settings) || {};
+                return Object.entries(want).every(([k, v]) => s[k] === v); }""", arg=saved, timeout=10_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+
+
 def _advanced_open(page) -> None:
     if page.locator("input[aria-label='number input for Takes']").count() == 0:
         page.locator("#advanced").get_by_text("Advanced").first.click()
@@ -254,6 +278,8 @@ def test_voice_and_settings_survive_a_reload(browser, studio, artifacts):
         page.get_by_label("Stop at end of speech").uncheck()
         page.locator("#voice-gallery label", has_text="English 9").click()
         page.wait_for_function("document.querySelector('#voice-details').innerText.includes('English 9')")
+        _settings_saved(page, {"Semantic temperature": "0.9", "Fine temperature": "0.35", "Takes": "2",
+                               "Top-p": "0.8"})
 
         page.reload()
         page_ready(page)
