@@ -68,7 +68,7 @@ def int8_available() -> bool:
 class Int8Linear(nn.Module):
     """A bias-optional Linear whose ``weight`` is int8 (a frozen parameter) with a per-row ``scale``."""
 
-    def __init__(self, linear: nn.Linear, prompt_dtype: torch.dtype = torch.float32):
+    def __init__(self, linear: nn.Linear, prompt_dtype: torch.dtype = torch.float32, int_mm: bool = False):
         super().__init__()
         q, scale = quantize_weight(linear.weight)
         self.in_features, self.out_features = linear.in_features, linear.out_features
@@ -77,7 +77,7 @@ class Int8Linear(nn.Module):
         self.register_buffer("scale_bf16", scale.to(torch.bfloat16))  # the int8 kernel's scales
         self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().float(), requires_grad=False)
         self.prompt_dtype = prompt_dtype
-        self.int_mm = False  # many-row calls on int8 x int8 (quantize_model sets it for causal models' prompts)
+        self.int_mm = int_mm  # many-row calls on int8 x int8 (quantize_model: the causal models' prompts)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, int8 weight-only, "
@@ -116,20 +116,17 @@ def quantize_model(model: nn.Module, prompt_dtype: torch.dtype = torch.float32,
     """
     if not int8_available():
         raise ValueError("This torch build has no CPU int8 kernel (torch._weight_int8pack_mm); use float32.")
+    causal = hasattr(model, "new_cache")  # causal models' prompts on int8 x int8; the fine stage keeps its float path
     for mod in list(model.modules()):
         for name, child in list(mod.named_children()):
             if isinstance(child, nn.Linear):
                 if child.weight.device.type != "cpu":
                     raise ValueError("int8 weights are a CPU mode; the model is not on the CPU.")
-                setattr(mod, name, Int8Linear(child, prompt_dtype))
+                setattr(mod, name, Int8Linear(child, prompt_dtype, int_mm=causal))
         if prompt_dtype == torch.bfloat16 and hasattr(mod, "attn_dtype"):
             mod.attn_dtype = torch.bfloat16
     model.quantized = "int8"
-    if hasattr(model, "new_cache"):  # causal models' prompts on int8 x int8; the fine stage keeps its float path
-        for m in model.modules():
-            if isinstance(m, Int8Linear):
-                m.int_mm = True
-    if cache_dtype is not None and hasattr(model, "new_cache"):
+    if cache_dtype is not None and causal:
         model.cache_dtype = cache_dtype
     _own_float_tensors(model)
     _return_freed_memory()

@@ -173,8 +173,7 @@ def test_a_quantized_model_lets_go_of_its_memory_mapped_checkpoint(tmp_path):
 def test_int8_linear_many_rows_on_int_mm_stay_close():
     torch.manual_seed(0)
     lin = torch.nn.Linear(64, 96, bias=True)
-    q8 = quantize.Int8Linear(lin)
-    q8.int_mm = True  # int8 activations, int8 x int8 -> int32 (torch._int_mm)
+    q8 = quantize.Int8Linear(lin, int_mm=True)  # int8 activations, int8 x int8 -> int32 (torch._int_mm)
     deq = q8.weight.float() * q8.scale[:, None]
     x = torch.randn(2, 40, 64)
     torch.testing.assert_close(q8(x), F.linear(x, deq, lin.bias), rtol=5e-2, atol=5e-2)
