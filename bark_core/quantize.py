@@ -8,10 +8,12 @@ activations; the kernel gpt-fast uses); a call with more than ``SMALL_ROWS`` row
 prompt, the fine stage: compute-bound) dequantizes the weight for that call and runs a
 plain matrix product in ``prompt_dtype`` (bfloat16 where the CPU's own measurement says
 it is clearly faster than float32 on prompt-sized products, as with AMX; else float32), except
-in the causal models (semantic, coarse), whose prompts quantize each activation row to int8
-too and run ``torch._int_mm`` (int8 x int8 -> int32, VNNI): a coarse window's 887-id prefill
-1.9-2.2x faster on an AVX-512 VNNI EPYC. The fine stage keeps the float path (its agreement fell
-from 94.5 % to 92.5 % with int8 activations).
+where each activation row is quantized to int8 too and the product runs on ``torch._int_mm``
+(int8 x int8 -> int32, VNNI): every many-row call of the causal models (semantic, coarse; a coarse
+window's 887-id prefill 1.9-2.2x faster on an AVX-512 VNNI EPYC), and every one of the fine model's
+but its MLP output projections, whose input (GELU's output, lopsided and heavy-tailed) loses the
+most to int8: fine agreement 93.9 % this way, 92.5 % with those too, 94.5 % with none (a fine pass
+683 / 670 / 802 ms).
 Everything else (embeddings, LayerNorms, the residual stream) stays in the model's float32,
 except the KV cache, kept in bfloat16 (what a decode step's attention reads), and, where the
 prompt dtype is bfloat16, a many-row call's attention (2x faster there: a fine pass's 1024 x 1024
@@ -29,6 +31,8 @@ from typing import Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .model import MLP
 
 # What the int8 mode costs in agreement, the one place it is written: teacher-forced top-1 agreement of int8 with
 # float32, lowest and highest of the three stages, on random weights at Bark's shapes (bench/bench_quality.py;
@@ -77,14 +81,16 @@ class Int8Linear(nn.Module):
         self.register_buffer("scale_bf16", scale.to(torch.bfloat16))  # the int8 kernel's scales
         self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().float(), requires_grad=False)
         self.prompt_dtype = prompt_dtype
-        self.int_mm = int_mm  # many-row calls on int8 x int8 (quantize_model: the causal models' prompts)
+        self.int_mm = int_mm  # many-row calls on int8 x int8 (quantize_model says which)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, int8 weight-only, "
                 f"prompt_dtype={str(self.prompt_dtype).replace('torch.', '')}")
 
     def forward(self, x: torch.Tensor, rows: Optional[tuple[int, int]] = None) -> torch.Tensor:
-        """``x`` (..., K) -> (..., N) in x's dtype; ``rows`` (a, b) computes only output rows a..b-1."""
+        """``x`` (..., K) -> (..., N); ``rows`` (a, b) computes only output rows a..b-1. Up to ``SMALL_ROWS`` rows
+        (a decode step) the int8 kernel's own bfloat16 comes out, which the next one-row call reads as it is, so a
+        step converts nothing between its products; more rows (a prompt) give float32, the residual stream's."""
         w, s, s16, bias = self.weight, self.scale, self.scale_bf16, self.bias
         if rows is not None:
             a, b = rows
@@ -98,10 +104,9 @@ class Int8Linear(nn.Module):
             y = _int8_product(x2, w, s)
         else:
             dt = self.prompt_dtype
-            y = F.linear(x2.to(dt), w.to(dt) * s.to(dt)[:, None])
-        y = y.to(x.dtype)
+            y = F.linear(x2.to(dt), w.to(dt) * s.to(dt)[:, None]).float()
         if bias is not None:
-            y = y + bias.to(x.dtype)
+            y = y + bias.to(y.dtype)
         return y.view(*lead, y.shape[-1])
 
 
@@ -112,22 +117,26 @@ def quantize_model(model: nn.Module, prompt_dtype: torch.dtype = torch.float32,
     Embeddings keep their float weights (the fine model's output heads were tied to its
     embeddings: the embeddings keep the float copy). The model must be on the CPU in float32.
     A causal model's KV cache is kept in ``cache_dtype`` (bfloat16 halves what a decode step's
-    attention reads, which at ~900 ids of context is nearly as much as the int8 weights).
+    attention reads, which at ~900 ids of context is nearly as much as the int8 weights), and its
+    prompts run their last layer for the last position only (``GPT.last_row_only``).
     """
     if not int8_available():
         raise ValueError("This torch build has no CPU int8 kernel (torch._weight_int8pack_mm); use float32.")
-    causal = hasattr(model, "new_cache")  # causal models' prompts on int8 x int8; the fine stage keeps its float path
+    causal = hasattr(model, "new_cache")
     for mod in list(model.modules()):
         for name, child in list(mod.named_children()):
             if isinstance(child, nn.Linear):
                 if child.weight.device.type != "cpu":
                     raise ValueError("int8 weights are a CPU mode; the model is not on the CPU.")
-                setattr(mod, name, Int8Linear(child, prompt_dtype, int_mm=causal))
+                int_mm = causal or not (isinstance(mod, MLP) and name == "c_proj")
+                setattr(mod, name, Int8Linear(child, prompt_dtype, int_mm=int_mm))
         if prompt_dtype == torch.bfloat16 and hasattr(mod, "attn_dtype"):
             mod.attn_dtype = torch.bfloat16
     model.quantized = "int8"
-    if cache_dtype is not None and causal:
-        model.cache_dtype = cache_dtype
+    if causal:
+        model.last_row_only = True
+        if cache_dtype is not None:
+            model.cache_dtype = cache_dtype
     _own_float_tensors(model)
     _return_freed_memory()
     return model

@@ -631,8 +631,8 @@ def report(results: dict, n: dict, args) -> str:
               f"after {lt['first_audio_s']:.1f} s of {lt['total_s']:.1f} s for the whole "
               f"({lt['first_audio_s'] / lt['total_s']:.0%})")
         if ours.get("prompt_dtype"):
-            w(f"  int8 mode: semantic and coarse prompts as int8 products (torch._int_mm); the fine stage's "
-              f"products in {ours['prompt_dtype']} (measured on this CPU)")
+            w(f"  int8 mode: prompts and the fine stage as int8 products (torch._int_mm), but the fine MLP's output "
+              f"projections in {ours['prompt_dtype']} (measured on this CPU)")
         if ref and ours.get("load_s") is not None and ref.get("load_s") is not None:
             w(f"  model load: ours native cold load {ours['load_s']:.2f} s (3 models + tokenizer + codec) vs reference "
               f".pt load {ref['load_s']:.2f} s ({ref['load_s'] / ours['load_s']:.2f}x)"
