@@ -166,21 +166,29 @@ class ThreadPicker:
 
     torch's int8 kernel splits even one row over every intra-op thread, so while another process keeps
     a core busy each call waits for it (4096 x 1024 at one row on a 2-core AMD EPYC: 11 ms on two
-    threads, 0.25 ms on one); on a quiet machine two threads are faster. Every ``every`` steps one step
-    runs on each candidate count, timed, and the faster count runs the steps until the next probe.
+    threads, 0.25 ms on one); on a quiet machine two threads are faster. A probe runs one step on each
+    candidate count, timed, and the faster count runs the steps until the next probe: ``every`` steps
+    later, twice as long each time the same count wins again (up to ``max_every``: a probe of the slower
+    count costs that step), and at once after a step that took over ``SLOW`` times its probe (another
+    process took a core).
     """
 
-    def __init__(self, counts: Sequence[int], every: int = 32):
+    SLOW = 2.0
+
+    def __init__(self, counts: Sequence[int], every: int = 32, max_every: int = 256):
         self.counts = sorted(set(counts))
         self.every = max(every, len(self.counts) + 1)
+        self.max_every = max(max_every, self.every)
         self.chosen = self.counts[-1]
+        self._interval = self.every  # steps from one probe to the next
         self._times: dict[int, float] = {}
-        self._n = 0
+        self._probing = 0  # index of the count the next probe step runs; len(counts): no probe due
+        self._left = 0  # steps on the chosen count before the next probe
 
     def run(self, fn: Callable[[], T]) -> T:
         """``fn()`` on the chosen thread count, or on the next one to probe."""
-        phase, self._n = self._n % self.every, self._n + 1
-        threads = self.counts[phase] if phase < len(self.counts) else self.chosen
+        probe = self._left <= 0
+        threads = self.counts[self._probing] if probe else self.chosen
         before = torch.get_num_threads()
         torch.set_num_threads(threads)
         t0 = time.perf_counter()
@@ -188,10 +196,19 @@ class ThreadPicker:
             out = fn()
         finally:
             torch.set_num_threads(before)
-        if phase < len(self.counts):
-            self._times[threads] = time.perf_counter() - t0
-            if phase == len(self.counts) - 1:
-                self.chosen = min(self._times, key=self._times.get)
+        took = time.perf_counter() - t0
+        if probe:
+            self._times[threads] = took
+            self._probing += 1
+            if self._probing == len(self.counts):
+                fastest = min(self._times, key=self._times.get)
+                self._interval = min(2 * self._interval, self.max_every) if fastest == self.chosen else self.every
+                self.chosen, self._probing = fastest, 0
+                self._left = self._interval - len(self.counts)
+        else:
+            self._left -= 1
+            if took > self.SLOW * self._times[self.chosen]:
+                self._interval, self._left = self.every, 0
         return out
 
 

@@ -125,10 +125,14 @@ def test_thread_picker_runs_steps_on_the_fastest_thread_count_it_timed(monkeypat
     monkeypatch.setattr(decoding.time, "perf_counter", lambda: clock[0])
     before = torch.get_num_threads()
     picker = decoding.ThreadPicker((2, 1), every=4)
-    assert [picker.run(step) for _ in range(8)] == [1, 2, 1, 1, 1, 2, 1, 1]  # probe 1 and 2, then the faster
-    cost.update({1: 3.0, 2: 1.0})  # the other core went quiet: the next probe moves to two threads
-    assert [picker.run(step) for _ in range(4)] == [1, 2, 2, 2]
+    assert [picker.run(step) for _ in range(4)] == [1, 2, 1, 1]  # probe 1 and 2, then the faster until step 4
+    assert [picker.run(step) for _ in range(5)] == [1, 2, 1, 1, 1]  # the same winner: the next probe 8 steps on
+    cost.update({1: 3.0, 2: 1.0})  # the other core went quiet, one thread got slower: probe again at once
+    assert [picker.run(step) for _ in range(5)] == [1, 1, 2, 2, 2]
     assert torch.get_num_threads() == before
+    steady = decoding.ThreadPicker((2, 1), every=4, max_every=16)  # the same winner every time: rarer probes
+    cost.update({1: 1.0, 2: 5.0})
+    assert [i for i in range(60) if steady.run(step) == 2] == [1, 5, 13, 29, 45]  # 4, 8, 16, then 16 steps apart
 
 
 def test_int8_placement_is_cpu_only_inexact_and_picks_its_prompt_dtype(tmp_path, measured):
