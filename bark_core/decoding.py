@@ -182,7 +182,7 @@ class ThreadPicker:
         self.chosen = self.counts[-1]
         self._interval = self.every  # steps from one probe to the next
         self._times: dict[int, float] = {}
-        self._probing = 0  # index of the count the next probe step runs; len(counts): no probe due
+        self._probing = 0  # index of the count the next probe step runs on
         self._left = 0  # steps on the chosen count before the next probe
 
     def run(self, fn: Callable[[], T]) -> T:
