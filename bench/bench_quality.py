@@ -19,7 +19,9 @@ Candidates: bfloat16 (weights, activations and KV cache), and the engine's int8 
 bark_core.quantize: per-output-channel symmetric int8 weights of every Linear and output head; the rest
 float32). The int8 mode computes a call of <= 16 rows (a decode step) on torch's CPU kernel
 ``torch._weight_int8pack_mm`` with bfloat16 activations, and a many-row call (a prompt, the fine stage)
-on the dequantized weight in the prompt dtype (bfloat16 where measured faster, else float32). Teacher
+as an int8 x int8 product (``torch._int_mm``, each activation row quantized on the fly), except the fine
+model's MLP output projections: the dequantized weight in the prompt dtype (bfloat16 where measured
+faster, else float32). Teacher
 forcing feeds whole sequences, so two rows are printed: ``int8`` (the many-row path, as in prompts and
 the fine stage) and ``int8-step`` (the engine's own decoding: a prefill up to the first predicted position,
 then one cached decode step per position through the int8 kernel, the bfloat16 KV cache and its attention;
